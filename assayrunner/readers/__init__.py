@@ -1,0 +1,7 @@
+"""Built-in export readers. Each module is a plugin registered like a third-party one."""
+
+#: Modules registered as built-in plugins (see assayrunner.plugins).
+BUILTIN_READERS = (
+    "assayrunner.readers.grid",
+    "assayrunner.readers.long_table",
+)
