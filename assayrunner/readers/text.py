@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from pathlib import Path
 
 from ..errors import UserError
@@ -14,6 +15,7 @@ MARKERS = {
     "ovrflw": "saturated", "over": "saturated", "overflow": "saturated", "sat": "saturated",
     "saturated": "saturated", "missed": "missing", "missing": "missing", "n/a": "missing",
     "na": "missing", "nan": "missing", "?????": "missing", "masked": "masked", "range?": "masked",
+    "#sat": "saturated",
 }
 
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
@@ -31,7 +33,13 @@ def decode(data: bytes) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
-        return data.decode("latin-1")
+        return data.decode("mac_roman" if _looks_mac_roman(data) else "latin-1")
+
+
+def _looks_mac_roman(data: bytes) -> bool:
+    """Classic Mac text: bare-CR line ends and bytes 0x80-0x9F (accented letters in Mac Roman, C1 controls in Latin-1)."""
+    head = data[:20000]
+    return bool(re.search(rb"\r(?!\n)", head)) and b"\n" not in head and bool(re.search(rb"[\x80-\x9f]", head))
 
 
 def is_binary(data: bytes) -> bool:
@@ -76,3 +84,49 @@ def parse_cell(cell: str, decimal_comma: bool = False) -> tuple[float | None, st
     if len(text) > 2 and text[0] == "*" and text[-1] == "*":
         return None, "masked"
     return None, MARKERS.get(text.lower(), "invalid")
+
+
+_DURATION = re.compile(r"^\s*(\d+):(\d{1,2})(?::(\d{1,2}(?:\.\d+)?))?\s*$")
+
+
+def parse_duration(text: str) -> float | None:
+    """'47:08:22' (h:mm:ss, hours may pass 24) or '4:30' (m:ss) to seconds; None if it is not a duration."""
+    m = _DURATION.match(text)
+    if not m:
+        return None
+    a, b, c = m.groups()
+    if c is None:
+        return int(a) * 60.0 + int(b)
+    return int(a) * 3600.0 + int(b) * 60.0 + float(c)
+
+
+_DATE_FORMATS = ("%Y-%m-%d", "%m/%d/%Y", "%d/%m/%Y", "%d.%m.%Y", "%m/%d/%y", "%Y/%m/%d")
+_TIME_FORMATS = ("%I:%M:%S %p", "%I:%M %p", "%H:%M:%S", "%H:%M")
+
+
+def parse_datetime(date: str, time: str = "") -> str | None:
+    """A date (and time) as written by instrument software to ISO 8601, or None.
+
+    Slashed dates are read month first (US) unless the first number is above 12.
+    """
+    date, time = date.strip(), time.strip()
+    if not time and " " in date:
+        date, time = date.split(" ", 1)
+    day = None
+    for fmt in _DATE_FORMATS:
+        try:
+            day = datetime.strptime(date, fmt)
+            break
+        except ValueError:
+            continue
+    if day is None:
+        return None
+    if not time:
+        return day.date().isoformat()
+    for fmt in _TIME_FORMATS:
+        try:
+            clock = datetime.strptime(time.upper(), fmt)
+            return datetime.combine(day.date(), clock.time()).isoformat()
+        except ValueError:
+            continue
+    return day.date().isoformat()
