@@ -130,3 +130,80 @@ def parse_datetime(date: str, time: str = "") -> str | None:
         except ValueError:
             continue
     return day.date().isoformat()
+
+
+def parse_value(value: object, decimal_comma: bool = False) -> tuple[float | None, str | None]:
+    """A spreadsheet cell (number, text or None) to (number, flag), like parse_cell for text cells."""
+    if value is None:
+        return None, None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return (None, "missing") if value != value else (float(value), None)
+    return parse_cell(str(value), decimal_comma)
+
+
+def split_cells(lines: list[str], sep: str) -> list[list[str]]:
+    """Lines of a delimited export to rows of cells (quotes handled, trailing empty cells dropped)."""
+    import csv
+
+    rows = []
+    for cells in csv.reader(lines, delimiter=sep):
+        while cells and not cells[-1].strip():
+            cells.pop()
+        rows.append(cells)
+    return rows
+
+
+def xlsx_strings(path: Path, limit: int = 300_000) -> str:
+    """The start of an xlsx file's shared strings (else of its first sheet), for a fast sniff; '' if unreadable."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+            name = "xl/sharedStrings.xml" if "xl/sharedStrings.xml" in names else next(
+                (n for n in sorted(names) if n.startswith("xl/worksheets/sheet")), None)
+            if name is None:
+                return ""
+            with archive.open(name) as member:
+                return member.read(limit).decode("utf-8", errors="replace")
+    except (OSError, zipfile.BadZipFile, KeyError, RuntimeError):
+        return ""
+
+
+def read_xlsx(path: Path, wanted=None, max_blank_rows: int = 100) -> dict[str, list[list]]:
+    """Sheets of an xlsx workbook as rows of cell values (trailing empty cells dropped), via openpyxl.
+
+    wanted(title) -> bool picks the sheets to read. A sheet stops after max_blank_rows empty rows
+    in a row (exports often format thousands of empty rows). UserError if it is not a workbook.
+    """
+    import zipfile
+
+    import openpyxl
+    from openpyxl.utils.exceptions import InvalidFileException
+
+    try:
+        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except (OSError, zipfile.BadZipFile, KeyError, ValueError, InvalidFileException) as exc:
+        raise UserError(f"not a readable Excel workbook ({type(exc).__name__}): export it again as .xlsx",
+                        file=path) from None
+    sheets: dict[str, list[list]] = {}
+    try:
+        for sheet in book.worksheets:
+            if wanted is not None and not wanted(sheet.title):
+                continue
+            rows: list[list] = []
+            blank = 0
+            for values in sheet.iter_rows(values_only=True):
+                row = list(values)
+                while row and (row[-1] is None or (isinstance(row[-1], str) and not row[-1].strip())):
+                    row.pop()
+                rows.append(row)
+                blank = 0 if row else blank + 1
+                if blank >= max_blank_rows:
+                    break
+            while rows and not rows[-1]:
+                rows.pop()
+            sheets[sheet.title] = rows
+    finally:
+        book.close()
+    return sheets
