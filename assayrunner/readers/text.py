@@ -7,6 +7,7 @@ from datetime import datetime
 from pathlib import Path
 
 from ..errors import UserError
+from ..plate import well_name
 
 _BOMS = ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
 
@@ -207,3 +208,17 @@ def read_xlsx(path: Path, wanted=None, max_blank_rows: int = 100) -> dict[str, l
     finally:
         book.close()
     return sheets
+
+
+def store_cell(read, row: int, column: int, cell: object, decimal_comma: bool = False, time: int | None = None) -> None:
+    """Put one cell (text or spreadsheet value) into read.values[row, column(, time)].
+
+    A marker leaves NaN and sets the well's flag (the first one for a kinetic well) and raw text.
+    """
+    value, flag = parse_value(cell, decimal_comma)
+    if value is not None:
+        read.values[(row, column) if time is None else (row, column, time)] = value
+    elif flag:
+        well = well_name(row, column)
+        read.flags.setdefault(well, flag)
+        read.texts.setdefault(well, str(cell).strip())
