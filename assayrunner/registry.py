@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
-    from .layout import Layout
+    from .layout import Group, Layout
     from .plate import Plate, Read
     from .protocol import Protocol
 
@@ -53,6 +53,12 @@ class Sample:
     unit: str | None = None
     lot: str | None = None
 
+    @property
+    def label(self) -> str:
+        if self.concentration is None:
+            return self.name
+        return f"{self.name} {self.concentration:g} {self.unit or ''}".rstrip()
+
 
 @dataclass
 class AssayInput:
@@ -66,8 +72,23 @@ class AssayInput:
     samples: dict[str, Sample]
 
     def sample_name(self, slot: str) -> str:
+        """The name a slot's results are reported under: the samples file's name (and concentration), else the slot."""
         sample = self.samples.get(slot)
-        return sample.name if sample else slot
+        return sample.label if sample else slot
+
+    def values(self, group: "Group", read: str | None = None):
+        """The group's well values in one read (the first by default); flagged wells are NaN."""
+        import numpy as np
+
+        from .plate import parse_well
+
+        r = self.reads[read or next(iter(self.reads))]
+        return np.array([np.nan if w in r.flags else float(r.values[parse_well(w)]) for w in group.wells])
+
+    def flagged(self, group: "Group", read: str | None = None) -> dict[str, str]:
+        """Well -> flag ('saturated', 'masked', ...) for the group's wells excluded from its values."""
+        r = self.reads[read or next(iter(self.reads))]
+        return {w: r.flags[w] for w in group.wells if w in r.flags}
 
 
 @dataclass

@@ -4,4 +4,5 @@
 BUILTIN_READERS = (
     "assayrunner.readers.grid",
     "assayrunner.readers.long_table",
+    "assayrunner.readers.gen5",
 )

@@ -1,1 +1,24 @@
 """Hemolysis (NCL ITA-1): % hemolysis of nanoparticles from a cyanmethemoglobin plate read at 540 nm."""
+
+from pathlib import Path
+
+import assayrunner
+
+from .analysis import Parameters, analyze
+
+
+@assayrunner.hookimpl
+def register_assays(register):
+    register(assayrunner.Assay(
+        name="hemolysis",
+        title="Hemolysis (NCL ITA-1)",
+        default_protocol="ncl-ita-1",
+        analyze=analyze,
+        parameters=Parameters,
+        template="hemolysis.html",
+    ))
+
+
+@assayrunner.hookimpl
+def register_template_dirs():
+    return [Path(__file__).parent / "templates"]

@@ -1,0 +1,100 @@
+"""Certificates: a stored run rendered through Jinja (autoescaped) to self-contained HTML."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import tomllib
+from datetime import datetime, timezone
+from pathlib import Path
+
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
+from sqlite_utils import Database
+
+from . import plugins, store
+from .plate import parse_well, row_label
+from .plots import curve_plot
+from .resources import data_dir
+
+
+def environment(user_templates: Path | None = None) -> Environment:
+    """Templates from the user's folder (--templates or ASSAYRUN_TEMPLATES), then plugins', then built-in."""
+    folders = [Path(p) for p in (user_templates, os.environ.get("ASSAYRUN_TEMPLATES")) if p]
+    folders += plugins.load().template_dirs + [data_dir("templates")]
+    env = Environment(loader=ChoiceLoader([FileSystemLoader(str(f)) for f in folders]),
+                      autoescape=select_autoescape(default=True, default_for_string=True),
+                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters["num"] = format_number
+    return env
+
+
+def format_number(value, digits: int = 4) -> str:
+    """A number for reading: 4 significant digits, '—' for a missing one (stored values stay exact)."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "—"
+    if isinstance(value, (bool, int)) or not isinstance(value, float):
+        return str(value)
+    if value == 0:
+        return "0"
+    magnitude = math.floor(math.log10(abs(value)))
+    decimals = max(0, digits - 1 - magnitude)
+    return f"{value:.{decimals}f}" if magnitude < 6 else f"{value:.{digits - 1}e}"
+
+
+def context(db: Database, run_id: int) -> dict:
+    """Everything a certificate shows, read back from the database."""
+    run = store.get_run(db, run_id)
+    protocol = tomllib.loads(run["protocol_toml"]) if run["protocol_toml"] else {}
+    assay = plugins.load().assays.get(run["assay"])
+    fits = [{**f, "svg": Markup(fit_svg(f["plot"]))} for f in run["fits"]]
+    return {
+        "run": run, "protocol": protocol, "assay_title": assay.title if assay else run["assay"],
+        "assay_template": assay.template if assay and assay.template else None,
+        "details": run["details"], "fits": fits, "plate_maps": plate_maps(db, run_id),
+        "issued_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def fit_svg(plot: dict) -> str:
+    """The inline SVG of a stored fit: its points and fitted line."""
+    x_label = f"concentration ({plot['x_unit']})" if plot.get("x_unit") else "concentration"
+    return curve_plot(list(zip(plot["x"] or [], plot["y"] or [])), [tuple(p) for p in plot.get("line") or []],
+                      x_label, plot.get("y_label") or "response")
+
+
+def plate_maps(db: Database, run_id: int) -> list[dict]:
+    """Per endpoint read: a grid of cells (value, role, group, flag) and the value range for shading."""
+    maps: dict[str, dict] = {}
+    for row in db.query("select * from wells where run_id = ? and time_s is null", [run_id]):
+        grid = maps.setdefault(row["read"], {"read": row["read"], "cells": {}, "rows": 0, "columns": 0})
+        r, c = parse_well(row["well"])
+        grid["rows"], grid["columns"] = max(grid["rows"], r + 1), max(grid["columns"], c + 1)
+        grid["cells"][row["well"]] = row
+    for grid in maps.values():
+        values = [c["value"] for c in grid["cells"].values() if c["value"] is not None]
+        lo, hi = (min(values), max(values)) if values else (0.0, 1.0)
+        for cell in grid["cells"].values():
+            v = cell["value"]
+            cell["shade"] = 0.0 if v is None or hi == lo else (v - lo) / (hi - lo)
+        grid["row_labels"] = [row_label(r) for r in range(grid["rows"])]
+    return list(maps.values())
+
+
+def render_html(db: Database, run_id: int, templates: Path | None = None) -> str:
+    return environment(templates).get_template("certificate.html").render(**context(db, run_id))
+
+
+def write_html(db: Database, run_id: int, out: Path, templates: Path | None = None) -> Path:
+    """Render, write and record the HTML certificate of a run (inside the caller's transaction)."""
+    html = render_html(db, run_id, templates)
+    out.mkdir(parents=True, exist_ok=True)
+    run = db["runs"].get(run_id)
+    path = (out / f"run-{run_id}-{run['assay']}.html").resolve()
+    path.write_text(html, encoding="utf-8")
+    digest = hashlib.sha256(html.encode("utf-8")).hexdigest()
+    db["certificates"].insert({"run_id": run_id, "format": "html", "path": str(path), "sha256": digest,
+                               "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+    store.audit(db, "certificate issued", run_id, run["operator"], {"format": "html", "sha256": digest})
+    return path

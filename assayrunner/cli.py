@@ -1,0 +1,304 @@
+"""The `assayrun` command: parses arguments, calls engine/store/certificate, prints. Nothing else."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from . import __version__
+from .errors import PluginError, UserError
+
+app = typer.Typer(help="Run NCL-style assays on plate-reader exports, store the runs, issue certificates.",
+                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
+protocols_app = typer.Typer(help="List protocols, or show one.", invoke_without_command=True)
+runs_app = typer.Typer(help="List stored runs, or show one.", invoke_without_command=True)
+app.add_typer(protocols_app, name="protocols")
+app.add_typer(runs_app, name="runs")
+
+DbOption = Annotated[Path, typer.Option("--db", envvar="ASSAYRUN_DB", help="SQLite database (env ASSAYRUN_DB).")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (a stable contract).")]
+DEFAULT_DB = Path("assayrun.db")
+
+
+def handles_errors(command):
+    """Turn our errors into one line on stderr and the exit code of DESIGN.md; never a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except (UserError, PluginError) as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(exc.exit_code) from None
+        except typer.Exit:
+            raise
+        except Exception as exc:  # a bug: still one line, exit 3
+            from .plugins import format_traceback
+
+            typer.echo(f"internal error: {format_traceback(exc)}", err=True)
+            raise typer.Exit(3) from None
+
+    return wrapper
+
+
+def _print_json(data) -> None:
+    typer.echo(json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False))
+
+
+def _table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in [header, *rows]]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+@app.callback()
+def main_callback(version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False):
+    if version:
+        typer.echo(f"assayrunner {__version__}")
+        raise typer.Exit()
+
+
+@app.command()
+@handles_errors
+def execute(
+    assay: Annotated[str, typer.Argument(help="Assay name (see `assayrun plugins --all`).")],
+    files: Annotated[list[Path], typer.Argument(help="Plate-reader export file(s).")],
+    protocol: Annotated[Optional[str], typer.Option(help="Protocol id or TOML path (default: the assay's).")] = None,
+    samples: Annotated[Optional[Path], typer.Option(help="CSV: slot, sample[, concentration, unit, lot].")] = None,
+    db: DbOption = DEFAULT_DB,
+    out: Annotated[Path, typer.Option(help="Folder for certificates.")] = Path("certificates"),
+    operator: Annotated[Optional[str], typer.Option(help="Who ran the assay (default: the OS user).")] = None,
+    format: Annotated[Optional[str], typer.Option("--format", help="Force a reader (see `assayrun formats`).")] = None,
+    plate: Annotated[Optional[str], typer.Option(help="Plate name or number when a file holds several.")] = None,
+    templates: Annotated[Optional[Path], typer.Option(help="Folder of templates overriding the shipped ones.")] = None,
+    as_json: JsonOption = False,
+):
+    """Run an assay on export files: compute, judge, store and write the certificate."""
+    from .engine import execute as run
+
+    outcome = run(assay, files, protocol=protocol, samples=samples, db=db, out=out, operator=operator,
+                  format=format, plate=plate, templates=templates)
+    if as_json:
+        _print_json(outcome.to_json())
+    else:
+        _print_summary(outcome)
+    if not outcome.valid:
+        raise typer.Exit(1)
+
+
+def _print_summary(outcome) -> None:
+    from .certificate import format_number as num
+
+    p = outcome.protocol
+    verdict = "VALID" if outcome.valid else "INVALID (acceptance failed)"
+    typer.echo(f"Run {outcome.run_id}: {outcome.assay}, protocol {p.id} {p.version}: {verdict}\n")
+    typer.echo(_table([["PASS" if c.passed else "FAIL", c.id, num(c.value), c.limit] for c in outcome.checks],
+                      ["", "check", "value", "limit"]))
+    typer.echo("")
+    typer.echo(_results_table(outcome.result.results, num))
+    if outcome.skipped:
+        typer.echo(f"\nEmpty slots skipped: {', '.join(outcome.skipped)}")
+    typer.echo(f"\nCertificate: {outcome.certificate_html}")
+
+
+def _results_table(results, num) -> str:
+    """One row per sample, one column per metric (with its unit), then interpretation and flags."""
+    metrics = list(dict.fromkeys((r.metric, r.unit) for r in results))
+    rows: dict[str, dict] = {}
+    for r in results:
+        row = rows.setdefault(r.sample, {"interpretation": set(), "flags": []})
+        row[(r.metric, r.unit)] = num(r.value)
+        row["interpretation"].update([r.interpretation] if r.interpretation else [])
+        row["flags"] += [f for f in r.flags if f not in row["flags"]]
+    header = ["sample", *(f"{m} ({u})" for m, u in metrics), "interpretation", "flags"]
+    return _table([[sample, *(row.get(key, "") for key in metrics), ", ".join(sorted(row["interpretation"])),
+                    ", ".join(row["flags"])] for sample, row in rows.items()], header)
+
+
+@app.command()
+@handles_errors
+def read(
+    file: Annotated[Path, typer.Argument(help="Plate-reader export.")],
+    format: Annotated[Optional[str], typer.Option("--format", help="Force a reader.")] = None,
+    as_json: JsonOption = False,
+):
+    """Read an export and show its plates and reads (values as in the file, no blanking)."""
+    from .plugins import load
+    from .reading import read_input
+
+    result = read_input(file, load().readers, format)
+    if as_json:
+        _print_json(result.to_json())
+        return
+    typer.echo(f"{file}: format {result.format}, sha256 {result.sha256}")
+    for k, plate in enumerate(result.plates, start=1):
+        typer.echo(f"\nplate {k}: {plate.name!r}, {plate.rows} x {plate.columns}")
+        for key, value in plate.metadata.items():
+            typer.echo(f"  {key}: {value}")
+        for read_ in plate.reads:
+            wl = f", {read_.wavelength_nm:g} nm" if read_.wavelength_nm else ""
+            times = f", {len(read_.times_s)} time points" if read_.times_s is not None else ""
+            flags = f", {len(read_.flags)} flagged wells" if read_.flags else ""
+            typer.echo(f"  read {read_.label!r}: {read_.kind}{wl}{times}{flags}")
+
+
+@app.command()
+@handles_errors
+def formats():
+    """List the readers (export formats) with their extensions and instruments."""
+    from .plugins import load
+
+    readers = load().readers.values()
+    typer.echo(_table([[r.name, " ".join(r.extensions), r.title, "; ".join(r.instruments)] for r in readers],
+                      ["name", "extensions", "format", "instruments"]))
+
+
+@app.command()
+@handles_errors
+def plugins(
+    all: Annotated[bool, typer.Option("--all", help="Include the built-in plugins.")] = False,
+    as_json: JsonOption = False,
+):
+    """List installed plugins with their versions; broken ones are shown with their error."""
+    from .plugins import load
+
+    infos = [i for i in load().info if all or not i.builtin]
+    if as_json:
+        _print_json([vars(i) for i in infos])
+        return
+    if not infos:
+        typer.echo("No third-party plugins installed (--all shows the built-in ones).")
+        return
+    typer.echo(_table([[i.name, i.distribution, i.version, "BROKEN: " + i.error if i.error else ", ".join(i.hooks)]
+                       for i in infos], ["plugin", "distribution", "version", "hooks"]))
+
+
+@protocols_app.callback()
+@handles_errors
+def protocols_list(ctx: typer.Context, as_json: JsonOption = False):
+    """List the shipped and plugin-provided protocols."""
+    if ctx.invoked_subcommand:
+        return
+    from .plugins import load
+    from .protocol import load_file, shipped_files
+
+    protocols = [load_file(f) for f in shipped_files(load().protocol_files)]
+    if as_json:
+        _print_json([{"id": p.id, "version": p.version, "assay": p.assay, "title": p.title, "path": str(p.path)}
+                     for p in protocols])
+        return
+    typer.echo(_table([[p.id, p.version, p.assay, p.title] for p in protocols], ["id", "version", "assay", "title"]))
+
+
+@protocols_app.command("show")
+@handles_errors
+def protocols_show(ref: Annotated[str, typer.Argument(help="Protocol id or TOML path.")], as_json: JsonOption = False):
+    """Show one protocol with its layout resolved to one entry per well."""
+    from .plugins import load
+    from .protocol import find
+
+    p = find(ref, load().protocol_files)
+    data = p.model_dump(mode="json", exclude={"layout"})
+    data["layout"] = {"rows": p.layout.rows, "columns": p.layout.columns, "wells": {
+        well: {k: v for k, v in g.spec.model_dump(exclude={"wells"}).items()} for well, g in p.layout.by_well().items()}}
+    if as_json:
+        _print_json(data)
+        return
+    typer.echo(f"{p.id} {p.version}: {p.title}\nassay {p.assay}; source {p.source.document}"
+               f"{', ' + p.source.version if p.source.version else ''}\nfile {p.path}\nsha256 {p.sha256}\n")
+    typer.echo(_table([[w, g["role"], g["name"] or "", "" if g["nominal"] is None else f"{g['nominal']:g}",
+                        "yes" if g["interference"] else ""] for w, g in data["layout"]["wells"].items()],
+                      ["well", "role", "name", "nominal", "interference"]))
+    typer.echo("\nparameters:")
+    for key, value in p.parameters.items():
+        typer.echo(f"  {key} = {value}")
+    typer.echo("\nacceptance:")
+    for c in p.acceptance:
+        typer.echo(f"  {c.id}: {c.description}")
+
+
+@runs_app.callback()
+@handles_errors
+def runs_list(ctx: typer.Context, db: DbOption = DEFAULT_DB, as_json: JsonOption = False):
+    """List stored runs, newest first."""
+    if ctx.invoked_subcommand:
+        return
+    from . import store
+
+    rows = store.list_runs(_existing_db(db))
+    if as_json:
+        _print_json([{**r, "valid": bool(r["valid"])} for r in rows])
+        return
+    typer.echo(_table([[r["id"], r["created_at"], r["assay"], f"{r['protocol_id']} {r['protocol_version']}",
+                        "valid" if r["valid"] else "INVALID", r["operator"]] for r in rows],
+                      ["run", "computed", "assay", "protocol", "status", "operator"]))
+
+
+@runs_app.command("show")
+@handles_errors
+def runs_show(run_id: Annotated[int, typer.Argument(help="Run id.")], db: DbOption = DEFAULT_DB,
+              as_json: JsonOption = False):
+    """Show one stored run: protocol, inputs, checks, results."""
+    from . import store
+    from .certificate import format_number as num
+
+    run = store.get_run(_existing_db(db), run_id)
+    if as_json:
+        _print_json(run)
+        return
+    typer.echo(f"Run {run['id']}: {run['assay']}, protocol {run['protocol_id']} {run['protocol_version']}, "
+               f"{'valid' if run['valid'] else 'INVALID'}, {run['created_at']} by {run['operator']}")
+    for f in run["inputs"]:
+        typer.echo(f"  input {f['name']} ({f['format']}) sha256 {f['sha256']}")
+    typer.echo("")
+    typer.echo(_table([["PASS" if c["passed"] else "FAIL", c["check_id"], num(c["value"]), c["limit_text"]]
+                       for c in run["checks"]], ["", "check", "value", "limit"]))
+    typer.echo("")
+    typer.echo(_table([[r["sample"], r["metric"], num(r["value"]), r["unit"], r["interpretation"] or "",
+                        ", ".join(r["flags"])] for r in run["results"]],
+                      ["sample", "metric", "value", "unit", "interpretation", "flags"]))
+
+
+@app.command()
+@handles_errors
+def certificate(
+    run_id: Annotated[int, typer.Argument(help="Run id.")],
+    db: DbOption = DEFAULT_DB,
+    out: Annotated[Path, typer.Option(help="Folder for the certificate.")] = Path("certificates"),
+    templates: Annotated[Optional[Path], typer.Option(help="Folder of templates overriding the shipped ones.")] = None,
+):
+    """Re-issue the HTML certificate of a stored run."""
+    from . import certificate as cert
+    from . import store
+
+    database = _existing_db(db)
+    store.get_run(database, run_id)
+    with database.atomic():
+        path = cert.write_html(database, run_id, out, templates)
+    typer.echo(str(path))
+
+
+def _existing_db(path: Path):
+    from . import store
+
+    if not path.exists():
+        raise UserError("no database here yet; run `assayrun execute` first or give --db", file=path)
+    return store.open_db(path)
+
+
+def main() -> None:
+    """Console entry point: load plugin commands, then run the app."""
+    try:
+        from .plugins import load
+
+        load().manager.hook.register_commands(app=app)
+    except PluginError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    app()

@@ -1,0 +1,220 @@
+"""execute(): read -> layout -> analyze -> judge -> store -> render. Usable from Python without the CLI."""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import json
+import math
+import platform
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from . import __version__, plugins
+from .criteria import Check, MissingMetric, evaluate
+from .errors import PluginError, UserError
+from .layout import Layout
+from .plate import Plate, Read, parse_well
+from .protocol import Protocol, ReadSpec, find, validation_message
+from .reading import InputFile, read_input, select_plate
+from .registry import Assay, AssayInput, AssayResult
+from .samples import read_samples
+
+
+@dataclass
+class RunOutcome:
+    """What a run produced; `to_json()` is the `execute --json` contract."""
+
+    run_id: int
+    assay: str
+    protocol: Protocol
+    valid: bool
+    checks: list[Check]
+    result: AssayResult
+    certificate_html: Path
+    certificate_pdf: Path | None = None
+    skipped: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return {
+            "run_id": self.run_id,
+            "assay": self.assay,
+            "protocol": {"id": self.protocol.id, "version": self.protocol.version, "sha256": self.protocol.sha256},
+            "valid": self.valid,
+            "checks": [c.to_json() for c in self.checks],
+            "results": [result_json(r) for r in self.result.results],
+            "certificate": {"html": str(self.certificate_html),
+                            "pdf": str(self.certificate_pdf) if self.certificate_pdf else None},
+        }
+
+
+def result_json(r) -> dict:
+    value = r.value if r.value is not None and math.isfinite(r.value) else None
+    return {"sample": r.sample, "metric": r.metric, "value": value, "unit": r.unit,
+            "flags": list(r.flags), "interpretation": r.interpretation}
+
+
+def execute(assay_name: str, files: list[Path], *, protocol: str | Path | None = None,
+            samples: Path | None = None, db: Path = Path("assayrun.db"), out: Path = Path("certificates"),
+            operator: str | None = None, format: str | None = None, plate: str | None = None,
+            templates: Path | None = None) -> RunOutcome:
+    """Run one assay on export files, store the run and write its certificate."""
+    from . import certificate, store
+
+    loaded = plugins.load()
+    assay = loaded.assay(assay_name)
+    proto = find(protocol or assay.default_protocol, loaded.protocol_files)
+    if proto.assay != assay.name:
+        raise UserError(f"this protocol is for assay {proto.assay!r}, not {assay.name!r}", file=proto.path,
+                        where="assay")
+    parameters = _parameters(assay, proto)
+    inputs = [read_input(Path(f), loaded.readers, format) for f in files]
+    chosen = select_plate(inputs, plate)
+    reads = {spec.name: _find_read(spec, chosen, inputs, len(proto.reads) == 1) for spec in proto.reads}
+    reads = {name: read for name, read in reads.items() if read is not None}
+    _check_shape(chosen, proto, inputs[0].path)
+    layout, skipped = _used_layout(proto, reads, inputs[0].path)
+    slots = sorted({g.name for g in proto.layout.groups("sample")}, key=_slot_order)
+    sample_info = read_samples(samples, slots) if samples else {}
+    assay_input = AssayInput(proto, parameters, chosen, reads, layout, sample_info)
+    result = _analyze(assay, assay_input)
+    _interpret(proto, result)
+    checks = _judge(proto, result)
+    started = datetime.now(timezone.utc)
+    record = {
+        "assay": assay.name, "protocol": proto, "parameters": parameters.model_dump(mode="json"),
+        "inputs": inputs, "plate": chosen, "layout": proto.layout, "result": result, "checks": checks,
+        "valid": all(c.passed for c in checks), "operator": operator or _os_user(),
+        "created_at": started.isoformat(timespec="seconds"), "software": software_versions(loaded),
+        "samples": {k: vars(v) for k, v in sample_info.items()}, "skipped": skipped,
+    }
+    record["digest"] = run_digest(record)
+    database = store.open_db(db)
+    with database.atomic():
+        run_id = store.save_run(database, record)
+        html = certificate.write_html(database, run_id, out, templates)
+    return RunOutcome(run_id, assay.name, proto, record["valid"], checks, result, html, skipped=skipped)
+
+
+def _parameters(assay: Assay, proto: Protocol):
+    try:
+        return assay.parameters.model_validate(proto.parameters)
+    except ValidationError as exc:
+        where, message = validation_message(exc, "parameters")
+        raise UserError(message, file=proto.path, where=where) from None
+
+
+def _find_read(spec: ReadSpec, plate: Plate, inputs: list[InputFile], only_spec: bool) -> Read | None:
+    """The plate's read the protocol's read spec names (by label, else by wavelength and kind)."""
+    for read in plate.reads:
+        if read.kind != spec.kind:
+            continue
+        if (read.label == spec.label) if spec.label is not None else (read.wavelength_nm == spec.wavelength_nm):
+            return read
+    unnamed = [r for r in plate.reads if r.kind == spec.kind and r.wavelength_nm is None]
+    if only_spec and len(plate.reads) == 1 and unnamed:
+        return unnamed[0]  # an export that names no wavelength: its only read is the one
+    if spec.optional:
+        return None
+    have = ", ".join(f"{r.label!r} ({r.kind}, {r.wavelength_nm or '?'} nm)" for r in plate.reads) or "none"
+    want = f"{spec.wavelength_nm:g} nm" if spec.wavelength_nm else repr(spec.label)
+    raise UserError(f"no {spec.kind} read at {want} for read {spec.name!r}; the plate has {have}. "
+                    "Export that read, or use a protocol whose reads match", file=inputs[0].path)
+
+
+def _check_shape(plate: Plate, proto: Protocol, path: Path) -> None:
+    need = (proto.layout.rows, proto.layout.columns)
+    if plate.rows < need[0] or plate.columns < need[1]:
+        raise UserError(f"the plate is {plate.rows} x {plate.columns} ({plate.rows * plate.columns} wells) but "
+                        f"protocol {proto.id} needs {need[0]} x {need[1]} ({need[0] * need[1]} wells); "
+                        "export the whole plate or use a protocol with a smaller layout", file=path)
+
+
+def _used_layout(proto: Protocol, reads: dict[str, Read], path: Path) -> tuple[Layout, list[str]]:
+    """The layout without empty sample slots; UserError for a well with text or no value."""
+    empty_slots = []
+    for slot in {g.name for g in proto.layout.groups("sample")}:
+        wells = [w for g in proto.layout.groups("sample") if g.name == slot for w in g.wells]
+        if all(_is_empty(read, w) for read in reads.values() for w in wells):
+            empty_slots.append(slot)
+    kept = [g for g in proto.layout.groups() if not (g.role == "sample" and g.name in empty_slots)]
+    for group in kept:
+        for well in group.wells:
+            for name, read in reads.items():
+                place = f"well {well} ({group.name}, protocol layout.wells[{group.index}])"
+                if read.flags.get(well) == "invalid":
+                    text = read.texts.get(well, "")
+                    raise UserError(f"holds {text!r}, not a number; correct the export", file=path, where=place)
+                if _is_empty(read, well):
+                    raise UserError(f"has no value in read {read.label!r}; every layout well needs a reading "
+                                    "(a sample slot may be left entirely empty)", file=path, where=place)
+    layout = proto.layout.model_copy(update={"wells": [g.spec for g in kept]})
+    return layout, sorted(empty_slots, key=_slot_order)
+
+
+def _is_empty(read: Read, well: str) -> bool:
+    value = read.values[parse_well(well)]
+    return well not in read.flags and bool(math.isnan(value) if read.kind != "kinetic" else all(map(math.isnan, value)))
+
+
+def _slot_order(name: str) -> tuple:
+    digits = "".join(ch for ch in name if ch.isdigit())
+    return (name.rstrip("0123456789"), int(digits) if digits else 0, name)
+
+
+def _analyze(assay: Assay, assay_input: AssayInput) -> AssayResult:
+    try:
+        return assay.analyze(assay_input)
+    except UserError:
+        raise
+    except Exception as exc:
+        raise PluginError(f"assay plugin {assay.name!r} failed: {type(exc).__name__}: {exc}") from exc
+
+
+def _interpret(proto: Protocol, result: AssayResult) -> None:
+    for table in proto.interpretation:
+        for r in result.results:
+            if r.metric == table.metric:
+                r.interpretation = table.classify(r.value)
+
+
+def _judge(proto: Protocol, result: AssayResult) -> list[Check]:
+    checks = []
+    for i, criterion in enumerate(proto.acceptance):
+        try:
+            checks.append(evaluate(criterion, result.metrics))
+        except MissingMetric as exc:
+            raise UserError(f"metric {exc.args[0]!r} is not computed by assay {proto.assay!r}",
+                            file=proto.path, where=f"acceptance[{i}]") from None
+    return checks
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:
+        return "unknown"
+
+
+def software_versions(loaded: plugins.Plugins) -> dict:
+    """assayrunner, Python and every loaded plugin's distribution version."""
+    versions = {"assayrunner": __version__, "python": platform.python_version()}
+    for info in loaded.info:
+        if not info.error:
+            versions[info.distribution if info.distribution != "assayrunner" else info.name] = info.version
+    return versions
+
+
+def run_digest(record: dict) -> str:
+    """SHA-256 over the inputs' and protocol's hashes, the verdicts and the results (what a certificate attests)."""
+    payload = {
+        "inputs": [f.sha256 for f in record["inputs"]],
+        "protocol": record["protocol"].sha256,
+        "valid": record["valid"],
+        "checks": [c.to_json() for c in record["checks"]],
+        "results": [result_json(r) for r in record["result"].results],
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, allow_nan=False).encode()).hexdigest()

@@ -1,0 +1,112 @@
+"""Plate layouts: which wells hold what. A protocol lists groups of wells; here they resolve per well.
+
+    wells = [
+      { wells = "A1:A2", role = "blank" },
+      { wells = "A3:A4", role = "calibrator", name = "CAL1", nominal = 0.8 },
+      { wells = "D5:D6", role = "sample", name = "S1", interference = true },
+    ]
+
+A range "A1:B3" is the rectangle between two corners; "A1,A3" lists wells.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from .plate import parse_well, well_name
+
+
+class WellGroup(BaseModel):
+    """One group of replicate wells with the same role and content."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    wells: str
+    role: str
+    name: str | None = None
+    nominal: float | None = None
+    unit: str | None = None
+    interference: bool = Field(False, description="the same condition without the biological matrix")
+
+    @field_validator("wells")
+    @classmethod
+    def _valid_wells(cls, value: str) -> str:
+        expand_wells(value)
+        return value
+
+    @property
+    def label(self) -> str:
+        return self.name or self.role
+
+
+def expand_wells(spec: str) -> list[str]:
+    """'A1:B2,C5' -> ['A1', 'A2', 'B1', 'B2', 'C5'] (row by row); ValueError for a bad name."""
+    wells: list[str] = []
+    for part in spec.split(","):
+        if ":" in part:
+            first, last = part.split(":", 1)
+            (r0, c0), (r1, c1) = parse_well(first), parse_well(last)
+            wells += [well_name(r, c) for r in range(min(r0, r1), max(r0, r1) + 1)
+                      for c in range(min(c0, c1), max(c0, c1) + 1)]
+        else:
+            wells.append(well_name(*parse_well(part)))
+    return wells
+
+
+@dataclass(frozen=True)
+class Group:
+    """A resolved group: its definition, its wells and its index in the protocol's layout list."""
+
+    index: int
+    spec: WellGroup
+    wells: tuple[str, ...]
+
+    @property
+    def role(self) -> str:
+        return self.spec.role
+
+    @property
+    def name(self) -> str:
+        return self.spec.label
+
+
+class Layout(BaseModel):
+    """A plate layout: the plate size it is written for and its well groups."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rows: int = 8
+    columns: int = 12
+    wells: list[WellGroup]
+
+    def groups(self, role: str | None = None, interference: bool | None = None) -> list[Group]:
+        """Resolved groups, optionally only those with a role / interference setting."""
+        return [
+            Group(i, g, tuple(expand_wells(g.wells)))
+            for i, g in enumerate(self.wells)
+            if (role is None or g.role == role) and (interference is None or g.interference == interference)
+        ]
+
+    def group(self, role: str, name: str | None = None, interference: bool = False) -> Group | None:
+        """The single group with this role (and name), or None."""
+        for g in self.groups(role, interference):
+            if name is None or g.name == name:
+                return g
+        return None
+
+    def by_well(self) -> dict[str, Group]:
+        """Well name -> its group, in plate order."""
+        return {well: group for group in self.groups() for well in group.wells}
+
+    def overlaps(self) -> list[tuple[str, int, int]]:
+        """(well, first group index, second group index) for every well assigned twice."""
+        seen: dict[str, int] = {}
+        clashes = []
+        for group in self.groups():
+            for well in group.wells:
+                if well in seen:
+                    clashes.append((well, seen[well], group.index))
+                seen[well] = group.index
+        return clashes

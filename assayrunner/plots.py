@@ -1,0 +1,63 @@
+"""Small inline-SVG plots for certificates (vector graphics, no plotting library)."""
+
+from __future__ import annotations
+
+import math
+from html import escape
+
+import numpy as np
+
+W, H, LEFT, RIGHT, TOP, BOTTOM = 520, 300, 62, 16, 14, 44
+
+
+def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
+    """Round tick values covering [lo, hi]."""
+    if not math.isfinite(lo) or not math.isfinite(hi) or hi <= lo:
+        hi = lo + 1 if math.isfinite(lo) else 1.0
+    raw = (hi - lo) / count
+    step = 10 ** math.floor(math.log10(raw))
+    step *= next(m for m in (1, 2, 2.5, 5, 10) if step * m >= raw)
+    first = math.floor(lo / step) * step
+    return [round(first + i * step, 12) for i in range(int(math.ceil((hi - first) / step)) + 1)]
+
+
+def curve_plot(points: list[tuple[float, float]], line: list[tuple[float, float]], x_label: str, y_label: str,
+               highlighted: list[tuple[float, float]] = ()) -> str:
+    """Points with a fitted line, axes and ticks, as an <svg> element (linear axes)."""
+    xs = [p[0] for p in (*points, *line, *highlighted)]
+    ys = [p[1] for p in (*points, *line, *highlighted)]
+    xt, yt = nice_ticks(min(0.0, *xs), max(xs)), nice_ticks(min(0.0, *ys), max(ys))
+    x0, x1, y0, y1 = xt[0], xt[-1], yt[0], yt[-1]
+
+    def sx(x):
+        return LEFT + (x - x0) / (x1 - x0) * (W - LEFT - RIGHT)
+
+    def sy(y):
+        return H - BOTTOM - (y - y0) / (y1 - y0) * (H - TOP - BOTTOM)
+
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" class="plot" role="img">']
+    for t in xt:
+        out.append(f'<line x1="{sx(t):.1f}" y1="{TOP}" x2="{sx(t):.1f}" y2="{H - BOTTOM}" class="grid"/>'
+                   f'<text x="{sx(t):.1f}" y="{H - BOTTOM + 16}" text-anchor="middle">{t:g}</text>')
+    for t in yt:
+        out.append(f'<line x1="{LEFT}" y1="{sy(t):.1f}" x2="{W - RIGHT}" y2="{sy(t):.1f}" class="grid"/>'
+                   f'<text x="{LEFT - 6}" y="{sy(t) + 4:.1f}" text-anchor="end">{t:g}</text>')
+    out.append(f'<rect x="{LEFT}" y="{TOP}" width="{W - LEFT - RIGHT}" height="{H - TOP - BOTTOM}" class="frame"/>')
+    if line:
+        path = " ".join(f"{'M' if i == 0 else 'L'}{sx(x):.1f},{sy(y):.1f}" for i, (x, y) in enumerate(line))
+        out.append(f'<path d="{path}" class="fit"/>')
+    for x, y in points:
+        out.append(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="3.2" class="point"/>')
+    for x, y in highlighted:
+        out.append(f'<rect x="{sx(x) - 3.5:.1f}" y="{sy(y) - 3.5:.1f}" width="7" height="7" class="qc"/>')
+    out.append(f'<text x="{(LEFT + W - RIGHT) / 2}" y="{H - 8}" text-anchor="middle" class="label">'
+               f'{escape(x_label)}</text>')
+    out.append(f'<text x="14" y="{(TOP + H - BOTTOM) / 2}" text-anchor="middle" class="label" '
+               f'transform="rotate(-90 14 {(TOP + H - BOTTOM) / 2})">{escape(y_label)}</text></svg>')
+    return "".join(out)
+
+
+def line_through(predict, x_min: float, x_max: float, n: int = 60) -> list[tuple[float, float]]:
+    """n points of a fitted curve between x_min and x_max."""
+    xs = np.linspace(x_min, x_max, n)
+    return list(zip(xs.tolist(), np.asarray(predict(xs), dtype=float).tolist()))

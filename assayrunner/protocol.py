@@ -1,0 +1,124 @@
+"""Protocols: versioned NCL-style definitions in TOML, validated with pydantic, found by id or path."""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from .criteria import Criterion
+from .errors import UserError
+from .interpretation import Interpretation
+from .layout import Layout
+from .resources import data_dir
+
+
+class Source(BaseModel):
+    """Where the protocol's numbers come from."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    document: str
+    version: str | None = None
+    date: str | None = None
+    url: str | None = None
+    notes: str | None = None
+
+
+class ReadSpec(BaseModel):
+    """A read the protocol uses, found in the plate by wavelength (or label)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    wavelength_nm: float | None = None
+    label: str | None = None
+    kind: Literal["endpoint", "kinetic", "calculated"] = "endpoint"
+    optional: bool = False
+
+
+class Protocol(BaseModel):
+    """A protocol file's content, plus where it was read from and the SHA-256 of its bytes."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str
+    version: str
+    title: str
+    assay: str
+    source: Source
+    reads: list[ReadSpec]
+    layout: Layout
+    parameters: dict[str, Any] = {}
+    acceptance: list[Criterion] = []
+    interpretation: list[Interpretation] = []
+    path: Path | None = None
+    sha256: str = ""
+
+
+def _location(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def validation_message(exc: ValidationError, prefix: str = "") -> tuple[str, str]:
+    """(key path, message) of the first error, e.g. ('layout.wells[3].nominal', 'Input should be a number')."""
+    error = exc.errors()[0]
+    where = _location((prefix,) + tuple(error["loc"]) if prefix else tuple(error["loc"]))
+    more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+    message = error["msg"]
+    if error["type"] == "extra_forbidden":
+        message = "unknown key; check its spelling against the shipped protocols"
+    elif error["type"] == "missing":
+        message = "required key is missing"
+    return where or "(top level)", message + more
+
+
+def load_file(path: Path) -> Protocol:
+    """Read and validate one protocol file; UserError naming the file and the key path."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise UserError(f"cannot read the protocol: {exc.strerror}", file=path) from None
+    try:
+        raw = tomllib.loads(data.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"not valid TOML: {exc}", file=path) from None
+    for key in ("path", "sha256"):
+        raw.pop(key, None)
+    try:
+        protocol = Protocol.model_validate(raw)
+    except ValidationError as exc:
+        where, message = validation_message(exc)
+        raise UserError(message, file=path, where=where) from None
+    for well, first, second in protocol.layout.overlaps():
+        raise UserError(f"well {well} is also in layout.wells[{first}]; a well belongs to one group",
+                        file=path, where=f"layout.wells[{second}]")
+    return protocol.model_copy(update={"path": path, "sha256": hashlib.sha256(data).hexdigest()})
+
+
+def shipped_files(extra: list[Path] = ()) -> list[Path]:
+    """The built-in protocol files plus those plugins register."""
+    return sorted(data_dir("protocols").glob("*.toml")) + list(extra)
+
+
+def find(ref: str | Path, extra: list[Path] = ()) -> Protocol:
+    """A protocol by file path, or by id among the shipped ones."""
+    path = Path(ref)
+    if path.suffix == ".toml" or path.exists():
+        if not path.is_file():
+            raise UserError("protocol file not found", file=path)
+        return load_file(path)
+    known = {}
+    for file in shipped_files(extra):
+        protocol = load_file(file)
+        known[protocol.id] = protocol
+    if str(ref) not in known:
+        raise UserError(f"unknown protocol {str(ref)!r}; shipped protocols: {', '.join(sorted(known))}. "
+                        "Give an id or the path of a .toml file")
+    return known[str(ref)]

@@ -1,0 +1,46 @@
+"""Samples files: which sample sits in which layout slot (columns slot, sample[, concentration, unit, lot])."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from .errors import UserError
+from .readers.text import read_text, split_lines
+from .registry import Sample
+
+
+def read_samples(path: Path, slots: list[str]) -> dict[str, Sample]:
+    """Slot -> Sample; UserError naming the line for an unknown slot, a duplicate or a bad number."""
+    if not path.is_file():
+        raise UserError("samples file not found", file=path)
+    lines = [line for line in split_lines(read_text(path)) if line.strip()]
+    sep = max((",", ";", "\t"), key=lines[0].count)
+    rows = list(csv.reader(lines, delimiter=sep))
+    header = [h.strip().lower() for h in rows[0]]
+    for needed in ("slot", "sample"):
+        if needed not in header:
+            raise UserError(f"the header needs a column {needed!r} (columns: slot, sample, concentration, unit, lot)",
+                            file=path, where="line 1")
+    samples: dict[str, Sample] = {}
+    for n, row in enumerate(rows[1:], start=2):
+        cells = dict(zip(header, (c.strip() for c in row)))
+        slot = cells.get("slot", "")
+        if slot not in slots:
+            raise UserError(f"slot {slot!r} is not in the protocol layout; slots: {', '.join(slots)}",
+                            file=path, where=f"line {n}")
+        if slot in samples:
+            raise UserError(f"slot {slot!r} is named twice", file=path, where=f"line {n}")
+        concentration = cells.get("concentration") or None
+        try:
+            concentration = float(concentration.replace(",", ".")) if concentration else None
+        except ValueError:
+            raise UserError(f"concentration {cells['concentration']!r} is not a number",
+                            file=path, where=f"line {n}") from None
+        sample = Sample(slot, cells.get("sample") or slot, concentration, cells.get("unit") or None,
+                        cells.get("lot") or None)
+        if any(s.label == sample.label for s in samples.values()):
+            raise UserError(f"sample {sample.label!r} is named for two slots; give each slot its own name "
+                            "or concentration", file=path, where=f"line {n}")
+        samples[slot] = sample
+    return samples

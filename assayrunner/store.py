@@ -1,0 +1,186 @@
+"""SQLite persistence through sqlite-utils: numbered migrations, one transaction per run, a chained audit log."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+from sqlite_utils import Database
+
+from .errors import UserError
+from .plate import well_name
+
+
+def m001_initial(db: Database) -> None:
+    db["runs"].create({
+        "id": int, "assay": str, "protocol_id": str, "protocol_version": str, "protocol_sha256": str,
+        "protocol_path": str, "protocol_toml": str, "parameters": str, "valid": int, "operator": str,
+        "created_at": str, "software": str, "metrics": str, "details": str, "samples": str,
+        "skipped": str, "plate_name": str, "plate_metadata": str, "digest": str,
+    }, pk="id")
+    db["input_files"].create({"run_id": int, "position": int, "name": str, "path": str, "sha256": str,
+                              "size": int, "format": str, "content": bytes}, foreign_keys=[("run_id", "runs")])
+    db["wells"].create({"run_id": int, "read": str, "well": str, "time_s": float, "value": float,
+                        "flag": str, "role": str, "group_name": str}, foreign_keys=[("run_id", "runs")])
+    db["fits"].create({"run_id": int, "name": str, "model": str, "parameters": str, "se": str, "r2": float,
+                       "n": int, "converged": int, "plot": str}, foreign_keys=[("run_id", "runs")])
+    db["checks"].create({"run_id": int, "position": int, "check_id": str, "description": str, "value": float,
+                         "limit_text": str, "passed": int, "detail": str}, foreign_keys=[("run_id", "runs")])
+    db["results"].create({"run_id": int, "position": int, "sample": str, "metric": str, "value": float,
+                          "unit": str, "flags": str, "interpretation": str}, foreign_keys=[("run_id", "runs")])
+    db["certificates"].create({"id": int, "run_id": int, "format": str, "path": str, "sha256": str,
+                               "created_at": str}, pk="id", foreign_keys=[("run_id", "runs")])
+    db["audit_log"].create({"id": int, "at": str, "event": str, "run_id": int, "actor": str, "payload": str,
+                            "prev_sha256": str, "sha256": str}, pk="id")
+    for table in ("wells", "checks", "results", "input_files", "fits"):
+        db[table].create_index(["run_id"])
+
+
+MIGRATIONS = [m001_initial]
+
+
+def migrate(db: Database) -> list[str]:
+    """Apply the migrations not yet applied, in order; returns their names."""
+    db["_migrations"].create({"name": str, "applied_at": str}, pk="name", if_not_exists=True)
+    done = {row["name"] for row in db["_migrations"].rows}
+    applied = []
+    for migration in MIGRATIONS:
+        if migration.__name__ not in done:
+            with db.atomic():
+                migration(db)
+                db["_migrations"].insert({"name": migration.__name__, "applied_at": _now()})
+            applied.append(migration.__name__)
+    return applied
+
+
+def open_db(path: Path) -> Database:
+    """Open (creating if needed) and migrate the database; WAL and a busy timeout for concurrent writers."""
+    try:
+        db = Database(path)
+        db.execute("PRAGMA busy_timeout = 10000")
+        db.enable_wal()
+        migrate(db)
+    except Exception as exc:  # sqlite3.DatabaseError for a file that is not a database, OSError for a bad path
+        raise UserError(f"cannot open the database: {exc}", file=path) from None
+    return db
+
+
+def save_run(db: Database, record: dict) -> int:
+    """Insert one run and everything it computed; call inside db.atomic()."""
+    proto, result, plate = record["protocol"], record["result"], record["plate"]
+    run_id = db["runs"].insert({
+        "assay": record["assay"], "protocol_id": proto.id, "protocol_version": proto.version,
+        "protocol_sha256": proto.sha256, "protocol_path": str(proto.path),
+        "protocol_toml": proto.path.read_text(encoding="utf-8") if proto.path else "",
+        "parameters": _json(record["parameters"]), "valid": int(record["valid"]), "operator": record["operator"],
+        "created_at": record["created_at"], "software": _json(record["software"]),
+        "metrics": _json(result.metrics), "details": _json(result.details), "samples": _json(record["samples"]),
+        "skipped": _json(record["skipped"]), "plate_name": plate.name, "plate_metadata": _json(plate.metadata),
+        "digest": record["digest"],
+    }).last_pk
+    db["input_files"].insert_all({
+        "run_id": run_id, "position": i, "name": f.path.name, "path": str(f.path.resolve()), "sha256": f.sha256,
+        "size": f.size, "format": f.format, "content": f.content,
+    } for i, f in enumerate(record["inputs"]))
+    db["wells"].insert_all(_well_rows(run_id, plate, record["layout"]))
+    db["fits"].insert_all({
+        "run_id": run_id, "name": fit["name"], "model": fit["model"], "parameters": _json(fit["parameters"]),
+        "se": _json(fit["se"]), "r2": _float(fit["r2"]), "n": fit["n"], "converged": int(fit["converged"]),
+        "plot": _json({k: fit.get(k) for k in ("x", "y", "line", "x_unit", "y_label")}),
+    } for fit in result.fits)
+    db["checks"].insert_all({
+        "run_id": run_id, "position": i, "check_id": c.id, "description": c.description, "value": c.value,
+        "limit_text": c.limit, "passed": int(c.passed), "detail": c.detail,
+    } for i, c in enumerate(record["checks"]))
+    db["results"].insert_all({
+        "run_id": run_id, "position": i, "sample": r.sample, "metric": r.metric, "value": _float(r.value),
+        "unit": r.unit, "flags": _json(r.flags), "interpretation": r.interpretation,
+    } for i, r in enumerate(result.results))
+    audit(db, "run stored", run_id, record["operator"], {"digest": record["digest"], "valid": record["valid"]})
+    return run_id
+
+
+def _well_rows(run_id: int, plate, layout):
+    groups = layout.by_well()
+    for read in plate.reads:
+        rows, columns = read.values.shape[:2]
+        for r in range(rows):
+            for c in range(columns):
+                well = well_name(r, c)
+                group = groups.get(well)
+                base = {"run_id": run_id, "read": read.label, "well": well, "flag": read.flags.get(well),
+                        "role": group.role if group else None, "group_name": group.name if group else None}
+                if read.kind == "kinetic":
+                    for t, v in zip(read.times_s, read.values[r, c]):
+                        yield {**base, "time_s": float(t), "value": _float(v)}
+                elif not (np.isnan(read.values[r, c]) and well not in read.flags and not group):
+                    yield {**base, "time_s": None, "value": _float(read.values[r, c])}
+
+
+def audit(db: Database, event: str, run_id: int | None, actor: str, payload: dict) -> None:
+    """Append an audit row chained to the previous one by SHA-256."""
+    last = next(db.query("select sha256 from audit_log order by id desc limit 1"), None)
+    prev = last["sha256"] if last else "0" * 64
+    row = {"at": _now(), "event": event, "run_id": run_id, "actor": actor, "payload": _json(payload),
+           "prev_sha256": prev}
+    row["sha256"] = hashlib.sha256(_json(row).encode()).hexdigest()
+    db["audit_log"].insert(row)
+
+
+def get_run(db: Database, run_id: int) -> dict:
+    """A stored run with its inputs (without content), checks, results and fits; UserError if unknown."""
+    try:
+        run = db["runs"].get(run_id)
+    except Exception:
+        raise UserError(f"no run {run_id} in this database; see `assayrun runs`", file=db.conn.execute(
+            "pragma database_list").fetchone()[2]) from None
+    for key in ("parameters", "software", "metrics", "details", "samples", "skipped", "plate_metadata"):
+        run[key] = json.loads(run[key])
+    run["valid"] = bool(run["valid"])
+    where = {"run_id": run_id}
+    run["inputs"] = list(db.query("select name, path, sha256, size, format from input_files where run_id = :run_id "
+                                  "order by position", where))
+    run["checks"] = [{**c, "passed": bool(c["passed"])} for c in
+                     db.query("select * from checks where run_id = :run_id order by position", where)]
+    run["results"] = [{**r, "flags": json.loads(r["flags"])} for r in
+                      db.query("select * from results where run_id = :run_id order by position", where)]
+    run["fits"] = [{**f, "parameters": json.loads(f["parameters"]), "se": json.loads(f["se"]),
+                    "converged": bool(f["converged"]), "plot": json.loads(f["plot"])}
+                   for f in db.query("select * from fits where run_id = :run_id", where)]
+    return run
+
+
+def list_runs(db: Database, limit: int = 50) -> list[dict]:
+    return list(db.query("select id, created_at, assay, protocol_id, protocol_version, valid, operator "
+                         "from runs order by id desc limit :limit", {"limit": limit}))
+
+
+def _json(value) -> str:
+    return json.dumps(_plain(value), sort_keys=True, allow_nan=False)
+
+
+def _plain(value):
+    """JSON-ready copy: numpy scalars and arrays to Python, NaN and infinities to None, paths to str."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (float, np.floating)):
+        return _float(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def _float(value) -> float | None:
+    return None if value is None or not math.isfinite(float(value)) else float(value)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")

@@ -1,0 +1,163 @@
+"""The hemolysis computation: blank, calibration line, back-calculation, % hemolysis per condition.
+
+    A' = A540 - mean(blank)                   calibration: A' = m C + b over every calibrator well
+    C  = (A' - b) / m                         per well, mg/mL in the well
+    Hb_sup = mean C(wells) x supernatant_dilution;  net = with blood - without blood
+    TBHd = mean C(TBHd) x tbhd_dilution;      PFH = mean C(PFH) x pfh_dilution
+    % hemolysis = 100 x net x (tube_volume / blood_volume) / TBHd;  adjusted = % - %(negative control)
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, PositiveFloat
+
+from assayrunner import AssayInput, AssayResult, Result, UserError
+from assayrunner.curves import fit
+from assayrunner.plots import line_through
+
+UNIT_HB = "mg/mL"
+
+
+class Parameters(BaseModel):
+    """The [parameters] table of a hemolysis protocol; every number comes from the protocol file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    read: str
+    calibration_model: Literal["linear", "quadratic"]
+    calibration_weights: Literal["none", "1/x", "1/x^2"]
+    supernatant_dilution: PositiveFloat
+    tbhd_dilution: PositiveFloat
+    pfh_dilution: PositiveFloat
+    blood_volume_ul: PositiveFloat
+    tube_volume_ul: PositiveFloat
+    negative_control: str
+    positive_control: str
+    flag_cv_percent: PositiveFloat
+    flag_interference_fraction: PositiveFloat
+    flag_above_percent: PositiveFloat
+
+
+def mean(values: np.ndarray) -> float:
+    """Mean of the finite values; NaN when there are none."""
+    finite = values[np.isfinite(values)]
+    return float(finite.mean()) if finite.size else float("nan")
+
+
+def cv_percent(values: np.ndarray) -> float:
+    """100 x SD (n - 1) / mean of the finite values; NaN for fewer than two."""
+    finite = values[np.isfinite(values)]
+    if finite.size < 2 or finite.mean() == 0:
+        return float("nan")
+    return float(100 * finite.std(ddof=1) / finite.mean())
+
+
+def analyze(inp: AssayInput) -> AssayResult:
+    p: Parameters = inp.parameters
+    layout = inp.layout
+    blank_group = _one(inp, "blank")
+    blank = mean(inp.values(blank_group, p.read))
+    calibrators = layout.groups("calibrator", interference=False)
+    if len(calibrators) < 2:
+        raise UserError("a hemolysis layout needs at least two calibrator levels", file=inp.protocol.path,
+                        where="layout.wells")
+    x = np.concatenate([[g.spec.nominal] * len(g.wells) for g in calibrators])
+    y = np.concatenate([inp.values(g, p.read) for g in calibrators]) - blank
+    usable = np.isfinite(y)
+    curve = fit(x[usable], y[usable], model=p.calibration_model,
+                weights=None if p.calibration_weights == "none" else p.calibration_weights)
+
+    def concentrations(group) -> np.ndarray:
+        return curve.inverse(inp.values(group, p.read) - blank)[0]
+
+    levels = {role: {g.name: _level(g, concentrations(g), inp.values(g, p.read) - blank)
+                     for g in layout.groups(role, interference=False)} for role in ("calibrator", "qc")}
+    lloq, uloq = float(x.min()), float(x.max())
+    blood = {name: mean(concentrations(_one(inp, "blood", name))) * dilution
+             for name, dilution in (("TBHd", p.tbhd_dilution), ("PFH", p.pfh_dilution))}
+    conditions = [_condition(inp, g, concentrations, blood["TBHd"], lloq, uloq)
+                  for g in layout.groups(interference=False) if g.role in ("control", "sample")]
+    by_name = {c["name"]: c for c in conditions}
+    for needed in (p.negative_control, p.positive_control):
+        if needed not in by_name:
+            raise UserError(f"the layout has no control named {needed!r} (parameters name it)",
+                            file=inp.protocol.path, where="layout.wells")
+    nc_percent = by_name[p.negative_control]["percent"]
+    results = []
+    for c in conditions:
+        c["adjusted"] = c["percent"] - nc_percent
+        results += [
+            Result(c["sample"], "supernatant_hemoglobin", c["net"], UNIT_HB, c["flags"]),
+            Result(c["sample"], "percent_hemolysis", c["percent"], "%", c["flags"]),
+            Result(c["sample"], "adjusted_percent_hemolysis", c["adjusted"], "%", c["flags"]),
+        ]
+    results += [Result(name, "hemoglobin", value, UNIT_HB) for name, value in blood.items()]
+    metrics = {
+        "blank": {"mean_absorbance": blank},
+        "calibration": {"r2": curve.r2, **curve.params, "n": curve.n},
+        "calibrators": levels["calibrator"],
+        "qc": levels["qc"],
+        "blood": {name: {"mg_per_ml": value} for name, value in blood.items()},
+        "controls": {c["name"]: {"percent_hemolysis": c["percent"]} for c in conditions if c["role"] == "control"},
+    }
+    fit_record = {"name": "calibration", **curve.to_dict(), "x": x[usable].tolist(), "y": y[usable].tolist(),
+                  "line": line_through(curve.predict, 0.0, uloq), "x_unit": UNIT_HB, "y_label": "A540 − blank"}
+    details = {"blank_mean": blank, "levels": levels, "conditions": conditions, "lloq": lloq, "uloq": uloq,
+               "blood": blood}
+    return AssayResult(metrics, results, [fit_record], details)
+
+
+def _one(inp: AssayInput, role: str, name: str | None = None):
+    group = inp.layout.group(role, name)
+    if group is None:
+        what = f"{role} wells" + (f" named {name!r}" if name else "")
+        raise UserError(f"the layout has no {what}; the hemolysis assay needs them", file=inp.protocol.path,
+                        where="layout.wells")
+    return group
+
+
+def _level(group, conc: np.ndarray, corrected: np.ndarray) -> dict:
+    """Back-calculation statistics of one calibrator or QC level."""
+    nominal = group.spec.nominal
+    m = mean(conc)
+    pdft = 100 * (m - nominal) / nominal
+    return {"nominal": nominal, "wells": list(group.wells), "absorbance": corrected.tolist(),
+            "concentrations": conc.tolist(), "mean": m, "pdft": pdft, "abs_pdft": abs(pdft),
+            "cv_percent": cv_percent(conc)}
+
+
+def _condition(inp: AssayInput, group, concentrations, tbhd: float, lloq: float, uloq: float) -> dict:
+    """% hemolysis of one control or sample, with its flags."""
+    p: Parameters = inp.parameters
+    with_blood = concentrations(group)
+    without = inp.layout.group(group.role, group.name, interference=True)
+    without_blood = concentrations(without) if without else np.zeros(1)
+    sup_with = mean(with_blood) * p.supernatant_dilution
+    sup_without = mean(without_blood) * p.supernatant_dilution
+    net = sup_with - sup_without
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        percent = float(100 * net * (p.tube_volume_ul / p.blood_volume_ul) / tbhd)
+    in_well = mean(with_blood)
+    flags = [f"{flag} well {well}" for g in (group, without) if g for well, flag in inp.flagged(g, p.read).items()]
+    if cv_percent(with_blood) > p.flag_cv_percent:
+        flags.append("replicate-cv")
+    if in_well < lloq:
+        flags.append("below-lloq")
+    elif in_well > uloq:
+        flags.append("above-uloq")
+    if sup_without > 0 and sup_without > p.flag_interference_fraction * sup_with:
+        flags.append("interference")
+    if net < 0:
+        flags.append("negative-net")
+    if percent > p.flag_above_percent:
+        flags.append("above-100-percent")
+    return {"name": group.name, "sample": inp.sample_name(group.name), "role": group.role,
+            "wells": list(group.wells), "wells_without_blood": list(without.wells) if without else [],
+            "in_well": with_blood.tolist(), "in_well_without_blood": without_blood.tolist() if without else [],
+            "cv_percent": cv_percent(with_blood), "supernatant_with_blood": sup_with,
+            "supernatant_without_blood": sup_without, "net": net, "percent": percent, "flags": flags}
