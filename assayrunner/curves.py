@@ -1,28 +1,44 @@
 """Curve fitting for standard curves: linear, quadratic, 4PL and 5PL.
 
-``fit(x, y, model=...)`` returns a :class:`Fit` with parameters, standard errors,
-goodness of fit, ``predict`` and ``inverse`` (back-calculation with LLOQ/ULOQ flags).
+``fit(x, y, model=...)`` fits one curve and returns a :class:`Fit` (parameters, standard
+errors, goodness of fit, ``predict`` and ``inverse`` with LLOQ/ULOQ flags).
+``fit_many(x, Y)`` fits many curves at once with the same, vectorised solver.
+``fit_function(f, jac, x, y, p0)`` exposes that solver for any model with a Jacobian.
 
-Standard errors default to the Gauss-Newton convention ``s^2 inv(J'WJ)`` used by
-R ``nls``, NIST StRD and scipy ``curve_fit``; ``se="hessian"`` gives drc's
-observed-information form ``s^2 inv(H/2)`` with H the Hessian of the RSS.
-For linear models both are identical.
+Logistic models use R drc's LL.4 / LL.5 parameterisation::
 
-scipy is never imported here: ``import assayrunner.curves`` stays light.
+    4pl: y = bottom + (top - bottom) / (1 + (x / ec50)^hill)
+    5pl: y = bottom + (top - bottom) / (1 + (x / ec50)^hill)^s
+
+(drc: b = hill, c = bottom, d = top, e = ec50, f = s). A free 4PL is reported with
+bottom <= top, so hill > 0 means a decreasing curve and hill < 0 an increasing one.
+x = 0 gives the asymptote (log 0 = -inf).
+
+Standard errors default to the Gauss-Newton convention ``s^2 inv(J'WJ)`` (R nls, NIST
+StRD, scipy curve_fit); ``se="hessian"`` gives drc's observed-information form
+``s^2 inv(H/2)``, H the Hessian of the weighted RSS. For linear models they coincide.
+
+scipy is never imported: ``import assayrunner.curves`` stays light.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
-MODELS = ("linear", "quadratic")
 PARAM_NAMES = {
-    "linear": ("intercept", "slope"),
+    "linear": ("slope", "intercept"),
     "quadratic": ("a", "b", "c"),
+    "4pl": ("bottom", "top", "ec50", "hill"),
+    "5pl": ("bottom", "top", "ec50", "hill", "s"),
 }
+MODELS = tuple(PARAM_NAMES)
+LOGISTIC = ("4pl", "5pl")
+#: logistic parameters the solver moves on the log scale (they must stay positive)
+LOG_SCALE_PARAMS = ("ec50", "s")
 WEIGHTS = (None, "1/x", "1/x^2", "1/y", "1/y^2")
 SE_METHODS = ("gauss-newton", "hessian")
 
@@ -30,10 +46,27 @@ FLAG_BELOW = "below-lloq"
 FLAG_ABOVE = "above-uloq"
 FLAG_NOT_COMPUTABLE = "not-computable"
 
+#: solver tolerances: relative RSS change, relative scaled step, gradient cosine
+FTOL, XTOL, GTOL = 1e-12, 1e-10, 1e-10
+MAX_ITER = 200
+
+_RUNNING, _CONVERGED, _ITERATION_LIMIT, _STALLED, _NOT_FINITE, _NO_TRANSITION = range(6)
+_STATUS_MESSAGES = {
+    _CONVERGED: "converged",
+    _ITERATION_LIMIT: "not converged: iteration limit reached",
+    _STALLED: "not converged: the residual sum of squares cannot be reduced further, "
+              "but the gradient is not zero",
+    _NOT_FINITE: "not converged: the model is not finite at the starting values",
+    _NO_TRANSITION: "not converged: every standard sits on an asymptote (flat data or a step), "
+                    "so ec50 and hill are not determined; add standards across the transition",
+}
+
+
+# ================================================================ results
 
 @dataclass
 class Fit:
-    """A fitted curve. ``rss`` is the (weighted) objective; ``residuals`` are raw y - predict(x)."""
+    """A fitted curve. ``rss`` is the weighted objective; ``residuals`` are raw y - predict(x)."""
 
     model: str
     params: dict[str, float]
@@ -58,11 +91,11 @@ class Fit:
         """x for each response y, with a flag per value.
 
         Flags: ``"below-lloq"`` when x < lower (lowest standard), ``"above-uloq"`` when
-        x > upper, ``"not-computable"`` when y has no real solution (x is NaN then).
-        With lower/upper None that side is not checked.
+        x > upper, ``"not-computable"`` when y is outside the asymptotes or has no real
+        solution (x is NaN then). With lower/upper None that side is not checked.
         """
         y = np.atleast_1d(np.asarray(y, dtype=float))
-        x = _inverse(self.model, _param_vector(self), y, branch_x=_midpoint(self.x_range))
+        x = _inverse(self.model, _param_vector(self), y, branch_x=sum(self.x_range) / 2)
         return x, [_range_flag(v, lower, upper) for v in x]
 
     def to_dict(self) -> dict:
@@ -78,57 +111,162 @@ class Fit:
         }
 
 
+@dataclass
+class FitBatch:
+    """Many curves fitted at once: one array entry per curve (Gauss-Newton standard errors)."""
+
+    model: str
+    params: dict[str, np.ndarray]
+    se: dict[str, np.ndarray]
+    rss: np.ndarray
+    r2: np.ndarray
+    converged: np.ndarray
+    messages: list[str]
+    n: int
+    df: int
+
+
+@dataclass
+class FunctionFit:
+    """Result of :func:`fit_function`: arrays in the order of p0."""
+
+    params: np.ndarray
+    se: np.ndarray
+    rss: float
+    df: int
+    converged: bool
+    message: str
+    iterations: int
+
+
+# ================================================================ public functions
+
 def fit(x, y, model: str = "4pl", weights=None, fixed: dict | None = None,
         se: str = "gauss-newton") -> Fit:
     """Fit ``model`` to (x, y) by (weighted) least squares.
 
-    weights: None, "1/x", "1/x^2", "1/y", "1/y^2" (observed y) or an array of weights.
+    weights: None, "1/x", "1/x^2", "1/y", "1/y^2" (observed values) or an array.
     fixed: parameter values held constant, e.g. ``{"bottom": 0, "top": 100}``; their se is 0.
-    se: "gauss-newton" (default, R nls / NIST / scipy) or "hessian" (drc).
-    Raises ValueError for unusable input; a fit that fails to converge is returned
-    with ``converged=False`` and a ``message`` saying why.
+    se: "gauss-newton" (default; R nls, NIST, scipy) or "hessian" (observed information, drc).
+    Raises ValueError for unusable input. A fit that does not converge, or whose parameters
+    the data cannot determine, comes back with ``converged=False`` and a ``message``.
     """
     model = _check_model(model)
     if se not in SE_METHODS:
-        raise ValueError(f"se must be one of {SE_METHODS}, got {se!r}")
+        raise ValueError(f"se must be one of {', '.join(SE_METHODS)}, got {se!r}")
     x, y = _check_xy(x, y, model)
     fixed = _check_fixed(model, fixed)
+    _check_enough_points(model, x, fixed)
     w = weight_vector(weights, x, y)
+    weights_label = weights if weights is None or isinstance(weights, str) else "custom"
+    if model in LOGISTIC:
+        problem = _LogisticProblem(model, x[None, :], y[None, :], w[None, :], fixed)
+        theta, status = problem.solve()
+        variances = _free_variances(problem, theta, se)[0]
+        p = problem.natural(theta)[0]
+        status = problem.transition_status(theta, status)
+    else:
+        p, variances = _fit_linear_in_params(model, x, y, w, fixed)
+        status = np.array([_CONVERGED])
+    return _make_fit(model, x, y, w, fixed, p, variances, int(status[0]), weights_label, se)
+
+
+def fit_many(x, Y, model: str = "4pl", weights=None, fixed: dict | None = None) -> FitBatch:
+    """Fit one model to every row of ``Y`` (shape (n_curves, n_points)) in one vectorised solve.
+
+    x: shape (n_points,) shared by all curves, or the shape of Y. Weights and fixed values
+    as in :func:`fit` (a weights array has the shape of Y). Standard errors are Gauss-Newton.
+    """
+    model = _check_model(model)
+    Y = np.asarray(Y, dtype=float)
+    if Y.ndim != 2:
+        raise ValueError(f"Y must be 2-D (n_curves, n_points), got shape {Y.shape}")
+    X = np.broadcast_to(np.asarray(x, dtype=float), Y.shape)
+    for row in range(Y.shape[0]):   # same checks as fit(), curve by curve
+        _check_xy(X[row], Y[row], model)
+    fixed = _check_fixed(model, fixed)
+    _check_enough_points(model, X[0], fixed)
+    W = (np.ones_like(Y) if weights is None else
+         np.array([weight_vector(weights if isinstance(weights, str) else np.asarray(weights)[i],
+                                 X[i], Y[i]) for i in range(Y.shape[0])]))
+    if model in LOGISTIC:
+        problem = _LogisticProblem(model, X, Y, W, fixed)
+        theta, status = problem.solve()
+        variances = _free_variances(problem, theta, "gauss-newton")
+        P = problem.natural(theta)
+        status = problem.transition_status(theta, status)
+    else:
+        P, variances = _fit_linear_batch(model, X, Y, W, fixed)
+        status = np.full(Y.shape[0], _CONVERGED)
     names = PARAM_NAMES[model]
-    free = [k for k in names if k not in fixed]
-    if len(x) <= len(free):
-        raise ValueError(
-            f"{model} fit needs at least {len(free) + 1} points for {len(free)} free "
-            f"parameters, got {len(x)}: add standards or fix parameters")
-    params, cov = _fit_linear_in_params(model, x, y, w, fixed)
-    return _make_fit(model, x, y, w, fixed, params, cov, True, "converged",
-                     weights if isinstance(weights, str) or weights is None else "custom", se)
+    free = [i for i, k in enumerate(names) if k not in fixed]
+    F = _predict_batch(model, P, X)
+    rss = np.sum(W * (Y - F) ** 2, axis=1)
+    df = Y.shape[1] - len(free)
+    se = np.zeros_like(P)
+    se[:, free] = np.sqrt(rss[:, None] / df * variances)
+    converged = (status == _CONVERGED) & np.all(np.isfinite(se), axis=1)
+    messages = [_message(int(s), [k for k, v in zip(names, e) if not math.isfinite(v)])
+                for s, e in zip(status, se)]
+    return FitBatch(model=model, params=dict(zip(names, P.T)), se=dict(zip(names, se.T)),
+                    rss=rss, r2=_r_squared(Y, W, rss), converged=converged, messages=messages,
+                    n=Y.shape[1], df=df)
+
+
+def fit_function(f: Callable, jac: Callable, x, y, p0, weights=None,
+                 se: str = "gauss-newton", max_iter: int = 1000) -> FunctionFit:
+    """Least squares for any model ``f(x, p) -> y`` with Jacobian ``jac(x, p) -> (n, k)``.
+
+    The Levenberg-Marquardt solver behind :func:`fit`, started from ``p0``.
+    """
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    p0 = np.asarray(p0, dtype=float)
+    sw = np.sqrt(weight_vector(weights, x, y))
+    if len(y) <= len(p0):
+        raise ValueError(f"need more than {len(p0)} points for {len(p0)} parameters")
+
+    def residuals_jacobian(theta, rows):
+        p = theta[0]
+        return (sw * (y - f(x, p)))[None], (sw[:, None] * jac(x, p))[None]
+
+    theta, status, iterations = _levenberg_marquardt(residuals_jacobian, p0[None],
+                                                     _rss_floor(y[None], sw[None] ** 2), max_iter)
+    r, J = residuals_jacobian(theta, None)
+    rss = float(np.sum(r ** 2))
+    df = len(y) - len(p0)
+    variances = (_gauss_newton_variances(J) if se == "gauss-newton"
+                 else _hessian_variances(residuals_jacobian, theta))[0]
+    se_values = np.sqrt(rss / df * variances)
+    unidentified = [f"p[{i}]" for i in np.flatnonzero(~np.isfinite(se_values))]
+    return FunctionFit(params=theta[0], se=se_values, rss=rss, df=df,
+                       converged=bool(status[0] == _CONVERGED and not unidentified),
+                       message=_message(int(status[0]), unidentified),
+                       iterations=int(iterations[0]))
 
 
 def weight_vector(weights, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Per-point weights for a weighting scheme name, an array, or None (all ones)."""
+    """Per-point weights for a scheme name ("1/x", "1/x^2", "1/y", "1/y^2"), an array, or None."""
     if weights is None:
         return np.ones_like(x)
     if not isinstance(weights, str):
         w = np.asarray(weights, dtype=float)
         if w.shape != x.shape or not np.all(np.isfinite(w)) or np.any(w < 0):
-            raise ValueError("weights array must match x in length and be finite and >= 0")
+            raise ValueError("a weights array must match x in length and be finite and >= 0")
         return w
     base = {"1/x": x, "1/x^2": x, "1/y": y, "1/y^2": y}
     if weights not in base:
-        raise ValueError(f"weights must be one of {WEIGHTS[1:]} or None, got {weights!r}")
+        raise ValueError(f"weights must be one of {', '.join(WEIGHTS[1:])} or None, got {weights!r}")
     v = base[weights]
     power = 2 if weights.endswith("^2") else 1
-    bad = (v == 0) if power == 2 else (v <= 0)
-    if np.any(bad):
-        var = weights[2]
+    if np.any(v == 0) or (power == 1 and np.any(v < 0)):
         need = "non-zero" if power == 2 else "positive"
-        raise ValueError(f"weights {weights} need {need} {var} values: drop those rows "
+        raise ValueError(f"weights {weights} need {need} {weights[2]} values: drop those rows "
                          f"or choose another weighting")
     return 1.0 / v ** power
 
 
-# ---------------------------------------------------------------- input checks
+# ================================================================ input checks
 
 def _check_model(model: str) -> str:
     m = str(model).lower()
@@ -144,72 +282,122 @@ def _check_xy(x, y, model: str) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"x and y must be 1-D and of equal length, got shapes {x.shape} and {y.shape}")
     if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
         raise ValueError("x and y must be finite numbers: drop or fill missing/NaN/inf values")
+    if model in LOGISTIC and np.any(x < 0):
+        raise ValueError(f"{model} needs concentrations x >= 0: found negative x "
+                         f"(log-transformed doses? pass the doses themselves)")
     return x, y
 
 
 def _check_fixed(model: str, fixed: dict | None) -> dict[str, float]:
-    fixed = dict(fixed or {})
+    fixed = {k: float(v) for k, v in (fixed or {}).items()}
     unknown = set(fixed) - set(PARAM_NAMES[model])
     if unknown:
         raise ValueError(f"cannot fix {sorted(unknown)} for {model}: parameters are "
                          f"{', '.join(PARAM_NAMES[model])}")
-    out = {k: float(v) for k, v in fixed.items()}
-    if not all(math.isfinite(v) for v in out.values()):
+    if not all(math.isfinite(v) for v in fixed.values()):
         raise ValueError("fixed parameter values must be finite numbers")
-    return out
+    for k in LOG_SCALE_PARAMS:
+        if k in fixed and fixed[k] <= 0:
+            raise ValueError(f"fixed {k} must be > 0, got {fixed[k]}")
+    return fixed
 
 
-# ---------------------------------------------------------------- models
+def _check_enough_points(model: str, x: np.ndarray, fixed: dict) -> None:
+    n_free = len(PARAM_NAMES[model]) - len(fixed)
+    if len(x) <= n_free:
+        raise ValueError(f"{model} fit needs at least {n_free + 1} points for {n_free} free "
+                         f"parameters, got {len(x)}: add standards or fix parameters")
+    levels = len(np.unique(x[x > 0] if model in LOGISTIC else x))
+    if levels < min(n_free, 2 if model in LOGISTIC else n_free):
+        what = "distinct positive x values" if model in LOGISTIC else "distinct x values"
+        raise ValueError(f"{model} fit needs at least {min(n_free, 2)} {what}, got {levels}: "
+                         f"add standards at other concentrations")
+
+
+# ================================================================ model functions
 
 def _predict(model: str, p: np.ndarray, x: np.ndarray) -> np.ndarray:
-    return _design(model, x) @ p
+    flat = np.atleast_1d(x).ravel()
+    return _predict_batch(model, p[None, :], flat[None, :])[0].reshape(np.shape(x))
 
 
-def _design(model: str, x: np.ndarray) -> np.ndarray:
-    """Design matrix of a model linear in its parameters (columns in PARAM_NAMES order)."""
-    powers = {"linear": 2, "quadratic": 3}[model]
-    return np.vander(x, powers, increasing=True)
+def _predict_batch(model: str, P: np.ndarray, X: np.ndarray) -> np.ndarray:
+    """Responses (m, n) for parameter rows P (m, k) in natural units at X (m, n)."""
+    if model in LOGISTIC:
+        return _logistic(_to_internal(model, P), X, with_jacobian=False)[0]
+    return np.einsum("mnk,mk->mn", _design(model, X), P)
 
 
-def _fit_linear_in_params(model, x, y, w, fixed):
-    """Weighted least squares with some coefficients held fixed: (params, unscaled cov of free)."""
-    names = PARAM_NAMES[model]
-    X = _design(model, x)
-    free = [i for i, k in enumerate(names) if k not in fixed]
-    p = np.array([fixed.get(k, 0.0) for k in names])
-    target = y - X @ p
-    sw = np.sqrt(w)
-    Xf = X[:, free] * sw[:, None]
-    coef, *_ = np.linalg.lstsq(Xf, target * sw, rcond=None)
-    p[free] = coef
-    return p, _unscaled_cov(Xf)
+def _design(model: str, X: np.ndarray) -> np.ndarray:
+    """Design tensor (..., n, k) of a model linear in its parameters, PARAM_NAMES order."""
+    if model == "linear":
+        return np.stack([X, np.ones_like(X)], axis=-1)
+    return np.stack([np.ones_like(X), X, X * X], axis=-1)
 
 
-def _unscaled_cov(J: np.ndarray) -> np.ndarray:
-    """inv(J'J) via SVD; infinite variance along directions J cannot see."""
-    _, s, vt = np.linalg.svd(J, full_matrices=False)
-    tol = s.max(initial=0.0) * max(J.shape) * np.finfo(float).eps
-    inv_s2 = np.where(s > tol, 1.0 / np.where(s > tol, s, 1.0) ** 2, np.inf)
-    with np.errstate(invalid="ignore"):
-        cov = (vt.T * inv_s2) @ vt
-    return np.where(np.isnan(cov), np.inf, cov)
+def _logistic(P: np.ndarray, X: np.ndarray, with_jacobian: bool = True):
+    """5PL (4PL when P has 4 columns) and its Jacobian in internal parameters.
+
+    P (m, k) rows: bottom, top, log ec50, hill[, log s]. X (m, n). Returns f (m, n) and
+    J (m, n, k) (None without Jacobian). At x = 0 the curve takes its limit.
+    """
+    bottom, top, log_ec50, hill = (P[:, i:i + 1] for i in range(4))
+    s = np.exp(P[:, 4:5]) if P.shape[1] == 5 else np.ones_like(bottom)
+    at_zero = X == 0
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        dlog = np.log(X) - log_ec50                                   # -inf at x = 0
+        t = np.where(at_zero, -np.sign(hill) * np.inf, hill * dlog)   # t = hill log(x/ec50)
+        t = np.where(at_zero & (hill == 0), 0.0, t)
+        softplus = np.logaddexp(0.0, t)                               # log(1 + e^t)
+        g = np.exp(-s * softplus)                                     # (1 + e^t)^-s
+        f = bottom + (top - bottom) * g
+        if not with_jacobian:
+            return f, None
+        g_rising = np.exp(-np.logaddexp(0.0, -t))                    # e^t / (1 + e^t)
+        slope = (top - bottom) * s * g * g_rising                     # -df/dt
+        columns = [1.0 - g, g,
+                   np.where(at_zero, 0.0, slope * hill),
+                   np.where(at_zero, 0.0, -slope * dlog)]
+        if P.shape[1] == 5:
+            columns.append(np.where(at_zero, 0.0, -(top - bottom) * g * softplus * s))
+    return f, np.stack(columns, axis=-1)
+
+
+def _to_internal(model: str, P: np.ndarray) -> np.ndarray:
+    """Natural parameter rows -> solver rows (log ec50, log s)."""
+    Q = np.array(P, dtype=float)
+    for k in LOG_SCALE_PARAMS:
+        if k in PARAM_NAMES[model]:
+            i = PARAM_NAMES[model].index(k)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                Q[:, i] = np.log(Q[:, i])
+    return Q
+
+
+def _to_natural(model: str, Q: np.ndarray) -> np.ndarray:
+    P = np.array(Q, dtype=float)
+    for k in LOG_SCALE_PARAMS:
+        if k in PARAM_NAMES[model]:
+            i = PARAM_NAMES[model].index(k)
+            P[:, i] = np.exp(P[:, i])
+    return P
 
 
 def _inverse(model: str, p: np.ndarray, y: np.ndarray, branch_x: float = math.inf) -> np.ndarray:
     """x giving response y (NaN where there is none); branch_x picks the quadratic's branch."""
     if model == "linear":
-        intercept, slope = p
-        if slope == 0:
-            return np.full_like(y, np.nan)
-        return (y - intercept) / slope
-    return _quadratic_inverse(p, y, branch_x)
+        slope, intercept = p
+        return (y - intercept) / slope if slope != 0 else np.full_like(y, np.nan)
+    if model == "quadratic":
+        return _quadratic_inverse(p, y, branch_x)
+    return _logistic_inverse(p, y)
 
 
 def _quadratic_inverse(p: np.ndarray, y: np.ndarray, branch_x: float) -> np.ndarray:
     """Root of a + b x + c x^2 = y on the side of the vertex that holds ``branch_x``."""
     a, b, c = p
     if c == 0:
-        return _inverse("linear", np.array([a, b]), y)
+        return _inverse("linear", np.array([b, a]), y)
     with np.errstate(invalid="ignore", divide="ignore"):
         sq = np.sqrt(b * b - 4 * c * (a - y))
         q = -0.5 * (b + math.copysign(1.0, b) * sq)   # stable pair of roots: q/c, (a-y)/q
@@ -219,38 +407,388 @@ def _quadratic_inverse(p: np.ndarray, y: np.ndarray, branch_x: float) -> np.ndar
     return np.where((r1 - vertex) * side >= 0, r1, r2)
 
 
-# ---------------------------------------------------------------- assembling the result
+def _logistic_inverse(p: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """x = ec50 * ((1/q)^(1/s) - 1)^(1/hill), q = (y - bottom)/(top - bottom) in (0, 1)."""
+    bottom, top, ec50, hill = p[:4]
+    s = p[4] if len(p) == 5 else 1.0
+    if top == bottom or hill == 0:
+        return np.full_like(y, np.nan)
+    q = (y - bottom) / (top - bottom)
+    inside = (q > 0) & (q < 1)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        u = np.expm1(-np.log(np.where(inside, q, 0.5)) / s)      # e^t, t = hill log(x/ec50)
+        x = ec50 * np.exp(np.log(u) / hill)
+    return np.where(inside & np.isfinite(x), x, np.nan)
 
-def _make_fit(model, x, y, w, fixed, p, unscaled_cov, converged, message, weights, se_method):
+
+# ================================================================ logistic fitting
+
+class _LogisticProblem:
+    """4PL/5PL least squares for m curves: starting values, solve, canonical form."""
+
+    HILL_GRID = (0.5, 1.0, 2.0, 4.0, 8.0)
+    LOG_EC50_GRID = np.linspace(-0.3, 1.3, 17)   # fractions of the log-dose span
+
+    def __init__(self, model, X, Y, W, fixed):
+        self.model, self.X, self.Y, self.W, self.fixed = model, X, Y, W, fixed
+        self.names = PARAM_NAMES[model]
+        fixed_row = np.array([[fixed.get(k, np.nan) for k in self.names]])
+        self.fixed_internal = _to_internal(model, fixed_row)[0]
+        self.free = np.array([k not in fixed for k in self.names])
+        self.sqrt_w = np.sqrt(W)
+        self.rss_floor = _rss_floor(Y, W)
+
+    def solve(self) -> tuple[np.ndarray, np.ndarray]:
+        """(free internal parameters (m, k_free), solver status (m,))."""
+        start = self._grid_start()
+        if self.model == "5pl" and "s" not in self.fixed:
+            return self._solve_5pl_from_4pl(start)
+        theta, status, _ = _levenberg_marquardt(self._residuals_jacobian, start[:, self.free],
+                                                self.rss_floor)
+        return self._canonical(theta), status
+
+    def full(self, theta: np.ndarray) -> np.ndarray:
+        """Internal rows with fixed values filled in."""
+        Q = np.tile(self.fixed_internal, (theta.shape[0], 1))
+        Q[:, self.free] = theta
+        return Q
+
+    def natural(self, theta: np.ndarray) -> np.ndarray:
+        return _to_natural(self.model, self.full(theta))
+
+    def transition_status(self, theta, status):
+        """Fits with no standard between 0.1 % and 99.9 % of the span are undetermined steps."""
+        if "ec50" in self.fixed and "hill" in self.fixed:
+            return status
+        P = self.natural(theta)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            fraction = (_predict_batch(self.model, P, self.X) - P[:, :1]) / (P[:, 1:2] - P[:, :1])
+        on_transition = np.any((fraction > 1e-3) & (fraction < 1 - 1e-3), axis=1)
+        return np.where(~on_transition & (status != _NOT_FINITE), _NO_TRANSITION, status)
+
+    def _residuals_jacobian(self, theta, rows):
+        rows = slice(None) if rows is None else rows
+        f, J = _logistic(self.full(theta), self.X[rows])
+        sw = self.sqrt_w[rows]
+        return sw * (self.Y[rows] - f), sw[:, :, None] * J[:, :, self.free]
+
+    def _solve_5pl_from_4pl(self, start):
+        """5PL from the 4PL optimum and, when it is free to flip, its mirror image; keep the better."""
+        four = _LogisticProblem("5pl", self.X, self.Y, self.W, {**self.fixed, "s": 1.0})
+        theta4, _ = four.solve()
+        starts = [four.full(theta4)]
+        if not {"bottom", "top", "hill"} & set(self.fixed):
+            mirror = starts[0][:, [1, 0, 2, 3, 4]] * np.array([1, 1, 1, -1, 1])
+            starts.append(mirror)
+        best_theta = best_status = best_rss = None
+        for q in starts:
+            theta, status, _ = _levenberg_marquardt(self._residuals_jacobian, q[:, self.free],
+                                                    self.rss_floor)
+            rss = np.sum(self._residuals_jacobian(theta, None)[0] ** 2, axis=1)
+            if best_theta is None:
+                best_theta, best_status, best_rss = theta, status, rss
+                continue
+            better = (status == _CONVERGED) & ((best_status != _CONVERGED) | (rss < best_rss * (1 - 1e-9)))
+            best_theta = np.where(better[:, None], theta, best_theta)
+            best_status = np.where(better, status, best_status)
+            best_rss = np.where(better, rss, best_rss)
+        return best_theta, best_status
+
+    def _canonical(self, theta):
+        """A free 4PL with bottom > top is the same curve as (top, bottom, -hill): report bottom <= top."""
+        if self.model != "4pl" or {"bottom", "top", "hill"} & set(self.fixed):
+            return theta
+        Q = self.full(theta)
+        flip = Q[:, 0] > Q[:, 1]
+        Q[flip] = Q[flip][:, [1, 0, 2, 3]] * np.array([1, 1, 1, -1])
+        return Q[:, self.free]
+
+    def _grid_start(self) -> np.ndarray:
+        """Internal starting rows: best (log ec50, hill) on a grid, asymptotes by linear least squares."""
+        m = self.Y.shape[0]
+        with np.errstate(divide="ignore"):
+            log_x = np.log(self.X)                                  # -inf at x = 0
+        positive = np.where(self.X > 0, log_x, np.nan)
+        lo, hi = np.nanmin(positive, axis=1), np.nanmax(positive, axis=1)
+        span = np.where(hi > lo, hi - lo, 2.0)
+        lo = np.where(hi > lo, lo, lo - 1.0)
+        fixed = dict(zip(self.names, self.fixed_internal))
+        if "ec50" in self.fixed:
+            log_ec50 = np.full((m, 1), fixed["ec50"])
+        else:
+            log_ec50 = lo[:, None] + span[:, None] * self.LOG_EC50_GRID
+        hills = ([fixed["hill"]] if "hill" in self.fixed
+                 else [sign * h for h in self.HILL_GRID for sign in (1, -1)])
+        s = math.exp(fixed["s"]) if "s" in self.fixed else 1.0
+        best = np.zeros((m, len(self.names)))
+        best_rss = np.full(m, np.inf)
+        rows = np.arange(m)
+        for hill in hills:
+            with np.errstate(over="ignore", invalid="ignore"):
+                t = hill * (log_x[:, None, :] - log_ec50[:, :, None])     # (m, grid, n)
+                g = np.exp(-s * np.logaddexp(0.0, t))
+            bottom, top, rss = _asymptotes(g, self.Y[:, None, :], self.W[:, None, :],
+                                           self.fixed.get("bottom"), self.fixed.get("top"))
+            k = np.argmin(rss, axis=1)
+            better = rss[rows, k] < best_rss
+            best_rss = np.where(better, rss[rows, k], best_rss)
+            candidate = np.column_stack([bottom[rows, k], top[rows, k], log_ec50[rows, k],
+                                         np.full(m, hill)] + ([np.full(m, math.log(s))]
+                                                              if self.model == "5pl" else []))
+            best[better] = candidate[better]
+        return best
+
+
+def _asymptotes(g, y, w, bottom_fixed, top_fixed):
+    """Weighted least-squares bottom, top and RSS of y = bottom (1 - g) + top g (last axis = points)."""
+    a = 1.0 - g
+    sum_w = lambda v: np.sum(w * v, axis=-1)   # noqa: E731
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if bottom_fixed is None and top_fixed is None:
+            saa, sab, sbb = sum_w(a * a), sum_w(a * g), sum_w(g * g)
+            say, sby = sum_w(a * y), sum_w(g * y)
+            det = saa * sbb - sab * sab
+            ok = det > 1e-10 * saa * sbb
+            bottom = np.where(ok, (sbb * say - sab * sby) / det, 0.0)
+            top = np.where(ok, (saa * sby - sab * say) / det, 0.0)
+        elif bottom_fixed is None:
+            top = np.full(g.shape[:-1], top_fixed)
+            saa = sum_w(a * a)
+            ok = saa > 0
+            bottom = np.where(ok, sum_w(a * (y - top[..., None] * g)) / saa, 0.0)
+        elif top_fixed is None:
+            bottom = np.full(g.shape[:-1], bottom_fixed)
+            sbb = sum_w(g * g)
+            ok = sbb > 0
+            top = np.where(ok, sum_w(g * (y - bottom[..., None] * a)) / sbb, 0.0)
+        else:
+            bottom = np.full(g.shape[:-1], bottom_fixed)
+            top = np.full(g.shape[:-1], top_fixed)
+            ok = np.ones(g.shape[:-1], dtype=bool)
+    rss = sum_w((y - bottom[..., None] * a - top[..., None] * g) ** 2)
+    return bottom, top, np.where(ok & np.isfinite(rss), rss, np.inf)
+
+
+# ================================================================ the solver
+
+def _levenberg_marquardt(residuals_jacobian, theta0, rss_floor, max_iter=MAX_ITER,
+                         ftol=FTOL, xtol=XTOL, gtol=GTOL):
+    """Minimise each row's sum of squared residuals independently (batched Levenberg-Marquardt).
+
+    residuals_jacobian(theta (a, k), rows) -> r (a, n), J (a, n, k), with r = sqrt(w)(y - f)
+    and J = sqrt(w) df/dtheta for the curves ``rows``. A curve whose RSS falls to rss_floor (m,)
+    fits its data to rounding error and stops. Damping is per curve (Nielsen's update)
+    on a Marquardt scaling by the largest column norms seen so far (as MINPACK).
+    Returns (theta, status, iterations); curves leave the batch as soon as they stop.
+    """
+    theta = np.array(theta0, dtype=float)
+    m, k = theta.shape
+    r, J = residuals_jacobian(theta, np.arange(m))
+    rss = np.sum(r * r, axis=1)
+    status = np.where(np.isfinite(rss) & np.all(np.isfinite(J), axis=(1, 2)), _RUNNING, _NOT_FINITE)
+    damping, growth = np.full(m, 1e-3), np.full(m, 2.0)
+    scale = np.zeros((m, k))
+    iterations = np.zeros(m, dtype=int)
+    eye = np.eye(k)
+    active = np.flatnonzero(status == _RUNNING)
+    while active.size:
+        Ja, ra, rss_a = J[active], r[active], rss[active]
+        JtJ = Ja.transpose(0, 2, 1) @ Ja
+        grad = np.einsum("ank,an->ak", Ja, ra)
+        diag = np.diagonal(JtJ, axis1=1, axis2=2)
+        scale[active] = np.maximum(scale[active], diag)
+        d = scale[active]
+        d = np.where(d > 1e-12 * d.max(axis=1, keepdims=True), d, 1.0)
+        inv_sqrt_d = 1.0 / np.sqrt(d)
+
+        with np.errstate(divide="ignore", invalid="ignore"):
+            cosine = np.abs(grad) / np.sqrt(diag * rss_a[:, None])
+        small_gradient = (rss_a <= rss_floor[active]) | np.all(np.where(diag > 0, cosine, 0.0) <= gtol, axis=1)
+        status[active[small_gradient]] = _CONVERGED
+
+        A = JtJ * inv_sqrt_d[:, :, None] * inv_sqrt_d[:, None, :] + damping[active, None, None] * eye
+        step_scaled = _solve_spd(A, grad * inv_sqrt_d)
+        step = step_scaled * inv_sqrt_d
+        predicted = np.einsum("ak,ak->a", step, grad) + damping[active] * np.sum(step_scaled ** 2, axis=1)
+        trial = theta[active] + step
+        r_new, J_new = residuals_jacobian(trial, active)
+        rss_new = np.sum(r_new * r_new, axis=1)
+        finite = np.isfinite(rss_new) & np.all(np.isfinite(J_new), axis=(1, 2))
+        accept = finite & (rss_new < rss_a) & ~small_gradient
+        iterations[active] += 1
+
+        with np.errstate(divide="ignore", invalid="ignore"):
+            gain = (rss_a - rss_new) / predicted
+        idx = active[accept]
+        theta[idx], r[idx], J[idx], rss[idx] = trial[accept], r_new[accept], J_new[accept], rss_new[accept]
+        damping[idx] *= np.maximum(1 / 3, 1 - (2 * gain[accept] - 1) ** 3)
+        np.maximum(damping, 1e-15, out=damping)
+        growth[idx] = 2.0
+        rejected = active[~accept & ~small_gradient]
+        damping[rejected] *= growth[rejected]
+        growth[rejected] *= 2.0
+
+        step_norm = np.sqrt(np.sum(d * step ** 2, axis=1))
+        size = np.sqrt(np.sum(d * theta[active] ** 2, axis=1))
+        tiny_step = step_norm <= xtol * (size + xtol)
+        tiny_change = (rss_a - rss_new <= ftol * rss_a) & (predicted <= ftol * rss_a)
+        status[idx[(tiny_step | tiny_change)[accept]]] = _CONVERGED
+        stuck = active[~accept & (damping[active] > 1e16)]
+        cos_now = np.max(np.where(diag > 0, cosine, 0.0), axis=1)[~accept & (damping[active] > 1e16)]
+        status[stuck] = np.where(cos_now <= 1e-6, _CONVERGED, _STALLED)
+        status[active[(iterations[active] >= max_iter) & (status[active] == _RUNNING)]] = _ITERATION_LIMIT
+        active = active[status[active] == _RUNNING]
+    return theta, status, iterations
+
+
+def _rss_floor(Y: np.ndarray, W: np.ndarray) -> np.ndarray:
+    """RSS at which a curve fits its data to rounding error (relative 1e-13 per point)."""
+    return np.sum(W * (1e-13 * np.abs(Y)) ** 2, axis=1)
+
+
+def _solve_spd(A: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Solve stacked symmetric positive-definite systems, falling back to least squares."""
+    try:
+        return np.linalg.solve(A, b[..., None])[..., 0]
+    except np.linalg.LinAlgError:
+        return (np.linalg.pinv(A) @ b[..., None])[..., 0]
+
+
+# ================================================================ standard errors
+
+def _free_variances(problem: _LogisticProblem, theta: np.ndarray, method: str) -> np.ndarray:
+    """Unscaled variances (m, k_free) of the free parameters in natural units."""
+    if method == "gauss-newton":
+        _, J = problem._residuals_jacobian(theta, None)
+        variances = _gauss_newton_variances(J)
+    else:
+        variances = _hessian_variances(problem._residuals_jacobian, theta)
+    # ec50 = exp(theta), s = exp(theta): the delta method (exact at the optimum)
+    factors = np.ones_like(theta)
+    names = [k for k in problem.names if k not in problem.fixed]
+    for i, k in enumerate(names):
+        if k in LOG_SCALE_PARAMS:
+            factors[:, i] = np.exp(theta[:, i]) ** 2
+    with np.errstate(invalid="ignore"):
+        return np.where(np.isinf(variances), np.inf, variances * factors)
+
+
+def _gauss_newton_variances(J: np.ndarray) -> np.ndarray:
+    """diag(inv(J'J)) per curve (J stacked (m, n, k)) via SVD; inf when J cannot see a parameter."""
+    norms = np.sqrt(np.sum(J * J, axis=1))                       # (m, k)
+    safe = np.where(norms > 0, norms, 1.0)
+    _, sv, vt = np.linalg.svd(J / safe[:, None, :], full_matrices=False)
+    return _diag_of_inverse(sv ** 2, vt, norms)
+
+
+def _hessian_variances(residuals_jacobian, theta: np.ndarray) -> np.ndarray:
+    """diag(inv(H/2)) for one curve, H/2 = -d(J'r)/dtheta by central differences of the gradient."""
+    def gradient(t):
+        r, J = residuals_jacobian(t[None, :], None)
+        return J[0].T @ r[0]
+
+    t0 = theta[0]
+    _, J = residuals_jacobian(theta, None)
+    gn = _gauss_newton_variances(J)[0]
+    k = t0.size
+    half_hessian = np.empty((k, k))
+    for j in range(k):
+        h = 1e-4 * math.sqrt(gn[j]) if math.isfinite(gn[j]) and gn[j] > 0 else 1e-6 * max(abs(t0[j]), 1.0)
+        e = np.zeros(k)
+        e[j] = h
+        half_hessian[:, j] = -(gradient(t0 + e) - gradient(t0 - e)) / (2 * h)
+    half_hessian = 0.5 * (half_hessian + half_hessian.T)
+    norms = np.sqrt(np.abs(np.diag(half_hessian)))
+    safe = np.where(norms > 0, norms, 1.0)
+    eigenvalues, vectors = np.linalg.eigh(half_hessian / np.outer(safe, safe))
+    return _diag_of_inverse(eigenvalues[None], vectors.T[None], norms[None])
+
+
+def _diag_of_inverse(eigenvalues, vt, norms, rtol=1e-12):
+    """diag of (V diag(1/eig) V') rescaled by 1/norms^2; inf where a near-null direction touches."""
+    tiny = eigenvalues <= rtol * eigenvalues.max(axis=-1, keepdims=True)
+    inverse = np.where(tiny, 0.0, 1.0 / np.where(tiny, 1.0, eigenvalues))
+    weights = vt ** 2                                         # (m, direction, param)
+    diag = np.einsum("md,mdk->mk", inverse, weights)
+    touched = np.einsum("md,mdk->mk", tiny.astype(float), (weights > 1e-12).astype(float)) > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(touched | (norms == 0), np.inf, diag / norms ** 2)
+
+
+# ================================================================ linear-in-parameters fits
+
+def _fit_linear_in_params(model, x, y, w, fixed):
+    """One weighted least-squares fit with some coefficients fixed: (params, unscaled variances)."""
+    P, variances = _fit_linear_batch(model, x[None], y[None], w[None], fixed)
+    return P[0], variances[0]
+
+
+def _fit_linear_batch(model, X, Y, W, fixed):
+    """Weighted least squares per row via SVD of the column-scaled design (fixed columns removed)."""
+    names = PARAM_NAMES[model]
+    D = _design(model, X)                                       # (m, n, k)
+    free = [i for i, k in enumerate(names) if k not in fixed]
+    P = np.tile([fixed.get(k, 0.0) for k in names], (Y.shape[0], 1)).astype(float)
+    target = (Y - np.einsum("mnk,mk->mn", D, P)) * np.sqrt(W)
+    A = D[:, :, free] * np.sqrt(W)[:, :, None]
+    norms = np.sqrt(np.sum(A * A, axis=1))
+    safe = np.where(norms > 0, norms, 1.0)
+    u, sv, vt = np.linalg.svd(A / safe[:, None, :], full_matrices=False)
+    keep = sv > sv.max(axis=-1, keepdims=True) * 1e-13
+    coef = np.einsum("mdk,md->mk", vt, np.where(keep, np.einsum("mnd,mn->md", u, target)
+                                                 / np.where(keep, sv, 1.0), 0.0))
+    P[:, free] = coef / safe
+    return P, _diag_of_inverse(sv ** 2, vt, norms)
+
+
+# ================================================================ assembling a Fit
+
+def _make_fit(model, x, y, w, fixed, p, variances, status, weights, se_method) -> Fit:
     names = PARAM_NAMES[model]
     free = [k for k in names if k not in fixed]
-    fitted = _predict(model, p, x)
-    resid = y - fitted
+    resid = y - _predict(model, p, x)
     rss = float(np.sum(w * resid ** 2))
     df = len(x) - len(free)
-    s2 = rss / df
     se = dict.fromkeys(names, 0.0)
-    for i, k in enumerate(free):
-        se[k] = float(math.sqrt(s2 * unscaled_cov[i, i])) if math.isfinite(unscaled_cov[i, i]) else math.inf
+    for k, v in zip(free, variances):
+        se[k] = math.sqrt(rss / df * v) if math.isfinite(v) else math.inf
+    identifiable = all(math.isfinite(v) for v in se.values())
+    unidentified = [k for k in free if not math.isfinite(se[k])]
     return Fit(model=model, params=dict(zip(names, map(float, p))), se=se,
-               r2=_r_squared(y, w, rss), rss=rss, n=len(x), df=df, residuals=resid,
-               converged=converged, message=message, fixed=fixed, weights=weights,
-               se_method=se_method, x_range=(float(x.min()), float(x.max())))
+               r2=float(_r_squared(y[None], w[None], np.array([rss]))[0]), rss=rss, n=len(x),
+               df=df, residuals=resid, converged=status == _CONVERGED and identifiable,
+               message=_message(status, unidentified) + _extrapolation_note(model, p, x),
+               fixed=fixed, weights=weights, se_method=se_method,
+               x_range=(float(x.min()), float(x.max())))
 
 
-def _r_squared(y: np.ndarray, w: np.ndarray, rss: float) -> float:
-    """1 - RSS/TSS, both weighted (the plain R^2 when unweighted)."""
-    ybar = np.sum(w * y) / np.sum(w)
-    tss = float(np.sum(w * (y - ybar) ** 2))
-    return 1.0 - rss / tss if tss > 0 else (1.0 if rss == 0 else 0.0)
+def _message(status: int, unidentified=()) -> str:
+    if status == _CONVERGED and unidentified:
+        return (f"not converged: the data do not determine {', '.join(unidentified)}; "
+                f"is the curve flat, or are there no standards across its transition?")
+    return _STATUS_MESSAGES[status]
+
+
+def _extrapolation_note(model: str, p: np.ndarray, x: np.ndarray) -> str:
+    """A 4PL whose ec50 lies outside the standards is an extrapolation: say so."""
+    if model != "4pl" or not np.any(x > 0):
+        return ""
+    ec50, lo, hi = p[2], x[x > 0].min(), x.max()
+    if lo <= ec50 <= hi:
+        return ""
+    return f"; note: ec50 {ec50:.4g} lies outside the standards ({lo:.4g} to {hi:.4g}), extrapolated"
+
+
+def _r_squared(Y: np.ndarray, W: np.ndarray, rss: np.ndarray) -> np.ndarray:
+    """1 - RSS/TSS per row, both weighted (the plain R^2 when unweighted)."""
+    ybar = np.sum(W * Y, axis=1, keepdims=True) / np.sum(W, axis=1, keepdims=True)
+    tss = np.sum(W * (Y - ybar) ** 2, axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(tss > 0, 1.0 - rss / tss, np.where(rss == 0, 1.0, 0.0))
 
 
 def _param_vector(f: Fit) -> np.ndarray:
     return np.array([f.params[k] for k in PARAM_NAMES[f.model]])
-
-
-def _midpoint(x_range: tuple[float, float]) -> float:
-    return 0.5 * (x_range[0] + x_range[1])
 
 
 def _range_flag(x: float, lower, upper) -> str | None:
