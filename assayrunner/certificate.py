@@ -16,6 +16,7 @@ from sqlite_utils import Database
 from . import plugins, store
 from .plate import parse_well, row_label
 from .plots import curve_plot
+from .protocol import Protocol
 from .resources import data_dir
 
 
@@ -46,7 +47,7 @@ def format_number(value, digits: int = 4) -> str:
 def context(db: Database, run_id: int) -> dict:
     """Everything a certificate shows, read back from the database."""
     run = store.get_run(db, run_id)
-    protocol = tomllib.loads(run["protocol_toml"]) if run["protocol_toml"] else {}
+    protocol = Protocol.model_validate(tomllib.loads(run["protocol_toml"]))
     assay = plugins.load().assays.get(run["assay"])
     fits = [{**f, "svg": Markup(fit_svg(f["plot"]))} for f in run["fits"]]
     return {

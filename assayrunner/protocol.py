@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import tomllib
 from pathlib import Path
@@ -67,16 +68,23 @@ def _location(loc: tuple) -> str:
 
 
 def validation_message(exc: ValidationError, prefix: str = "") -> tuple[str, str]:
-    """(key path, message) of the first error, e.g. ('layout.wells[3].nominal', 'Input should be a number')."""
-    error = exc.errors()[0]
-    where = _location((prefix,) + tuple(error["loc"]) if prefix else tuple(error["loc"]))
-    more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+    """(key path, message) of the most telling error, e.g. ('layout.wells[3].nominal', 'Input should be ...').
+
+    An unknown key comes first (a misspelling also makes the intended key 'missing'), with a
+    suggestion from the missing keys beside it.
+    """
+    errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
+    error = errors[0]
+    loc = ((prefix,) if prefix else ()) + tuple(error["loc"])
     message = error["msg"]
     if error["type"] == "extra_forbidden":
-        message = "unknown key; check its spelling against the shipped protocols"
+        missing = [str(e["loc"][-1]) for e in errors if e["type"] == "missing" and e["loc"][:-1] == error["loc"][:-1]]
+        close = difflib.get_close_matches(str(error["loc"][-1]), missing, n=1)
+        message = f"unknown key; did you mean {close[0]!r}?" if close else "unknown key; check its spelling"
     elif error["type"] == "missing":
         message = "required key is missing"
-    return where or "(top level)", message + more
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return _location(loc) or "(top level)", message + more
 
 
 def load_file(path: Path) -> Protocol:

@@ -117,7 +117,7 @@ def _well_rows(run_id: int, plate, layout):
                 if read.kind == "kinetic":
                     for t, v in zip(read.times_s, read.values[r, c]):
                         yield {**base, "time_s": float(t), "value": _float(v)}
-                elif not (np.isnan(read.values[r, c]) and well not in read.flags and not group):
+                elif not np.isnan(read.values[r, c]) or well in read.flags:
                     yield {**base, "time_s": None, "value": _float(read.values[r, c])}
 
 
@@ -127,7 +127,7 @@ def audit(db: Database, event: str, run_id: int | None, actor: str, payload: dic
     prev = last["sha256"] if last else "0" * 64
     row = {"at": _now(), "event": event, "run_id": run_id, "actor": actor, "payload": _json(payload),
            "prev_sha256": prev}
-    row["sha256"] = hashlib.sha256(_json(row).encode()).hexdigest()
+    row["sha256"] = hashlib.sha256(_json(row, canonical=True).encode()).hexdigest()
     db["audit_log"].insert(row)
 
 
@@ -159,8 +159,9 @@ def list_runs(db: Database, limit: int = 50) -> list[dict]:
                          "from runs order by id desc limit :limit", {"limit": limit}))
 
 
-def _json(value) -> str:
-    return json.dumps(_plain(value), sort_keys=True, allow_nan=False)
+def _json(value, canonical: bool = False) -> str:
+    """JSON text keeping the producer's key order; canonical (sorted keys) for hashing."""
+    return json.dumps(_plain(value), sort_keys=canonical, allow_nan=False)
 
 
 def _plain(value):

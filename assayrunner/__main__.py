@@ -1,0 +1,5 @@
+"""`python -m assayrunner` is `assayrun`."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,86 @@
+"""Plugins as users install them: real packages pip-installed into a folder, the CLI run in a subprocess."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import DATA, count_rows
+
+PLUGINS = __import__("pathlib").Path(__file__).parent / "plugins"
+
+
+@pytest.fixture(scope="session")
+def installed(tmp_path_factory):
+    """name -> a folder where that test plugin is pip-installed (with its dist-info and entry points)."""
+    folders = {}
+    for name in ("assayrun_broken", "assayrun_demo", "assayrun_clash"):
+        target = tmp_path_factory.mktemp(name)
+        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+                        "--target", str(target), str(PLUGINS / name)], check=True, capture_output=True)
+        folders[name] = target
+    return folders
+
+
+def assayrun(*args, plugins=(), cwd=None, env=None):
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join(str(p) for p in plugins), **(env or {})}
+    return subprocess.run([sys.executable, "-m", "assayrunner", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, env=environment)
+
+
+def test_broken_plugin_is_named_and_the_tool_keeps_working(installed, tmp_path):
+    broken = [installed["assayrun_broken"]]
+    listing = assayrun("plugins", plugins=broken)
+    assert listing.returncode == 0
+    assert "broken" in listing.stdout and "BROKEN" in listing.stdout and "a_module_that_is_not_installed" in listing.stdout
+    assert "warning: plugin 'broken' (assayrun-broken 0.0.1) failed to load" in listing.stderr
+    run = assayrun("execute", "hemolysis", DATA / "hemolysis" / "valid_plate.csv", "--json", plugins=broken, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["valid"] is True
+    assert "Traceback" not in run.stderr
+
+
+def test_builtins_hidden_unless_all(installed):
+    plain = assayrun("plugins", "--json", plugins=[installed["assayrun_demo"]])
+    names = [p["name"] for p in json.loads(plain.stdout)]
+    assert names == ["demo"]
+    everything = json.loads(assayrun("plugins", "--all", "--json", plugins=[installed["assayrun_demo"]]).stdout)
+    by_name = {p["name"]: p for p in everything}
+    assert by_name["hemolysis"]["builtin"] is True and by_name["assayrunner.readers.grid"]["builtin"] is True
+    assert by_name["demo"]["version"] == "1.2.3" and by_name["demo"]["distribution"] == "assayrun-demo"
+    assert set(by_name["demo"]["hooks"]) == {"register_readers", "register_assays", "register_protocols",
+                                             "register_template_dirs", "register_commands"}
+
+
+def test_third_party_assay_reader_protocol_template_and_command(installed, tmp_path):
+    demo = [installed["assayrun_demo"]]
+    plate = tmp_path / "plate.demo"
+    plate.write_text("DEMO-READER\nA1 0.05\nA2 0.07\nB1 0.80\nB2 0.90\n")
+    run = assayrun("execute", "demo-od", plate, "--json", plugins=demo, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    data = json.loads(run.stdout)
+    assert data["protocol"]["id"] == "demo-od-1"
+    assert data["results"][0]["value"] == pytest.approx(0.85 - 0.06, rel=1e-12)
+    html = open(data["certificate"]["html"]).read()
+    assert '<p class="demo">Blank OD 0.06000</p>' in html
+    assert "assayrun-demo 1.2.3" in html
+    assert "demo-od-1" in assayrun("protocols", plugins=demo).stdout
+    assert assayrun("demo-hello", plugins=demo).stdout.strip() == "hello from assayrun-demo"
+
+
+def test_load_only_named_plugins(installed):
+    both = [installed["assayrun_demo"], installed["assayrun_broken"]]
+    result = assayrun("plugins", "--json", plugins=both, env={"ASSAYRUN_LOAD_PLUGINS": "assayrun-demo"})
+    assert [p["name"] for p in json.loads(result.stdout)] == ["demo"]
+    assert result.stderr == ""
+
+
+def test_duplicate_reader_names_both_plugins_and_stores_nothing(installed, tmp_path):
+    result = assayrun("execute", "hemolysis", DATA / "hemolysis" / "valid_plate.csv",
+                      plugins=[installed["assayrun_clash"]], cwd=tmp_path)
+    assert result.returncode == 3
+    assert "reader 'grid' is registered twice" in result.stderr
+    assert "'assayrunner.readers.grid'" in result.stderr and "'clash'" in result.stderr
+    assert count_rows(tmp_path / "assayrun.db") == 0
