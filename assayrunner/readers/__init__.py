@@ -4,5 +4,10 @@
 BUILTIN_READERS = (
     "assayrunner.readers.grid",
     "assayrunner.readers.long_table",
+    "assayrunner.readers.tecan",
+    "assayrunner.readers.bmg",
+    "assayrunner.readers.perkinelmer",
+    "assayrunner.readers.skanit",
+    "assayrunner.readers.allotropy_fallback",
     "assayrunner.readers.gen5",
 )
