@@ -1,0 +1,78 @@
+"""The generic grid and long-table readers, through `assayrun read --json` as users call them."""
+
+import pytest
+
+from assayrunner.plate import PLATE_SHAPES, parse_well, row_label, well_name
+
+
+@pytest.mark.parametrize("wells", sorted(PLATE_SHAPES))
+def test_every_standard_plate_size(cli, workdir, wells):
+    rows, columns = PLATE_SHAPES[wells]
+    lines = ["Instrument;Reader X", "Wavelength;450 nm", ";" + ";".join(str(c) for c in range(1, columns + 1))]
+    for r in range(rows):
+        lines.append(row_label(r) + ";" + ";".join(f"{r},{c:03d}" for c in range(columns)))  # decimal comma
+    path = workdir / f"plate{wells}.csv"
+    path.write_text("\n".join(lines))
+    result, data = cli.json("read", path)
+    assert result.exit_code == 0, result.output
+    plate = data["plates"][0]
+    assert (plate["rows"], plate["columns"]) == (rows, columns)
+    read = plate["reads"][0]
+    assert read["wavelength_nm"] == 450 and read["kind"] == "endpoint"
+    last = well_name(rows - 1, columns - 1)
+    assert read["values"]["A1"] == 0.0
+    assert read["values"][last] == pytest.approx(float(f"{rows - 1}.{columns - 1:03d}"))
+    assert len(read["values"]) == wells
+    assert plate["metadata"]["Instrument"] == "Reader X"
+
+
+def test_tab_separated_with_markers_and_two_reads(cli, workdir):
+    header = "\t" + "\t".join(str(c) for c in range(1, 13))
+    body = ["A\t0.1\tOVRFLW\t\t" + "\t".join(["0.2"] * 9), *[f"{r}\t" + "\t".join(["0.3"] * 12) for r in "BCDEFGH"]]
+    text = "\n".join(["540 nm", header, *body, "", "Read 2: 405 nm", header, *body]) + "\n"
+    path = workdir / "two.tsv"
+    path.write_text(text)
+    _, data = cli.json("read", path)
+    reads = data["plates"][0]["reads"]
+    assert [r["wavelength_nm"] for r in reads] == [540, 405]
+    assert reads[0]["flags"] == {"A2": "saturated"}
+    assert "A2" not in reads[0]["values"] and "A3" not in reads[0]["values"]  # flagged and empty wells
+    assert reads[1]["values"]["H12"] == 0.3
+    assert data["format"] == "grid" and len(data["sha256"]) == 64
+
+
+def test_long_table(cli, workdir):
+    path = workdir / "long.csv"
+    path.write_text("Well,Value,Read\nA1,0.5,540 nm\nH12,1.25,540 nm\nA01,0.7,405 nm\nB3,OVER,405 nm\n")
+    result, data = cli.json("read", path)
+    assert data["format"] == "long"
+    reads = {r["label"]: r for r in data["plates"][0]["reads"]}
+    assert reads["540 nm"]["values"] == {"A1": 0.5, "H12": 1.25}
+    assert reads["405 nm"]["values"] == {"A1": 0.7} and reads["405 nm"]["flags"] == {"B3": "saturated"}
+    assert data["plates"][0]["rows"] == 8
+
+
+def test_format_forced_and_unknown(cli, workdir):
+    path = workdir / "long.csv"
+    path.write_text("Well,Value\nA1,0.5\n")
+    assert cli("read", path, "--format", "long").exit_code == 0
+    forced = cli("read", path, "--format", "grid")
+    assert forced.exit_code == 2 and "no plate grid found" in forced.stderr
+    unknown = cli("read", path, "--format", "nope")
+    assert unknown.exit_code == 2 and "unknown format 'nope'" in unknown.stderr
+
+
+def test_unrecognized_file_names_candidates(cli, workdir):
+    path = workdir / "notes.txt"
+    path.write_text("just some notes\nnothing plate-like\n")
+    result = cli("read", path)
+    assert result.exit_code == 2
+    assert "no reader recognizes this file" in result.stderr and "closest:" in result.stderr
+
+
+def test_well_names():
+    assert parse_well("A1") == (0, 0) and parse_well("h12") == (7, 11) and parse_well("B03") == (1, 2)
+    assert parse_well("AF48") == (31, 47) and well_name(31, 47) == "AF48" and well_name(26, 0) == "AA1"
+    for bad in ("", "1A", "A0", "ZZ1"):
+        with pytest.raises(ValueError):
+            parse_well(bad)
