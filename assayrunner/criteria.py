@@ -67,6 +67,7 @@ class Criterion(BaseModel):
     items: str | None = None
     require: list[Condition] = []
     at_least: int | None = None
+    scope: str | None = None  # the results it guards (e.g. "APTT"); failing, it invalidates only those
 
     @model_validator(mode="after")
     def _one_form(self):
@@ -89,6 +90,7 @@ class Check:
     limit: str
     passed: bool
     detail: str = ""
+    scope: str | None = None
 
     def to_json(self) -> dict:
         return {"id": self.id, "description": self.description, "value": self.value,
@@ -115,7 +117,7 @@ def evaluate(criterion: Criterion, metrics: dict) -> Check:
         condition = Condition(metric=criterion.metric, op=criterion.op, limit=criterion.limit)
         value = lookup(metrics, criterion.metric)
         return Check(criterion.id, criterion.description, _number(value), condition.describe(),
-                     condition.passes(value))
+                     condition.passes(value), scope=criterion.scope)
     items = lookup(metrics, criterion.items)
     passing, failing = [], []
     for item, item_metrics in items.items():
@@ -125,7 +127,7 @@ def evaluate(criterion: Criterion, metrics: dict) -> Check:
     detail = f"failing: {', '.join(failing)}" if failing else ""
     return Check(criterion.id, criterion.description, len(passing),
                  f">= {criterion.at_least} of {len(items)} with {limit}",
-                 len(passing) >= criterion.at_least, detail)
+                 len(passing) >= criterion.at_least, detail, criterion.scope)
 
 
 def _is_number(value: Any) -> bool:

@@ -83,6 +83,7 @@ def execute(assay_name: str, files: list[Path], *, protocol: str | Path | None =
     result = _analyze(assay, assay_input)
     _interpret(proto, result)
     checks = _judge(proto, result)
+    _invalidate_scoped(checks, result)
     started = datetime.now(timezone.utc)
     record = {
         "assay": assay.name, "protocol": proto, "parameters": parameters.model_dump(mode="json"),
@@ -190,6 +191,15 @@ def _judge(proto: Protocol, result: AssayResult) -> list[Check]:
             raise UserError(f"metric {exc.args[0]!r} is not computed by assay {proto.assay!r}",
                             file=proto.path, where=f"acceptance[{i}]") from None
     return checks
+
+
+def _invalidate_scoped(checks: list[Check], result: AssayResult) -> None:
+    """A failed scoped check (e.g. the APTT controls) flags the results of its scope as invalid."""
+    for check in checks:
+        if not check.passed and check.scope:
+            for r in result.results:
+                if r.scope == check.scope:
+                    r.flags.append(f"invalid: {check.id} failed")
 
 
 def _os_user() -> str:

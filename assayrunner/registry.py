@@ -52,6 +52,7 @@ class Sample:
     concentration: float | None = None
     unit: str | None = None
     lot: str | None = None
+    extra: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
 
     @property
     def label(self) -> str:
@@ -101,6 +102,7 @@ class Result:
     unit: str
     flags: list[str] = field(default_factory=list)
     interpretation: str | None = None
+    scope: str | None = None  # which scoped acceptance criteria guard it (e.g. "APTT")
 
 
 @dataclass

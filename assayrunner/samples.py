@@ -1,4 +1,8 @@
-"""Samples files: which sample sits in which layout slot (columns slot, sample[, concentration, unit, lot])."""
+"""Samples files: which sample sits in which layout slot.
+
+Columns slot and sample, optionally concentration, unit, lot; any other column is kept in
+Sample.extra for the assay (e.g. a dose series' top concentration and dilution factor).
+"""
 
 from __future__ import annotations
 
@@ -37,8 +41,9 @@ def read_samples(path: Path, slots: list[str]) -> dict[str, Sample]:
         except ValueError:
             raise UserError(f"concentration {cells['concentration']!r} is not a number",
                             file=path, where=f"line {n}") from None
+        extra = {k: v for k, v in cells.items() if k not in ("slot", "sample", "concentration", "unit", "lot") and v}
         sample = Sample(slot, cells.get("sample") or slot, concentration, cells.get("unit") or None,
-                        cells.get("lot") or None)
+                        cells.get("lot") or None, extra)
         if any(s.label == sample.label for s in samples.values()):
             raise UserError(f"sample {sample.label!r} is named for two slots; give each slot its own name "
                             "or concentration", file=path, where=f"line {n}")

@@ -29,9 +29,9 @@ def m001_initial(db: Database) -> None:
     db["fits"].create({"run_id": int, "name": str, "model": str, "parameters": str, "se": str, "r2": float,
                        "n": int, "converged": int, "plot": str}, foreign_keys=[("run_id", "runs")])
     db["checks"].create({"run_id": int, "position": int, "check_id": str, "description": str, "value": float,
-                         "limit_text": str, "passed": int, "detail": str}, foreign_keys=[("run_id", "runs")])
+                         "limit_text": str, "passed": int, "detail": str, "scope": str}, foreign_keys=[("run_id", "runs")])
     db["results"].create({"run_id": int, "position": int, "sample": str, "metric": str, "value": float,
-                          "unit": str, "flags": str, "interpretation": str}, foreign_keys=[("run_id", "runs")])
+                          "unit": str, "flags": str, "interpretation": str, "scope": str}, foreign_keys=[("run_id", "runs")])
     db["certificates"].create({"id": int, "run_id": int, "format": str, "path": str, "sha256": str,
                                "created_at": str}, pk="id", foreign_keys=[("run_id", "runs")])
     db["audit_log"].create({"id": int, "at": str, "event": str, "run_id": int, "actor": str, "payload": str,
@@ -94,11 +94,11 @@ def save_run(db: Database, record: dict) -> int:
     } for fit in result.fits)
     db["checks"].insert_all({
         "run_id": run_id, "position": i, "check_id": c.id, "description": c.description, "value": c.value,
-        "limit_text": c.limit, "passed": int(c.passed), "detail": c.detail,
+        "limit_text": c.limit, "passed": int(c.passed), "detail": c.detail, "scope": c.scope,
     } for i, c in enumerate(record["checks"]))
     db["results"].insert_all({
         "run_id": run_id, "position": i, "sample": r.sample, "metric": r.metric, "value": _float(r.value),
-        "unit": r.unit, "flags": _json(r.flags), "interpretation": r.interpretation,
+        "unit": r.unit, "flags": _json(r.flags), "interpretation": r.interpretation, "scope": r.scope,
     } for i, r in enumerate(result.results))
     audit(db, "run stored", run_id, record["operator"], {"digest": record["digest"], "valid": record["valid"]})
     return run_id
