@@ -50,7 +50,7 @@ FLAG_NOT_COMPUTABLE = "not-computable"
 FTOL, XTOL, GTOL = 1e-12, 1e-10, 1e-10
 MAX_ITER = 100
 
-_RUNNING, _CONVERGED, _ITERATION_LIMIT, _STALLED, _NOT_FINITE, _NO_TRANSITION = range(6)
+_RUNNING, _CONVERGED, _ITERATION_LIMIT, _STALLED, _NOT_FINITE, _NO_TRANSITION, _FLAT = range(7)
 _STATUS_MESSAGES = {
     _CONVERGED: "converged",
     _ITERATION_LIMIT: "not converged: iteration limit reached with parameters still moving; the "
@@ -60,6 +60,7 @@ _STATUS_MESSAGES = {
     _NOT_FINITE: "not converged: the model is not finite at the starting values",
     _NO_TRANSITION: "not converged: no standard lies on the curve's transition (flat data, or a "
                     "step between two standards), so ec50 and hill are not determined",
+    _FLAT: "not converged: the responses are flat (top = bottom), so ec50 and hill are not determined",
 }
 
 
@@ -165,7 +166,7 @@ def fit(x, y, model: str = "4pl", weights=None, fixed: dict | None = None,
         theta, status = problem.solve()
         variances = _free_variances(problem, theta, se)[0]
         p = problem.natural(theta)[0]
-        status = problem.transition_status(theta, status)
+        status = problem.diagnose(theta, status)
     else:
         p, variances = _fit_linear_in_params(model, x, y, w, fixed)
         status = np.array([_CONVERGED])
@@ -193,7 +194,7 @@ def fit_many(x, Y, model: str = "4pl", weights=None, fixed: dict | None = None) 
         theta, status = problem.solve()
         variances = _free_variances(problem, theta, "gauss-newton")
         P = problem.natural(theta)
-        status = problem.transition_status(theta, status)
+        status = problem.diagnose(theta, status)
     else:
         P, variances = _fit_linear_batch(model, X, Y, W, fixed)
         status = np.full(Y.shape[0], _CONVERGED)
@@ -219,6 +220,8 @@ def fit_function(f: Callable, jac: Callable, x, y, p0, weights=None,
 
     The Levenberg-Marquardt solver behind :func:`fit`, started from ``p0``.
     """
+    if se not in SE_METHODS:
+        raise ValueError(f"se must be one of {', '.join(SE_METHODS)}, got {se!r}")
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
     p0 = np.asarray(p0, dtype=float)
@@ -246,13 +249,13 @@ def fit_function(f: Callable, jac: Callable, x, y, p0, weights=None,
 
 
 def weight_vector(weights, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Per-point weights (shape of x) for a scheme name ("1/x", "1/x^2", "1/y", "1/y^2"), an array, or None."""
+    """Per-point weights (shape of y) for a scheme name ("1/x", "1/x^2", "1/y", "1/y^2"), an array, or None."""
     if weights is None:
-        return np.ones_like(x)
+        return np.ones(np.shape(y))
     if not isinstance(weights, str):
         w = np.asarray(weights, dtype=float)
-        if w.shape != x.shape or not np.all(np.isfinite(w)) or np.any(w < 0):
-            raise ValueError("a weights array must match x in length and be finite and >= 0")
+        if w.shape != np.shape(y) or not np.all(np.isfinite(w)) or np.any(w < 0):
+            raise ValueError("a weights array must match y in shape and be finite and >= 0")
         return w
     base = {"1/x": x, "1/x^2": x, "1/y": y, "1/y^2": y}
     if weights not in base:
@@ -461,7 +464,7 @@ class _LogisticProblem:
         if self.model == "5pl" and "s" not in self.fixed:
             return self._solve_5pl_from_4pl()
         start = self._grid_start()
-        theta, status, _ = _levenberg_marquardt(self._residuals_jacobian, start[:, self.free],
+        theta, status, _ = _levenberg_marquardt(self.residuals_jacobian, start[:, self.free],
                                                 self.rss_floor)
         return self._canonical(theta), status
 
@@ -474,22 +477,28 @@ class _LogisticProblem:
     def natural(self, theta: np.ndarray) -> np.ndarray:
         return _to_natural(self.model, self.full(theta))
 
-    def transition_status(self, theta, status):
-        """Mark steps: ec50 within the standards but none between 0.1 % and 99.9 % of the span.
+    def diagnose(self, theta, status):
+        """Mark fits whose ec50 and hill the data cannot determine although the solver stopped.
 
-        (Flat data fitted by a step between two standards; ec50 and hill are then undetermined.)
+        Flat: top = bottom to rounding error. Step: ec50 within the standards but no standard
+        between 0.1 % and 99.9 % of the span (noise fitted by a jump between two standards).
         """
         if "ec50" in self.fixed and "hill" in self.fixed:
             return status
         P = self.natural(theta)
+        usable = status != _NOT_FINITE
+        flat = np.abs(P[:, 1] - P[:, 0]) <= 1e-9 * np.max(np.abs(self.Y), axis=1)
+        if not {"bottom", "top"} <= set(self.fixed):
+            status = np.where(flat & usable, _FLAT, status)
         with np.errstate(divide="ignore", invalid="ignore"):
             fraction = (_predict_batch(self.model, P, self.X) - P[:, :1]) / (P[:, 1:2] - P[:, :1])
         on_transition = np.any((fraction > 1e-3) & (fraction < 1 - 1e-3), axis=1)
         lowest = np.min(np.where(self.X > 0, self.X, np.inf), axis=1)
         within = (P[:, 2] >= lowest) & (P[:, 2] <= self.X.max(axis=1))
-        return np.where(within & ~on_transition & (status != _NOT_FINITE), _NO_TRANSITION, status)
+        return np.where(within & ~on_transition & usable & ~flat, _NO_TRANSITION, status)
 
-    def _residuals_jacobian(self, theta, rows):
+    def residuals_jacobian(self, theta, rows):
+        """Weighted residuals and Jacobian (free columns) for curves ``rows`` (None: all)."""
         rows = slice(None) if rows is None else rows
         f, J = _logistic(self.full(theta), self.log_x[rows])
         sw = self.sqrt_w[rows]
@@ -505,9 +514,9 @@ class _LogisticProblem:
             starts.append(mirror)
         best_theta = best_status = best_rss = None
         for q in starts:
-            theta, status, _ = _levenberg_marquardt(self._residuals_jacobian, q[:, self.free],
+            theta, status, _ = _levenberg_marquardt(self.residuals_jacobian, q[:, self.free],
                                                     self.rss_floor)
-            rss = np.sum(self._residuals_jacobian(theta, None)[0] ** 2, axis=1)
+            rss = np.sum(self.residuals_jacobian(theta, None)[0] ** 2, axis=1)
             if best_theta is None:
                 best_theta, best_status, best_rss = theta, status, rss
                 continue
@@ -636,13 +645,16 @@ def _levenberg_marquardt(residuals_jacobian, theta0, rss_floor, max_iter=MAX_ITE
 
         with np.errstate(divide="ignore", invalid="ignore"):
             cosine = np.abs(grad) / np.sqrt(diag * rss_a[:, None])
-        small_gradient = (rss_a <= rss_floor[active]) | np.all(np.where(diag > 0, cosine, 0.0) <= gtol, axis=1)
+        worst_cosine = np.max(np.where(diag > 0, cosine, 0.0), axis=1)
+        small_gradient = (rss_a <= rss_floor[active]) | (worst_cosine <= gtol)
         status[active[small_gradient]] = _CONVERGED
 
         A = JtJ * inv_sqrt_d[:, :, None] * inv_sqrt_d[:, None, :] + damping[active, None, None] * eye
         step_scaled = _solve_spd(A, grad * inv_sqrt_d)
         step = step_scaled * inv_sqrt_d
-        predicted = np.einsum("ak,ak->a", step, grad) + damping[active] * np.sum(step_scaled ** 2, axis=1)
+        # RSS reduction the damped linear model promises: step.grad + damping |scaled step|^2
+        predicted = (np.einsum("ak,ak->a", step, grad)
+                     + damping[active] * np.sum(step_scaled ** 2, axis=1))
         trial = theta[active] + step
         r_new, J_new = residuals_jacobian(trial, active)
         rss_new = np.sum(r_new * r_new, axis=1)
@@ -666,10 +678,11 @@ def _levenberg_marquardt(residuals_jacobian, theta0, rss_floor, max_iter=MAX_ITE
         tiny_step = step_norm <= xtol * (size + xtol)
         tiny_change = (rss_a - rss_new <= ftol * rss_a) & (predicted <= ftol * rss_a)
         status[idx[(tiny_step | tiny_change)[accept]]] = _CONVERGED
-        stuck = active[~accept & (damping[active] > 1e16)]
-        cos_now = np.max(np.where(diag > 0, cosine, 0.0), axis=1)[~accept & (damping[active] > 1e16)]
-        status[stuck] = np.where(cos_now <= 1e-6, _CONVERGED, _STALLED)
-        status[active[(iterations[active] >= max_iter) & (status[active] == _RUNNING)]] = _ITERATION_LIMIT
+        # no descent even along a vanishing steepest-descent step: at the floor of rounding error
+        stuck = ~accept & ~small_gradient & (damping[active] > 1e16)
+        status[active[stuck]] = np.where(worst_cosine[stuck] <= 1e-6, _CONVERGED, _STALLED)
+        out_of_time = (iterations[active] >= max_iter) & (status[active] == _RUNNING)
+        status[active[out_of_time]] = _ITERATION_LIMIT
         active = active[status[active] == _RUNNING]
     return theta, status, iterations
 
@@ -692,10 +705,10 @@ def _solve_spd(A: np.ndarray, b: np.ndarray) -> np.ndarray:
 def _free_variances(problem: _LogisticProblem, theta: np.ndarray, method: str) -> np.ndarray:
     """Unscaled variances (m, k_free) of the free parameters in natural units."""
     if method == "gauss-newton":
-        _, J = problem._residuals_jacobian(theta, None)
+        _, J = problem.residuals_jacobian(theta, None)
         variances = _gauss_newton_variances(J)
     else:
-        variances = _hessian_variances(problem._residuals_jacobian, theta)
+        variances = _hessian_variances(problem.residuals_jacobian, theta)
     # ec50 = exp(theta), s = exp(theta): the delta method (exact at the optimum)
     factors = np.ones_like(theta)
     names = [k for k in problem.names if k not in problem.fixed]
@@ -707,10 +720,11 @@ def _free_variances(problem: _LogisticProblem, theta: np.ndarray, method: str) -
 
 
 def _gauss_newton_variances(J: np.ndarray) -> np.ndarray:
-    """diag(inv(J'J)) per curve (J stacked (m, n, k)); inf when J cannot see a parameter.
+    """diag(inv(J'J)) per curve (J stacked (m, n, k)); inf for parameters the data cannot see.
 
-    Eigen-decomposition of the column-normalised J'J (4x4 for a 4PL: far cheaper than an SVD
-    of J for large batches, and accurate while cond(J) stays below ~1e6).
+    Eigen-decomposition of the column-normalised J'J (far cheaper than an SVD of J for large
+    batches of small problems); directions with singular-value ratio below 1e-6 count as
+    undetermined.
     """
     norms = np.sqrt(np.sum(J * J, axis=1))                       # (m, k)
     safe = np.where(norms > 0, norms, 1.0)
