@@ -1,8 +1,9 @@
 """Fallback reader: any plate-reader export the optional `allotropy` library converts to Allotrope ASM.
 
 Install with `pip install 'assayrunner[allotropy]'`. allotropy is imported only when this reader
-reads a file (importing it takes seconds). Its sniff scores 0.2 for .csv/.txt/.xlsx files when
-allotropy is installed (0 otherwise), so native readers win; `--format allotropy` forces it.
+reads a file (importing it takes seconds). Its sniff scores 0.2 for a .csv/.txt/.xlsx file that names
+software allotropy knows or looks like plate data, when allotropy is installed (0 otherwise), so native
+readers win and unrelated files stay unrecognised; `--format allotropy` forces it.
 
 The ASM 'plate reader aggregate document' becomes Plates: one per 'well plate identifier', a read
 per detection type and wavelength (data cubes become kinetic reads), ASM error documents become
@@ -12,6 +13,7 @@ flags, and calculated data that comes from a single well becomes a calculated re
 from __future__ import annotations
 
 import importlib.util
+import re
 from functools import cache
 from pathlib import Path
 
@@ -21,25 +23,39 @@ from .. import hookimpl
 from ..errors import UserError
 from ..plate import PLATE_SHAPES, Plate, Read, parse_well, smallest_shape, well_name
 from ..registry import Reader
-from .text import is_binary, parse_cell, parse_value
+from .text import decode, is_binary, parse_cell, parse_value, xlsx_strings
 
 INSTALL = "pip install 'assayrunner[allotropy]'"
 _EXTENSIONS = (".csv", ".txt", ".xlsx")
 _VALUE_KEYS = ("absorbance", "fluorescence", "luminescence")
+#: Words in exports of the plate-reader software allotropy converts.
+_SIGNS = ("Gen5", "##BLOCKS", "SoftMax", "Raw Data", "Plate information", "EnVision", "Kaleido", "Magellan",
+          "Well positions", "SkanIt", "Methodical Mind", "Discovery Workbench", "MSD", "SMART Control", "Lunatic",
+          "Stunner", "Mabtech", "ImmunoSpot")
+_GRID_ROW = re.compile(r"^[\"']?A[\"']?[,;\t] *[-+]?\d", re.MULTILINE)
+_WELL = re.compile(r"\b[A-P]0?(?:[1-9]|1\d|2[0-4])\b")
 
 
 @cache
 def allotropy_installed() -> bool:
-    return importlib.util.find_spec("allotropy") is not None
+    try:
+        return importlib.util.find_spec("allotropy") is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def sniff_allotropy(head: bytes, path: Path) -> float:
+    """0.2 for a .csv/.txt/.xlsx that names software allotropy knows or looks like plate data; 0 otherwise."""
     suffix = path.suffix.lower()
     if suffix not in _EXTENSIONS or not allotropy_installed():
         return 0.0
     if suffix == ".xlsx":
-        return 0.2 if head.startswith(b"PK") else 0.0
-    return 0.2 if head.strip() and not is_binary(head) else 0.0
+        text = xlsx_strings(path, limit=100_000) if head.startswith(b"PK") else ""
+    else:
+        text = decode(head) if head.strip() and not is_binary(head) else ""
+    if any(sign in text for sign in _SIGNS) or _GRID_ROW.search(text) or len(_WELL.findall(text)) >= 24:
+        return 0.2
+    return 0.0
 
 
 def _vendors(path: Path) -> list:
@@ -51,7 +67,8 @@ def _vendors(path: Path) -> list:
     candidates = []
     for vendor in Vendor:
         try:
-            if vendor.technique == "Plate Reader" and extension in vendor.supported_extensions:
+            if (vendor.technique == "Plate Reader" and extension in vendor.supported_extensions
+                    and not vendor.name.startswith("EXAMPLE")):
                 candidates.append(vendor)
         except Exception:  # a vendor allotropy cannot describe is not a candidate
             continue
