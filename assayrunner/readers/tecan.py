@@ -358,8 +358,8 @@ def _sheet_plates(rows: list[list], dc: bool, name: str) -> list[Plate]:
 
 def _text_rows(path: Path) -> tuple[list[list], bool]:
     lines = split_lines(read_text(path))
-    counts = {sep: sum(1 for line in lines[:200] if sep in line) for sep in ("\t", ";", ",")}
-    sep = "\t" if counts["\t"] >= len(lines[:200]) // 5 else (";" if counts[";"] >= len(lines[:200]) // 5 else ",")
+    enough = max(1, len(lines[:200]) // 5)
+    sep = next((s for s in ("\t", ";") if sum(1 for line in lines[:200] if s in line) >= enough), ",")
     return [[c or None for c in row] for row in split_cells(lines, sep)], sep != ","
 
 
