@@ -1,0 +1,21 @@
+"""Helpers for the vendor reader tests: the copied corpus, and the reader sniffing would choose."""
+
+import json
+from pathlib import Path
+
+from assayrunner.plugins import load
+from assayrunner.reading import HEAD_BYTES, choose_reader
+
+EXPORTS = Path(__file__).parent / "data" / "exports"
+
+
+def chosen(path: Path) -> str:
+    """The name of the reader that wins the sniff among all registered readers."""
+    return choose_reader(path, path.read_bytes()[:HEAD_BYTES], load().readers).name
+
+
+def check_json(plates) -> None:
+    """Every plate serialises to JSON (metadata included) and plate names are distinct."""
+    for plate in plates:
+        json.dumps(plate.to_json(), allow_nan=False)
+    assert len({p.name for p in plates}) == len(plates)

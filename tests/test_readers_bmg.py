@@ -1,0 +1,81 @@
+"""BMG LABTECH MARS CSV reader on real PHERAstar exports (values typed in from the files)."""
+
+import re
+
+import numpy as np
+import pytest
+
+from assayrunner.errors import UserError
+from assayrunner.readers.bmg import read_bmg
+from readers_common import EXPORTS, check_json, chosen
+
+DATA = EXPORTS / "bmg-labtech"
+QC384 = DATA / "pherastar_abs484_384well_qc.csv"
+ELISA = DATA / "pherastar_dsrna_elisa450.csv"
+
+
+def test_pherastar_384_partial_plate():
+    plates = read_bmg(QC384)
+    check_json(plates)
+    [plate] = plates
+    assert plate.name == "472-0016" and (plate.rows, plate.columns) == (16, 24)
+    [read] = plate.reads
+    assert (read.label, read.kind, read.wavelength_nm) == ("Raw Data (484)", "endpoint", 484)
+    assert read.value("A1") == 0.031 and read.value("A20") == 0.033 and read.value("C1") == 2.368
+    assert read.value("C6") == 2.412 and read.value("I7") == 0.07 and read.value("O18") == 0.03
+    assert read.value("P24") == 0.032
+    assert np.isnan(read.value("A8")) and np.isnan(read.value("C7")) and np.isnan(read.value("J1"))
+    assert np.count_nonzero(~np.isnan(read.values)) == 99 and read.flags == {}
+    meta = plate.metadata
+    assert meta["instrument"] == "PHERAstar" and meta["user"] == "USER" and meta["test_name"] == "472 ABS 384 QC"
+    assert (meta["date"], meta["time"], meta["test_run"]) == ("03/03/2016", "16:54:03", "3")
+    assert meta["wavelengths_nm"] == [484.0] and meta["mode"] == "Absorbance"
+
+
+def test_pherastar_elisa_96():
+    [plate] = read_bmg(ELISA)
+    assert plate.name == "20260618 dsRNA _PLATE_01_18Jun26" and (plate.rows, plate.columns) == (8, 12)
+    [read] = plate.reads
+    assert (read.label, read.kind, read.wavelength_nm) == ("Raw Data (450)", "endpoint", 450)
+    assert read.value("A1") == 1.691 and read.value("A12") == 1.641 and read.value("D6") == 0.165
+    assert read.value("G12") == 1.4 and read.value("H1") == 0.069 and read.value("H12") == 0.884
+    assert not np.isnan(read.values).any()
+    assert plate.metadata["datetime"] == "2026-06-18T15:56:48" and plate.metadata["test_name"] == "dsRNA ELISA"
+
+
+def _semicolon_decimal_comma(text: str) -> str:
+    return re.sub(r"(\d)\.(\d)", r"\1,\2", text.replace(",", ";"))
+
+
+def test_decimal_comma_markers_and_two_reads(tmp_path):
+    """A semicolon export (German locale) with markers and a second, calculated grid."""
+    text = _semicolon_decimal_comma(ELISA.read_bytes().decode())
+    text = text.replace("A;1,691;1,557;1,583;0,596;0,336;0,221;0,162",
+                        "A;OVRFLW;>4,000;<0,000;?????;*0,336*;MISSED;overflow")
+    grid = text[text.index(";1;2;3"):]
+    text += "Blank corrected based on Raw Data (450)\r\n\r\n" + grid
+    path = tmp_path / "semicolon.csv"
+    path.write_text(text)
+    assert chosen(path) == "bmg"
+    [plate] = read_bmg(path)
+    raw, blank = plate.reads
+    assert raw.value("B1") == 1.016 and raw.value("H12") == 0.884 and blank.value("H12") == 0.884
+    assert (blank.kind, blank.wavelength_nm) == ("calculated", 450)
+    assert raw.flags == {"A1": "saturated", "A2": "saturated", "A3": "below-range", "A4": "missing",
+                         "A5": "masked", "A6": "missing", "A7": "saturated"}
+    assert np.isnan(raw.values[0, :7]).all() and raw.texts["A5"] == "*0,336*"
+
+
+def test_sniff_picks_bmg():
+    assert chosen(QC384) == "bmg" and chosen(ELISA) == "bmg"
+
+
+@pytest.mark.parametrize("text", [
+    "User: USER,Path: C:\\BMG\\CLARIOstar\\User\\Data\r\nTest name: x\r\nRaw Data (450)\r\nnot a grid\r\n",
+    "",
+])
+def test_garbled_file_is_a_user_error(tmp_path, text):
+    path = tmp_path / "garbled.csv"
+    path.write_text(text)
+    with pytest.raises(UserError, match="garbled.csv"):
+        read_bmg(path)
