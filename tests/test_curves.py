@@ -508,3 +508,48 @@ def test_fit_many_linear_matches_polyfit():
         slope, intercept = np.polyfit(x, y, 1)
         assert batch.params["slope"][i] == pytest.approx(slope, rel=1e-12)
         assert batch.params["intercept"][i] == pytest.approx(intercept, rel=1e-12)
+
+
+# ---------------------------------------------------------------- `assayrun fit` (fit_command)
+
+def test_fit_command_json_contract_on_the_formaldehyde_line(tmp_path):
+    from assayrunner.fit_command import fit_command
+
+    cols, ref = load_reference("Formaldehyde")
+    path = tmp_path / "line.csv"
+    path.write_text("carb;optden\n" + "".join(f"{a};{b}\n" for a, b in zip(cols["carb"], cols["optden"])))
+    out = json.loads(fit_command(path, model="linear", as_json=True))
+    assert set(out) == {"model", "parameters", "se", "r2", "converged"}
+    pub = reference_fit(ref, "Formaldehyde-lm")["parameters"]
+    assert_rel(out["parameters"]["slope"], pub["b"]["estimate"], 1e-4, "slope")
+    assert_rel(out["se"]["intercept"], pub["a"]["se"], 1e-4, "se intercept")
+    assert out["converged"] is True
+
+
+def test_fit_command_fixes_parameters_and_prints_a_table(tmp_path):
+    from assayrunner.fit_command import fit_command
+
+    path = tmp_path / "std.csv"
+    x = X8[1:]
+    path.write_text("".join(f"{a},{b}\n" for a, b in zip(x, ll4(x, 0.0, 2.0, 3.0, -1.2))))
+    text = fit_command(path, model="4pl", fix=["bottom=0"], weights="1/y^2")
+    assert "converged" in text and "fixed" in text and "R^2 = 1" in text
+
+
+@pytest.mark.parametrize("content, kwargs, expected", [
+    ("x,y\n1,2\n2,oops\n", {}, "line 3: not a number: 'oops'"),
+    ("1,2,3\n", {}, "line 1: expected 2 columns"),
+    ("x,y\n", {}, "no data rows"),
+    ("1,2\n2,3\n3,5\n", {"model": "4pl"}, "at least 5 points"),
+    ("1,2\n2,3\n3,5\n", {"fix": ["bottom"]}, "--fix: expected NAME=VALUE"),
+])
+def test_fit_command_bad_input_is_one_user_error(tmp_path, content, kwargs, expected):
+    from assayrunner.errors import UserError
+    from assayrunner.fit_command import fit_command
+
+    path = tmp_path / "data.csv"
+    path.write_text(content)
+    kwargs.setdefault("model", "linear")
+    with pytest.raises(UserError, match=expected) as info:
+        fit_command(path, **kwargs)
+    assert "\n" not in str(info.value)
