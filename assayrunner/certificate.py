@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import math
+import mimetypes
 import os
 import tomllib
 from datetime import datetime, timezone
@@ -14,6 +16,8 @@ from markupsafe import Markup
 from sqlite_utils import Database
 
 from . import plugins, store
+from .config import load_config
+from .errors import UserError
 from .plate import parse_well, row_label
 from .plots import curve_plot
 from .protocol import Protocol
@@ -28,7 +32,14 @@ def environment(user_templates: Path | None = None) -> Environment:
                       autoescape=select_autoescape(default=True, default_for_string=True),
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["num"] = format_number
+    env.filters["css_string"] = css_string
     return env
+
+
+def css_string(text: str) -> Markup:
+    """A quoted CSS string literal for any text (quotes, backslashes and '<' escaped)."""
+    escaped = "".join(ch if ch.isalnum() or ch in " .,:;·-_()/" else f"\\{ord(ch):06x}" for ch in str(text))
+    return Markup(f'"{escaped}"')
 
 
 def format_number(value, digits: int = 4) -> str:
@@ -37,6 +48,8 @@ def format_number(value, digits: int = 4) -> str:
         return "—"
     if isinstance(value, (bool, int)) or not isinstance(value, float):
         return str(value)
+    if value.is_integer() and abs(value) < 1e6:
+        return str(int(value))  # counts (e.g. "5 of 6 levels") read as counts
     if value == 0:
         return "0"
     magnitude = math.floor(math.log10(abs(value)))
@@ -54,6 +67,7 @@ def context(db: Database, run_id: int) -> dict:
         "run": run, "protocol": protocol, "assay_title": assay.title if assay else run["assay"],
         "assay_template": assay.template if assay and assay.template else None,
         "details": run["details"], "fits": fits, "plate_maps": plate_maps(db, run_id),
+        "signatures": store.signatures(db, run_id), "superseded_by": store.superseded_by(db, run_id),
         "issued_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
 
@@ -83,19 +97,49 @@ def plate_maps(db: Database, run_id: int) -> list[dict]:
     return list(maps.values())
 
 
-def render_html(db: Database, run_id: int, templates: Path | None = None) -> str:
-    return environment(templates).get_template("certificate.html").render(**context(db, run_id))
+def render_html(db: Database, run_id: int, templates: Path | None = None, revision: int = 1) -> str:
+    config = load_config()
+    return environment(templates).get_template("certificate.html").render(
+        **context(db, run_id), lab=config.lab, paper=config.certificate.paper, revision=revision,
+        logo=_data_uri(config.lab.logo) if config.lab.logo else None)
 
 
-def write_html(db: Database, run_id: int, out: Path, templates: Path | None = None) -> Path:
-    """Render, write and record the HTML certificate of a run (inside the caller's transaction)."""
-    html = render_html(db, run_id, templates)
-    out.mkdir(parents=True, exist_ok=True)
+def issue(db: Database, run_id: int, out: Path, formats: tuple[str, ...] = ("html",),
+          templates: Path | None = None) -> dict[str, Path]:
+    """Render a run's certificate once and write it in each format; record each file (call inside db.atomic())."""
     run = db["runs"].get(run_id)
-    path = (out / f"run-{run_id}-{run['assay']}.html").resolve()
-    path.write_text(html, encoding="utf-8")
-    digest = hashlib.sha256(html.encode("utf-8")).hexdigest()
-    db["certificates"].insert({"run_id": run_id, "format": "html", "path": str(path), "sha256": digest,
-                               "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
-    store.audit(db, "certificate issued", run_id, run["operator"], {"format": "html", "sha256": digest})
-    return path
+    revision = 1 + db.execute("select count(distinct created_at) from certificates where run_id = ?",
+                              [run_id]).fetchone()[0]
+    html = render_html(db, run_id, templates, revision)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = f"run-{run_id}-{run['assay']}" + (f"-r{revision}" if revision > 1 else "")
+    issued_at = datetime.now(timezone.utc).isoformat(timespec="microseconds")
+    paths = {}
+    for fmt in formats:
+        path = (out / f"{stem}.{fmt}").resolve()
+        if fmt == "html":
+            path.write_text(html, encoding="utf-8")
+        else:
+            write_pdf(html, path)
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        db["certificates"].insert({"run_id": run_id, "format": fmt, "path": str(path), "sha256": digest,
+                                   "created_at": issued_at})
+        store.audit(db, "certificate issued", run_id, run["operator"],
+                    {"format": fmt, "sha256": digest, "revision": revision})
+        paths[fmt] = path
+    return paths
+
+
+def write_pdf(html: str, path: Path) -> None:
+    """The certificate's HTML as PDF through WeasyPrint (optional dependency)."""
+    try:
+        import weasyprint
+    except (ImportError, OSError) as exc:
+        raise UserError(f"PDF certificates need WeasyPrint ({exc}); install it with: pip install 'assayrunner[pdf]'") \
+            from None
+    weasyprint.HTML(string=html).write_pdf(path)
+
+
+def _data_uri(path: Path) -> str:
+    mime = mimetypes.guess_type(path.name)[0] or "image/png"
+    return f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode()}"

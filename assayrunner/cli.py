@@ -22,6 +22,8 @@ app.add_typer(runs_app, name="runs")
 
 DbOption = Annotated[Path, typer.Option("--db", envvar="ASSAYRUN_DB", help="SQLite database (env ASSAYRUN_DB).")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (a stable contract).")]
+TemplatesOption = Annotated[Optional[Path], typer.Option(
+    help="Folder of templates overriding the shipped ones (env ASSAYRUN_TEMPLATES).")]
 DEFAULT_DB = Path("assayrun.db")
 
 
@@ -76,14 +78,16 @@ def execute(
     operator: Annotated[Optional[str], typer.Option(help="Who ran the assay (default: the OS user).")] = None,
     format: Annotated[Optional[str], typer.Option("--format", help="Force a reader (see `assayrun formats`).")] = None,
     plate: Annotated[Optional[str], typer.Option(help="Plate name or number when a file holds several.")] = None,
-    templates: Annotated[Optional[Path], typer.Option(help="Folder of templates overriding the shipped ones.")] = None,
+    templates: TemplatesOption = None,
+    pdf: Annotated[bool, typer.Option("--pdf", help="Also write the certificate as PDF (needs WeasyPrint).")] = False,
+    supersedes: Annotated[Optional[int], typer.Option(help="Run id this run corrects (re-analysis).")] = None,
     as_json: JsonOption = False,
 ):
     """Run an assay on export files: compute, judge, store and write the certificate."""
     from .engine import execute as run
 
     outcome = run(assay, files, protocol=protocol, samples=samples, db=db, out=out, operator=operator,
-                  format=format, plate=plate, templates=templates)
+                  format=format, plate=plate, templates=templates, pdf=pdf, supersedes=supersedes)
     if as_json:
         _print_json(outcome.to_json())
     else:
@@ -204,7 +208,7 @@ def protocols_show(ref: Annotated[str, typer.Argument(help="Protocol id or TOML 
     from .protocol import find
 
     p = find(ref, load().protocol_files)
-    data = p.model_dump(mode="json", exclude={"layout"})
+    data = p.model_dump(mode="json", exclude={"layout", "text"})
     data["layout"] = {"rows": p.layout.rows, "columns": p.layout.columns, "wells": {
         well: {k: v for k, v in g.spec.model_dump(exclude={"wells"}).items()} for well, g in p.layout.by_well().items()}}
     if as_json:
@@ -270,18 +274,89 @@ def runs_show(run_id: Annotated[int, typer.Argument(help="Run id.")], db: DbOpti
 def certificate(
     run_id: Annotated[int, typer.Argument(help="Run id.")],
     db: DbOption = DEFAULT_DB,
+    format: Annotated[str, typer.Option("--format", help="html or pdf.")] = "html",
     out: Annotated[Path, typer.Option(help="Folder for the certificate.")] = Path("certificates"),
-    templates: Annotated[Optional[Path], typer.Option(help="Folder of templates overriding the shipped ones.")] = None,
+    templates: TemplatesOption = None,
 ):
-    """Re-issue the HTML certificate of a stored run."""
+    """Issue the certificate of a stored run again (a new revision, recorded in the audit log)."""
     from . import certificate as cert
-    from . import store
+
+    if format not in ("html", "pdf"):
+        raise UserError(f"--format must be html or pdf, not {format!r}")
+    database = _existing_db(db)
+    with database.atomic():
+        paths = cert.issue(database, _run_id(database, run_id), out, (format,), templates)
+    typer.echo(str(paths[format]))
+
+
+@app.command()
+@handles_errors
+def sign(
+    run_id: Annotated[int, typer.Argument(help="Run id.")],
+    role: Annotated[str, typer.Option(help="reviewed or approved.")],
+    by: Annotated[str, typer.Option("--by", help="Full name of the person signing.")],
+    meaning: Annotated[str, typer.Option(help='What the signature means, e.g. "Data reviewed, results accepted".')],
+    db: DbOption = DEFAULT_DB,
+    out: Annotated[Path, typer.Option(help="Folder for the re-issued certificate.")] = Path("certificates"),
+    templates: TemplatesOption = None,
+):
+    """Sign a run electronically (reviewed, then approved) and re-issue its certificate with the signature."""
+    from . import certificate as cert
+    from .signing import sign as record_signature
 
     database = _existing_db(db)
-    store.get_run(database, run_id)
     with database.atomic():
-        path = cert.write_html(database, run_id, out, templates)
-    typer.echo(str(path))
+        row = record_signature(database, _run_id(database, run_id), role, by, meaning)
+        issued = {r["format"] for r in database.query("select format from certificates where run_id = ?", [run_id])}
+        paths = cert.issue(database, run_id, out, tuple(f for f in ("html", "pdf") if f in issued), templates)
+    typer.echo(f"Run {run_id} {role} by {by} at {row['signed_at']}.")
+    for path in paths.values():
+        typer.echo(f"Certificate: {path}")
+
+
+@app.command()
+@handles_errors
+def verify(
+    target: Annotated[Optional[str], typer.Argument(help="Run id or certificate file (default: every run).")] = None,
+    file: Annotated[Optional[list[Path]], typer.Option("--file", help="An input file to compare (repeatable).")] = None,
+    db: DbOption = DEFAULT_DB,
+):
+    """Recompute digests from the database and the files; exit 0 when everything holds, 1 when anything differs."""
+    from . import integrity
+
+    database = _existing_db(db)
+    if target is None:
+        run_ids = [r["id"] for r in database.query("select id from runs order by id")]
+    elif target.isdigit():
+        run_ids = [_run_id(database, int(target))]
+    else:
+        path = Path(target)
+        if not path.is_file():
+            raise UserError("neither a run id nor a certificate file", file=path)
+        found = integrity.run_for_certificate(database, path)
+        if found is None:
+            typer.echo(f"DIFFERS  {path}: not a certificate this database issued, or changed since")
+            raise typer.Exit(1)
+        run_ids = [found]
+    report = integrity.Report()
+    integrity.verify_audit_log(database, report)
+    for run_id in run_ids:
+        integrity.verify_run(database, run_id, report, file or [])
+    for line in report.ok:
+        typer.echo(f"OK       {line}")
+    for line in report.skipped:
+        typer.echo(f"SKIPPED  {line}")
+    for line in report.differs:
+        typer.echo(f"DIFFERS  {line}")
+    if report.differs:
+        raise typer.Exit(1)
+
+
+def _run_id(database, run_id: int) -> int:
+    from . import store
+
+    store.get_run(database, run_id)
+    return run_id
 
 
 def _existing_db(path: Path):

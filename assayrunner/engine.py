@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import getpass
-import hashlib
-import json
 import math
 import platform
 from dataclasses import dataclass, field
@@ -13,7 +11,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from . import __version__, plugins
+from . import __version__, integrity, plugins
 from .criteria import Check, MissingMetric, evaluate
 from .errors import PluginError, UserError
 from .layout import Layout
@@ -60,7 +58,7 @@ def result_json(r) -> dict:
 def execute(assay_name: str, files: list[Path], *, protocol: str | Path | None = None,
             samples: Path | None = None, db: Path = Path("assayrun.db"), out: Path = Path("certificates"),
             operator: str | None = None, format: str | None = None, plate: str | None = None,
-            templates: Path | None = None) -> RunOutcome:
+            templates: Path | None = None, pdf: bool = False, supersedes: int | None = None) -> RunOutcome:
     """Run one assay on export files, store the run and write its certificate."""
     from . import certificate, store
 
@@ -94,10 +92,29 @@ def execute(assay_name: str, files: list[Path], *, protocol: str | Path | None =
     }
     record["digest"] = run_digest(record)
     database = store.open_db(db)
+    formats = ("html", "pdf") if pdf else ("html",)
     with database.atomic():
+        if supersedes is not None:
+            _check_supersedes(database, supersedes, assay.name, db)
+            record["supersedes"] = supersedes
         run_id = store.save_run(database, record)
-        html = certificate.write_html(database, run_id, out, templates)
-    return RunOutcome(run_id, assay.name, proto, record["valid"], checks, result, html, skipped=skipped)
+        paths = certificate.issue(database, run_id, out, formats, templates)
+        if supersedes is not None:
+            store.audit(database, "run superseded", supersedes, record["operator"], {"by": run_id})
+            certificate.issue(database, supersedes, out, formats, templates)
+    return RunOutcome(run_id, assay.name, proto, record["valid"], checks, result, paths["html"], paths.get("pdf"),
+                      skipped)
+
+
+def _check_supersedes(database, run_id: int, assay: str, db: Path) -> None:
+    from . import store
+
+    old = store.get_run(database, run_id)
+    if old["assay"] != assay:
+        raise UserError(f"run {run_id} is a {old['assay']} run; a {assay} run cannot supersede it", file=db)
+    later = store.superseded_by(database, run_id)
+    if later:
+        raise UserError(f"run {run_id} is already superseded by run {later[0]}; supersede that one instead", file=db)
 
 
 def _parameters(assay: Assay, proto: Protocol):
@@ -219,12 +236,6 @@ def software_versions(loaded: plugins.Plugins) -> dict:
 
 
 def run_digest(record: dict) -> str:
-    """SHA-256 over the inputs' and protocol's hashes, the verdicts and the results (what a certificate attests)."""
-    payload = {
-        "inputs": [f.sha256 for f in record["inputs"]],
-        "protocol": record["protocol"].sha256,
-        "valid": record["valid"],
-        "checks": [c.to_json() for c in record["checks"]],
-        "results": [result_json(r) for r in record["result"].results],
-    }
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, allow_nan=False).encode()).hexdigest()
+    """The digest a certificate carries (see integrity.digest)."""
+    return integrity.digest([f.sha256 for f in record["inputs"]], record["protocol"].sha256, record["valid"],
+                            [c.to_json() for c in record["checks"]], [result_json(r) for r in record["result"].results])

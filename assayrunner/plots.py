@@ -1,4 +1,8 @@
-"""Small inline-SVG plots for certificates (vector graphics, no plotting library)."""
+"""Small inline-SVG plots for certificates (vector graphics, no plotting library).
+
+Styling is in presentation attributes, not CSS classes: WeasyPrint does not apply the page's
+CSS inside inline SVG.
+"""
 
 from __future__ import annotations
 
@@ -37,22 +41,22 @@ def curve_plot(points: list[tuple[float, float]], line: list[tuple[float, float]
 
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" class="plot" role="img">']
     for t in xt:
-        out.append(f'<line x1="{sx(t):.1f}" y1="{TOP}" x2="{sx(t):.1f}" y2="{H - BOTTOM}" class="grid"/>'
-                   f'<text x="{sx(t):.1f}" y="{H - BOTTOM + 16}" text-anchor="middle">{t:g}</text>')
+        out.append(f'<line x1="{sx(t):.1f}" y1="{TOP}" x2="{sx(t):.1f}" y2="{H - BOTTOM}" stroke="#e4e4e4"/>'
+                   f'<text x="{sx(t):.1f}" y="{H - BOTTOM + 16}" text-anchor="middle" font-size="10">{t:g}</text>')
     for t in yt:
-        out.append(f'<line x1="{LEFT}" y1="{sy(t):.1f}" x2="{W - RIGHT}" y2="{sy(t):.1f}" class="grid"/>'
-                   f'<text x="{LEFT - 6}" y="{sy(t) + 4:.1f}" text-anchor="end">{t:g}</text>')
-    out.append(f'<rect x="{LEFT}" y="{TOP}" width="{W - LEFT - RIGHT}" height="{H - TOP - BOTTOM}" class="frame"/>')
+        out.append(f'<line x1="{LEFT}" y1="{sy(t):.1f}" x2="{W - RIGHT}" y2="{sy(t):.1f}" stroke="#e4e4e4"/>'
+                   f'<text x="{LEFT - 6}" y="{sy(t) + 4:.1f}" text-anchor="end" font-size="10">{t:g}</text>')
+    out.append(f'<rect x="{LEFT}" y="{TOP}" width="{W - LEFT - RIGHT}" height="{H - TOP - BOTTOM}" fill="none" stroke="#888"/>')
     if line:
         path = " ".join(f"{'M' if i == 0 else 'L'}{sx(x):.1f},{sy(y):.1f}" for i, (x, y) in enumerate(line))
-        out.append(f'<path d="{path}" class="fit"/>')
+        out.append(f'<path d="{path}" fill="none" stroke="#1f4e9c" stroke-width="1.6"/>')
     for x, y in points:
-        out.append(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="3.2" class="point"/>')
+        out.append(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="3.2" fill="#b22222"/>')
     for x, y in highlighted:
-        out.append(f'<rect x="{sx(x) - 3.5:.1f}" y="{sy(y) - 3.5:.1f}" width="7" height="7" class="qc"/>')
-    out.append(f'<text x="{(LEFT + W - RIGHT) / 2}" y="{H - 8}" text-anchor="middle" class="label">'
+        out.append(f'<rect x="{sx(x) - 3.5:.1f}" y="{sy(y) - 3.5:.1f}" width="7" height="7" fill="none" stroke="#136f2d" stroke-width="1.4"/>')
+    out.append(f'<text x="{(LEFT + W - RIGHT) / 2}" y="{H - 8}" text-anchor="middle" font-size="11">'
                f'{escape(x_label)}</text>')
-    out.append(f'<text x="14" y="{(TOP + H - BOTTOM) / 2}" text-anchor="middle" class="label" '
+    out.append(f'<text x="14" y="{(TOP + H - BOTTOM) / 2}" text-anchor="middle" font-size="11" '
                f'transform="rotate(-90 14 {(TOP + H - BOTTOM) / 2})">{escape(y_label)}</text></svg>')
     return "".join(out)
 

@@ -58,6 +58,7 @@ class Protocol(BaseModel):
     interpretation: list[Interpretation] = []
     path: Path | None = None
     sha256: str = ""
+    text: str = ""
 
 
 def _location(loc: tuple) -> str:
@@ -97,7 +98,7 @@ def load_file(path: Path) -> Protocol:
         raw = tomllib.loads(data.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise UserError(f"not valid TOML: {exc}", file=path) from None
-    for key in ("path", "sha256"):
+    for key in ("path", "sha256", "text"):
         raw.pop(key, None)
     try:
         protocol = Protocol.model_validate(raw)
@@ -107,7 +108,8 @@ def load_file(path: Path) -> Protocol:
     for well, first, second in protocol.layout.overlaps():
         raise UserError(f"well {well} is also in layout.wells[{first}]; a well belongs to one group",
                         file=path, where=f"layout.wells[{second}]")
-    return protocol.model_copy(update={"path": path, "sha256": hashlib.sha256(data).hexdigest()})
+    return protocol.model_copy(update={"path": path, "sha256": hashlib.sha256(data).hexdigest(),
+                                       "text": data.decode("utf-8")})
 
 
 def shipped_files(extra: list[Path] = ()) -> list[Path]:

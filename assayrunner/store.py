@@ -40,7 +40,23 @@ def m001_initial(db: Database) -> None:
         db[table].create_index(["run_id"])
 
 
-MIGRATIONS = [m001_initial]
+#: Tables whose rows are never changed or removed once written.
+APPEND_ONLY = ("runs", "input_files", "wells", "fits", "checks", "results", "certificates", "audit_log", "signatures")
+
+
+def m002_integrity(db: Database) -> None:
+    """Signatures, the supersedes link, and triggers that refuse UPDATE and DELETE on stored records."""
+    db["runs"].add_column("supersedes", int)
+    db["signatures"].create({"id": int, "run_id": int, "role": str, "signer": str, "meaning": str,
+                             "signed_at": str}, pk="id", foreign_keys=[("run_id", "runs")])
+    db["signatures"].create_index(["run_id", "role"], unique=True)
+    for table in APPEND_ONLY:
+        for action in ("UPDATE", "DELETE"):
+            db.execute(f"CREATE TRIGGER {table}_no_{action.lower()} BEFORE {action} ON {table} "
+                       f"BEGIN SELECT RAISE(ABORT, '{table} is append-only: records are never changed'); END")
+
+
+MIGRATIONS = [m001_initial, m002_integrity]
 
 
 def migrate(db: Database) -> list[str]:
@@ -75,12 +91,12 @@ def save_run(db: Database, record: dict) -> int:
     run_id = db["runs"].insert({
         "assay": record["assay"], "protocol_id": proto.id, "protocol_version": proto.version,
         "protocol_sha256": proto.sha256, "protocol_path": str(proto.path),
-        "protocol_toml": proto.path.read_text(encoding="utf-8") if proto.path else "",
+        "protocol_toml": proto.text,
         "parameters": _json(record["parameters"]), "valid": int(record["valid"]), "operator": record["operator"],
         "created_at": record["created_at"], "software": _json(record["software"]),
         "metrics": _json(result.metrics), "details": _json(result.details), "samples": _json(record["samples"]),
         "skipped": _json(record["skipped"]), "plate_name": plate.name, "plate_metadata": _json(plate.metadata),
-        "digest": record["digest"],
+        "digest": record["digest"], "supersedes": record.get("supersedes"),
     }).last_pk
     db["input_files"].insert_all({
         "run_id": run_id, "position": i, "name": f.path.name, "path": str(f.path.resolve()), "sha256": f.sha256,
@@ -152,6 +168,15 @@ def get_run(db: Database, run_id: int) -> dict:
                     "converged": bool(f["converged"]), "plot": json.loads(f["plot"])}
                    for f in db.query("select * from fits where run_id = :run_id", where)]
     return run
+
+
+def signatures(db: Database, run_id: int) -> dict[str, dict]:
+    """Role -> signature row for a run."""
+    return {row["role"]: row for row in db.query("select * from signatures where run_id = ? order by id", [run_id])}
+
+
+def superseded_by(db: Database, run_id: int) -> list[int]:
+    return [row["id"] for row in db.query("select id from runs where supersedes = ? order by id", [run_id])]
 
 
 def list_runs(db: Database, limit: int = 50) -> list[dict]:

@@ -58,7 +58,8 @@ def test_certificate_reissued_for_a_stored_run(cli, workdir):
     _, data = cli.json("execute", "hemolysis", PLATE)
     again = cli("certificate", str(data["run_id"]), "--out", workdir / "reissued")
     assert again.exit_code == 0
-    assert (workdir / "reissued" / f"run-{data['run_id']}-hemolysis.html").exists()
+    assert again.stdout.strip() == str(workdir / "reissued" / f"run-{data['run_id']}-hemolysis-r2.html")
+    assert "revision 2" in (workdir / "reissued" / f"run-{data['run_id']}-hemolysis-r2.html").read_text()
 
 
 def test_help_does_not_import_heavy_libraries():

@@ -78,11 +78,11 @@ def _find_grids(lines: list[str], sep: str) -> list[_Grid]:
 
 
 def _label_above(lines: list[str], header: int, sep: str) -> str:
-    """The nearest non-empty line above a grid header, as a read label ('' when it is metadata)."""
+    """The nearest non-empty line above a grid header if it is a lone label ('540 nm'); '' for metadata."""
     for k in range(header - 1, max(-1, header - 3), -1):
-        text = " ".join(c.strip().strip('"') for c in lines[k].split(sep) if c.strip())
-        if text:
-            return text
+        cells = [c.strip().strip('"') for c in lines[k].split(sep) if c.strip()]
+        if cells:
+            return cells[0] if len(cells) == 1 else ""
     return ""
 
 
@@ -114,7 +114,7 @@ def read_grid(path: Path) -> list[Plate]:
     reads = []
     for k, grid in enumerate(grids):
         values = np.full(shape, np.nan)
-        read = Read(label=grid.label or f"Read {k + 1}", values=values)
+        read = Read(label=grid.label, values=values)
         for r, row in enumerate(grid.cells):
             for c, cell in enumerate(row):
                 value, flag = parse_cell(cell, decimal_comma)
@@ -124,8 +124,8 @@ def read_grid(path: Path) -> list[Plate]:
                     read.flags[well_name(r, c)] = flag
                     if flag == "invalid":
                         read.texts[well_name(r, c)] = cell.strip()
-        label_wavelength = wavelength_in(grid.label)
-        read.wavelength_nm = label_wavelength or wavelength_in(meta.get("Wavelength", ""))
+        read.wavelength_nm = wavelength_in(grid.label) or (wavelength_in(meta.get("Wavelength", "")) if k == 0 else None)
+        read.label = grid.label or (f"{read.wavelength_nm:g} nm" if read.wavelength_nm else f"Read {k + 1}")
         reads.append(read)
     return [Plate(name=path.stem, rows=shape[0], columns=shape[1], reads=reads, metadata=meta)]
 
