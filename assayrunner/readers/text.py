@@ -6,8 +6,10 @@ import re
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
+
 from ..errors import UserError
-from ..plate import well_name
+from ..plate import smallest_shape, well_name
 
 _BOMS = ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
 
@@ -222,3 +224,16 @@ def store_cell(read, row: int, column: int, cell: object, decimal_comma: bool = 
         well = well_name(row, column)
         read.flags.setdefault(well, flag)
         read.texts.setdefault(well, str(cell).strip())
+
+
+def fit_reads(reads: list, shape: tuple[int, int] | None = None) -> tuple[int, int]:
+    """Pad every read's values with NaN to one plate shape: the given one, else the smallest standard
+    plate holding them all (kinetic reads keep their time axis). Returns (rows, columns)."""
+    if shape is None:
+        shape = smallest_shape(max(r.values.shape[0] for r in reads), max(r.values.shape[1] for r in reads))
+    for read in reads:
+        if read.values.shape[:2] != shape:
+            grown = np.full((*shape, *read.values.shape[2:]), np.nan)
+            grown[:read.values.shape[0], :read.values.shape[1]] = read.values
+            read.values = grown
+    return shape
