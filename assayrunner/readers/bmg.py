@@ -25,7 +25,7 @@ from .. import hookimpl
 from ..errors import UserError
 from ..plate import Plate, Read, parse_well, row_label, smallest_shape
 from ..registry import Reader
-from .text import decode, parse_datetime, read_text, split_cells, split_lines, store_cell
+from .text import decode, fit_reads, parse_datetime, read_text, split_cells, split_lines, store_cell
 
 _KEY = re.compile(r"^([A-Za-z][\w .#/()-]{0,40}?)\s*:\s*(.*)$")
 _FILTER = re.compile(r"\(\s*(\d+(?:[.,]\d+)?)(?:\s*[/ ]\s*(\d+(?:[.,]\d+)?))?[^)]*\)")
@@ -164,12 +164,7 @@ def read_bmg(path: Path) -> list[Plate]:
                         file=path)
     _finish_metadata(meta, reads)
     _unique_labels(reads)
-    shape = smallest_shape(max(r.values.shape[0] for r in reads), max(r.values.shape[1] for r in reads))
-    for read in reads:
-        if read.values.shape != shape:
-            grown = np.full(shape, np.nan)
-            grown[:read.values.shape[0], :read.values.shape[1]] = read.values
-            read.values = grown
+    shape = fit_reads(reads)
     name = str(meta.get("id1") or path.stem)
     return [Plate(name=name, rows=shape[0], columns=shape[1], reads=reads, metadata=meta)]
 

@@ -22,7 +22,7 @@ from .. import hookimpl
 from ..errors import UserError
 from ..plate import Plate, Read, smallest_shape
 from ..registry import Reader
-from .text import decode, parse_cell, parse_datetime, read_text, split_cells, split_lines, store_cell
+from .text import decode, fit_reads, parse_cell, parse_datetime, read_text, split_cells, split_lines, store_cell
 
 
 def sniff_perkinelmer(head: bytes, path: Path) -> float:
@@ -258,13 +258,7 @@ def _kaleido_measurements(rows: list[list[str]], start: int) -> dict[str, dict[s
 
 def _fit(plate: Plate) -> None:
     """Give the plate the largest of its reads' shapes and its wavelengths."""
-    shape = smallest_shape(max(r.values.shape[0] for r in plate.reads), max(r.values.shape[1] for r in plate.reads))
-    for read in plate.reads:
-        if read.values.shape != shape:
-            grown = np.full(shape, np.nan)
-            grown[:read.values.shape[0], :read.values.shape[1]] = read.values
-            read.values = grown
-    plate.rows, plate.columns = shape
+    plate.rows, plate.columns = fit_reads(plate.reads)
     plate.metadata["wavelengths_nm"] = sorted({r.wavelength_nm for r in plate.reads if r.wavelength_nm})
 
 

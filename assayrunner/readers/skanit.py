@@ -21,7 +21,7 @@ from ..errors import UserError
 from ..plate import Plate, Read, row_label, smallest_shape
 from ..registry import Reader
 from .grid import wavelength_in
-from .text import parse_datetime, parse_value, read_xlsx, store_cell, xlsx_strings
+from .text import fit_reads, parse_datetime, parse_value, read_xlsx, store_cell, xlsx_strings
 
 _MEASUREMENT = re.compile(r"^(Absorbance|Fluorescence|Fluorometric|Luminometric|Luminescence|Photometric|"
                           r"Time-resolved|TRF|AlphaScreen|FRET|Spectrum|Kinetic)", re.IGNORECASE)
@@ -150,13 +150,7 @@ def read_skanit(path: Path) -> list[Plate]:
         raise UserError("no SkanIt results sheet ('Measurement results' with a plate grid) in this workbook",
                         file=path)
     for plate in plates.values():
-        plate.rows = max(r.values.shape[0] for r in plate.reads)
-        plate.columns = max(r.values.shape[1] for r in plate.reads)
-        for read in plate.reads:
-            if read.values.shape != (plate.rows, plate.columns):
-                grown = np.full((plate.rows, plate.columns), np.nan)
-                grown[:read.values.shape[0], :read.values.shape[1]] = read.values
-                read.values = grown
+        plate.rows, plate.columns = fit_reads(plate.reads)
         plate.metadata["wavelengths_nm"] = sorted({r.wavelength_nm for r in plate.reads if r.wavelength_nm})
     return list(plates.values())
 

@@ -28,8 +28,8 @@ from ..errors import UserError
 from ..plate import PLATE_SHAPES, Plate, Read, parse_well, row_label, smallest_shape
 from ..registry import Reader
 from .grid import wavelength_in
-from .text import decode, parse_datetime, parse_value, read_text, read_xlsx, split_cells, split_lines, store_cell
-from .text import xlsx_strings
+from .text import decode, fit_reads, parse_datetime, parse_value, read_text, read_xlsx, split_cells, split_lines
+from .text import store_cell, xlsx_strings
 
 _SIGNS = ("Tecan", "i-control", "SparkControl", "Magellan")
 _TIME_UNITS = {"[s]": 1.0, "[ms]": 0.001, "[min]": 60.0, "[h]": 3600.0}
@@ -345,13 +345,8 @@ def _sheet_plates(rows: list[list], dc: bool, name: str) -> list[Plate]:
     reads, meta = _read_icontrol(rows, dc)
     if not reads:
         return []
-    rows_, columns = max(r.values.shape[0] for r in reads), max(r.values.shape[1] for r in reads)
-    shape = _shape_for(str(meta.get("plate_type", "")), rows_, columns)
-    for read in reads:
-        if read.values.shape[:2] != shape:
-            grown = np.full((*shape, *read.values.shape[2:]), np.nan)
-            grown[:read.values.shape[0], :read.values.shape[1]] = read.values
-            read.values = grown
+    extent = max(r.values.shape[0] for r in reads), max(r.values.shape[1] for r in reads)
+    shape = fit_reads(reads, _shape_for(str(meta.get("plate_type", "")), *extent))
     meta["wavelengths_nm"] = sorted({r.wavelength_nm for r in reads if r.wavelength_nm})
     return [Plate(name=name, rows=shape[0], columns=shape[1], reads=reads, metadata=meta)]
 
