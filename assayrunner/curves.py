@@ -204,7 +204,7 @@ def fit_many(x, Y, model: str = "4pl", weights=None, fixed: dict | None = None) 
     rss = np.sum(W * (Y - F) ** 2, axis=1)
     df = Y.shape[1] - len(free)
     se = np.zeros_like(P)
-    se[:, free] = np.sqrt(rss[:, None] / df * variances)
+    se[:, free] = _standard_errors(rss[:, None] / df, variances)
     identified = np.isfinite(se)
     converged = (status == _CONVERGED) & np.all(identified, axis=1)
     messages = [_message(int(s), [k for k, ok in zip(names, row) if not ok])
@@ -240,7 +240,7 @@ def fit_function(f: Callable, jac: Callable, x, y, p0, weights=None,
     df = len(y) - len(p0)
     variances = (_gauss_newton_variances(J) if se == "gauss-newton"
                  else _hessian_variances(residuals_jacobian, theta))[0]
-    se_values = np.sqrt(rss / df * variances)
+    se_values = _standard_errors(rss / df, variances)
     unidentified = [f"p[{i}]" for i in np.flatnonzero(~np.isfinite(se_values))]
     return FunctionFit(params=theta[0], se=se_values, rss=rss, df=df,
                        converged=bool(status[0] == _CONVERGED and not unidentified),
@@ -756,6 +756,12 @@ def _hessian_variances(residuals_jacobian, theta: np.ndarray) -> np.ndarray:
     return _diag_of_inverse(eigenvalues[None], vectors.T[None], norms[None])
 
 
+def _standard_errors(s2, variances: np.ndarray) -> np.ndarray:
+    """sqrt(s^2 * variance); inf (never NaN) where the variance is infinite."""
+    finite = np.isfinite(variances)
+    return np.where(finite, np.sqrt(s2 * np.where(finite, variances, 0.0)), np.inf)
+
+
 def _diag_of_inverse(eigenvalues, vt, norms, rtol=1e-12):
     """diag of (V diag(1/eig) V') rescaled by 1/norms^2; inf where a near-null direction touches."""
     tiny = eigenvalues <= rtol * eigenvalues.max(axis=-1, keepdims=True)
@@ -802,8 +808,7 @@ def _make_fit(model, x, y, w, fixed, p, variances, status, weights, se_method) -
     rss = float(np.sum(w * resid ** 2))
     df = len(x) - len(free)
     se = dict.fromkeys(names, 0.0)
-    for k, v in zip(free, variances):
-        se[k] = math.sqrt(rss / df * v) if math.isfinite(v) else math.inf
+    se.update(zip(free, map(float, _standard_errors(rss / df, np.asarray(variances)))))
     identifiable = all(math.isfinite(v) for v in se.values())
     unidentified = [k for k in free if not math.isfinite(se[k])]
     return Fit(model=model, params=dict(zip(names, map(float, p))), se=se,

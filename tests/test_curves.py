@@ -553,3 +553,14 @@ def test_fit_command_bad_input_is_one_user_error(tmp_path, content, kwargs, expe
     with pytest.raises(UserError, match=expected) as info:
         fit_command(path, **kwargs)
     assert "\n" not in str(info.value)
+
+
+def test_fit_many_weights_match_single_fits():
+    Y = np.array([ll4(X8[1:], 0.1, 2.0, 3.0, -1.5), ll4(X8[1:], 0.3, 1.5, 10.0, 1.0)])
+    Y = Y * (1 + 0.03 * np.sin(np.arange(7)))
+    batch = fit_many(X8[1:], Y, model="4pl", weights="1/y^2")
+    for i, y in enumerate(Y):
+        single = fit(X8[1:], y, model="4pl", weights="1/y^2")
+        for k in single.params:
+            assert batch.params[k][i] == pytest.approx(single.params[k], rel=1e-6), k
+        assert batch.rss[i] == pytest.approx(single.rss, rel=1e-9)
