@@ -161,3 +161,31 @@ def test_text_summary_for_people(cli):
     assert "VALID" in result.stdout and "PASS  calibration-r2" in result.stdout
     assert "Certificate:" in result.stdout
     assert "Traceback" not in result.output
+
+
+def test_saturated_well_is_left_out_and_flagged(cli, workdir):
+    # C5 (first S1 well) read as OVRFLW: S1 uses C6 alone and says why
+    text = PLATE.read_text().replace("C,0.0492,0.0498,0.2526,0.2530,0.0504", "C,0.0492,0.0498,0.2526,0.2530,OVRFLW")
+    plate = workdir / "saturated.csv"
+    plate.write_text(text)
+    result, data = cli.json("execute", "hemolysis", plate)
+    assert result.exit_code == 0
+    v = plate_values(PLATE)
+    hand = hand_calculation(v)
+    conc = lambda w: (v[w] - (v["A1"] + v["A2"]) / 2 - hand["b"]) / hand["m"]
+    net = conc("C6") * 2 - (conc("D5") + conc("D6"))
+    s1 = result_value(data, "S1", "percent_hemolysis")
+    assert s1["value"] == pytest.approx(100 * net * 9 / hand["tbhd"], rel=1e-12)
+    assert "saturated well C5" in s1["flags"]
+    html = open(data["certificate"]["html"]).read()
+    assert 'class="flagged"' in html and "saturated" in html
+
+
+def test_same_inputs_same_results_to_the_bit(cli):
+    _, first = cli.json("execute", "hemolysis", PLATE)
+    _, second = cli.json("execute", "hemolysis", PLATE)
+    assert first["results"] == second["results"] and first["checks"] == second["checks"]
+    import sqlite3
+    with sqlite3.connect("assayrun.db") as conn:
+        digests = [row[0] for row in conn.execute("select digest from runs order by id")]
+    assert digests[0] == digests[1]
