@@ -141,7 +141,11 @@ def _read_envision(rows: list[list[str]], path: Path, decimal_comma: bool) -> li
                             where=f"line {i + 1}")
         i = _skip_blank(rows, i + 3)
         while i < footer_start and rows[i][0].strip() in ("Background information", "Results", "Calculated results"):
-            i = _skip_blank(rows, _block(rows, i)[1] if rows[i][0].strip() == "Background information" else i + 1)
+            if rows[i][0].strip() == "Background information":
+                i = _block(rows, i)[1]  # its title, header and rows, up to the blank line
+            else:
+                i += 1  # a 'Results' title right above the grid
+            i = _skip_blank(rows, i)
         block, i = _block(rows, i)
         if not block or block[0][0].strip() == "Plate information":
             raise UserError(f"plate {info['Plate']} has no data grid", file=path, where=f"line {i + 1}")
