@@ -10,4 +10,5 @@ BUILTIN_READERS = (
     "assayrunner.readers.skanit",
     "assayrunner.readers.allotropy_fallback",
     "assayrunner.readers.gen5",
+    "assayrunner.readers.softmax",
 )

@@ -39,7 +39,7 @@ _HEADER = {
     "Reader Type:": "instrument", "Reader Serial Number:": "serial_number", "Reading Type": "reading_type",
 }
 _SHARED = ("software_version", "experiment_file", "protocol_file")
-_ROW_LETTERS = re.compile(r"^[A-Z]{1,2}$")
+_ROW_LETTERS = re.compile(r"^(A[A-F]|[A-Z])$")
 _RAW_LABEL = re.compile(r"^(?:(?P<name>[^\[\]:]+):)?(?P<wl>\d{3,4}(?:/\d+)?(?:,\s*\d{3,4}(?:/\d+)?)?)"
                         r"(?: \[(?:Test|Ref)\])?$")
 _CALC_WAVELENGTH = re.compile(r"[:\[](\d{3,4})(?![\d/])")
@@ -53,7 +53,6 @@ _READ_STEP_TYPE = re.compile(r"(Endpoint|Kinetic|Spectrum|Scan)$")
 class _Export:
     """What one export (one plate) holds, as cell texts keyed by (row, column)."""
 
-    start: int
     meta: dict[str, object] = field(default_factory=dict)
     grids: dict[str, dict[tuple[int, int], str]] = field(default_factory=dict)
     series: dict[str, list[tuple[float, dict[tuple[int, int], str]]]] = field(default_factory=dict)
@@ -61,6 +60,7 @@ class _Export:
     read_names: set[str] = field(default_factory=set)
     temperatures: list[float] = field(default_factory=list)
     extent: tuple[int, int] = (0, 0)
+    data_end: int = 0  # the line after the last data block
 
     def grow(self, rows: int, columns: int) -> None:
         self.extent = (max(self.extent[0], rows), max(self.extent[1], columns))
@@ -92,11 +92,11 @@ def _well(text: str) -> tuple[int, int] | None:
 
 
 def _title_above(rows: list[list[str]], i: int, lo: int) -> str:
-    """The nearest non-empty line above a block header (its cells joined), '' if none close by."""
+    """The nearest title line above a block header (its cells joined); '' if none close by."""
     for k in range(i - 1, max(lo - 1, i - 4), -1):
         texts = _texts(rows[k])
         if texts:
-            return " ".join(texts)
+            return "" if texts[0].endswith(":") else " ".join(texts)  # 'Actual Temperature:' is no title
     return ""
 
 
@@ -121,6 +121,7 @@ def _read_matrix(rows: list[list[str]], i: int, hi: int, width: int, title: str,
                 target[(r, c)] = cells[c + 1]
         out.grow(r + 1, width)
         j += 1
+    out.data_end = max(out.data_end, j)
     time = _TIME_TITLE.search(title)
     for label, cells in by_label.items():
         if title == "Layout":
@@ -153,6 +154,7 @@ def _read_time_table(rows: list[list[str]], i: int, hi: int, title: str, out: _E
                 if temperature is not None:
                     out.temperatures.append(temperature)
         j += 1
+    out.data_end = max(out.data_end, j)
     for r, c in wells.values():
         out.grow(r + 1, c + 1)
     return j
@@ -200,7 +202,7 @@ def _read_table(rows: list[list[str]], i: int, hi: int) -> tuple[list[dict[str, 
 
 
 def _parse_export(rows: list[list[str]], lo: int, hi: int, decimal_comma: bool) -> _Export:
-    out = _Export(start=lo)
+    out = _Export()
     i = lo
     while i < hi:
         cells = rows[i]
@@ -217,18 +219,24 @@ def _parse_export(rows: list[list[str]], lo: int, hi: int, decimal_comma: bool) 
         elif first == "Curve Fitting Results":
             out.meta["curve_fits"], i = _read_table(rows, i, hi)
         else:
-            if first in _HEADER and len(texts) == 2:
-                out.meta[_HEADER[first]] = texts[1]
-            elif (gain := re.match(r"^Gain\((.+)\)$", first)) and len(texts) == 2:
-                out.meta.setdefault("gain", {})[gain[1]] = texts[1]
-            elif first in ("Actual Temperature:", "Min Temperature:", "Max Temperature:") and len(texts) == 2:
-                value, _ = parse_cell(texts[1], decimal_comma)
-                if value is not None and first == "Actual Temperature:":
-                    out.temperatures.append(value)
-                elif value is not None:
-                    out.meta["temperature_" + first.split()[0].lower() + "_c"] = value
+            if len(texts) == 2:
+                _key_value(first, texts[1], out, decimal_comma)
             i += 1
     return out
+
+
+def _key_value(key: str, value: str, out: _Export, decimal_comma: bool) -> None:
+    """A 'key<TAB>value' line: header fields, gains and temperatures."""
+    if key in _HEADER:
+        out.meta[_HEADER[key]] = value
+    elif gain := re.match(r"^Gain\((.+)\)$", key):
+        out.meta.setdefault("gain", {})[gain[1]] = value
+    elif key in ("Actual Temperature:", "Min Temperature:", "Max Temperature:"):
+        number, _ = parse_cell(value, decimal_comma)
+        if number is not None and key == "Actual Temperature:":
+            out.temperatures.append(number)
+        elif number is not None:
+            out.meta["temperature_" + key.split()[0].lower() + "_c"] = number
 
 
 def _export_starts(rows: list[list[str]]) -> list[int]:
@@ -309,7 +317,7 @@ def _shape(out: _Export) -> tuple[int, int]:
 
 
 def _metadata(out: _Export, reads: list[Read]) -> dict[str, object]:
-    meta = {"vendor": "Agilent BioTek", "software": "Gen5"}
+    meta: dict[str, object] = {"vendor": "Agilent BioTek", "software": "Gen5"}
     meta.update({k: v for k, v in out.meta.items() if v not in ("", None, [], {})})
     if when := parse_datetime(str(meta.get("date", "")), str(meta.get("time", ""))):
         meta["datetime"] = when
@@ -326,7 +334,8 @@ def _metadata(out: _Export, reads: list[Read]) -> dict[str, object]:
 
 
 def read_gen5(path: Path) -> list[Plate]:
-    lines = split_lines(read_text(path))
+    text = read_text(path)
+    lines = split_lines(text)
     sep = "\t" if any("\t" in line for line in lines[:200]) else ","
     rows = [_split(line, sep) for line in lines]
     starts = _export_starts(rows)
@@ -339,6 +348,9 @@ def read_gen5(path: Path) -> list[Plate]:
         if not out.grids and not any(out.series.values()):
             raise UserError("no data block (a plate matrix or a 'Time' table) in this Gen5 export: "
                             "export the plate again with its data", file=path, where=f"line {lo + 1}")
+        if out.data_end >= len(rows) and not text.endswith(("\n", "\r")):
+            raise UserError("the file ends in the middle of a line of data: it is truncated; export it again",
+                            file=path, where=f"line {len(rows)}")
         shape = _shape(out)
         reads = _reads(out, shape, decimal_comma=sep == "\t")
         plates.append(Plate(path.stem, shape[0], shape[1], reads, _metadata(out, reads)))
