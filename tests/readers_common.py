@@ -14,6 +14,15 @@ def chosen(path: Path) -> str:
     return choose_reader(path, path.read_bytes()[:HEAD_BYTES], load().readers).name
 
 
+def other_vendors_files(own: str) -> list[Path]:
+    """Every copied export (all vendors, whichever engineer copied them) outside the folder `own`."""
+    return sorted(p for p in EXPORTS.glob("*/*") if p.is_file() and p.parent.name != own)
+
+
+def sniff(reader: str, path: Path) -> float:
+    return load().readers[reader].sniff(path.read_bytes()[:HEAD_BYTES], path)
+
+
 def check_json(plates) -> None:
     """Every plate serialises to JSON (metadata included) and plate names are distinct."""
     for plate in plates:

@@ -7,7 +7,7 @@ import pytest
 
 from assayrunner.errors import UserError
 from assayrunner.readers.bmg import read_bmg
-from readers_common import EXPORTS, check_json, chosen
+from readers_common import EXPORTS, check_json, chosen, other_vendors_files, sniff
 
 DATA = EXPORTS / "bmg-labtech"
 QC384 = DATA / "pherastar_abs484_384well_qc.csv"
@@ -79,3 +79,8 @@ def test_garbled_file_is_a_user_error(tmp_path, text):
     path.write_text(text)
     with pytest.raises(UserError, match="garbled.csv"):
         read_bmg(path)
+
+
+def test_sniff_is_zero_on_other_vendors_files():
+    others = other_vendors_files("bmg-labtech")
+    assert others and [p.name for p in others if sniff("bmg", p) != 0] == []

@@ -5,7 +5,7 @@ import pytest
 
 from assayrunner.errors import UserError
 from assayrunner.readers.perkinelmer import read_perkinelmer
-from readers_common import EXPORTS, check_json, chosen
+from readers_common import EXPORTS, check_json, chosen, other_vendors_files, sniff
 
 DATA = EXPORTS / "perkinelmer-revvity"
 ENVISION = DATA / "envision_bca562_384well_multiplate.csv"
@@ -81,3 +81,8 @@ def test_garbled_file_is_a_user_error(tmp_path, text):
     path.write_text(text)
     with pytest.raises(UserError, match="garbled.csv"):
         read_perkinelmer(path)
+
+
+def test_sniff_is_zero_on_other_vendors_files():
+    others = other_vendors_files("perkinelmer-revvity")
+    assert others and [p.name for p in others if sniff("perkinelmer", p) != 0] == []

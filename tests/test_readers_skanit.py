@@ -5,7 +5,7 @@ import pytest
 
 from assayrunner.errors import UserError
 from assayrunner.readers.skanit import read_skanit
-from readers_common import EXPORTS, check_json, chosen
+from readers_common import EXPORTS, check_json, chosen, other_vendors_files, sniff
 
 REPORT = EXPORTS / "thermo-skanit" / "skanit_varioskan_elisa450_report.xlsx"
 
@@ -50,3 +50,8 @@ def test_garbled_workbooks_are_user_errors(tmp_path):
     other = EXPORTS / "tecan" / "magellan_od595_long_format.xlsx"
     with pytest.raises(UserError, match="no SkanIt results sheet"):
         read_skanit(other)
+
+
+def test_sniff_is_zero_on_other_vendors_files():
+    others = other_vendors_files("thermo-skanit")
+    assert others and [p.name for p in others if sniff("skanit", p) != 0] == []

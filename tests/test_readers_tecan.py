@@ -5,7 +5,7 @@ import pytest
 
 from assayrunner.errors import UserError
 from assayrunner.readers.tecan import read_tecan
-from readers_common import EXPORTS, check_json, chosen
+from readers_common import EXPORTS, check_json, chosen, other_vendors_files, sniff
 
 DATA = EXPORTS / "tecan"
 ICONTROL = DATA / "icontrol_infinite200pro_kinetic_od600_gfp.xlsx"
@@ -103,3 +103,8 @@ def test_garbled_files_are_user_errors(tmp_path):
     no_wells.write_text("Raw data,Well positions,Plate\nDate of measurement: x\n")
     with pytest.raises(UserError, match="no_wells.csv.*no wells"):
         read_tecan(no_wells)
+
+
+def test_sniff_is_zero_on_other_vendors_files():
+    others = other_vendors_files("tecan")
+    assert others and [p.name for p in others if sniff("tecan", p) != 0] == []
