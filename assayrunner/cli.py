@@ -154,6 +154,21 @@ def read(
 
 @app.command()
 @handles_errors
+def fit(
+    data: Annotated[Path, typer.Argument(help="CSV with two columns x, y (header optional).")],
+    model: Annotated[str, typer.Option(help="linear, quadratic, 4pl or 5pl.")] = "4pl",
+    weights: Annotated[Optional[str], typer.Option(help="1/x, 1/x^2, 1/y or 1/y^2.")] = None,
+    fix: Annotated[Optional[list[str]], typer.Option(help="Hold a parameter, e.g. --fix bottom=0 (repeatable).")] = None,
+    as_json: JsonOption = False,
+):
+    """Fit a standard curve to a two-column CSV: parameters, SEs, R^2."""
+    from .fit_command import fit_command
+
+    typer.echo(fit_command(data, model=model, weights=weights, fix=fix or [], as_json=as_json))
+
+
+@app.command()
+@handles_errors
 def formats():
     """List the readers (export formats) with their extensions and instruments."""
     from .plugins import load

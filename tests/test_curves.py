@@ -564,3 +564,32 @@ def test_fit_many_weights_match_single_fits():
         for k in single.params:
             assert batch.params[k][i] == pytest.approx(single.params[k], rel=1e-6), k
         assert batch.rss[i] == pytest.approx(single.rss, rel=1e-9)
+
+
+# ---------------------------------------------------------------- `assayrun fit` through the CLI
+
+
+def test_assayrun_fit_cli_reproduces_r_nls_on_dnase(cli):
+    from conftest import DATA
+
+    # R datasets-Ex.Rout.save, summary(fm2): A -0.007897, B 2.377239, xmid 1.507403, scal 1.062579
+    result, data = cli.json("fit", DATA / "fit" / "dnase_run1.csv", "--model", "4pl")
+    assert result.exit_code == 0
+    assert set(data) == {"model", "parameters", "se", "r2", "converged"} and data["converged"] is True
+    p = data["parameters"]
+    assert p["bottom"] == pytest.approx(-0.007897, abs=2e-6)
+    assert p["top"] == pytest.approx(2.377239, rel=1e-5)
+    assert math.log(p["ec50"]) == pytest.approx(1.507403, rel=1e-5)     # e = exp(xmid)
+    assert p["hill"] == pytest.approx(-1 / 1.062579, rel=1e-5)          # b = -1/scal (increasing curve)
+    assert data["se"]["top"] == pytest.approx(0.109516, rel=1e-4)
+
+
+def test_assayrun_fit_cli_bad_input_is_exit_2(cli, tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("x,y\n1,2\n2,abc\n")
+    result = cli("fit", bad)
+    assert result.exit_code == 2 and "line 3" in result.stderr and "'abc'" in result.stderr
+    few = tmp_path / "few.csv"
+    few.write_text("1,2\n2,3\n")
+    result = cli("fit", few, "--model", "4pl")
+    assert result.exit_code == 2 and "Traceback" not in result.output
