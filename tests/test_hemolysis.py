@@ -10,12 +10,14 @@ import pytest
 from conftest import DATA, count_rows
 
 PLATE = DATA / "hemolysis" / "valid_plate.csv"
+GEN5 = DATA / "hemolysis" / "gen5_plate_540.txt"  # the same layout exported by Gen5 3.12 (tab-separated, CRLF)
 SAMPLES = DATA / "hemolysis" / "samples.csv"
 
 
 def plate_values(path):
-    """The 8 x 12 grid read with the csv module (not our reader)."""
-    rows = [r for r in csv.reader(open(path)) if r and len(r[0]) == 1 and r[0] in "ABCDEFGH"]
+    """The 8 x 12 grid read with the csv module (not our readers)."""
+    delimiter = "\t" if path.suffix == ".txt" else ","
+    rows = [r for r in csv.reader(open(path, newline=""), delimiter=delimiter) if r and len(r[0]) == 1 and r[0] in "ABCDEFGH"]
     return {f"{r[0]}{c}": float(v) for r in rows for c, v in enumerate(r[1:13], start=1) if v}
 
 
@@ -56,8 +58,11 @@ def result_value(data, sample, metric):
     return next(r for r in data["results"] if r["sample"] == sample and r["metric"] == metric)
 
 
-def test_percent_hemolysis_matches_hand_calculation(run):
-    hand = hand_calculation(plate_values(PLATE))
+@pytest.mark.parametrize("plate", [PLATE, GEN5], ids=["grid-csv", "gen5"])
+def test_percent_hemolysis_matches_hand_calculation(cli, plate):
+    result, run = cli.json("execute", "hemolysis", plate)
+    assert result.exit_code == 0, result.output
+    hand = hand_calculation(plate_values(plate))
     for name, expected in hand["pct"].items():
         assert result_value(run, name, "percent_hemolysis")["value"] == pytest.approx(expected, rel=1e-12)
         adjusted = result_value(run, name, "adjusted_percent_hemolysis")["value"]
