@@ -84,3 +84,20 @@ def test_garbled_file_is_a_user_error(tmp_path, text):
 def test_sniff_is_zero_on_other_vendors_files():
     others = other_vendors_files("bmg-labtech")
     assert others and [p.name for p in others if sniff("bmg", p) != 0] == []
+
+
+def test_table_layout_gives_a_read_per_value_column(tmp_path):
+    """MARS 'table' export (synthetic: no real one in the corpus): Well Row, Well Col, Content, values."""
+    lines = ["User: USER,Path: C:\\Program Files (x86)\\BMG\\CLARIOstar\\User\\Data,Test run no.: 7",
+             "Test name: FI,Date: 01.02.2024,Time: 10:00:00", "ID1: P7", "Fluorescence (FI)", "",
+             "Well Row,Well Col,Content,Raw Data (485/520),Blank corrected based on Raw Data (485/520)",
+             "A,1,Sample X1,1200,1100", "A,2,Sample X2,overflow,", "H,12,Blank B,100,0"]
+    path = tmp_path / "table.csv"
+    path.write_text("\r\n".join(lines) + "\r\n")
+    assert chosen(path) == "bmg"
+    [plate] = read_bmg(path)
+    raw, blank = plate.reads
+    assert (plate.name, plate.rows, plate.columns, plate.metadata["instrument"]) == ("P7", 8, 12, "CLARIOstar")
+    assert (raw.kind, raw.wavelength_nm, blank.kind) == ("endpoint", 520, "calculated")
+    assert raw.value("A1") == 1200 and raw.value("H12") == 100 and blank.value("A1") == 1100
+    assert raw.flags == {"A2": "saturated"} and np.isnan(blank.value("A2"))
