@@ -5,7 +5,7 @@
 Per file: our reader (the registered one with the highest sniff score, allotropy excluded) and
 allotropy with the matching Vendor enum (allotrope_from_file: parse, map, serialise and validate
 the ASM; and allotrope_model_from_file: parse and map only). Each is the median of timed runs after
-one untimed warm-up, so lazy imports (openpyxl, allotropy's parsers) are not in the per-file figures;
+one untimed warm-up, so lazy imports (python-calamine, allotropy's parsers) are not in the per-file figures;
 the import times are measured separately, each in fresh interpreters. Prints tables; asserts nothing.
 Goal: ours at least 50x faster per file.
 """
@@ -33,7 +33,7 @@ IMPORTS = {
         "from assayrunner.readers import BUILTIN_READERS\n"
         "import importlib\n"
         "for m in BUILTIN_READERS: importlib.import_module(m)",
-    "openpyxl (imported by our xlsx readers on first use)": "import openpyxl",
+    "python-calamine (imported by our xlsx readers on first use)": "import python_calamine",
     "allotropy (to_allotrope + parser_factory)":
         "from allotropy.to_allotrope import allotrope_from_file\nfrom allotropy.parser_factory import Vendor",
 }

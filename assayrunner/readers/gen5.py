@@ -104,7 +104,7 @@ def _read_matrix(rows: list[list[str]], i: int, hi: int, width: int, title: str,
     """A plate matrix under the header at line i: rows A.. with stacked lines and labels in the last column."""
     by_label: dict[str, dict[tuple[int, int], str]] = {}
     letter, j = None, i + 1
-    while j < hi and _texts(rows[j]):
+    while j < hi and any(c.strip() for c in rows[j]):
         cells = rows[j]
         head = cells[0].strip().upper()
         if head:
@@ -141,7 +141,7 @@ def _read_time_table(rows: list[list[str]], i: int, hi: int, title: str, out: _E
     label = title or (header[1].split(" ", 1)[-1] if temp_column else "Kinetic")
     frames = out.series.setdefault(label, [])
     j = i + 1
-    while j < hi and _texts(rows[j]):
+    while j < hi and any(c.strip() for c in rows[j]):
         cells = rows[j]
         seconds = parse_duration(cells[0])
         if seconds is None:
@@ -269,16 +269,30 @@ def _wavelength(label: str, raw: bool) -> float | None:
     return float(found[-1]) if found else None
 
 
-def _fill(read: Read, index: tuple, well: str, text: str, decimal_comma: bool) -> None:
+def _fill(read: Read, index: tuple, text: str, decimal_comma: bool) -> None:
     value, flag = parse_cell(text, decimal_comma)
     if flag == "invalid" and read.kind == "calculated" and (seconds := parse_duration(text)) is not None:
         value, flag = seconds, None  # 't at Max V', 'Lagtime': durations, as seconds
     if value is not None:
         read.values[index] = value
+    well = well_name(*index[:2]) if flag else ""
     if flag and well not in read.flags:
         read.flags[well] = flag
         if flag == "invalid":
             read.texts[well] = text.strip()
+
+
+def _fill_numbers(read: Read, frame: dict, k: int) -> bool:
+    """Fast path for a time point whose cells are all plain finite numbers (numpy parses them at once)."""
+    try:
+        values = np.array(list(frame.values()), dtype=float)
+    except ValueError:
+        return False
+    if not np.isfinite(values).all():
+        return False  # 'nan' / 'inf' text: let parse_cell flag it
+    rows, columns = zip(*frame)
+    read.values[rows, columns, k] = values
+    return True
 
 
 def _reads(out: _Export, shape: tuple[int, int], decimal_comma: bool) -> list[Read]:
@@ -294,14 +308,15 @@ def _reads(out: _Export, shape: tuple[int, int], decimal_comma: bool) -> list[Re
         read = Read(label, np.full((*shape, len(frames)), np.nan), "kinetic", _wavelength(label, True),
                     np.array([t for t, _ in frames], dtype=float))
         for k, (_, frame) in enumerate(frames):
-            for (r, c), text in frame.items():
-                _fill(read, (r, c, k), well_name(r, c), text, decimal_comma)
+            if not _fill_numbers(read, frame, k):
+                for (r, c), text in frame.items():
+                    _fill(read, (r, c, k), text, decimal_comma)
         raw.append(read)
     for label, cells in out.grids.items():
         is_raw = _is_raw(label, out.read_names)
         read = Read(label, np.full(shape, np.nan), "endpoint" if is_raw else "calculated", _wavelength(label, is_raw))
         for (r, c), text in cells.items():
-            _fill(read, (r, c), well_name(r, c), text, decimal_comma)
+            _fill(read, (r, c), text, decimal_comma)
         (raw if is_raw else calculated).append(read)
     if skipped:
         out.meta["calculated_kinetic_not_read"] = skipped

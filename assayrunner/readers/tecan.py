@@ -163,7 +163,7 @@ def _header_row(row: list, meta: dict[str, object], modes: list[dict]) -> str | 
     elif key in ("Label", "Name") and value is not None:
         label = _text(value)
     elif key == "Date" and value is not None:
-        meta["date"] = value.date().isoformat() if isinstance(value, (datetime, date)) else _text(value)
+        meta["date"] = value.isoformat()[:10] if isinstance(value, (datetime, date)) else _text(value)
     elif key == "Time" and value is not None:
         meta["time"] = value.isoformat() if isinstance(value, time) else _text(value)
     elif key in ("User", "System", "Plate") and value is not None:

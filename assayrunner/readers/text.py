@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import datetime
 from pathlib import Path
@@ -73,6 +74,12 @@ def parse_cell(cell: str, decimal_comma: bool = False) -> tuple[float | None, st
     Empty cells give (None, None). Text that is neither a number nor a known marker gives
     (None, 'invalid').
     """
+    try:  # fast path: most cells are plain numbers
+        value = float(cell)
+        if math.isfinite(value) and "_" not in cell:
+            return value, None
+    except ValueError:
+        pass
     text = cell.strip().strip('"').replace("\u00a0", "").strip()
     if not text:
         return None, None
@@ -174,41 +181,36 @@ def xlsx_strings(path: Path, limit: int = 300_000) -> str:
 
 
 def read_xlsx(path: Path, wanted=None, max_blank_rows: int = 100) -> dict[str, list[list]]:
-    """Sheets of an xlsx workbook as rows of cell values (trailing empty cells dropped), via openpyxl.
+    """Sheets of an xlsx workbook as rows of cell values from A1 (empty cells None, trailing ones dropped).
 
+    Read with python-calamine (Rust; about ten times faster than openpyxl on reader exports).
     wanted(title) -> bool picks the sheets to read. A sheet stops after max_blank_rows empty rows
     in a row (exports often format thousands of empty rows). UserError if it is not a workbook.
     """
-    import zipfile
-
-    import openpyxl
-    from openpyxl.utils.exceptions import InvalidFileException
+    from python_calamine import CalamineError, CalamineWorkbook
 
     try:
-        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except (OSError, zipfile.BadZipFile, KeyError, ValueError, InvalidFileException) as exc:
+        book = CalamineWorkbook.from_path(str(path))
+        titles = [t for t in book.sheet_names if wanted is None or wanted(t)]
+        grids = {t: book.get_sheet_by_name(t).to_python(skip_empty_area=False) for t in titles}
+    except (CalamineError, OSError, ValueError) as exc:
         raise UserError(f"not a readable Excel workbook ({type(exc).__name__}): export it again as .xlsx",
                         file=path) from None
     sheets: dict[str, list[list]] = {}
-    try:
-        for sheet in book.worksheets:
-            if wanted is not None and not wanted(sheet.title):
-                continue
-            rows: list[list] = []
-            blank = 0
-            for values in sheet.iter_rows(values_only=True):
-                row = list(values)
-                while row and (row[-1] is None or (isinstance(row[-1], str) and not row[-1].strip())):
-                    row.pop()
-                rows.append(row)
-                blank = 0 if row else blank + 1
-                if blank >= max_blank_rows:
-                    break
-            while rows and not rows[-1]:
-                rows.pop()
-            sheets[sheet.title] = rows
-    finally:
-        book.close()
+    for title, grid in grids.items():
+        rows: list[list] = []
+        blank = 0
+        for values in grid:
+            row = [None if v == "" else v for v in values]
+            while row and (row[-1] is None or (isinstance(row[-1], str) and not row[-1].strip())):
+                row.pop()
+            rows.append(row)
+            blank = 0 if row else blank + 1
+            if blank >= max_blank_rows:
+                break
+        while rows and not rows[-1]:
+            rows.pop()
+        sheets[title] = rows
     return sheets
 
 
