@@ -76,7 +76,7 @@ def fit_svg(plot: dict) -> str:
     """The inline SVG of a stored fit: its points and fitted line."""
     x_label = f"concentration ({plot['x_unit']})" if plot.get("x_unit") else "concentration"
     return curve_plot(list(zip(plot["x"] or [], plot["y"] or [])), [tuple(p) for p in plot.get("line") or []],
-                      x_label, plot.get("y_label") or "response")
+                      x_label, plot.get("y_label") or "response", log_x=bool(plot.get("log_x")))
 
 
 def plate_maps(db: Database, run_id: int) -> list[dict]:

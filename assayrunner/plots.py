@@ -25,16 +25,27 @@ def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
     return [round(first + i * step, 12) for i in range(int(math.ceil((hi - first) / step)) + 1)]
 
 
+def log_ticks(lo: float, hi: float) -> list[float]:
+    """Powers of ten covering [lo, hi] (both > 0)."""
+    first, last = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
+    return [10.0 ** k for k in range(first, max(last, first + 1) + 1)]
+
+
 def curve_plot(points: list[tuple[float, float]], line: list[tuple[float, float]], x_label: str, y_label: str,
-               highlighted: list[tuple[float, float]] = ()) -> str:
-    """Points with a fitted line, axes and ticks, as an <svg> element (linear axes)."""
+               highlighted: list[tuple[float, float]] = (), log_x: bool = False) -> str:
+    """Points with a fitted line, axes and ticks, as an <svg> element (linear axes; log_x: x on a log scale,
+    points at x <= 0 left out)."""
+    if log_x:
+        points, line, highlighted = ([p for p in ps if p[0] > 0] for ps in (points, line, highlighted))
     xs = [p[0] for p in (*points, *line, *highlighted)]
     ys = [p[1] for p in (*points, *line, *highlighted)]
-    xt, yt = nice_ticks(min(0.0, *xs), max(xs)), nice_ticks(min(0.0, *ys), max(ys))
-    x0, x1, y0, y1 = xt[0], xt[-1], yt[0], yt[-1]
+    xt = log_ticks(min(xs), max(xs)) if log_x else nice_ticks(min(0.0, *xs), max(xs))
+    yt = nice_ticks(min(0.0, *ys), max(ys))
+    scale = math.log10 if log_x else float
+    x0, x1, y0, y1 = scale(xt[0]), scale(xt[-1]), yt[0], yt[-1]
 
     def sx(x):
-        return LEFT + (x - x0) / (x1 - x0) * (W - LEFT - RIGHT)
+        return LEFT + (scale(x) - x0) / (x1 - x0) * (W - LEFT - RIGHT)
 
     def sy(y):
         return H - BOTTOM - (y - y0) / (y1 - y0) * (H - TOP - BOTTOM)

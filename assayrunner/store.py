@@ -106,7 +106,7 @@ def save_run(db: Database, record: dict) -> int:
     db["fits"].insert_all({
         "run_id": run_id, "name": fit["name"], "model": fit["model"], "parameters": _json(fit["parameters"]),
         "se": _json(fit["se"]), "r2": _float(fit["r2"]), "n": fit["n"], "converged": int(fit["converged"]),
-        "plot": _json({k: fit.get(k) for k in ("x", "y", "line", "x_unit", "y_label")}),
+        "plot": _json({k: fit.get(k) for k in ("x", "y", "line", "x_unit", "y_label", "log_x")}),
     } for fit in result.fits)
     db["checks"].insert_all({
         "run_id": run_id, "position": i, "check_id": c.id, "description": c.description, "value": c.value,
