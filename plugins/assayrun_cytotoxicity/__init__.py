@@ -1,0 +1,25 @@
+"""Cytotoxicity (NCL GTA-1 LLC-PK1 kidney, GTA-2 Hep G2 liver; ASTM E2526): MTT viability or LDH release,
+dose-response and IC50 per nanoparticle sample."""
+
+from pathlib import Path
+
+import assayrunner
+
+from .analysis import Parameters, analyze
+
+
+@assayrunner.hookimpl
+def register_assays(register):
+    register(assayrunner.Assay(
+        name="cytotoxicity",
+        title="Cytotoxicity (NCL GTA-1 / GTA-2, MTT and LDH)",
+        default_protocol="ncl-gta-1-mtt",
+        analyze=analyze,
+        parameters=Parameters,
+        template="cytotoxicity.html",
+    ))
+
+
+@assayrunner.hookimpl
+def register_template_dirs():
+    return [Path(__file__).parent / "templates"]

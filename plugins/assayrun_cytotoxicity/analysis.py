@@ -1,0 +1,244 @@
+"""Cytotoxicity (NCL GTA-1 LLC-PK1, GTA-2 Hep G2; ASTM E2526): MTT or LDH per well, dose-response per sample.
+
+    A  = A_read - A_reference                    per well (when the plate has the reference read)
+    A* = A - (mean A cell-free - mean A blank)   for a condition with cell-free (interference) wells
+    MTT: % viability    = 100 x (A* - mean A blank) / (mean A untreated - mean A blank)
+    LDH: % cytotoxicity = 100 x (A* - mean A untreated) / (mean A max-release - mean A untreated)
+
+Layout roles: blank (medium, no cells), untreated, vehicle, positive-control (nominal = its
+concentration, with unit), max-release (LDH: cells lysed with Triton X-100), sample (nominal =
+dilution step, 1 = top concentration); interference = true marks a condition's cell-free wells.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Annotated, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat
+
+from assayrunner import AssayInput, AssayResult, Result, UserError
+
+from . import doseresponse as dr
+from .series import DoseSeries, series_for
+
+METRIC = {"MTT": "percent_viability", "LDH": "percent_cytotoxicity"}
+WHAT = {"MTT": "% viability", "LDH": "% cytotoxicity"}
+CONTROLS = ("blank", "untreated", "vehicle", "max-release")
+NOTES = {("MTT", "blank"): "0 % viability (no cells)", ("MTT", "untreated"): "100 % viability",
+         ("LDH", "blank"): "medium background (no cells)", ("LDH", "untreated"): "0 % (spontaneous release)",
+         ("LDH", "max-release"): "100 % (maximum release)"}
+
+
+class Parameters(BaseModel):
+    """The [parameters] table of a cytotoxicity protocol; every number comes from the protocol file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    readout: Literal["MTT", "LDH"]
+    cell_line: str
+    exposure_h: PositiveFloat
+    read: str
+    reference_read: str | None = None
+    dose_series: DoseSeries
+    fit_fixed: dict[Literal["bottom", "top", "hill"], float]
+    ci_level: Annotated[float, Field(gt=0, lt=1)]
+    effect_threshold_percent: PositiveFloat
+    nonmonotonic_tolerance_percent: PositiveFloat
+    flag_cv_percent: PositiveFloat
+    flag_interference_percent: PositiveFloat
+    flag_above_percent: PositiveFloat
+
+
+def mean(values: np.ndarray) -> float:
+    """Mean of the finite values; NaN when there are none."""
+    finite = values[np.isfinite(values)]
+    return float(finite.mean()) if finite.size else float("nan")
+
+
+def sd(values: np.ndarray) -> float:
+    """Sample standard deviation (n - 1) of the finite values; NaN for fewer than two."""
+    finite = values[np.isfinite(values)]
+    return float(finite.std(ddof=1)) if finite.size > 1 else float("nan")
+
+
+def cv_percent(values: np.ndarray) -> float:
+    """100 x SD / mean of the finite values."""
+    m = mean(values)
+    return 100 * sd(values) / m if m else float("nan")
+
+
+def analyze(inp: AssayInput) -> AssayResult:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-flagged group is NaN, reported as such
+        return Cytotoxicity(inp).run()
+
+
+class Cytotoxicity:
+    """One plate: corrected absorbances, the two reference levels of the percentages, every condition."""
+
+    def __init__(self, inp: AssayInput):
+        self.inp, self.p = inp, inp.parameters
+        protocol_reads = [r.name for r in inp.protocol.reads]
+        for key in ("read", "reference_read"):
+            name = getattr(self.p, key)
+            if name is not None and name not in protocol_reads:
+                raise UserError(f"{name!r} is not one of the protocol's reads ({', '.join(protocol_reads)})",
+                                file=inp.protocol.path, where=f"parameters.{key}")
+        self.referenced = self.p.reference_read in inp.reads
+        self.cell_free = {(g.role, g.name, g.spec.nominal): g for g in inp.layout.groups(interference=True)}
+        self.blank = mean(self.absorbance(self.required("blank")))
+        self.untreated = mean(self.absorbance(self.required("untreated")))
+        if self.p.readout == "MTT":
+            self.zero, self.full = self.blank, self.untreated
+        else:
+            self.zero, self.full = self.untreated, mean(self.absorbance(self.required("max-release")))
+
+    def required(self, role: str):
+        group = self.inp.layout.group(role)
+        if group is None:
+            raise UserError(f"the layout has no {role} wells; the {self.p.readout} readout needs them",
+                            file=self.inp.protocol.path, where="layout.wells")
+        return group
+
+    def absorbance(self, group) -> np.ndarray:
+        a = self.inp.values(group, self.p.read)
+        return a - self.inp.values(group, self.p.reference_read) if self.referenced else a
+
+    def percent(self, a):
+        return 100 * (a - self.zero) / (self.full - self.zero)
+
+    def condition(self, group, label: str, concentration: float | None = None) -> dict:
+        """One condition's wells, cell-free correction, % per well, mean, spread and flags."""
+        p = self.p
+        a = self.absorbance(group)
+        cell_free = self.cell_free.get((group.role, group.name, group.spec.nominal))
+        a_free = self.absorbance(cell_free) if cell_free else np.array([])
+        shift = mean(a_free) - self.blank if cell_free else 0.0
+        percent = self.percent(a - shift)
+        interference = 100 * shift / (self.untreated - self.blank) if cell_free else None
+        flags = [f"{flag} well {well}" for g in (group, cell_free) if g
+                 for read in (p.read, p.reference_read) if read in self.inp.reads
+                 for well, flag in self.inp.flagged(g, read).items()]
+        if cv_percent(a) > p.flag_cv_percent:
+            flags.append("replicate-cv")
+        if interference is not None and interference > p.flag_interference_percent:
+            flags.append("interference")
+        if mean(percent) > p.flag_above_percent:
+            flags.append(f"above-{p.flag_above_percent:g}-percent")
+        return {"role": group.role, "name": group.name, "label": label, "concentration": concentration,
+                "well_range": group.spec.wells, "cell_free_range": cell_free.spec.wells if cell_free else "",
+                "absorbance": a.tolist(), "mean_absorbance": mean(a), "cv_percent": cv_percent(a),
+                "cell_free": a_free.tolist(), "interference_percent": interference, "percent": percent.tolist(),
+                "mean": mean(percent), "sd": sd(percent), "flags": flags}
+
+    def run(self) -> AssayResult:
+        p, layout = self.p, self.inp.layout
+        metric = METRIC[p.readout]
+        controls = [{**self.condition(g, g.name), "note": NOTES.get((p.readout, g.role), "")}
+                    for role in CONTROLS for g in layout.groups(role, interference=False)]
+        positive = [self.condition(g, f"{g.name} {g.spec.nominal:g} {g.spec.unit or ''}".rstrip(), g.spec.nominal)
+                    for g in self._positive_groups()]
+        reported = [c for c in controls if c["role"] == "vehicle"] + positive
+        results = [Result(c["label"], metric, c["mean"], "%", c["flags"]) for c in reported]
+        samples, fits = [], []
+        for slot in dict.fromkeys(g.name for g in layout.groups("sample", interference=False)):
+            sample, rows, fit_record = self.sample(slot, {s["name"] for s in samples})
+            samples.append(sample)
+            results += rows
+            fits.append(fit_record)
+        metrics = self.metrics(controls, positive)
+        details = {"readout": p.readout, "cell_line": p.cell_line, "exposure_h": p.exposure_h, "what": WHAT[p.readout],
+                   "reads": f"{p.read} − {p.reference_read}" if self.referenced else p.read,
+                   "reference_missing": p.reference_read if p.reference_read and not self.referenced else None,
+                   "blank": self.blank, "untreated": self.untreated, "zero": self.zero, "full": self.full,
+                   "controls": controls, "positive_control": positive, "samples": samples,
+                   "ci_level": p.ci_level, "fit_fixed": p.fit_fixed, "effect_threshold": p.effect_threshold_percent}
+        return AssayResult(metrics, results, fits, details)
+
+    def _positive_groups(self):
+        groups = self.inp.layout.groups("positive-control", interference=False)
+        for g in groups:
+            if g.spec.nominal is None:
+                raise UserError("a positive-control group needs nominal = its concentration (and unit)",
+                                file=self.inp.protocol.path, where=f"layout.wells[{g.index}]")
+        return sorted(groups, key=lambda g: -g.spec.nominal)
+
+    def metrics(self, controls: list[dict], positive: list[dict]) -> dict:
+        """What the protocol's acceptance criteria point into."""
+        relative = self.untreated - self.blank
+        metrics = {"blank": {"mean_absorbance": self.blank}, "controls": {
+            c["name"]: {"mean_absorbance": c["mean_absorbance"], "cv_percent": c["cv_percent"],
+                        "percent_of_untreated": 100 * (c["mean_absorbance"] - self.blank) / relative}
+            for c in controls if c["role"] != "blank"}}
+        if self.p.readout == "LDH":
+            metrics["max_release"] = {"fold_over_spontaneous": (self.full - self.blank) / relative}
+        if positive:
+            metrics["positive_control"] = {"top_concentration": positive[0]["concentration"],
+                                           "top_concentration_percent": positive[0]["mean"]}
+        return metrics
+
+    def sample(self, slot: str, taken: set[str]) -> tuple[dict, list[Result], dict]:
+        """One sample slot: its dilution series, dose-response, result rows and fit record."""
+        p, inp = self.p, self.inp
+        sample = inp.samples.get(slot)
+        name = sample.name if sample else slot
+        name = f"{name} ({slot})" if name in taken else name
+        series, source = series_for(slot, sample, p.dose_series)
+        unit = series.unit
+        conditions = []
+        for g in inp.layout.groups("sample", interference=False):
+            if g.name == slot:
+                c = series.at(self._step(g, series, source))
+                conditions.append(self.condition(g, f"{name} {c:.4g} {unit}", c))
+        conditions.sort(key=lambda c: -c["concentration"])
+        conc = np.array([c["concentration"] for c in conditions])
+        means = np.array([c["mean"] for c in conditions])
+        x = np.concatenate([[c["concentration"]] * len(c["percent"]) for c in conditions])
+        y = np.concatenate([c["percent"] for c in conditions])
+        wells, levels = np.isfinite(y), np.isfinite(means)
+        conc, means, x, y = conc[levels], means[levels], x[wells], y[wells]
+        untreated = float(self.percent(self.untreated))
+        problem = dr.monotonic_problem(conc, means, untreated, p.nonmonotonic_tolerance_percent, WHAT[p.readout],
+                                       unit) if conc.size else "no concentration has a value"
+        curve, why = (None, "") if problem else dr.fit_curve(x, y, p.fit_fixed)
+        ic50 = dr.IC50("not-estimated", reason=problem) if problem else dr.ic50(
+            curve, why, x, conc, means, untreated, p.ci_level, unit)
+        lowest = dr.lowest_effect(conc, means, untreated, p.effect_threshold_percent) if conc.size else None
+        if ic50.status == "estimated":
+            ci = f"{ic50.lower:.4g}–{ic50.upper:.4g}" if ic50.lower is not None else "not computable"
+            ic50.reason = f"IC50 {ic50.value:.4g} {unit} ({100 * p.ci_level:g} % CI {ci})"
+        rows = [Result(c["label"], METRIC[p.readout], c["mean"], "%", c["flags"]) for c in conditions]
+        rows.append(Result(name, "ic50", ic50.value, unit, [] if ic50.status == "estimated" else [ic50.status],
+                           ic50.reason))
+        if ic50.status == "estimated":
+            rows += [Result(name, "ic50_ci_lower", ic50.lower, unit), Result(name, "ic50_ci_upper", ic50.upper, unit)]
+        top = f"none up to {conc.max():.4g} {unit}" if conc.size else None
+        rows.append(Result(name, "lowest_effect_concentration", lowest, unit, [] if lowest else ["not-reached"],
+                           None if lowest else top))
+        detail = {"slot": slot, "name": name, "unit": unit, "series_source": source, "conditions": conditions,
+                  "ic50": vars(ic50), "lowest_effect": lowest, "no_lowest_effect": top}
+        return detail, rows, self.fit_record(name, curve, x, y, unit)
+
+    def _step(self, group, series: DoseSeries, source: str) -> int:
+        step = group.spec.nominal
+        if step is None or step != int(step) or step < 1:
+            raise UserError("a sample group's nominal is its dilution step: 1 (top concentration), 2, ...",
+                            file=self.inp.protocol.path, where=f"layout.wells[{group.index}]")
+        if series.steps is not None and step > series.steps:
+            raise UserError(f"slot {group.name} has dilution step {step:g} but its dose series "
+                            f"({source}) lists {series.steps} concentrations", file=self.inp.protocol.path,
+                            where=f"layout.wells[{group.index}]")
+        return int(step)
+
+    def fit_record(self, name: str, curve, x: np.ndarray, y: np.ndarray, unit: str) -> dict:
+        """The stored fit and its plot (log concentration axis); points only when there is no converged fit."""
+        summary = curve.to_dict() if curve else {"model": "4pl", "parameters": {}, "se": {}, "r2": None,
+                                                  "converged": False, "n": int(x.size)}
+        line = []
+        if curve is not None and curve.converged:
+            xs = np.geomspace(x.min(), x.max(), 60)
+            line = list(zip(xs.tolist(), curve.predict(xs).tolist()))
+        return {"name": name, **summary, "x": x.tolist(), "y": y.tolist(), "line": line, "x_unit": unit,
+                "y_label": WHAT[self.p.readout], "log_x": True}

@@ -1,0 +1,131 @@
+"""Dose-response of one sample: monotonicity, IC50 from a 4PL with its confidence interval, lowest effect.
+
+    4PL: y = bottom + (top - bottom) / (1 + (x / ec50)^hill), fitted to every well (x = concentration)
+    IC50: where the fitted curve crosses 50 % (with bottom/top fixed at 0/100 it is ec50)
+    CI:   ln IC50 -/+ t(df, (1 + level) / 2) x SE(ln IC50); SE by the delta method from the
+          Gauss-Newton covariance s^2 inv(J'J) of the free parameters (what curves.fit reports)
+
+The response is % viability (falls with toxicity) or % cytotoxicity (rises); the side of 50 %
+the untreated cells lie on says which way a toxic effect goes.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from assayrunner.curves import Fit, fit
+
+IC_LEVEL = 50.0  # the response that defines an IC50, in % (a definition, not a tunable limit)
+NAMES = ("bottom", "top", "ec50", "hill")
+
+
+@dataclass
+class IC50:
+    """An IC50 or why there is none. status: estimated, above-highest-tested, below-lowest-tested, not-estimated."""
+
+    status: str
+    value: float | None = None
+    lower: float | None = None
+    upper: float | None = None
+    reason: str = ""
+
+
+def effect(means: np.ndarray, untreated: float) -> np.ndarray:
+    """How far each mean lies from untreated in the toxic direction (percentage points)."""
+    return (untreated - means) if untreated >= IC_LEVEL else (means - untreated)
+
+
+def monotonic_problem(conc: np.ndarray, means: np.ndarray, untreated: float, tolerance: float,
+                      what: str, unit: str) -> str:
+    """'' for a monotonic series; else which two concentrations break it by more than tolerance."""
+    order = np.argsort(conc)
+    c, m = conc[order], means[order]
+    e = effect(m, untreated)
+    drops = np.triu(e[:, None] - e[None, :], k=1)   # [i, j]: effect lost from c_i to a higher c_j
+    i, j = np.unravel_index(np.argmax(drops), drops.shape)
+    if drops[i, j] <= tolerance:
+        return ""
+    return (f"no IC50, non-monotonic: mean {what} {m[i]:.3g} at {c[i]:.4g} {unit} but {m[j]:.3g} at the higher "
+            f"{c[j]:.4g} {unit}, {drops[i, j]:.3g} points back toward untreated (tolerance {tolerance:g})")
+
+
+def lowest_effect(conc: np.ndarray, means: np.ndarray, untreated: float, threshold: float) -> float | None:
+    """The lowest concentration whose mean differs from untreated by more than threshold points."""
+    hit = np.abs(means - untreated) > threshold
+    return float(conc[hit].min()) if hit.any() else None
+
+
+def fit_curve(x: np.ndarray, y: np.ndarray, fixed: dict) -> tuple[Fit | None, str]:
+    """(4PL fit, '') or (None, why it could not be fitted)."""
+    try:
+        return fit(x, y, model="4pl", fixed=fixed), ""
+    except ValueError as exc:
+        return None, f"no IC50: no 4PL fit: {exc}"
+
+
+def ic50(curve: Fit | None, why_no_fit: str, x: np.ndarray, conc: np.ndarray, means: np.ndarray,
+         untreated: float, ci_level: float, unit: str) -> IC50:
+    """The IC50 of a monotonic series (x: the fitted wells' concentrations, conc/means: per level).
+
+    Censored when no level's mean reaches 50 % or every one does.
+    """
+    reached = effect(means, untreated) >= abs(untreated - IC_LEVEL)
+    lo, hi = float(conc.min()), float(conc.max())
+    if not reached.any():
+        return IC50("above-highest-tested", reason=f"IC50 > {hi:.4g} {unit} (highest tested)")
+    if reached.all():
+        return IC50("below-lowest-tested", reason=f"IC50 < {lo:.4g} {unit} (lowest tested)")
+    if curve is None or not curve.converged:
+        return IC50("not-estimated", reason=why_no_fit or f"no IC50: 4PL {curve.message}")
+    value = crossing(curve)
+    if not math.isfinite(value):
+        return IC50("not-estimated", reason=f"no IC50: the fitted curve does not cross {IC_LEVEL:g} %")
+    if not lo <= value <= hi:
+        return IC50("not-estimated", reason=f"no IC50: the fitted curve crosses {IC_LEVEL:g} % at {value:.4g} "
+                                            f"{unit}, outside the tested {lo:.4g}–{hi:.4g} {unit}")
+    lower, upper = confidence_interval(curve, x, value, ci_level)
+    return IC50("estimated", value, lower, upper)
+
+
+def crossing(curve: Fit) -> float:
+    """The concentration where the fitted 4PL equals IC_LEVEL (NaN when it never does)."""
+    b, t, e, h = (curve.params[k] for k in NAMES)
+    if not min(b, t) < IC_LEVEL < max(b, t):
+        return math.nan
+    return e * ((t - b) / (IC_LEVEL - b) - 1) ** (1 / h)
+
+
+def confidence_interval(curve: Fit, x: np.ndarray, value: float, level: float) -> tuple[float | None, float | None]:
+    """(lower, upper) of the IC50, symmetric on log concentration; (None, None) when not computable."""
+    from scipy.stats import t as student
+
+    se = log_ic50_se(curve, x)
+    if curve.df < 1 or not math.isfinite(se):
+        return None, None
+    half = student.ppf((1 + level) / 2, curve.df) * se
+    return value * math.exp(-half), value * math.exp(half)
+
+
+def log_ic50_se(curve: Fit, x: np.ndarray) -> float:
+    """SE of ln IC50 by the delta method over the free parameters (bottom, top, ln ec50, hill)."""
+    b, t, e, h = (curve.params[k] for k in NAMES)
+    with np.errstate(all="ignore"):
+        u = (x / e) ** h
+        g = 1 / (1 + u)
+        jacobian = np.column_stack([1 - g, g, (t - b) * h * u * g ** 2, -(t - b) * u * g ** 2 * np.log(x / e)])
+        k = (t - b) / (IC_LEVEL - b) - 1
+        gradient = np.array([(t - IC_LEVEL) / ((IC_LEVEL - b) ** 2 * k * h), 1 / ((IC_LEVEL - b) * k * h),
+                             1.0, -math.log(k) / h ** 2])
+    free = [i for i, name in enumerate(NAMES) if name not in curve.fixed]
+    J, grad = jacobian[:, free], gradient[free]
+    if not (np.all(np.isfinite(J)) and np.all(np.isfinite(grad))):
+        return math.nan
+    try:
+        covariance = curve.rss / curve.df * np.linalg.inv(J.T @ J)
+    except np.linalg.LinAlgError:
+        return math.nan
+    variance = float(grad @ covariance @ grad)
+    return math.sqrt(variance) if variance >= 0 else math.nan
