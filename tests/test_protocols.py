@@ -11,7 +11,8 @@ from conftest import REPO
 
 def test_list_and_show(cli):
     result, listed = cli.json("protocols")
-    assert {"id": "ncl-ita-1", "version": "4.0-ar1", "assay": "hemolysis"}.items() <= listed[0].items()
+    ita1 = next(p for p in listed if p["id"] == "ncl-ita-1")
+    assert {"id": "ncl-ita-1", "version": "4.0-ar1", "assay": "hemolysis"}.items() <= ita1.items()
     result, shown = cli.json("protocols", "show", "ncl-ita-1")
     wells = shown["layout"]["wells"]
     assert len(wells) == 96
