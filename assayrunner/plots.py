@@ -76,3 +76,60 @@ def line_through(predict, x_min: float, x_max: float, n: int = 60) -> list[tuple
     """n points of a fitted curve between x_min and x_max."""
     xs = np.linspace(x_min, x_max, n)
     return list(zip(xs.tolist(), np.asarray(predict(xs), dtype=float).tolist()))
+
+
+def kinetic_plot(curves: list[dict], x_label: str, y_label: str, mark_label: str = "",
+                 x_max: float | None = None) -> str:
+    """Time courses as lines, each with an optional marked point (e.g. its clot time), and a legend.
+
+    curves: [{"label", "color", "points": [(x, y), ...], "mark": (x, y) or None}]; curves that
+    share a label share a legend entry. Linear axes from 0; x_max cuts the time axis short.
+    """
+    width, legend_w = W + 120, 150
+    right = width - legend_w
+    if x_max is None:
+        x_max = max((x for c in curves for x, _ in c["points"]), default=1.0)
+    xt = nice_ticks(0.0, x_max)
+    curves = [{**c, "points": [(x, y) for x, y in c["points"] if x <= xt[-1]]} for c in curves]
+    ys = [y for c in curves for _, y in c["points"]]
+    yt = nice_ticks(min([0.0, *ys]), max(ys, default=1.0))
+
+    def sx(x):
+        return LEFT + (x - xt[0]) / (xt[-1] - xt[0]) * (right - LEFT)
+
+    def sy(y):
+        return H - BOTTOM - (y - yt[0]) / (yt[-1] - yt[0]) * (H - TOP - BOTTOM)
+
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {H}" class="plot" role="img">']
+    for t in xt:
+        out.append(f'<line x1="{sx(t):.1f}" y1="{TOP}" x2="{sx(t):.1f}" y2="{H - BOTTOM}" stroke="#e4e4e4"/>'
+                   f'<text x="{sx(t):.1f}" y="{H - BOTTOM + 16}" text-anchor="middle" font-size="10">{t:g}</text>')
+    for t in yt:
+        out.append(f'<line x1="{LEFT}" y1="{sy(t):.1f}" x2="{right}" y2="{sy(t):.1f}" stroke="#e4e4e4"/>'
+                   f'<text x="{LEFT - 6}" y="{sy(t) + 4:.1f}" text-anchor="end" font-size="10">{t:g}</text>')
+    out.append(f'<rect x="{LEFT}" y="{TOP}" width="{right - LEFT}" height="{H - TOP - BOTTOM}" '
+               'fill="none" stroke="#888"/>')
+    for c in curves:
+        path = " ".join(f"{'M' if i == 0 else 'L'}{sx(x):.1f},{sy(y):.1f}" for i, (x, y) in enumerate(c["points"]))
+        out.append(f'<path d="{path}" fill="none" stroke="{escape(c["color"])}" stroke-width="1.2" '
+                   'opacity="0.85"/>')
+    for c in curves:
+        if c.get("mark"):
+            x, y = c["mark"]
+            out.append(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="3" fill="{escape(c["color"])}" '
+                       'stroke="#fff" stroke-width="0.8"/>')
+    legend = list(dict.fromkeys((c["label"], c["color"]) for c in curves))
+    for k, (label, color) in enumerate(legend):
+        y = TOP + 8 + 15 * k
+        text = label if len(label) <= 22 else label[:21] + "…"
+        out.append(f'<line x1="{right + 10}" y1="{y}" x2="{right + 26}" y2="{y}" stroke="{escape(color)}" '
+                   f'stroke-width="2"/><text x="{right + 31}" y="{y + 4}" font-size="10">{escape(text)}</text>')
+    if mark_label:
+        y = TOP + 8 + 15 * len(legend)
+        out.append(f'<circle cx="{right + 18}" cy="{y}" r="3" fill="#333"/>'
+                   f'<text x="{right + 31}" y="{y + 4}" font-size="10">{escape(mark_label)}</text>')
+    out.append(f'<text x="{(LEFT + right) / 2}" y="{H - 8}" text-anchor="middle" font-size="11">'
+               f'{escape(x_label)}</text>')
+    out.append(f'<text x="14" y="{(TOP + H - BOTTOM) / 2}" text-anchor="middle" font-size="11" '
+               f'transform="rotate(-90 14 {(TOP + H - BOTTOM) / 2})">{escape(y_label)}</text></svg>')
+    return "".join(out)
