@@ -1,0 +1,31 @@
+"""Plasma coagulation (NCL ITA-12): PT, APTT, TT and reptilase times from a coagulometer or kinetic plate reads."""
+
+from pathlib import Path
+
+import assayrunner
+
+from .analysis import analyze
+from .coagulometer import READER
+from .model import Parameters
+
+
+@assayrunner.hookimpl
+def register_assays(register):
+    register(assayrunner.Assay(
+        name="coagulation",
+        title="Plasma coagulation (NCL ITA-12)",
+        default_protocol="ncl-ita-12",
+        analyze=analyze,
+        parameters=Parameters,
+        template="coagulation.html",
+    ))
+
+
+@assayrunner.hookimpl
+def register_readers(register):
+    register(READER)
+
+
+@assayrunner.hookimpl
+def register_template_dirs():
+    return [Path(__file__).parent / "templates"]

@@ -1,0 +1,161 @@
+"""Plasma coagulation (NCL ITA-12): clotting times per test and sample, ratios to vehicle, flags, pattern.
+
+Replicate clotting times per (test, condition) come from a coagulometer table (coagulometer.py)
+or from kinetic plate reads (kinetic.py); some are right-censored ("> t": no clot).
+
+    mean = mean(replicates), %CV = 100 x SD / mean   censored replicates are never averaged with numbers
+    ratio = mean / mean(vehicle), change = 100 x (mean - vehicle) / vehicle
+    prolonged: mean > ULN of the test; shortened: mean < LLN
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict
+
+import numpy as np
+
+from assayrunner import AssayInput, AssayResult, Result, UserError
+from assayrunner.criteria import MissingMetric, evaluate
+
+from .coagulometer import table_conditions
+from .kinetic import plate_conditions
+from .model import CONTROL_ROLES, ClottingTest, Condition, Parameters, Replicate
+
+
+def summarize(replicates: list[Replicate]) -> dict:
+    """Mean and %CV of the numeric replicates; a censored mean (the lowest bound) only when all are censored."""
+    bounds = [r.seconds for r in replicates if r.censored]
+    times = np.array([r.seconds for r in replicates if not r.censored and math.isfinite(r.seconds)])
+    out = {"n": len(bounds) + times.size, "censored": False, "mixed": False, "mean": math.nan, "cv": math.nan}
+    if bounds and times.size:
+        out["mixed"] = True
+    elif bounds:
+        out.update(censored=True, mean=min(bounds))
+    elif times.size:
+        out["mean"] = float(times.mean())
+        if times.size > 1:
+            out["cv"] = float(100 * times.std(ddof=1) / times.mean())
+    return out
+
+
+def state(summary: dict, normal_range: tuple[float, float]) -> str | None:
+    """'prolonged', 'normal' or 'shortened' against the test's normal range; None when the time is unknown."""
+    mean, (low, high) = summary["mean"], normal_range
+    if not math.isfinite(mean):
+        return None
+    if summary["censored"]:
+        return "prolonged" if mean >= high else None
+    return "prolonged" if mean > high else "shortened" if mean < low else "normal"
+
+
+def analyze(inp: AssayInput) -> AssayResult:
+    p: Parameters = inp.parameters
+    _check_vehicle_criteria(inp)
+    conditions, extra_metrics, extra_details = (plate_conditions if p.kinetics else table_conditions)(inp)
+    metrics: dict = {}
+    tests = []
+    for test, spec in p.tests.items():
+        rows = [_row(c, spec, p) for c in conditions[test]]
+        vehicle = next((r for r in rows if r["role"] == "vehicle"), None)
+        for row in rows:
+            _compare_to_vehicle(row, vehicle)
+        metrics[test] = {"controls": _control_metrics(rows, p)}
+        tests.append({"test": test, "title": spec.title, "normal_range": list(spec.normal_range_s), "rows": rows,
+                      **extra_details.get(test, {})})
+    metrics.update(extra_metrics)
+    failed = _failed_scopes(inp, metrics)
+    results = [result for t in tests for row in t["rows"] for result in _results(t["test"], row)]
+    patterns = _patterns(tests, p, failed)
+    results += [Result(pt["sample"], "pattern", None, "", pt["flags"], pt["text"]) for pt in patterns]
+    details = {"input": "plate" if p.kinetics else "coagulometer", "tests": tests, "patterns": patterns}
+    if p.kinetics:
+        details["kinetics"] = {**p.kinetics.model_dump(), **metrics["kinetics"]}
+    return AssayResult(metrics, results, [], details)
+
+
+def _control_metrics(rows: list[dict], p: Parameters) -> dict:
+    """Mean, %CV and n of each control (NaN when the input lacks it: its checks then fail)."""
+    out = {}
+    for role, name in zip(CONTROL_ROLES, (p.normal_control, p.abnormal_control, p.vehicle)):
+        row = next((r for r in rows if r["role"] == role), {"mean": math.nan, "cv": math.nan, "n": 0})
+        out[name] = {"mean_s": row["mean"], "cv_percent": row["cv"], "n": row["n"]}
+    return out
+
+
+def _row(condition: Condition, spec: ClottingTest, p: Parameters) -> dict:
+    """One condition in one test: replicates, mean, %CV, state against the normal range, flags."""
+    summary = summarize(condition.replicates)
+    row = {"name": condition.name, "sample": condition.label, "role": condition.role,
+           "replicates": [asdict(r) for r in condition.replicates], **summary, "state": None, "flags": []}
+    flags = row["flags"]
+    if condition.role not in ("normal control", "abnormal control"):  # the vehicle and samples
+        row["state"] = state(summary, spec.normal_range_s)
+        if row["state"] in ("prolonged", "shortened"):
+            flags.append(row["state"])
+    if summary["censored"]:
+        flags.append("censored")
+    if summary["mixed"]:
+        flags.append("mixed-censored")
+    if summary["cv"] > p.flag_cv_percent:
+        flags.append("replicate-cv")
+    flags += [f"{r.note} well {r.where}" for r in condition.replicates if r.note and r.where and not r.censored]
+    return row
+
+
+def _compare_to_vehicle(row: dict, vehicle: dict | None) -> None:
+    """Ratio and % change to the vehicle's mean; a censored time gives a censored (lower-bound) ratio."""
+    reference = vehicle["mean"] if vehicle and not vehicle["censored"] else math.nan
+    row["ratio"] = row["mean"] / reference if math.isfinite(reference) else math.nan
+    row["change"] = 100 * (row["ratio"] - 1)
+
+
+def _results(test: str, row: dict) -> list[Result]:
+    flags = row["flags"]
+    out = [Result(row["sample"], f"{test}_clot_time", row["mean"], "s", list(flags), scope=test),
+           Result(row["sample"], f"{test}_cv_percent", row["cv"], "%", list(flags), scope=test)]
+    if row["role"] not in CONTROL_ROLES:
+        out += [Result(row["sample"], f"{test}_ratio_to_vehicle", row["ratio"], "ratio", list(flags), scope=test),
+                Result(row["sample"], f"{test}_percent_change", row["change"], "%", list(flags), scope=test)]
+    return out
+
+
+def _failed_scopes(inp: AssayInput, metrics: dict) -> dict[str, list[str]]:
+    """Test -> ids of its failed acceptance criteria (the engine judges the same; patterns must skip them)."""
+    failed: dict[str, list[str]] = {}
+    for criterion in inp.protocol.acceptance:
+        if criterion.scope:
+            try:
+                passed = evaluate(criterion, metrics).passed
+            except MissingMetric:
+                continue  # the engine reports it
+            if not passed:
+                failed.setdefault(criterion.scope, []).append(criterion.id)
+    return failed
+
+
+def _patterns(tests: list[dict], p: Parameters, failed: dict[str, list[str]]) -> list[dict]:
+    """Per sample: the interpretation-table lines whose test states all hold; invalid tests are left out."""
+    states: dict[str, dict[str, str | None]] = {}
+    for t in tests:
+        for row in t["rows"]:
+            if row["role"] not in CONTROL_ROLES:
+                states.setdefault(row["sample"], {})[t["test"]] = None if t["test"] in failed else row["state"]
+    out = []
+    for sample, by_test in states.items():
+        texts = [pattern.text for pattern in p.patterns if pattern.applies(by_test)]
+        flags = [f"{test} left out: {', '.join(ids)} failed" for test, ids in failed.items() if test in by_test]
+        out.append({"sample": sample, "text": "; ".join(texts) or None, "flags": flags})
+    return out
+
+
+def _check_vehicle_criteria(inp: AssayInput) -> None:
+    """A vehicle acceptance range must be the test's normal range (both are in the protocol; keep them one)."""
+    p: Parameters = inp.parameters
+    for k, criterion in enumerate(inp.protocol.acceptance):
+        for test, spec in p.tests.items():
+            if criterion.metric == f"{test}.controls.{p.vehicle}.mean_s" and criterion.op == "within" \
+                    and tuple(criterion.limit) != spec.normal_range_s:
+                raise UserError(f"the vehicle range {list(criterion.limit)} differs from "
+                                f"parameters.tests.{test}.normal_range_s {list(spec.normal_range_s)}; make them equal",
+                                file=inp.protocol.path, where=f"acceptance[{k}]")

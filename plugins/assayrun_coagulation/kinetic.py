@@ -1,0 +1,112 @@
+"""Plate input: a clot time per well from its kinetic turbidity curve (assayrunner.kinetics), tests by well region."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from itertools import cycle
+
+import numpy as np
+
+from assayrunner import AssayInput, UserError
+from assayrunner.kinetics import CurveSummary, summarize_curve
+from assayrunner.layout import Group, expand_wells
+from assayrunner.plate import Read, parse_well
+from assayrunner.plots import kinetic_plot
+
+from .model import Condition, KineticSettings, Parameters, Replicate, role_of
+
+COLORS = {"normal control": "#136f2d", "abnormal control": "#b00020", "vehicle": "#777777"}
+PALETTE = ("#1f4e9c", "#e08a00", "#7b3fa0", "#0f8b8d", "#c2185b", "#5d7f00", "#8d6e63", "#3f51b5", "#d4a017")
+NOTES = {"no-rise": "no clot", "saturated-early": "saturated before the clot time", "no-data": "too few reads"}
+
+
+def plate_conditions(inp: AssayInput) -> tuple[dict[str, list[Condition]], dict, dict]:
+    """Per test, the layout's controls and samples with a clot time per well; per-well curve details and plots."""
+    p: Parameters = inp.parameters
+    k = p.kinetics
+    read = inp.reads.get(k.read)
+    if read is None or read.kind != "kinetic":
+        raise UserError(f"{k.read!r} is not a kinetic read of this protocol's [[reads]]", file=inp.protocol.path,
+                        where="parameters.kinetics.read")
+    test_of = _test_regions(inp)
+    conditions: dict[str, list[Condition]] = {test: [] for test in p.tests}
+    wells: dict[str, list[dict]] = {test: [] for test in p.tests}
+    curves: dict[str, list[dict]] = {test: [] for test in p.tests}
+    colors: dict[str, str] = {}
+    palette = cycle(PALETTE)
+    for group in inp.layout.groups():
+        if group.role not in ("control", "sample"):
+            raise UserError(f"role {group.role!r} is not used by the coagulation assay (roles: control, sample)",
+                            file=inp.protocol.path, where=f"layout.wells[{group.index}]")
+        role = role_of(group.name, p, group.role)
+        label = inp.sample_name(group.name) if group.role == "sample" else group.name
+        if label not in colors:
+            colors[label] = COLORS.get(role) or next(palette)
+        for test, test_wells in _wells_by_test(group, test_of, inp).items():
+            replicates = []
+            for well in test_wells:
+                curve = _curve(read, well, k)
+                replicates.append(_replicate(well, curve))
+                wells[test].append({"well": well, "sample": label, **asdict(curve)})
+                curves[test].append({"label": label, "color": colors[label], "points": _points(read, well),
+                                     "mark": None if curve.fraction_time_s is None else
+                                     (curve.fraction_time_s, curve.baseline + k.clot_fraction * curve.amplitude)})
+            conditions[test].append(Condition(group.name, label, role, replicates))
+    axis = f"absorbance at {read.wavelength_nm:g} nm" if read.wavelength_nm else f"absorbance ({read.label})"
+    details = {test: {"wells": wells[test], "plot": kinetic_plot(curves[test], "time (s)", axis, "clot time",
+                                                                 _plot_end(curves[test]))} for test in p.tests}
+    interval = float(np.median(np.diff(read.times_s))) if len(read.times_s) > 1 else float("nan")
+    return conditions, {"kinetics": {"read_interval_s": interval}}, details
+
+
+def _wells_by_test(group: Group, test_of: dict[str, str], inp: AssayInput) -> dict[str, list[str]]:
+    by_test: dict[str, list[str]] = {}
+    for well in group.wells:
+        if well not in test_of:
+            raise UserError(f"well {well} ({group.name}) is in no test's wells (parameters.tests.*.wells)",
+                            file=inp.protocol.path, where=f"layout.wells[{group.index}]")
+        by_test.setdefault(test_of[well], []).append(well)
+    return by_test
+
+
+def _curve(read: Read, well: str, k: KineticSettings) -> CurveSummary:
+    return summarize_curve(
+        read.times_s, read.values[parse_well(well)], smoothing_window=k.smoothing_window,
+        baseline_reads=k.baseline_reads, fraction=k.clot_fraction, onset_fraction=k.onset_fraction,
+        onset_min_au=k.onset_min_au, min_amplitude_au=k.min_amplitude_au, slope_window=k.slope_window,
+        saturation_au=k.saturation_au, overflow=read.flags.get(well) == "saturated")
+
+
+def _points(read: Read, well: str) -> list[tuple[float, float]]:
+    values = read.values[parse_well(well)]
+    finite = np.isfinite(values)
+    return list(zip(read.times_s[finite].tolist(), values[finite].tolist()))
+
+
+def _plot_end(curves: list[dict]) -> float | None:
+    """Show three times the longest clot time (the plateaus), not a long flat read window."""
+    marks = [c["mark"][0] for c in curves if c["mark"]]
+    return 3 * max(marks) if marks else None
+
+
+def _replicate(well: str, curve: CurveSummary) -> Replicate:
+    if curve.status == "ok":
+        return Replicate(curve.fraction_time_s, where=well, note="saturated" if curve.saturated else "")
+    if curve.status == "no-rise":
+        return Replicate(curve.censored_after_s, censored=True, where=well, note=NOTES["no-rise"])
+    return Replicate(float("nan"), where=well, note=NOTES[curve.status])
+
+
+def _test_regions(inp: AssayInput) -> dict[str, str]:
+    """Well -> the test whose wells (parameters.tests.<test>.wells) hold it."""
+    test_of: dict[str, str] = {}
+    for test, spec in inp.parameters.tests.items():
+        if spec.wells is None:
+            raise UserError("plate input needs the wells of every test", file=inp.protocol.path,
+                            where=f"parameters.tests.{test}.wells")
+        for well in expand_wells(spec.wells):
+            if well in test_of:
+                raise UserError(f"well {well} is in the wells of {test_of[well]} too", file=inp.protocol.path,
+                                where=f"parameters.tests.{test}.wells")
+            test_of[well] = test
+    return test_of

@@ -1,0 +1,117 @@
+"""What a coagulation protocol's [parameters] hold, and the replicate clotting times both inputs give."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
+
+from assayrunner.layout import expand_wells
+
+CONTROL_ROLES = ("normal control", "abnormal control", "vehicle")
+
+
+class ClottingTest(BaseModel):
+    """One clotting test: its normal range and, per input kind, where its results are."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str
+    normal_range_s: tuple[PositiveFloat, PositiveFloat]
+    max_time_s: PositiveFloat | None = None  # coagulometer: the bound of a "no clot" result
+    wells: str | None = None                 # plate: the wells holding this test
+
+    @model_validator(mode="after")
+    def _valid(self):
+        if self.normal_range_s[0] >= self.normal_range_s[1]:
+            raise ValueError("normal_range_s is [lower limit, upper limit]")
+        if self.wells is not None:
+            expand_wells(self.wells)
+        return self
+
+
+class KineticSettings(BaseModel):
+    """How clot times are read off kinetic turbidity curves (see assayrunner.kinetics)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    read: str
+    smoothing_window: PositiveInt
+    baseline_reads: PositiveInt
+    clot_fraction: float = Field(gt=0, le=1)
+    onset_fraction: float = Field(ge=0, lt=1)
+    onset_min_au: NonNegativeFloat
+    min_amplitude_au: PositiveFloat
+    slope_window: int = Field(ge=2)
+    saturation_au: PositiveFloat
+
+    @model_validator(mode="after")
+    def _odd_window(self):
+        if self.smoothing_window % 2 == 0:
+            raise ValueError("smoothing_window must be odd (a centred running median)")
+        return self
+
+
+class Pattern(BaseModel):
+    """A line of the interpretation table: it applies when every listed test is in the listed state."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str
+    prolonged: list[str] = []
+    normal: list[str] = []
+    shortened: list[str] = []
+
+    def applies(self, states: dict[str, str | None]) -> bool:
+        return all(states.get(test) == state for state in ("prolonged", "normal", "shortened")
+                   for test in getattr(self, state))
+
+
+class Parameters(BaseModel):
+    """The [parameters] table of a coagulation protocol; every number comes from the protocol file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    normal_control: str
+    abnormal_control: str
+    vehicle: str
+    flag_cv_percent: PositiveFloat
+    tests: dict[str, ClottingTest]
+    patterns: list[Pattern]
+    kinetics: KineticSettings | None = None  # set: plate input; unset: coagulometer input
+
+    @model_validator(mode="after")
+    def _patterns_name_tests(self):
+        for k, pattern in enumerate(self.patterns):
+            unknown = {*pattern.prolonged, *pattern.normal, *pattern.shortened} - set(self.tests)
+            if unknown:
+                raise ValueError(f"patterns[{k}] names {', '.join(sorted(unknown))}, not in tests")
+        return self
+
+
+@dataclass
+class Replicate:
+    """One clotting time; censored: the true time is above seconds. NaN seconds: unknown."""
+
+    seconds: float
+    censored: bool = False
+    where: str = ""
+    note: str = ""
+
+
+@dataclass
+class Condition:
+    """A control or sample in one test: its layout slot or table name, report label, role and replicates."""
+
+    name: str
+    label: str
+    role: str
+    replicates: list[Replicate] = field(default_factory=list)
+
+
+def role_of(name: str, p: Parameters, default: str = "sample") -> str:
+    """'normal control', 'abnormal control' or 'vehicle' for the names the parameters give, else default."""
+    for role, control in zip(CONTROL_ROLES, (p.normal_control, p.abnormal_control, p.vehicle)):
+        if name.casefold() == control.casefold():
+            return role
+    return default
