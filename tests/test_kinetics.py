@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from assayrunner.kinetics import crossing_time, max_slope_per_min, running_median, summarize_curve
+from assayrunner.plots import kinetic_plot
 
 SETTINGS = dict(smoothing_window=3, baseline_reads=3, fraction=0.5, onset_fraction=0.1, onset_min_au=0.02,
                 min_amplitude_au=0.05, slope_window=3, saturation_au=3.0)
@@ -99,6 +100,16 @@ def test_missing_reads_are_left_out():
     assert curve.status == "ok" and not curve.saturated
     assert abs(curve.fraction_time_s - 300.0) < INTERVAL
     assert summarize_curve(TIMES[:2], values[:2], **SETTINGS).status == "no-data"
+
+
+def test_kinetic_plot_marks_and_escapes():
+    curves = [{"label": "NP <b>&</b>", "color": "#1f4e9c", "points": [(0, 0.1), (30, 0.5), (60, 0.9), (600, 0.9)],
+               "mark": (30.0, 0.5)},
+              {"label": "VEH", "color": "#777777", "points": [(0, 0.1), (60, 0.1)], "mark": None}]
+    svg = kinetic_plot(curves, "time (s)", "A405", "clot time", x_max=100)
+    assert svg.startswith("<svg") and svg.count("<path") == 2 and svg.count("<circle") == 2  # a mark + the legend's
+    assert "NP &lt;b&gt;&amp;&lt;/b&gt;" in svg and "<b>" not in svg
+    assert ">100</text>" in svg and ">600</text>" not in svg  # the time axis stops at x_max
 
 
 def test_long_table_time_column_makes_a_kinetic_read(cli, workdir):
