@@ -680,11 +680,23 @@ def _levenberg_marquardt(residuals_jacobian, theta0, rss_floor, max_iter=MAX_ITE
         status[idx[(tiny_step | tiny_change)[accept]]] = _CONVERGED
         # no descent even along a vanishing steepest-descent step: at the floor of rounding error
         stuck = ~accept & ~small_gradient & (damping[active] > 1e16)
-        status[active[stuck]] = np.where(worst_cosine[stuck] <= 1e-6, _CONVERGED, _STALLED)
+        at_optimum = (worst_cosine[stuck] <= 1e-6) | _nothing_left(Ja[stuck], ra[stuck], rss_a[stuck],
+                                                                   rss_floor[active][stuck], ftol)
+        status[active[stuck]] = np.where(at_optimum, _CONVERGED, _STALLED)
         out_of_time = (iterations[active] >= max_iter) & (status[active] == _RUNNING)
         status[active[out_of_time]] = _ITERATION_LIMIT
         active = active[status[active] == _RUNNING]
     return theta, status, iterations
+
+
+def _nothing_left(J: np.ndarray, r: np.ndarray, rss: np.ndarray, floor: np.ndarray, ftol: float) -> np.ndarray:
+    """True where even an undamped Gauss-Newton step would lower the RSS by less than ftol of it plus
+    the rounding error of computing it (2 sqrt(rss * floor)): data fitted to the digits it was written with."""
+    if not len(J):
+        return np.zeros(0, dtype=bool)
+    step = np.stack([np.linalg.lstsq(j, res, rcond=None)[0] for j, res in zip(J, r)])
+    reduction = np.sum(np.einsum("ank,ak->an", J, step) ** 2, axis=1)
+    return reduction <= ftol * rss + 2 * np.sqrt(rss * floor)
 
 
 def _rss_floor(Y: np.ndarray, W: np.ndarray) -> np.ndarray:

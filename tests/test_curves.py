@@ -593,3 +593,14 @@ def test_assayrun_fit_cli_bad_input_is_exit_2(cli, tmp_path):
     few.write_text("1,2\n2,3\n")
     result = cli("fit", few, "--model", "4pl")
     assert result.exit_code == 2 and "Traceback" not in result.output
+
+
+def test_noise_free_data_written_to_many_digits_converges():
+    """Residuals at the rounding level of the file are an optimum, not a stall (IC50 7.5 at 8 decimals
+    used to end 'not converged')."""
+    x = np.repeat([1000 / 3 ** k for k in range(8)], 3)
+    for ec50 in (0.8, 7.5, 42.0, 300.0):
+        y = np.round(100 / (1 + (x / ec50) ** 1.3), 8)
+        result = fit(x, y, "4pl", fixed={"bottom": 0, "top": 100})
+        assert result.converged, result.message
+        assert result.params["ec50"] == pytest.approx(ec50, rel=1e-7)
