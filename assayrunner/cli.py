@@ -81,13 +81,17 @@ def execute(
     templates: TemplatesOption = None,
     pdf: Annotated[bool, typer.Option("--pdf", help="Also write the certificate as PDF (needs WeasyPrint).")] = False,
     supersedes: Annotated[Optional[int], typer.Option(help="Run id this run corrects (re-analysis).")] = None,
+    param: Annotated[Optional[list[str]], typer.Option(
+        "--param", help="Set a protocol parameter for this run: KEY=VALUE (a TOML value; KEY.ENTRY for one "
+                        "entry of a table) or @FILE.toml (e.g. a kit lot's values). Repeatable.")] = None,
     as_json: JsonOption = False,
 ):
     """Run an assay on export files: compute, judge, store and write the certificate."""
     from .engine import execute as run
 
     outcome = run(assay, files, protocol=protocol, samples=samples, db=db, out=out, operator=operator,
-                  format=format, plate=plate, templates=templates, pdf=pdf, supersedes=supersedes)
+                  format=format, plate=plate, templates=templates, pdf=pdf, supersedes=supersedes,
+                  params=param or [])
     if as_json:
         _print_json(outcome.to_json())
     else:
