@@ -1,0 +1,24 @@
+"""Complement activation (NCL ITA-5.2): SC5b-9 by single-plex EIA at 450 nm, fold change vs the negative control."""
+
+from pathlib import Path
+
+import assayrunner
+
+from .analysis import Parameters, analyze
+
+
+@assayrunner.hookimpl
+def register_assays(register):
+    register(assayrunner.Assay(
+        name="complement",
+        title="Complement activation, SC5b-9 EIA (NCL ITA-5.2)",
+        default_protocol="ncl-ita-5.2-sc5b9",
+        analyze=analyze,
+        parameters=Parameters,
+        template="complement.html",
+    ))
+
+
+@assayrunner.hookimpl
+def register_template_dirs():
+    return [Path(__file__).parent / "templates"]

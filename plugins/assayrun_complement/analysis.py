@@ -1,0 +1,270 @@
+"""The complement computation (SC5b-9 EIA): blank, standard curve, back-calculation, fold change vs NC.
+
+    OD      = OD450 - OD reference (per well, when the export has the reference read)
+    OD'     = OD - mean OD(blank);  curve: OD' on the lot's standard concentrations,
+              linear OD' = m C + b (the kit's) or 4PL
+    C_well  = curve^-1(OD') per well;  C_plasma = C_well x kit_dilution x incubation_dilution
+    C, SD   = mean and SD (n - 1) of C_plasma over a condition's wells
+    FC = C / C(NC);  delta = C - C(NC), SD(delta) = sqrt(SD^2 + SD(NC)^2);  activated when FC >= threshold
+    kit controls: mean C_well x kit_control_dilution inside the lot's range;  duplicate %CV on OD
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, NonNegativeFloat, PositiveFloat, field_validator
+
+from assayrunner import AssayInput, AssayResult, Result, UserError
+from assayrunner.curves import fit
+from assayrunner.plots import line_through
+
+REASSAY = "re-assay at another dilution"
+OUT_OF_RANGE = ("below-lloq", "above-uloq", "not-computable", "saturated")  # flags that call for REASSAY
+ACTIVATED, NOT_ACTIVATED = "activated", "not activated"
+
+
+class Parameters(BaseModel):
+    """The [parameters] table of a complement protocol (and --param overrides); no defaults here."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    read: str
+    reference_read: str
+    analyte: str
+    unit: str
+    kit_lot: str
+    standards: dict[str, NonNegativeFloat]
+    kit_control_ranges: dict[str, tuple[NonNegativeFloat, NonNegativeFloat]]
+    calibration_model: Literal["linear", "4pl"]
+    kit_dilution: PositiveFloat
+    incubation_dilution: PositiveFloat
+    kit_control_dilution: PositiveFloat
+    negative_control: str
+    positive_control: str
+    activation_fold_change: PositiveFloat
+    flag_cv_percent: PositiveFloat
+
+    @field_validator("kit_control_ranges")
+    @classmethod
+    def _low_then_high(cls, ranges):
+        for name, (low, high) in ranges.items():
+            if low > high:
+                raise ValueError(f"the range of {name} must be [low, high], got [{low:g}, {high:g}]")
+        return ranges
+
+
+def mean(values: np.ndarray) -> float:
+    finite = values[np.isfinite(values)]
+    return float(finite.mean()) if finite.size else math.nan
+
+
+def sd(values: np.ndarray) -> float:
+    """SD (n - 1) of the finite values; NaN for fewer than two."""
+    finite = values[np.isfinite(values)]
+    return float(finite.std(ddof=1)) if finite.size > 1 else math.nan
+
+
+def cv_percent(values: np.ndarray) -> float:
+    m = mean(values)
+    return 100 * sd(values) / m if m else math.nan
+
+
+def analyze(inp: AssayInput) -> AssayResult:
+    p: Parameters = inp.parameters
+    reference = _reference_read(inp)
+
+    def od(group) -> np.ndarray:
+        values = inp.values(group, p.read)
+        return values - inp.values(group, reference) if reference else values
+
+    blank_group = _groups(inp, "blank")[0]
+    blank = mean(od(blank_group))
+    if not math.isfinite(blank):
+        raise UserError("no usable reading (every blank well is flagged)",
+                        where=f"blank wells {', '.join(blank_group.wells)}")
+    standards = _named(inp, "calibrator", p.standards, "standards")
+    curve, x, y = standard_curve(p, standards, od, blank)
+    lloq, uloq = min(p.standards.values()), max(p.standards.values())
+
+    def in_well(group) -> np.ndarray:
+        return curve.inverse(od(group) - blank)[0]
+
+    levels = {g.name: _standard(g, nominal, od(g), in_well(g), blank) for g, nominal in standards}
+    kit = {g.name: _kit_control(inp, g, od(g), in_well(g), rng)
+           for g, rng in _named(inp, "qc", p.kit_control_ranges, "kit_control_ranges")}
+    conditions = [_condition(inp, g, od(g), in_well(g), lloq, uloq)
+                  for g in inp.layout.groups(interference=False) if g.role in ("control", "sample")]
+    by_name = {c["name"]: c for c in conditions}
+    for needed in (p.negative_control, p.positive_control):
+        if needed not in by_name:
+            raise UserError(f"the layout has no control named {needed!r} (parameters name it)",
+                            file=inp.protocol.path, where="layout.wells")
+    nc = by_name[p.negative_control]
+    for c in conditions:
+        if c is not nc:
+            compare_to_negative_control(c, nc, p.activation_fold_change)
+    metrics = _metrics(cv_percent(od(blank_group)), blank, curve, levels, kit, conditions)
+    y_label = " − ".join(_od_label(inp.reads[name]) for name in (p.read, reference) if name)
+    fit_record = {"name": "standard curve", **curve.to_dict(), "x": x.tolist(), "y": y.tolist(),
+                  "line": line_through(curve.predict, 0.0, uloq), "x_unit": p.unit, "y_label": y_label + " − blank"}
+    details = {
+        "blank_mean": blank, "blank_wells": list(blank_group.wells), "blank_od": od(blank_group).tolist(),
+        "reference": ({"read": reference, "wavelength_nm": inp.reads[reference].wavelength_nm} if reference else None),
+        "plate_reads": [r.label for r in inp.plate.reads], "lloq": lloq, "uloq": uloq, "levels": levels,
+        "kit_controls": kit, "conditions": conditions, "negative_control": nc["name"],
+        "dilution": p.kit_dilution * p.incubation_dilution,
+    }
+    return AssayResult(metrics, _results(p, conditions, nc, kit), [fit_record], details)
+
+
+def standard_curve(p: Parameters, standards: list, od, blank: float):
+    """The fitted curve and its (x, y) points; UserError when no usable rising curve can be fit."""
+    if len(standards) < 2:
+        raise UserError("the layout needs at least two standard (calibrator) groups", where="standard curve")
+    x = np.concatenate([[nominal] * len(g.wells) for g, nominal in standards])
+    y = np.concatenate([od(g) for g, _ in standards]) - blank
+    usable = np.isfinite(y)
+    if usable.any() and np.ptp(y[usable]) == 0:
+        raise UserError(f"cannot be fit: every usable standard well reads the same OD ({y[usable][0] + blank:.4g}); "
+                        "check the plate and the export", where="standard curve")
+    try:
+        curve = fit(x[usable], y[usable], model=p.calibration_model)
+    except ValueError as exc:
+        raise UserError(f"cannot be fit: {exc} ({usable.sum()} of {usable.size} standard wells usable; check the "
+                        "standards' wells in the export)", where="standard curve") from None
+    if not curve.converged:
+        hint = "; check the standards, or use the kit's straight line (calibration_model = linear)" \
+            if p.calibration_model != "linear" else "; check the standards' wells in the export"
+        raise UserError(f"the {p.calibration_model} fit failed ({curve.message}){hint}", where="standard curve")
+    low, high = curve.predict(np.array([x[usable].min(), x[usable].max()]))
+    if not high > low:
+        raise UserError(f"the curve does not rise with concentration (OD {low:.4g} at the lowest standard, {high:.4g} "
+                        "at the highest); check that the standards sit in the layout's wells", where="standard curve")
+    return curve, x[usable], y[usable]
+
+
+def compare_to_negative_control(c: dict, nc: dict, threshold: float) -> None:
+    """Fold change, difference with propagated SD, and the activation call of one condition."""
+    c["fold_change"] = c["concentration"] / nc["concentration"] if nc["concentration"] > 0 else math.nan
+    c["difference"] = c["concentration"] - nc["concentration"]
+    c["difference_sd"] = math.sqrt(c["sd"] ** 2 + nc["sd"] ** 2)
+    c["call"] = None if not math.isfinite(c["fold_change"]) else (
+        ACTIVATED if c["fold_change"] >= threshold else NOT_ACTIVATED)
+
+
+def _metrics(blank_cv: float, blank: float, curve, levels: dict, kit: dict, conditions: list[dict]) -> dict:
+    """What the protocol's acceptance criteria point into (calibration.r2, kit_controls, replicates, controls.PC)."""
+    controls = [c for c in conditions if c["role"] == "control"]
+    return {
+        "blank": {"mean_od": blank, "cv_percent": blank_cv},
+        "calibration": {"r2": curve.r2, **curve.params, "n": curve.n},
+        "standards": levels,
+        "kit_controls": {name: {key: k[key] for key in ("concentration", "low", "high", "in_range", "cv_percent")}
+                         for name, k in kit.items()},
+        "controls": {c["name"]: {key: c.get(key) for key in ("concentration", "sd", "fold_change", "difference",
+                                                             "difference_sd", "cv_percent")} for c in controls},
+        "replicates": {**{f"standard {n}": {"cv_percent": v["cv_percent"]} for n, v in levels.items()},
+                       **{f"kit {n}": {"cv_percent": v["cv_percent"]} for n, v in kit.items()},
+                       **{c["name"]: {"cv_percent": c["cv_percent"]} for c in controls}},
+    }
+
+
+def _results(p: Parameters, conditions: list[dict], nc: dict, kit: dict) -> list[Result]:
+    results = []
+    for c in conditions:
+        rows = [("concentration", c["concentration"], p.unit, None), ("concentration_sd", c["sd"], p.unit, None)]
+        if c is not nc:
+            rows += [("fold_change", c["fold_change"], "fold", c["call"]),
+                     ("difference", c["difference"], p.unit, None),
+                     ("difference_sd", c["difference_sd"], p.unit, None)]
+        results += [Result(c["sample"], metric, value, unit, list(c["flags"]), call)
+                    for metric, value, unit, call in rows]
+    results += [Result(f"kit {name} control", "concentration", k["concentration"], p.unit, list(k["flags"]))
+                for name, k in kit.items()]
+    return results
+
+
+def _reference_read(inp: AssayInput) -> str | None:
+    """The reference read's name when the export has it; UserError when parameters name unknown reads."""
+    p: Parameters = inp.parameters
+    names = [r.name for r in inp.protocol.reads]
+    for key in ("read", "reference_read"):
+        if getattr(p, key) not in names:
+            raise UserError(f"names {getattr(p, key)!r}, not one of the protocol's reads ({', '.join(names)})",
+                            file=inp.protocol.path, where=f"parameters.{key}")
+    return p.reference_read if p.reference_read in inp.reads and p.reference_read != p.read else None
+
+
+def _od_label(read) -> str:
+    return f"OD{read.wavelength_nm:g}" if read.wavelength_nm else f"OD ({read.label})"
+
+
+def _groups(inp: AssayInput, role: str) -> list:
+    groups = inp.layout.groups(role, interference=False)
+    if not groups:
+        raise UserError(f"the layout has no {role} wells; the complement assay needs them", file=inp.protocol.path,
+                        where="layout.wells")
+    return groups
+
+
+def _named(inp: AssayInput, role: str, values: dict, key: str) -> list[tuple]:
+    """(group, its value in parameters.key) for each layout group of the role; the names must match."""
+    groups = _groups(inp, role)
+    names = [g.name for g in groups]
+    missing = [n for n in names if n not in values]
+    unknown = [n for n in values if n not in names]
+    if missing or unknown:
+        problem = "; ".join(([f"no value for {', '.join(missing)}"] if missing else []) +
+                            ([f"{', '.join(unknown)} not in the layout"] if unknown else []))
+        overridden = inp.parameters.model_dump(mode="json")[key] != inp.protocol.parameters.get(key)
+        raise UserError(f"{problem}: give one entry per {role} group of the layout ({', '.join(names)})",
+                        file="--param" if overridden else inp.protocol.path, where=f"parameters.{key}")
+    return [(g, values[g.name]) for g in groups]
+
+
+def _well_flags(inp: AssayInput, group) -> list[str]:
+    p: Parameters = inp.parameters
+    reads = [p.read] + ([p.reference_read] if p.reference_read in inp.reads else [])
+    return [f"{flag} well {well}" for read in reads for well, flag in inp.flagged(group, read).items()]
+
+
+def _standard(group, nominal: float, od: np.ndarray, back: np.ndarray, blank: float) -> dict:
+    m = mean(back)
+    pdft = 100 * (m - nominal) / nominal if nominal else math.nan
+    return {"nominal": nominal, "wells": list(group.wells), "od": od.tolist(), "corrected": (od - blank).tolist(),
+            "back_calculated": back.tolist(), "mean": m, "pdft": pdft, "cv_percent": cv_percent(od)}
+
+
+def _kit_control(inp: AssayInput, group, od: np.ndarray, in_well: np.ndarray, limits: tuple) -> dict:
+    p: Parameters = inp.parameters
+    concentration = mean(in_well) * p.kit_control_dilution
+    low, high = limits
+    inside = bool(low <= concentration <= high)
+    flags = _well_flags(inp, group) + ([] if inside else [f"outside the lot range {low:g}-{high:g} {p.unit}"])
+    return {"wells": list(group.wells), "od": od.tolist(), "in_well": in_well.tolist(), "concentration": concentration,
+            "low": low, "high": high, "in_range": 1.0 if inside else 0.0, "cv_percent": cv_percent(od), "flags": flags}
+
+
+def _condition(inp: AssayInput, group, od: np.ndarray, in_well: np.ndarray, lloq: float, uloq: float) -> dict:
+    """Concentration in plasma of one control or sample (mean, SD over its wells), with its flags."""
+    p: Parameters = inp.parameters
+    plasma = in_well * p.kit_dilution * p.incubation_dilution
+    well_mean = mean(in_well)
+    flags = _well_flags(inp, group)
+    flags += [f"not-computable well {w}" for w, o, c in zip(group.wells, od, in_well) if np.isfinite(o) and np.isnan(c)]
+    if cv_percent(od) > p.flag_cv_percent:
+        flags.append("replicate-cv")
+    if not math.isfinite(well_mean):
+        flags.append("not-computable")
+    elif well_mean < lloq:
+        flags.append("below-lloq")
+    elif well_mean > uloq:
+        flags.append("above-uloq")
+    if any(f.split()[0] in OUT_OF_RANGE for f in flags):
+        flags.append(REASSAY)
+    return {"name": group.name, "sample": inp.sample_name(group.name), "role": group.role, "wells": list(group.wells),
+            "od": od.tolist(), "in_well": in_well.tolist(), "in_well_mean": well_mean, "plasma": plasma.tolist(),
+            "concentration": mean(plasma), "sd": sd(plasma), "cv_percent": cv_percent(od), "flags": flags}
