@@ -33,7 +33,17 @@ def environment(user_templates: Path | None = None) -> Environment:
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["num"] = format_number
     env.filters["css_string"] = css_string
+    env.filters["param_value"] = param_value
     return env
+
+
+def param_value(value) -> str:
+    """A parameter for reading: numbers via format_number, tables as 'key value; ...', lists as [a, b]."""
+    if isinstance(value, dict):
+        return "; ".join(f"{k} {param_value(v)}" for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(param_value(v) for v in value) + "]"
+    return format_number(value)
 
 
 def css_string(text: str) -> Markup:

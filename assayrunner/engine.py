@@ -2,25 +2,22 @@
 
 from __future__ import annotations
 
-import copy
 import getpass
+import json
 import math
 import platform
-import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
-from pydantic import ValidationError
-
-from . import __version__, integrity, plugins
+from . import __version__, integrity, plugins, store
 from .criteria import Check, MissingMetric, evaluate
 from .errors import PluginError, UserError
 from .layout import Layout
 from .plate import Plate, Read, parse_well
-from .protocol import Protocol, ReadSpec, find, validation_message
+from .parameters import validated_parameters
+from .protocol import Protocol, ReadSpec, find
 from .reading import InputFile, read_input, select_plate
 from .registry import Assay, AssayInput, AssayResult
 from .samples import read_samples
@@ -69,7 +66,7 @@ def execute(assay_name: str, files: list[Path], *, protocol: str | Path | None =
     params: per-run overrides of the protocol's [parameters] (see override_parameters); the
     validated parameters are stored with the run.
     """
-    from . import certificate, store
+    from . import certificate
 
     loaded = plugins.load()
     assay = loaded.assay(assay_name)
@@ -77,7 +74,7 @@ def execute(assay_name: str, files: list[Path], *, protocol: str | Path | None =
     if proto.assay != assay.name:
         raise UserError(f"this protocol is for assay {proto.assay!r}, not {assay.name!r}", file=proto.path,
                         where="assay")
-    parameters = _parameters(assay, proto, params)
+    parameters = validated_parameters(assay, proto, params)
     inputs = [read_input(Path(f), loaded.readers, format) for f in files]
     chosen = select_plate(inputs, plate)
     reads = {spec.name: _find_read(spec, chosen, inputs, len(proto.reads) == 1) for spec in proto.reads}
@@ -116,76 +113,12 @@ def execute(assay_name: str, files: list[Path], *, protocol: str | Path | None =
 
 
 def _check_supersedes(database, run_id: int, assay: str, db: Path) -> None:
-    from . import store
-
     old = store.get_run(database, run_id)
     if old["assay"] != assay:
         raise UserError(f"run {run_id} is a {old['assay']} run; a {assay} run cannot supersede it", file=db)
     later = store.superseded_by(database, run_id)
     if later:
         raise UserError(f"run {run_id} is already superseded by run {later[0]}; supersede that one instead", file=db)
-
-
-def _parameters(assay: Assay, proto: Protocol, params: Sequence[str] = ()):
-    values, overridden = override_parameters(proto.parameters, params)
-    try:
-        return assay.parameters.model_validate(values)
-    except ValidationError as exc:
-        where, message = validation_message(exc, "parameters")
-        key = where.removeprefix("parameters.").split(".")[0].split("[")[0]
-        raise UserError(message, file="--param" if key in overridden else proto.path, where=where) from None
-
-
-def override_parameters(parameters: dict, params: Sequence[str]) -> tuple[dict, set[str]]:
-    """The protocol's [parameters] with --param overrides applied in order, and the keys they set.
-
-    KEY=VALUE: VALUE is read as a TOML value (2.5, [40, 70], {A = 10, B = 20}), or as text where
-    the protocol's value is text or VALUE is not TOML; a dotted KEY (standards.B) sets one entry
-    of a table. @FILE: a TOML file whose top-level entries replace parameters (e.g. a kit lot's
-    standards and control ranges).
-    """
-    merged = copy.deepcopy(parameters)
-    overridden: set[str] = set()
-    for spec in params:
-        for path, text, value in _param_entries(spec):
-            where = f"--param {spec}"
-            if path[0] not in parameters:
-                raise UserError(f"unknown parameter {path[0]!r}; this protocol's parameters: "
-                                f"{', '.join(parameters)}", where=where)
-            node = merged
-            for depth, part in enumerate(path[:-1]):
-                if not isinstance(node.get(part), dict):
-                    raise UserError(f"{'.'.join(path[:depth + 1])} is not a table of parameters; set it whole",
-                                    where=where)
-                node = node[part]
-            if text is not None and isinstance(node.get(path[-1]), str) and not isinstance(value, str):
-                value = text  # e.g. a kit lot "123456" or a model name stays text
-            node[path[-1]] = value
-            overridden.add(path[0])
-    return merged, overridden
-
-
-def _param_entries(spec: str) -> list[tuple[list[str], str | None, Any]]:
-    """(key path, raw text or None, value) for one --param."""
-    if spec.startswith("@"):
-        path = Path(spec[1:])
-        try:
-            table = tomllib.loads(path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise UserError(f"cannot read the parameters file: {exc.strerror}", file=path) from None
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise UserError(f"not valid TOML: {exc}", file=path) from None
-        return [([key], None, value) for key, value in table.items()]
-    key, sep, text = spec.partition("=")
-    path = [part.strip() for part in key.split(".")]
-    if not sep or not all(path):
-        raise UserError("give KEY=VALUE (e.g. calibration_model=4pl) or @FILE.toml", where=f"--param {spec}")
-    text = text.strip()
-    try:
-        value = tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
-        value = text
-    return [(path, text, value)]
 
 
 def _find_read(spec: ReadSpec, plate: Plate, inputs: list[InputFile], only_spec: bool) -> Read | None:
@@ -300,5 +233,6 @@ def software_versions(loaded: plugins.Plugins) -> dict:
 
 def run_digest(record: dict) -> str:
     """The digest a certificate carries (see integrity.digest)."""
-    return integrity.digest([f.sha256 for f in record["inputs"]], record["protocol"].sha256, record["valid"],
+    return integrity.digest([f.sha256 for f in record["inputs"]], record["protocol"].sha256,
+                            json.loads(store.canonical_json(record["parameters"])), record["valid"],
                             [c.to_json() for c in record["checks"]], [result_json(r) for r in record["result"].results])

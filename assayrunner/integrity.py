@@ -10,11 +10,14 @@ from pathlib import Path
 from sqlite_utils import Database
 
 
-def digest(input_sha256: list[str], protocol_sha256: str, valid: bool, checks: list[dict], results: list[dict]) -> str:
-    """SHA-256 over the inputs' and the protocol's hashes, the verdicts and the results, in canonical JSON."""
+def digest(input_sha256: list[str], protocol_sha256: str, parameters: dict, valid: bool, checks: list[dict],
+           results: list[dict]) -> str:
+    """SHA-256 over the inputs' and the protocol's hashes, the run's parameters (with any --param
+    overrides), the verdicts and the results, in canonical JSON."""
     payload = {
         "inputs": list(input_sha256),
         "protocol": protocol_sha256,
+        "parameters": parameters,
         "valid": bool(valid),
         "checks": [{"id": c["id"], "description": c["description"], "value": _number(c["value"]),
                     "limit": c["limit"], "passed": bool(c["passed"])} for c in checks],
@@ -32,7 +35,7 @@ def stored_digest(db: Database, run_id: int) -> str:
                "passed": c["passed"]} for c in db.query("select * from checks where run_id = ? order by position", [run_id])]
     results = [{**r, "flags": json.loads(r["flags"])}
                for r in db.query("select * from results where run_id = ? order by position", [run_id])]
-    return digest(inputs, run["protocol_sha256"], run["valid"], checks, results)
+    return digest(inputs, run["protocol_sha256"], json.loads(run["parameters"]), run["valid"], checks, results)
 
 
 def audit_row_sha256(row: dict) -> str:
@@ -88,7 +91,7 @@ def verify_run(db: Database, run_id: int, report: Report, files: list[Path] = ()
     report.check(protocol_sha == run["protocol_sha256"], f"run {run_id}: protocol text",
                  "the stored protocol no longer matches its SHA-256")
     report.check(stored_digest(db, run_id) == run["digest"], f"run {run_id}: digest {run['digest'][:16]}…",
-                 "inputs, protocol, checks or results differ from what was certified")
+                 "inputs, protocol, parameters, checks or results differ from what was certified")
     logged = [json.loads(r["payload"]).get("digest") for r in
               db.query("select payload from audit_log where run_id = ? and event = 'run stored'", [run_id])]
     report.check(logged == [run["digest"]], f"run {run_id}: digest in the audit log",

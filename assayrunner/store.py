@@ -184,6 +184,11 @@ def list_runs(db: Database, limit: int = 50) -> list[dict]:
                          "from runs order by id desc limit :limit", {"limit": limit}))
 
 
+def canonical_json(value) -> str:
+    """The JSON text a value is stored as (NaN as null), keys sorted: what digests are computed over."""
+    return _json(value, canonical=True)
+
+
 def _json(value, canonical: bool = False) -> str:
     """JSON text keeping the producer's key order; canonical (sorted keys) for hashing."""
     return json.dumps(_plain(value), sort_keys=canonical, allow_nan=False)

@@ -64,6 +64,17 @@ def test_verify_ok_then_each_kind_of_tampering_is_found(cli, stored):
     assert "DIFFERS  run 1: digest" in tampered.stdout and "differ from what was certified" in tampered.stdout
 
 
+def test_verify_finds_changed_run_parameters(cli, stored):
+    db_path, _, _ = stored
+    drop_triggers(db_path)
+    with sqlite3.connect(db_path) as conn:
+        conn.execute("update runs set parameters = replace(parameters, '\"tube_volume_ul\": 900.0', "
+                     "'\"tube_volume_ul\": 450.0') where id = 1")
+        assert conn.total_changes == 1
+    result = cli("verify", "1")
+    assert result.exit_code == 1 and "DIFFERS  run 1: digest" in result.stdout
+
+
 def test_verify_finds_a_rewritten_audit_log(cli, stored):
     db_path, _, _ = stored
     drop_triggers(db_path)
