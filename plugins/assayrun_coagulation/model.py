@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
 
@@ -106,7 +106,7 @@ class Condition:
     name: str
     label: str
     role: str
-    replicates: list[Replicate] = field(default_factory=list)
+    replicates: list[Replicate]
 
 
 def role_of(name: str, p: Parameters, default: str = "sample") -> str:
