@@ -80,7 +80,7 @@ def test_coagulometer_run_matches_hand_calculation(run):
     assert got["NP-A 100 ug/mL", "PT_percent_change"]["value"] == pytest.approx(23.0769, rel=1e-5)
     checks = {c["id"]: c for c in data["checks"]}
     assert all(c["passed"] for c in checks.values()) and len(checks) == 16
-    assert checks["aptt-normal-control"]["value"] == pytest.approx(31.4)  # (31.0 + 31.8) / 2
+    assert checks["aptt-normal-control"]["value"] == 0  # (31.0 + 31.8) / 2 = 31.4 inside [26, 36]: 0 s outside
     assert checks["pt-duplicates"]["value"] == 3
 
 
@@ -115,7 +115,7 @@ def test_failed_aptt_control_invalidates_aptt_only(cli):
     assert result.exit_code == 1 and data["valid"] is False
     failed = [c for c in data["checks"] if not c["passed"]]
     assert [c["id"] for c in failed] == ["aptt-normal-control"]
-    assert failed[0]["value"] == pytest.approx(40.5)  # (40.0 + 41.0) / 2 outside [26, 36]
+    assert failed[0]["value"] == pytest.approx(4.5)  # (40.0 + 41.0) / 2 = 40.5, 4.5 s above [26, 36]
     for r in data["results"]:
         invalid = "invalid: aptt-normal-control failed" in r["flags"]
         assert invalid == r["metric"].startswith("APTT_"), r
@@ -154,11 +154,25 @@ def test_no_clot_needs_the_instrument_limit(cli, workdir):
     assert "parameters.tests.REPT" in result.stderr
 
 
-def test_vehicle_range_must_equal_the_normal_range(cli, workdir):
-    path = protocol_copy(workdir, r"limit = \[10.0, 13.5\] ", "limit = [10.0, 14.0] ")
-    result = cli("execute", "coagulation", RUN, "--protocol", path)
-    assert result.exit_code == 2 and "acceptance[2]" in result.stderr
-    assert "[10.0, 14.0] differs from parameters.tests.PT.normal_range_s [10.0, 13.5]" in result.stderr
+def test_control_lot_ranges_set_per_run(cli, workdir):
+    lot = workdir / "control-lot.toml"
+    lot.write_text(f'''control_lot = "N-2211 / A-3107"
+normal_control_ranges_s = {{ PT = [10.5, 13.5], APTT = [38.0, 44.0], TT = [14.0, 20.0], REPT = [15.0, 21.0] }}
+abnormal_control_ranges_s = {{ PT = [20.0, 30.0], APTT = [45.0, 70.0], TT = [25.0, 45.0], REPT = [25.0, 45.0] }}
+''')
+    result, data = cli.json("execute", "coagulation", APTT_CONTROL_OUT, "--param", f"@{lot}")
+    assert result.exit_code == 0 and data["valid"] is True  # the APTT normal control 40.5 s is inside this lot's range
+    assert "N-2211 / A-3107" in open(data["certificate"]["html"], encoding="utf-8").read()
+    result = cli("execute", "coagulation", APTT_CONTROL_OUT, "--param", "normal_control_ranges_s.APTT=[38.0, 44.0]")
+    assert result.exit_code == 0, result.output
+
+
+def test_control_ranges_cover_every_test(cli):
+    result = cli("execute", "coagulation", RUN, "--param", "abnormal_control_ranges_s={PT = [20.0, 30.0]}")
+    assert result.exit_code == 2 and "--param" in result.stderr
+    assert "abnormal_control_ranges_s needs a range for each test (PT, APTT, TT, REPT), not PT" in result.stderr
+    result = cli("execute", "coagulation", RUN, "--param", "normal_control_ranges_s.PT=[13.5, 10.5]")
+    assert result.exit_code == 2 and "a range is [lower limit, upper limit]" in result.stderr
 
 
 def test_missing_parameter_is_named(cli, workdir):
@@ -299,4 +313,5 @@ def test_gen5_kinetic_export_feeds_the_plate_path(cli, workdir):
     checks = {c["id"]: c for c in data["checks"]}
     assert checks["read-interval"]["value"] == 30.0
     expected = np.mean([half_max_time(kinetic["values"][well]) for well in ("A1", "B1")])
-    assert checks["pt-normal-control"]["value"] == pytest.approx(expected, rel=1e-12)
+    high = tomllib.loads(protocol.read_text())["parameters"]["normal_control_ranges_s"]["PT"][1]
+    assert expected > high and checks["pt-normal-control"]["value"] == pytest.approx(expected - high, rel=1e-12)

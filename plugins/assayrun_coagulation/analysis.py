@@ -15,12 +15,12 @@ from dataclasses import asdict
 
 import numpy as np
 
-from assayrunner import AssayInput, AssayResult, Result, UserError
+from assayrunner import AssayInput, AssayResult, Result
 from assayrunner.criteria import MissingMetric, evaluate
 
 from .coagulometer import table_conditions
 from .kinetic import plate_conditions
-from .model import CONTROL_ROLES, ClottingTest, Condition, Parameters, Replicate
+from .model import CONTROL_ROLES, Condition, Parameters, Replicate
 
 
 def summarize(replicates: list[Replicate]) -> dict:
@@ -49,14 +49,21 @@ def state(summary: dict, normal_range: tuple[float, float]) -> str | None:
     return "prolonged" if mean > high else "shortened" if mean < low else "normal"
 
 
+def outside_range(summary: dict, limits: tuple[float, float]) -> float:
+    """Seconds outside [low, high] (0 inside); NaN when unknown (a censored bound inside the range counts so)."""
+    mean, (low, high) = summary["mean"], limits
+    if not math.isfinite(mean) or (summary["censored"] and mean <= high):
+        return math.nan
+    return max(low - mean, mean - high, 0.0)
+
+
 def analyze(inp: AssayInput) -> AssayResult:
     p: Parameters = inp.parameters
-    _check_vehicle_criteria(inp)
     conditions, extra_metrics, extra_details = (plate_conditions if p.kinetics else table_conditions)(inp)
     metrics: dict = {}
     tests = []
     for test, spec in p.tests.items():
-        rows = [_row(c, spec, p) for c in conditions[test]]
+        rows = [_row(c, test, p) for c in conditions[test]]
         vehicle = next((r for r in rows if r["role"] == "vehicle"), None)
         for row in rows:
             _compare_to_vehicle(row, vehicle)
@@ -75,22 +82,25 @@ def analyze(inp: AssayInput) -> AssayResult:
 
 
 def _control_metrics(rows: list[dict], p: Parameters) -> dict:
-    """Mean, %CV and n of each control (NaN when the input lacks it: its checks then fail)."""
+    """Mean, %CV, n and seconds outside its range of each control (NaN when the input lacks it: its checks fail)."""
     out = {}
     for role, name in zip(CONTROL_ROLES, (p.normal_control, p.abnormal_control, p.vehicle)):
-        row = next((r for r in rows if r["role"] == role), {"mean": math.nan, "cv": math.nan, "n": 0})
-        out[name] = {"mean_s": row["mean"], "cv_percent": row["cv"], "n": row["n"]}
+        row = next((r for r in rows if r["role"] == role), {"mean": math.nan, "cv": math.nan, "n": 0,
+                                                              "outside": math.nan})
+        out[name] = {"mean_s": row["mean"], "cv_percent": row["cv"], "n": row["n"], "outside_range_s": row["outside"]}
     return out
 
 
-def _row(condition: Condition, spec: ClottingTest, p: Parameters) -> dict:
-    """One condition in one test: replicates, mean, %CV, state against the normal range, flags."""
+def _row(condition: Condition, test: str, p: Parameters) -> dict:
+    """One condition in one test: replicates, mean, %CV, its range (controls), state, flags."""
     summary = summarize(condition.replicates)
+    limits = p.control_range(condition.role, test)
     row = {"name": condition.name, "sample": condition.label, "role": condition.role,
-           "replicates": [asdict(r) for r in condition.replicates], **summary, "state": None, "flags": []}
+           "replicates": [asdict(r) for r in condition.replicates], **summary, "state": None, "flags": [],
+           "range": limits, "outside": outside_range(summary, limits) if limits else math.nan}
     flags = row["flags"]
     if condition.role not in ("normal control", "abnormal control"):  # the vehicle and samples
-        row["state"] = state(summary, spec.normal_range_s)
+        row["state"] = state(summary, p.tests[test].normal_range_s)
         if row["state"] in ("prolonged", "shortened"):
             flags.append(row["state"])
     if summary["censored"]:
@@ -148,14 +158,3 @@ def _patterns(tests: list[dict], p: Parameters, failed: dict[str, list[str]]) ->
         out.append({"sample": sample, "text": "; ".join(texts) or None, "flags": flags})
     return out
 
-
-def _check_vehicle_criteria(inp: AssayInput) -> None:
-    """A vehicle acceptance range must be the test's normal range (both are in the protocol; keep them one)."""
-    p: Parameters = inp.parameters
-    for k, criterion in enumerate(inp.protocol.acceptance):
-        for test, spec in p.tests.items():
-            if criterion.metric == f"{test}.controls.{p.vehicle}.mean_s" and criterion.op == "within" \
-                    and tuple(criterion.limit) != spec.normal_range_s:
-                raise UserError(f"the vehicle range {list(criterion.limit)} differs from "
-                                f"parameters.tests.{test}.normal_range_s {list(spec.normal_range_s)}; make them equal",
-                                file=inp.protocol.path, where=f"acceptance[{k}]")

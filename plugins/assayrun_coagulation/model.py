@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveFloat, PositiveInt, \
+    ValidationInfo, field_validator, model_validator
 
 from assayrunner.layout import expand_wells
 
 CONTROL_ROLES = ("normal control", "abnormal control", "vehicle")
+
+
+def _ordered(limits: tuple[float, float]) -> tuple[float, float]:
+    if limits[0] >= limits[1]:
+        raise ValueError("a range is [lower limit, upper limit]")
+    return limits
+
+
+Range = Annotated[tuple[PositiveFloat, PositiveFloat], AfterValidator(_ordered)]
 
 
 class ClottingTest(BaseModel):
@@ -17,14 +28,12 @@ class ClottingTest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     title: str
-    normal_range_s: tuple[PositiveFloat, PositiveFloat]
+    normal_range_s: Range
     max_time_s: PositiveFloat | None = None  # coagulometer: the bound of a "no clot" result
     wells: str | None = None                 # plate: the wells holding this test
 
     @model_validator(mode="after")
-    def _valid(self):
-        if self.normal_range_s[0] >= self.normal_range_s[1]:
-            raise ValueError("normal_range_s is [lower limit, upper limit]")
+    def _valid_wells(self):
         if self.wells is not None:
             expand_wells(self.wells)
         return self
@@ -77,16 +86,37 @@ class Parameters(BaseModel):
     vehicle: str
     flag_cv_percent: PositiveFloat
     tests: dict[str, ClottingTest]
+    control_lot: str
+    normal_control_ranges_s: dict[str, Range]    # per test, from the control lot's insert
+    abnormal_control_ranges_s: dict[str, Range]
     patterns: list[Pattern]
     kinetics: KineticSettings | None = None  # set: plate input; unset: coagulometer input
 
-    @model_validator(mode="after")
-    def _patterns_name_tests(self):
-        for k, pattern in enumerate(self.patterns):
-            unknown = {*pattern.prolonged, *pattern.normal, *pattern.shortened} - set(self.tests)
+    @field_validator("normal_control_ranges_s", "abnormal_control_ranges_s")
+    @classmethod
+    def _range_per_test(cls, ranges: dict, info: ValidationInfo) -> dict:
+        tests = info.data.get("tests", {})
+        if set(ranges) != set(tests):
+            raise ValueError(f"{info.field_name} needs a range for each test ({', '.join(tests)}), "
+                             f"not {', '.join(ranges) or 'none'}")
+        return ranges
+
+    @field_validator("patterns")
+    @classmethod
+    def _patterns_name_tests(cls, patterns: list[Pattern], info: ValidationInfo) -> list[Pattern]:
+        for k, pattern in enumerate(patterns):
+            unknown = {*pattern.prolonged, *pattern.normal, *pattern.shortened} - set(info.data.get("tests", {}))
             if unknown:
                 raise ValueError(f"patterns[{k}] names {', '.join(sorted(unknown))}, not in tests")
-        return self
+        return patterns
+
+    def control_range(self, role: str, test: str) -> tuple[float, float] | None:
+        """The acceptable range of a control role in a test (the vehicle's is the test's normal range)."""
+        if role == "normal control":
+            return self.normal_control_ranges_s[test]
+        if role == "abnormal control":
+            return self.abnormal_control_ranges_s[test]
+        return self.tests[test].normal_range_s if role == "vehicle" else None
 
 
 @dataclass
