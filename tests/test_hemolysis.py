@@ -1,7 +1,6 @@
 """Hemolysis (NCL ITA-1) end to end, checked against a calculation done here with plain numpy."""
 
 import csv
-import json
 import sqlite3
 
 import numpy as np

@@ -18,6 +18,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, NonNegativeFloat, PositiveFloat, field_validator
 
 from assayrunner import AssayInput, AssayResult, Result, UserError
+from assayrunner.stats import cv_percent, mean, sd
 from assayrunner.curves import fit
 from assayrunner.plots import line_through
 
@@ -54,22 +55,6 @@ class Parameters(BaseModel):
             if low > high:
                 raise ValueError(f"the range of {name} must be [low, high], got [{low:g}, {high:g}]")
         return ranges
-
-
-def mean(values: np.ndarray) -> float:
-    finite = values[np.isfinite(values)]
-    return float(finite.mean()) if finite.size else math.nan
-
-
-def sd(values: np.ndarray) -> float:
-    """SD (n - 1) of the finite values; NaN for fewer than two."""
-    finite = values[np.isfinite(values)]
-    return float(finite.std(ddof=1)) if finite.size > 1 else math.nan
-
-
-def cv_percent(values: np.ndarray) -> float:
-    m = mean(values)
-    return 100 * sd(values) / m if m else math.nan
 
 
 def analyze(inp: AssayInput) -> AssayResult:

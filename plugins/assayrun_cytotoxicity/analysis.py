@@ -19,6 +19,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat
 
 from assayrunner import AssayInput, AssayResult, Result, UserError
+from assayrunner.stats import cv_percent, mean, sd
 
 from . import doseresponse as dr
 from .series import DoseSeries, series_for
@@ -49,24 +50,6 @@ class Parameters(BaseModel):
     flag_cv_percent: PositiveFloat
     flag_interference_percent: PositiveFloat
     flag_above_percent: PositiveFloat
-
-
-def mean(values: np.ndarray) -> float:
-    """Mean of the finite values; NaN when there are none."""
-    finite = values[np.isfinite(values)]
-    return float(finite.mean()) if finite.size else float("nan")
-
-
-def sd(values: np.ndarray) -> float:
-    """Sample standard deviation (n - 1) of the finite values; NaN for fewer than two."""
-    finite = values[np.isfinite(values)]
-    return float(finite.std(ddof=1)) if finite.size > 1 else float("nan")
-
-
-def cv_percent(values: np.ndarray) -> float:
-    """100 x SD / mean of the finite values."""
-    m = mean(values)
-    return 100 * sd(values) / m if m else float("nan")
 
 
 def analyze(inp: AssayInput) -> AssayResult:

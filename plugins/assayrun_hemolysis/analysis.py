@@ -16,6 +16,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, PositiveFloat
 
 from assayrunner import AssayInput, AssayResult, Result, UserError
+from assayrunner.stats import cv_percent, mean
 from assayrunner.curves import fit
 from assayrunner.plots import line_through
 
@@ -40,20 +41,6 @@ class Parameters(BaseModel):
     flag_cv_percent: PositiveFloat
     flag_interference_fraction: PositiveFloat
     flag_above_percent: PositiveFloat
-
-
-def mean(values: np.ndarray) -> float:
-    """Mean of the finite values; NaN when there are none."""
-    finite = values[np.isfinite(values)]
-    return float(finite.mean()) if finite.size else float("nan")
-
-
-def cv_percent(values: np.ndarray) -> float:
-    """100 x SD (n - 1) / mean of the finite values; NaN for fewer than two."""
-    finite = values[np.isfinite(values)]
-    if finite.size < 2 or finite.mean() == 0:
-        return float("nan")
-    return float(100 * finite.std(ddof=1) / finite.mean())
 
 
 def analyze(inp: AssayInput) -> AssayResult:
