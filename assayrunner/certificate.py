@@ -34,16 +34,26 @@ def environment(user_templates: Path | None = None) -> Environment:
     env.filters["num"] = format_number
     env.filters["css_string"] = css_string
     env.filters["param_value"] = param_value
+    env.filters["check_value"] = check_value
     return env
 
 
+def check_value(check: dict) -> str:
+    """A check's value for reading: a count ("5 of 6 levels") as a whole number, else format_number."""
+    if check["is_count"] and check["value"] is not None:
+        return str(int(check["value"]))
+    return format_number(check["value"])
+
+
 def param_value(value) -> str:
-    """A parameter for reading: numbers via format_number, tables as 'key value; ...', lists as [a, b]."""
+    """A configured value as written (24, 0.8; not rounded or padded), tables as 'key value; ...', lists [a, b]."""
     if isinstance(value, dict):
         return "; ".join(f"{k} {param_value(v)}" for k, v in value.items())
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(param_value(v) for v in value) + "]"
-    return format_number(value)
+    if isinstance(value, float):
+        return f"{value:.15g}"
+    return "—" if value is None else str(value)
 
 
 def css_string(text: str) -> Markup:
@@ -58,8 +68,6 @@ def format_number(value, digits: int = 4) -> str:
         return "—"
     if isinstance(value, (bool, int)) or not isinstance(value, float):
         return str(value)
-    if value.is_integer() and abs(value) < 1e6:
-        return str(int(value))  # counts (e.g. "5 of 6 levels") read as counts
     if value == 0:
         return "0"
     magnitude = math.floor(math.log10(abs(value)))
@@ -78,8 +86,17 @@ def context(db: Database, run_id: int) -> dict:
         "assay_template": assay.template if assay and assay.template else None,
         "details": run["details"], "fits": fits, "plate_maps": plate_maps(db, run_id),
         "signatures": store.signatures(db, run_id), "superseded_by": store.superseded_by(db, run_id),
+        "protocol_parameters": _protocol_parameters(assay, protocol),
         "issued_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+
+
+def _protocol_parameters(assay, protocol: Protocol) -> dict:
+    """The protocol file's parameters as the assay validates them, to tell --param overrides apart."""
+    try:
+        return assay.parameters.model_validate(protocol.parameters).model_dump(mode="json")
+    except Exception:  # the plugin is gone or changed since the run: compare with the file's values
+        return protocol.parameters
 
 
 def fit_svg(plot: dict) -> str:
@@ -90,13 +107,14 @@ def fit_svg(plot: dict) -> str:
 
 
 def plate_maps(db: Database, run_id: int) -> list[dict]:
-    """Per endpoint read: a grid of cells (value, role, group, flag) and the value range for shading."""
+    """Per read with layout wells: a grid of cells (value, role, group, flag) and the value range for shading."""
     maps: dict[str, dict] = {}
     for row in db.query("select * from wells where run_id = ? and time_s is null", [run_id]):
         grid = maps.setdefault(row["read"], {"read": row["read"], "cells": {}, "rows": 0, "columns": 0})
         r, c = parse_well(row["well"])
         grid["rows"], grid["columns"] = max(grid["rows"], r + 1), max(grid["columns"], c + 1)
         grid["cells"][row["well"]] = row
+    maps = {read: grid for read, grid in maps.items() if any(c["role"] for c in grid["cells"].values())}
     for grid in maps.values():
         values = [c["value"] for c in grid["cells"].values() if c["value"] is not None]
         lo, hi = (min(values), max(values)) if values else (0.0, 1.0)

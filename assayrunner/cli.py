@@ -101,12 +101,12 @@ def execute(
 
 
 def _print_summary(outcome) -> None:
-    from .certificate import format_number as num
+    from .certificate import check_value, format_number as num
 
     p = outcome.protocol
     verdict = "VALID" if outcome.valid else "INVALID (acceptance failed)"
     typer.echo(f"Run {outcome.run_id}: {outcome.assay}, protocol {p.id} {p.version}: {verdict}\n")
-    typer.echo(_table([["PASS" if c.passed else "FAIL", c.id, num(c.value), c.limit] for c in outcome.checks],
+    typer.echo(_table([["PASS" if c.passed else "FAIL", c.id, check_value(vars(c)), c.limit] for c in outcome.checks],
                       ["", "check", "value", "limit"]))
     typer.echo("")
     typer.echo(_results_table(outcome.result.results, num))
@@ -116,15 +116,25 @@ def _print_summary(outcome) -> None:
 
 
 def _results_table(results, num) -> str:
-    """One row per sample, one column per metric (with its unit), then interpretation and flags."""
+    """A table per scope (e.g. per coagulation test): one row per sample, one column per metric."""
+    scopes = list(dict.fromkeys(r.scope for r in results))
+    if len(scopes) > 1:
+        return "\n\n".join(f"{scope or 'other'}:\n" + _one_results_table([r for r in results if r.scope == scope],
+                                                                         num, f"{scope}_" if scope else "")
+                             for scope in scopes)
+    return _one_results_table(results, num, "")
+
+
+def _one_results_table(results, num, prefix: str) -> str:
     metrics = list(dict.fromkeys((r.metric, r.unit) for r in results))
     rows: dict[str, dict] = {}
     for r in results:
         row = rows.setdefault(r.sample, {"interpretation": set(), "flags": []})
-        row[(r.metric, r.unit)] = num(r.value)
+        row[(r.metric, r.unit)] = ("> " if "censored" in r.flags else "") + num(r.value)
         row["interpretation"].update([r.interpretation] if r.interpretation else [])
         row["flags"] += [f for f in r.flags if f not in row["flags"]]
-    header = ["sample", *(f"{m} ({u})" for m, u in metrics), "interpretation", "flags"]
+    header = ["sample", *(f"{m.removeprefix(prefix)} ({u})" if u else m.removeprefix(prefix) for m, u in metrics),
+              "interpretation", "flags"]
     return _table([[sample, *(row.get(key, "") for key in metrics), ", ".join(sorted(row["interpretation"])),
                     ", ".join(row["flags"])] for sample, row in rows.items()], header)
 
@@ -269,7 +279,7 @@ def runs_show(run_id: Annotated[int, typer.Argument(help="Run id.")], db: DbOpti
               as_json: JsonOption = False):
     """Show one stored run: protocol, inputs, checks, results."""
     from . import store
-    from .certificate import format_number as num
+    from .certificate import check_value, format_number as num
 
     run = store.get_run(_existing_db(db), run_id)
     if as_json:
@@ -280,7 +290,7 @@ def runs_show(run_id: Annotated[int, typer.Argument(help="Run id.")], db: DbOpti
     for f in run["inputs"]:
         typer.echo(f"  input {f['name']} ({f['format']}) sha256 {f['sha256']}")
     typer.echo("")
-    typer.echo(_table([["PASS" if c["passed"] else "FAIL", c["check_id"], num(c["value"]), c["limit_text"]]
+    typer.echo(_table([["PASS" if c["passed"] else "FAIL", c["check_id"], check_value(c), c["limit_text"]]
                        for c in run["checks"]], ["", "check", "value", "limit"]))
     typer.echo("")
     typer.echo(_table([[r["sample"], r["metric"], num(r["value"]), r["unit"], r["interpretation"] or "",

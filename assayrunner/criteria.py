@@ -91,6 +91,7 @@ class Check:
     passed: bool
     detail: str = ""
     scope: str | None = None
+    is_count: bool = False  # value counts the items that passed
 
     def to_json(self) -> dict:
         return {"id": self.id, "description": self.description, "value": self.value,
@@ -127,7 +128,7 @@ def evaluate(criterion: Criterion, metrics: dict) -> Check:
     detail = f"failing: {', '.join(failing)}" if failing else ""
     return Check(criterion.id, criterion.description, len(passing),
                  f">= {criterion.at_least} of {len(items)} with {limit}",
-                 len(passing) >= criterion.at_least, detail, criterion.scope)
+                 len(passing) >= criterion.at_least, detail, criterion.scope, is_count=True)
 
 
 def _is_number(value: Any) -> bool:

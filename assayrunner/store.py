@@ -29,7 +29,7 @@ def m001_initial(db: Database) -> None:
     db["fits"].create({"run_id": int, "name": str, "model": str, "parameters": str, "se": str, "r2": float,
                        "n": int, "converged": int, "plot": str}, foreign_keys=[("run_id", "runs")])
     db["checks"].create({"run_id": int, "position": int, "check_id": str, "description": str, "value": float,
-                         "limit_text": str, "passed": int, "detail": str, "scope": str}, foreign_keys=[("run_id", "runs")])
+                         "limit_text": str, "passed": int, "detail": str, "scope": str, "is_count": int}, foreign_keys=[("run_id", "runs")])
     db["results"].create({"run_id": int, "position": int, "sample": str, "metric": str, "value": float,
                           "unit": str, "flags": str, "interpretation": str, "scope": str}, foreign_keys=[("run_id", "runs")])
     db["certificates"].create({"id": int, "run_id": int, "format": str, "path": str, "sha256": str,
@@ -110,7 +110,7 @@ def save_run(db: Database, record: dict) -> int:
     } for fit in result.fits)
     db["checks"].insert_all({
         "run_id": run_id, "position": i, "check_id": c.id, "description": c.description, "value": c.value,
-        "limit_text": c.limit, "passed": int(c.passed), "detail": c.detail, "scope": c.scope,
+        "limit_text": c.limit, "passed": int(c.passed), "detail": c.detail, "scope": c.scope, "is_count": int(c.is_count),
     } for i, c in enumerate(record["checks"]))
     db["results"].insert_all({
         "run_id": run_id, "position": i, "sample": r.sample, "metric": r.metric, "value": _float(r.value),
@@ -160,7 +160,7 @@ def get_run(db: Database, run_id: int) -> dict:
     where = {"run_id": run_id}
     run["inputs"] = list(db.query("select name, path, sha256, size, format from input_files where run_id = :run_id "
                                   "order by position", where))
-    run["checks"] = [{**c, "passed": bool(c["passed"])} for c in
+    run["checks"] = [{**c, "passed": bool(c["passed"]), "is_count": bool(c["is_count"])} for c in
                      db.query("select * from checks where run_id = :run_id order by position", where)]
     run["results"] = [{**r, "flags": json.loads(r["flags"])} for r in
                       db.query("select * from results where run_id = :run_id order by position", where)]
