@@ -567,8 +567,8 @@ class _LogisticProblem:
                 g = 1.0 / (1.0 + np.exp(hill * dlog))
                 if s != 1.0:
                     g **= s
-            sums = (np.einsum("mgn,mn->mg", g, W), np.einsum("mgn,mgn,mn->mg", g, g, W),
-                    np.einsum("mgn,mn->mg", g, WY))
+            gw = g * W[:, None, :]
+            sums = (gw.sum(axis=2), (gw * g).sum(axis=2), (gw * self.Y[:, None, :]).sum(axis=2))
             bottom, top, rss = _asymptotes(*sums, *totals,
                                            self.fixed.get("bottom"), self.fixed.get("top"))
             k = np.argmin(rss, axis=1)
