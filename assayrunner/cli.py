@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -39,6 +40,9 @@ def handles_errors(command):
             raise typer.Exit(exc.exit_code) from None
         except typer.Exit:
             raise
+        except BrokenPipeError:  # the reader of our output went away (`| head`): stop quietly
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(0) from None
         except Exception as exc:  # a bug: still one line, exit 3
             from .plugins import format_traceback
 
