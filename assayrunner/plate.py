@@ -44,11 +44,6 @@ def parse_well(name: str) -> tuple[int, int]:
     return row_index(m.group(1)), int(m.group(2)) - 1
 
 
-def shape_for_wells(wells: int) -> tuple[int, int]:
-    """The (rows, columns) of a standard plate with this many wells."""
-    return PLATE_SHAPES[wells]
-
-
 def smallest_shape(rows: int, columns: int) -> tuple[int, int]:
     """The smallest standard plate that holds rows x columns of data (or the data's own shape)."""
     for r, c in PLATE_SHAPES.values():
