@@ -50,26 +50,40 @@ def curve_plot(points: list[tuple[float, float]], line: list[tuple[float, float]
     def sy(y):
         return H - BOTTOM - (y - y0) / (y1 - y0) * (H - TOP - BOTTOM)
 
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" class="plot" role="img">']
-    for t in xt:
-        out.append(f'<line x1="{sx(t):.1f}" y1="{TOP}" x2="{sx(t):.1f}" y2="{H - BOTTOM}" stroke="#e4e4e4"/>'
-                   f'<text x="{sx(t):.1f}" y="{H - BOTTOM + 16}" text-anchor="middle" font-size="10">{t:g}</text>')
-    for t in yt:
-        out.append(f'<line x1="{LEFT}" y1="{sy(t):.1f}" x2="{W - RIGHT}" y2="{sy(t):.1f}" stroke="#e4e4e4"/>'
-                   f'<text x="{LEFT - 6}" y="{sy(t) + 4:.1f}" text-anchor="end" font-size="10">{t:g}</text>')
-    out.append(f'<rect x="{LEFT}" y="{TOP}" width="{W - LEFT - RIGHT}" height="{H - TOP - BOTTOM}" fill="none" stroke="#888"/>')
+    out = _axes(W, W - RIGHT, xt, yt, sx, sy)
     if line:
-        path = " ".join(f"{'M' if i == 0 else 'L'}{sx(x):.1f},{sy(y):.1f}" for i, (x, y) in enumerate(line))
-        out.append(f'<path d="{path}" fill="none" stroke="#1f4e9c" stroke-width="1.6"/>')
+        out.append(f'<path d="{_path(line, sx, sy)}" fill="none" stroke="#1f4e9c" stroke-width="1.6"/>')
     for x, y in points:
         out.append(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="3.2" fill="#b22222"/>')
     for x, y in highlighted:
         out.append(f'<rect x="{sx(x) - 3.5:.1f}" y="{sy(y) - 3.5:.1f}" width="7" height="7" fill="none" stroke="#136f2d" stroke-width="1.4"/>')
-    out.append(f'<text x="{(LEFT + W - RIGHT) / 2}" y="{H - 8}" text-anchor="middle" font-size="11">'
-               f'{escape(x_label)}</text>')
-    out.append(f'<text x="14" y="{(TOP + H - BOTTOM) / 2}" text-anchor="middle" font-size="11" '
-               f'transform="rotate(-90 14 {(TOP + H - BOTTOM) / 2})">{escape(y_label)}</text></svg>')
+    out.append(_labels(W - RIGHT, x_label, y_label))
     return "".join(out)
+
+
+def _axes(width: float, right: float, xt: list[float], yt: list[float], sx, sy) -> list[str]:
+    """The <svg> opening, grid lines with their tick labels, and the frame of the plot area."""
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {H}" class="plot" role="img">']
+    for t in xt:
+        out.append(f'<line x1="{sx(t):.1f}" y1="{TOP}" x2="{sx(t):.1f}" y2="{H - BOTTOM}" stroke="#e4e4e4"/>'
+                   f'<text x="{sx(t):.1f}" y="{H - BOTTOM + 16}" text-anchor="middle" font-size="10">{t:g}</text>')
+    for t in yt:
+        out.append(f'<line x1="{LEFT}" y1="{sy(t):.1f}" x2="{right}" y2="{sy(t):.1f}" stroke="#e4e4e4"/>'
+                   f'<text x="{LEFT - 6}" y="{sy(t) + 4:.1f}" text-anchor="end" font-size="10">{t:g}</text>')
+    out.append(f'<rect x="{LEFT}" y="{TOP}" width="{right - LEFT}" height="{H - TOP - BOTTOM}" '
+               'fill="none" stroke="#888"/>')
+    return out
+
+
+def _labels(right: float, x_label: str, y_label: str) -> str:
+    """The axis titles and the closing tag."""
+    return (f'<text x="{(LEFT + right) / 2}" y="{H - 8}" text-anchor="middle" font-size="11">{escape(x_label)}</text>'
+            f'<text x="14" y="{(TOP + H - BOTTOM) / 2}" text-anchor="middle" font-size="11" '
+            f'transform="rotate(-90 14 {(TOP + H - BOTTOM) / 2})">{escape(y_label)}</text></svg>')
+
+
+def _path(points, sx, sy) -> str:
+    return " ".join(f"{'M' if i == 0 else 'L'}{sx(x):.1f},{sy(y):.1f}" for i, (x, y) in enumerate(points))
 
 
 def line_through(predict, x_min: float, x_max: float, n: int = 60) -> list[tuple[float, float]]:
@@ -100,18 +114,9 @@ def kinetic_plot(curves: list[dict], x_label: str, y_label: str, mark_label: str
     def sy(y):
         return H - BOTTOM - (y - yt[0]) / (yt[-1] - yt[0]) * (H - TOP - BOTTOM)
 
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {H}" class="plot" role="img">']
-    for t in xt:
-        out.append(f'<line x1="{sx(t):.1f}" y1="{TOP}" x2="{sx(t):.1f}" y2="{H - BOTTOM}" stroke="#e4e4e4"/>'
-                   f'<text x="{sx(t):.1f}" y="{H - BOTTOM + 16}" text-anchor="middle" font-size="10">{t:g}</text>')
-    for t in yt:
-        out.append(f'<line x1="{LEFT}" y1="{sy(t):.1f}" x2="{right}" y2="{sy(t):.1f}" stroke="#e4e4e4"/>'
-                   f'<text x="{LEFT - 6}" y="{sy(t) + 4:.1f}" text-anchor="end" font-size="10">{t:g}</text>')
-    out.append(f'<rect x="{LEFT}" y="{TOP}" width="{right - LEFT}" height="{H - TOP - BOTTOM}" '
-               'fill="none" stroke="#888"/>')
+    out = _axes(width, right, xt, yt, sx, sy)
     for c in curves:
-        path = " ".join(f"{'M' if i == 0 else 'L'}{sx(x):.1f},{sy(y):.1f}" for i, (x, y) in enumerate(c["points"]))
-        out.append(f'<path d="{path}" fill="none" stroke="{escape(c["color"])}" stroke-width="1.2" '
+        out.append(f'<path d="{_path(c["points"], sx, sy)}" fill="none" stroke="{escape(c["color"])}" stroke-width="1.2" '
                    'opacity="0.85"/>')
     for c in curves:
         if c.get("mark"):
@@ -128,8 +133,5 @@ def kinetic_plot(curves: list[dict], x_label: str, y_label: str, mark_label: str
         y = TOP + 8 + 15 * len(legend)
         out.append(f'<circle cx="{right + 18}" cy="{y}" r="3" fill="#333"/>'
                    f'<text x="{right + 31}" y="{y + 4}" font-size="10">{escape(mark_label)}</text>')
-    out.append(f'<text x="{(LEFT + right) / 2}" y="{H - 8}" text-anchor="middle" font-size="11">'
-               f'{escape(x_label)}</text>')
-    out.append(f'<text x="14" y="{(TOP + H - BOTTOM) / 2}" text-anchor="middle" font-size="11" '
-               f'transform="rotate(-90 14 {(TOP + H - BOTTOM) / 2})">{escape(y_label)}</text></svg>')
+    out.append(_labels(right, x_label, y_label))
     return "".join(out)
