@@ -138,6 +138,8 @@ def _read_time_table(rows: list[list[str]], i: int, hi: int, title: str, out: _E
     header = [c.strip() for c in rows[i]]
     wells = {k: w for k, h in enumerate(header) if k > 0 and (w := _well(h))}
     temp_column = 1 if 1 not in wells else None
+    columns, positions = list(wells), list(wells.values())
+    last = max(columns, default=0)
     label = title or (header[1].split(" ", 1)[-1] if temp_column else "Kinetic")
     frames = out.series.setdefault(label, [])
     j = i + 1
@@ -146,7 +148,10 @@ def _read_time_table(rows: list[list[str]], i: int, hi: int, title: str, out: _E
         seconds = parse_duration(cells[0])
         if seconds is None:
             break
-        frame = {w: cells[k] for k, w in wells.items() if k < len(cells) and cells[k].strip()}
+        if len(cells) > last and "" not in (values := [cells[k] for k in columns]):
+            frame = dict(zip(positions, values))  # the common full row, without a test per cell
+        else:
+            frame = {w: cells[k] for k, w in wells.items() if k < len(cells) and cells[k].strip()}
         if frame:
             frames.append((seconds, frame))
             if temp_column and len(cells) > 1:
@@ -282,16 +287,20 @@ def _fill(read: Read, index: tuple, text: str, decimal_comma: bool) -> None:
             read.texts[well] = text.strip()
 
 
-def _fill_numbers(read: Read, frame: dict, k: int) -> bool:
-    """Fast path for a time point whose cells are all plain finite numbers (numpy parses them at once)."""
+def _fill_table(read: Read, frames: list[dict]) -> bool:
+    """Fast path for a kinetic table whose time points all hold the same wells, every cell a plain
+    finite number: numpy parses the whole table at once. False (nothing filled) otherwise."""
+    wells = list(frames[0])
+    if any(len(frame) != len(wells) or list(frame) != wells for frame in frames):
+        return False
     try:
-        values = np.array(list(frame.values()), dtype=float)
+        values = np.array([list(frame.values()) for frame in frames], dtype=float)
     except ValueError:
         return False
     if not np.isfinite(values).all():
         return False  # 'nan' / 'inf' text: let parse_cell flag it
-    rows, columns = zip(*frame)
-    read.values[rows, columns, k] = values
+    rows, columns = zip(*wells)
+    read.values[rows, columns, :] = values.T
     return True
 
 
@@ -307,8 +316,8 @@ def _reads(out: _Export, shape: tuple[int, int], decimal_comma: bool) -> list[Re
             continue
         read = Read(label, np.full((*shape, len(frames)), np.nan), "kinetic", _wavelength(label, True),
                     np.array([t for t, _ in frames], dtype=float))
-        for k, (_, frame) in enumerate(frames):
-            if not _fill_numbers(read, frame, k):
+        if not _fill_table(read, [frame for _, frame in frames]):
+            for k, (_, frame) in enumerate(frames):
                 for (r, c), text in frame.items():
                     _fill(read, (r, c, k), text, decimal_comma)
         raw.append(read)
