@@ -169,12 +169,7 @@ def _read_envision(rows: list[list[str]], path: Path, decimal_comma: bool) -> li
                                      decimal_comma, wavelength))
     if not plates:
         raise UserError("no 'Plate information' section with a data grid", file=path)
-    repeats = len({k[1] for k in plates}) > 1
-    for (number, repeat), plate in plates.items():
-        if repeats:
-            plate.name = f"Plate {number} repeat {repeat}"
-        _fit(plate)
-    return list(plates.values())
+    return _finish(plates)
 
 
 def _plate_info(info: dict[str, str]) -> dict[str, object]:
@@ -237,12 +232,7 @@ def _read_kaleido(rows: list[list[str]], path: Path, decimal_comma: bool) -> lis
         i += 1
     if not plates:
         raise UserError("no 'Results for ...' section with a plate grid", file=path)
-    repeats = len({k[1] for k in plates}) > 1
-    for (barcode, repeat), plate in plates.items():
-        if repeats:
-            plate.name = f"{plate.name} repeat {repeat}"
-        _fit(plate)
-    return list(plates.values())
+    return _finish(plates)
 
 
 def _kaleido_measurements(rows: list[list[str]], start: int) -> dict[str, dict[str, str]]:
@@ -258,6 +248,16 @@ def _kaleido_measurements(rows: list[list[str]], start: int) -> dict[str, dict[s
         elif current is not None and len(cells) > 1 and cells[-1]:
             current.setdefault(cells[0], cells[-1])
     return out
+
+
+def _finish(plates: dict[tuple, Plate]) -> list[Plate]:
+    """Plates keyed (plate, repeat): repeats named apart, each given its shape and wavelengths."""
+    repeats = len({key[1] for key in plates}) > 1
+    for (_, repeat), plate in plates.items():
+        if repeats:
+            plate.name = f"{plate.name} repeat {repeat}"
+        _fit(plate)
+    return list(plates.values())
 
 
 def _fit(plate: Plate) -> None:
