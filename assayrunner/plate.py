@@ -44,6 +44,16 @@ def parse_well(name: str) -> tuple[int, int]:
     return row_index(m.group(1)), int(m.group(2)) - 1
 
 
+def find_well(value: object) -> tuple[int, int] | None:
+    """parse_well for a cell that may or may not hold a well name: None when it does not."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return parse_well(value)
+    except ValueError:
+        return None
+
+
 def smallest_shape(rows: int, columns: int) -> tuple[int, int]:
     """The smallest standard plate that holds rows x columns of data (or the data's own shape)."""
     for r, c in PLATE_SHAPES.values():

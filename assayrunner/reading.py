@@ -42,7 +42,7 @@ def choose_reader(path: Path, head: bytes, readers: dict[str, Reader], forced: s
         return readers[name]
     if not head.strip():
         raise UserError("the file is empty: export the plate again", file=path)
-    if is_binary(head) and not path.suffix.lower() in (".xlsx", ".xls"):
+    if is_binary(head) and path.suffix.lower() not in (".xlsx", ".xls"):
         raise UserError("this is a binary file, not a plate export: export as text, CSV or xlsx", file=path)
     closest = ", ".join(f"{n} ({s:.2f})" for s, n in scores[:3])
     raise UserError(f"no reader recognizes this file (closest: {closest}); "

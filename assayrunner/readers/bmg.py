@@ -23,7 +23,7 @@ import numpy as np
 
 from .. import hookimpl
 from ..errors import UserError
-from ..plate import Plate, Read, parse_well, row_label, smallest_shape
+from ..plate import Plate, Read, find_well, row_label, smallest_shape
 from ..registry import Reader
 from .text import decode, fit_reads, parse_datetime, read_text, split_cells, split_lines, store_cell
 
@@ -96,10 +96,7 @@ def _table_well(cells: list[str], lower: list[str]) -> tuple[int, int] | None:
         name = cells[lower.index("well")]
     else:
         name = cells[lower.index("well row")].strip() + cells[lower.index("well col")].strip()
-    try:
-        return parse_well(name)
-    except ValueError:
-        return None
+    return find_well(name)
 
 
 def _read_table(rows: list[list[str]], start: int, decimal_comma: bool) -> tuple[list[Read], int]:

@@ -29,7 +29,7 @@ import numpy as np
 
 from .. import hookimpl
 from ..errors import UserError
-from ..plate import PLATE_SHAPES, Plate, Read, parse_well, row_index, smallest_shape, well_name
+from ..plate import PLATE_SHAPES, Plate, Read, find_well, row_index, smallest_shape, well_name
 from ..registry import Reader
 from .text import decode, parse_cell, parse_datetime, parse_duration, read_text, split_lines
 
@@ -84,13 +84,6 @@ def _grid_width(cells: list[str]) -> int:
     return len(numbers) if numbers and numbers == [str(k) for k in range(1, len(numbers) + 1)] else 0
 
 
-def _well(text: str) -> tuple[int, int] | None:
-    try:
-        return parse_well(text)
-    except ValueError:
-        return None
-
-
 def _title_above(rows: list[list[str]], i: int, lo: int) -> str:
     """The nearest title line above a block header (its cells joined); '' if none close by."""
     for k in range(i - 1, max(lo - 1, i - 4), -1):
@@ -136,7 +129,7 @@ def _read_matrix(rows: list[list[str]], i: int, hi: int, width: int, title: str,
 def _read_time_table(rows: list[list[str]], i: int, hi: int, title: str, out: _Export, decimal_comma: bool) -> int:
     """'Time, T° 600, A1, A2, ...' with one line per read; lines with no values (a stopped run) are skipped."""
     header = [c.strip() for c in rows[i]]
-    wells = {k: w for k, h in enumerate(header) if k > 0 and (w := _well(h))}
+    wells = {k: w for k, h in enumerate(header) if k > 0 and (w := find_well(h))}
     temp_column = 1 if 1 not in wells else None
     columns, positions = list(wells), list(wells.values())
     last = max(columns, default=0)
@@ -217,7 +210,7 @@ def _parse_export(rows: list[list[str]], lo: int, hi: int, decimal_comma: bool) 
             i += 1
         elif first == "Procedure Details":
             i = _read_procedure(rows, i + 1, hi, out)
-        elif first == "Time" and len(cells) > 2 and any(_well(c.strip()) for c in cells[1:3]):
+        elif first == "Time" and len(cells) > 2 and any(find_well(c.strip()) for c in cells[1:3]):
             i = _read_time_table(rows, i, hi, _title_above(rows, i, lo), out, decimal_comma)
         elif width := _grid_width(cells):
             i = _read_matrix(rows, i, hi, width, _title_above(rows, i, lo), out)

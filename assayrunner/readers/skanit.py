@@ -21,7 +21,7 @@ from ..errors import UserError
 from ..plate import Plate, Read, row_label, smallest_shape
 from ..registry import Reader
 from .grid import wavelength_in
-from .text import fit_reads, parse_datetime, parse_value, read_xlsx, store_cell, xlsx_strings
+from .text import cell_text, fit_reads, parse_datetime, parse_value, read_xlsx, store_cell, xlsx_strings
 
 _MEASUREMENT = re.compile(r"^(Absorbance|Fluorescence|Fluorometric|Luminometric|Luminescence|Photometric|"
                           r"Time-resolved|TRF|AlphaScreen|FRET|Spectrum|Kinetic)", re.IGNORECASE)
@@ -36,10 +36,6 @@ def sniff_skanit(head: bytes, path: Path) -> float:
     return 0.9 if "SkanIt" in text or ("Measurement results" in text and "Autoloading range" in text) else 0.0
 
 
-def _text(value: object) -> str:
-    return "" if value is None else str(value).strip()
-
-
 def _grid_columns(row: list) -> int:
     """N when row is a grid header: a name, then 1, 2, ..., N (numbers or text)."""
     n = 0
@@ -47,7 +43,7 @@ def _grid_columns(row: list) -> int:
         if parse_value(value)[0] != n + 1:
             break
         n += 1
-    return n if n >= 2 and _text(row[0]) else 0
+    return n if n >= 2 and cell_text(row[0]) else 0
 
 
 def _grids(rows: list[list]) -> list[tuple[str, str, list[list]]]:
@@ -55,11 +51,11 @@ def _grids(rows: list[list]) -> list[tuple[str, str, list[list]]]:
     found, plate, i = [], "Plate 1", 0
     while i < len(rows):
         row = rows[i]
-        first = _text(row[0]) if row else ""
+        first = cell_text(row[0]) if row else ""
         n = _grid_columns(row) if row else 0
-        if n and i + 1 < len(rows) and rows[i + 1] and _text(rows[i + 1][0]) == "A":
+        if n and i + 1 < len(rows) and rows[i + 1] and cell_text(rows[i + 1][0]) == "A":
             body, i = [], i + 1
-            while i < len(rows) and rows[i] and _text(rows[i][0]) == row_label(len(body)):
+            while i < len(rows) and rows[i] and cell_text(rows[i][0]) == row_label(len(body)):
                 body.append(list(rows[i][1:n + 1]) + [None] * (n - len(rows[i][1:n + 1])))
                 i += 1
             found.append((plate, first, body))
@@ -72,7 +68,7 @@ def _grids(rows: list[list]) -> list[tuple[str, str, list[list]]]:
 
 def _numeric(cells: list[list]) -> bool:
     """True unless every filled cell is text that is neither a number nor a known marker (a layout)."""
-    filled = [parse_value(v) for row in cells for v in row if _text(v)]
+    filled = [parse_value(v) for row in cells for v in row if cell_text(v)]
     return any(flag != "invalid" for _, flag in filled)
 
 
@@ -80,7 +76,7 @@ def _key_values(rows: list[list]) -> dict[str, str]:
     """Information sheets: a key cell then its value further right (first of a repeated key wins)."""
     out: dict[str, str] = {}
     for row in rows:
-        cells = [_text(v) for v in row]
+        cells = [cell_text(v) for v in row]
         filled = [c for c in cells if c]
         if len(filled) >= 2:
             out.setdefault(filled[0], filled[-1])
@@ -101,7 +97,7 @@ def _metadata(sheets: dict[str, list[list]]) -> dict[str, object]:
     if info.get("Execution time"):
         meta["datetime"] = parse_datetime(info["Execution time"]) or info["Execution time"]
     for row in sheets.get("Run log", []):
-        cells = [_text(v) for v in row]
+        cells = [cell_text(v) for v in row]
         if "Temperature" in cells:
             number = parse_value(cells[-1].replace("°C", ""))[0]
             if number is not None:
@@ -114,8 +110,8 @@ def _steps(sheets: dict[str, list[list]]) -> set[str]:
     """Measurement step names listed in 'Protocol parameters' (a name alone on its row)."""
     names = set()
     for row in sheets.get("Protocol parameters", [])[1:]:
-        filled = [_text(v) for v in row if _text(v)]
-        if len(filled) == 1 and row and _text(row[0]):
+        filled = [cell_text(v) for v in row if cell_text(v)]
+        if len(filled) == 1 and row and cell_text(row[0]):
             names.add(filled[0])
     return names
 
@@ -126,9 +122,9 @@ def read_skanit(path: Path) -> list[Plate]:
     measured = _steps(sheets)
     plates: dict[str, Plate] = {}
     for title, rows in sheets.items():
-        if not rows or not rows[0] or _text(rows[0][0]) != "Measurement results":
+        if not rows or not rows[0] or cell_text(rows[0][0]) != "Measurement results":
             continue
-        header = [_text(r[0]) for r in rows[1:12] if r and _text(r[0])]
+        header = [cell_text(r[0]) for r in rows[1:12] if r and cell_text(r[0])]
         step = header[2] if len(header) > 2 else title
         wavelength = next((wavelength_in(h) for h in header if h.startswith("Wavelength")), None)
         kind = "endpoint" if step in measured or _MEASUREMENT.match(step) else "calculated"

@@ -24,7 +24,7 @@ import numpy as np
 
 from .. import hookimpl
 from ..errors import UserError
-from ..plate import PLATE_SHAPES, Plate, Read, parse_well, smallest_shape, well_name
+from ..plate import PLATE_SHAPES, Plate, Read, find_well, smallest_shape, well_name
 from ..registry import Reader
 from .text import decode, parse_cell, parse_datetime, parse_duration, read_text, split_lines
 
@@ -60,10 +60,8 @@ def _blank(line: str) -> bool:
 
 
 def _well(text: str) -> tuple[int, int] | None:
-    try:
-        return parse_well(text) if re.fullmatch(r"[A-Z]{1,2}\d{1,2}", text.strip()) else None
-    except ValueError:
-        return None
+    """A well name as SoftMax Pro writes it (upper case, no spaces), else None."""
+    return find_well(text) if re.fullmatch(r"[A-Z]{1,2}\d{1,2}", text.strip()) else None
 
 
 def _numbers(text: str) -> list[float]:

@@ -25,11 +25,11 @@ import numpy as np
 
 from .. import hookimpl
 from ..errors import UserError
-from ..plate import PLATE_SHAPES, Plate, Read, parse_well, row_label, smallest_shape
+from ..plate import PLATE_SHAPES, Plate, Read, find_well, row_label, smallest_shape
 from ..registry import Reader
 from .grid import wavelength_in
-from .text import decode, fit_reads, parse_datetime, parse_value, read_text, read_xlsx, split_cells, split_lines
-from .text import store_cell, xlsx_strings
+from .text import (cell_text, decode, fit_reads, parse_datetime, parse_value, read_text, read_xlsx, split_cells,
+                   split_lines, store_cell, xlsx_strings)
 
 _SIGNS = ("Tecan", "i-control", "SparkControl", "Magellan")
 _TIME_UNITS = {"[s]": 1.0, "[ms]": 0.001, "[min]": 60.0, "[h]": 3600.0}
@@ -46,21 +46,8 @@ def sniff_tecan(head: bytes, path: Path) -> float:
     return 0.0
 
 
-def _text(value: object) -> str:
-    return "" if value is None else str(value).strip()
-
-
 def _number(value: object, decimal_comma: bool = False) -> float | None:
     return parse_value(value, decimal_comma)[0]
-
-
-def _well(value: object) -> tuple[int, int] | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return parse_well(value)
-    except ValueError:
-        return None
 
 
 def _shape_for(plate_type: str, rows: int, columns: int) -> tuple[int, int]:
@@ -78,8 +65,8 @@ def _shape_for(plate_type: str, rows: int, columns: int) -> tuple[int, int]:
 def _kinetic_across(rows: list[list], i: int, label: str, dc: bool) -> tuple[Read, int, list[float]]:
     """'Cycle Nr.' row at i, then Time and Temp rows, then a row per well; time runs across columns."""
     times_row, temps_row, scale, j = [], [], 1.0, i + 1
-    while j < len(rows) and rows[j] and _text(rows[j][0]).startswith(("Time", "Temp")):
-        head = _text(rows[j][0])
+    while j < len(rows) and rows[j] and cell_text(rows[j][0]).startswith(("Time", "Temp")):
+        head = cell_text(rows[j][0])
         if head.startswith("Time"):
             times_row = rows[j][1:]
             scale = next((f for unit, f in _TIME_UNITS.items() if unit in head), 1.0)
@@ -93,8 +80,8 @@ def _kinetic_across(rows: list[list], i: int, label: str, dc: bool) -> tuple[Rea
             break
         times.append(number * scale)
     wells = []
-    while j < len(rows) and rows[j] and _well(rows[j][0]) is not None:
-        wells.append((_well(rows[j][0]), rows[j][1:len(times) + 1]))
+    while j < len(rows) and rows[j] and find_well(rows[j][0]) is not None:
+        wells.append((find_well(rows[j][0]), rows[j][1:len(times) + 1]))
         j += 1
     read = _kinetic_read(label, wells, times, dc)
     temps = [t for t in (_number(v, dc) for v in temps_row[:len(times)]) if t is not None]
@@ -103,11 +90,11 @@ def _kinetic_across(rows: list[list], i: int, label: str, dc: bool) -> tuple[Rea
 
 def _kinetic_down(rows: list[list], i: int, label: str, dc: bool) -> tuple[Read, int, list[float]]:
     """Header at i: 'Cycle Nr.', 'Time [s]', 'Temp. [°C]', A1, A2, ...; then a row per cycle."""
-    header = [_text(v) for v in rows[i]]
+    header = [cell_text(v) for v in rows[i]]
     time_col = next((k for k, h in enumerate(header) if h.startswith("Time")), None)
     temp_col = next((k for k, h in enumerate(header) if h.startswith("Temp")), None)
     scale = next((f for unit, f in _TIME_UNITS.items() if time_col is not None and unit in header[time_col]), 1.0)
-    columns = [(k, _well(h)) for k, h in enumerate(header) if _well(h) is not None]
+    columns = [(k, find_well(h)) for k, h in enumerate(header) if find_well(h) is not None]
     cycles, j = [], i + 1
     while j < len(rows) and rows[j] and _number(rows[j][0], dc) is not None:
         cycles.append(list(rows[j]) + [None] * len(header))
@@ -140,7 +127,7 @@ def _endpoint_grid(rows: list[list], i: int, label: str, dc: bool) -> tuple[Read
             break
         n += 1
     body, j = [], i + 1
-    while j < len(rows) and rows[j] and _text(rows[j][0]).upper() == row_label(len(body)):
+    while j < len(rows) and rows[j] and cell_text(rows[j][0]).upper() == row_label(len(body)):
         body.append(rows[j][1:n + 1])
         j += 1
     read = Read(label=label, values=np.full(smallest_shape(len(body), n), np.nan))
@@ -152,31 +139,31 @@ def _endpoint_grid(rows: list[list], i: int, label: str, dc: bool) -> tuple[Read
 
 def _header_row(row: list, meta: dict[str, object], modes: list[dict]) -> str | None:
     """Take what one header row says into meta / modes; returns a label name it declares."""
-    key = _text(row[0]).rstrip(":") if row else ""
-    rest = [v for v in row[1:] if _text(v)]
+    key = cell_text(row[0]).rstrip(":") if row else ""
+    rest = [v for v in row[1:] if cell_text(v)]
     value = rest[0] if rest else None
     label = None
     if key in ("Mode", "Measurement mode") and value is not None:
-        modes.append({"mode": _text(value)})
+        modes.append({"mode": cell_text(value)})
     elif modes and key in ("Wavelength", "Excitation Wavelength", "Emission Wavelength", "Measurement Wavelength"):
         modes[-1][key.split()[0].lower()] = _number(value)
     elif key in ("Label", "Name") and value is not None:
-        label = _text(value)
+        label = cell_text(value)
     elif key == "Date" and value is not None:
-        meta["date"] = value.isoformat()[:10] if isinstance(value, (datetime, date)) else _text(value)
+        meta["date"] = value.isoformat()[:10] if isinstance(value, (datetime, date)) else cell_text(value)
     elif key == "Time" and value is not None:
-        meta["time"] = value.isoformat() if isinstance(value, time) else _text(value)
+        meta["time"] = value.isoformat() if isinstance(value, time) else cell_text(value)
     elif key in ("User", "System", "Plate") and value is not None:
-        meta[{"Plate": "plate_type"}.get(key, key.lower())] = _text(value)
+        meta[{"Plate": "plate_type"}.get(key, key.lower())] = cell_text(value)
     elif key in ("Start Time", "End Time") and value is not None:
-        meta[key.lower().replace(" ", "_")] = parse_datetime(_text(value)) or _text(value)
+        meta[key.lower().replace(" ", "_")] = parse_datetime(cell_text(value)) or cell_text(value)
     for cell in row:
         m = _KEY_CELL.match(cell.strip()) if isinstance(cell, str) else None
         if not m or not m.group(2).strip():
             continue
         k, v = m.group(1).strip(), m.group(2).strip()
         if k == "Application":
-            meta["software"] = " ".join(_text(value or v).replace(",", " ").split())
+            meta["software"] = " ".join(cell_text(value or v).replace(",", " ").split())
         elif k == "Device":
             meta["instrument"] = v
         elif k == "Serial number":
@@ -187,7 +174,7 @@ def _header_row(row: list, meta: dict[str, object], modes: list[dict]) -> str | 
             number = _number(v.split()[0])
             if number is not None:
                 meta["target_temperature_c" if k.startswith("Target") else "temperature_c"] = number
-        elif k == "Label" and sum(1 for x in row if _text(x)) == 1:
+        elif k == "Label" and sum(1 for x in row if cell_text(x)) == 1:
             label = v
     return label
 
@@ -228,9 +215,9 @@ def _read_icontrol(rows: list[list], dc: bool) -> tuple[list[Read], dict[str, ob
     title, pending, i = "", None, 0
     while i < len(rows):
         row = rows[i]
-        first = _text(row[0]) if row else ""
+        first = cell_text(row[0]) if row else ""
         if first.startswith("Cycle Nr"):
-            down = any(_well(v) is not None for v in row[1:])
+            down = any(find_well(v) is not None for v in row[1:])
             read, i, read_temps = (_kinetic_down if down else _kinetic_across)(rows, i, title or f"Read {len(reads) + 1}", dc)
             reads.append(read)
             temps.extend(read_temps)
@@ -245,7 +232,7 @@ def _read_icontrol(rows: list[list], dc: bool) -> tuple[list[Read], dict[str, ob
             modes[-1]["label"], pending = pending, None
         if label:
             title = pending = label
-        elif first and not any(_text(v) for v in row[1:]) and ":" not in first:
+        elif first and not any(cell_text(v) for v in row[1:]) and ":" not in first:
             title = first
         i += 1
     _assign_wavelengths(reads, modes, meta)
@@ -261,23 +248,23 @@ def _read_icontrol(rows: list[list], dc: bool) -> tuple[list[Read], dict[str, ob
 # --- Magellan ---------------------------------------------------------------------------------
 
 def _read_magellan(rows: list[list], h: int, dc: bool, stem: str) -> list[Plate]:
-    header = [_text(v).lower() for v in rows[h]]
+    header = [cell_text(v).lower() for v in rows[h]]
     well_col = header.index("well positions")
     plate_col = header.index("plate") if "plate" in header else None
     value_cols = [k for k, name in enumerate(header) if name and k not in (well_col, plate_col)]
     entries, plate_id, j = [], "", h + 1
     while j < len(rows):
         row = list(rows[j]) + [None] * len(header)
-        well = _well(row[well_col])
+        well = find_well(row[well_col])
         if well is None:
             break
-        plate_id = _text(row[plate_col]) if plate_col is not None and _text(row[plate_col]) else plate_id
+        plate_id = cell_text(row[plate_col]) if plate_col is not None and cell_text(row[plate_col]) else plate_id
         entries.append((well, plate_id, row))
         j += 1
     if not entries:
         raise UserError("the Magellan table has a 'Well positions' header but no wells", where=f"row {h + 1}")
     first_id = next((e[1] for e in entries if e[1]), "")
-    footer = [_text(r[0]) for r in rows[j:] if r and _text(r[0])]
+    footer = [cell_text(r[0]) for r in rows[j:] if r and cell_text(r[0])]
     meta, wavelengths, temperatures = _magellan_footer(footer)
     shape = _shape_for(str(meta.get("plate_type", "")), max(e[0][0] for e in entries) + 1,
                        max(e[0][1] for e in entries) + 1)
@@ -288,7 +275,7 @@ def _read_magellan(rows: list[list], h: int, dc: bool, stem: str) -> list[Plate]
         if plate is None:
             plate = plates[pid] = Plate(name=pid or stem, rows=shape[0], columns=shape[1], metadata=dict(meta))
             for n, k in enumerate(value_cols):
-                label = _text(rows[h][k])
+                label = cell_text(rows[h][k])
                 wavelength = wavelengths[n] if len(wavelengths) == len(value_cols) else \
                     (wavelengths[0] if len(wavelengths) == 1 else wavelength_in(label))
                 plate.reads.append(Read(label=label, values=np.full(shape, np.nan), wavelength_nm=wavelength))
@@ -340,7 +327,7 @@ def _magellan_footer(lines: list[str]) -> tuple[dict[str, object], list[float], 
 
 def _sheet_plates(rows: list[list], dc: bool, name: str) -> list[Plate]:
     for h, row in enumerate(rows[:20]):
-        if any(_text(v).lower() == "well positions" for v in row):
+        if any(cell_text(v).lower() == "well positions" for v in row):
             return _read_magellan(rows, h, dc, name)
     reads, meta = _read_icontrol(rows, dc)
     if not reads:

@@ -151,6 +151,11 @@ def parse_value(value: object, decimal_comma: bool = False) -> tuple[float | Non
     return parse_cell(str(value), decimal_comma)
 
 
+def cell_text(value: object) -> str:
+    """A spreadsheet cell as stripped text ('' for an empty cell)."""
+    return "" if value is None else str(value).strip()
+
+
 def split_cells(lines: list[str], sep: str) -> list[list[str]]:
     """Lines of a delimited export to rows of cells (quotes handled, trailing empty cells dropped)."""
     import csv
