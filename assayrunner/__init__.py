@@ -2,9 +2,10 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
-from .errors import PluginError, UserError
+from .errors import FormatMismatch, PluginError, UserError
 from .hookspecs import hookimpl
 from .registry import Assay, AssayInput, AssayResult, Reader, Result, Sample
+from .source import Source
 
 try:
     __version__ = version("assayrunner")
@@ -12,6 +13,6 @@ except PackageNotFoundError:  # running from a source tree that was never instal
     __version__ = "0.0.0"
 
 __all__ = [
-    "Assay", "AssayInput", "AssayResult", "PluginError", "Reader", "Result", "Sample",
+    "Assay", "AssayInput", "AssayResult", "FormatMismatch", "PluginError", "Reader", "Result", "Sample", "Source",
     "UserError", "__version__", "hookimpl",
 ]

@@ -8,8 +8,12 @@ class UserError(Exception):
 
     def __init__(self, message: str, *, file: object = None, where: str | None = None):
         parts = [str(p) for p in (file, where) if p]
-        self.message = message
+        self.message, self.file, self.where = message, file, where
         super().__init__(": ".join([*parts, message]))
+
+
+class FormatMismatch(UserError):
+    """The file is not laid out the way a reader expects: the next reader that sniffed it may try."""
 
 
 class PluginError(Exception):

@@ -68,7 +68,11 @@ class Read:
 
     values: float64 array (rows, columns) for endpoint/calculated reads, (rows, columns, times)
     for kinetic ones; NaN where a well has no number. flags: well name -> 'saturated', 'missing',
-    'masked' or 'invalid'; texts keeps the raw text of non-numeric cells for error messages.
+    'masked', 'no_value', 'below-range' or 'invalid' (the first one for a kinetic well; point_flags
+    has each time point's); texts keeps the raw text of flagged cells. covered: the wells the export
+    covers at all (False: the file never read that well; it is flagged 'missing'). well_times_s:
+    each well's own read times when the export gives them (rows, columns, times). layers: other
+    numbers per well the export gives beside the value (SD, single read positions, read times).
     """
 
     label: str
@@ -78,28 +82,72 @@ class Read:
     times_s: np.ndarray | None = None
     flags: dict[str, str] = field(default_factory=dict)
     texts: dict[str, str] = field(default_factory=dict)
+    excitation_nm: float | None = None
+    mode: str | None = None  # absorbance, fluorescence, luminescence ... when the export says
+    point_flags: dict[str, dict[int, str]] = field(default_factory=dict)
+    well_times_s: np.ndarray | None = None
+    layers: dict[str, np.ndarray] = field(default_factory=dict)
+    covered: np.ndarray | None = None
+    source: str = ""  # where in the file the read's table starts ('line 50', "sheet 'Sheet2' row 58")
 
     def value(self, well: str) -> float | np.ndarray:
         r, c = parse_well(well)
         return self.values[r, c]
 
+    @property
+    def emission_nm(self) -> float | None:
+        """The emission wavelength of a fluorescence or luminescence read (its wavelength_nm)."""
+        return self.wavelength_nm if (self.excitation_nm is not None or self.mode in EMISSION_MODES) else None
+
+    def is_covered(self, well: str) -> bool:
+        """False when the export never read this well (outside its read area)."""
+        return self.covered is None or bool(self.covered[parse_well(well)])
+
     def to_json(self) -> dict:
         rows, columns = self.values.shape[:2]
-        values: dict[str, object] = {}
-        for r in range(rows):
-            for c in range(columns):
-                v = self.values[r, c]
-                if self.kind == "kinetic":
-                    if not np.all(np.isnan(v)):
-                        values[well_name(r, c)] = [None if np.isnan(x) else float(x) for x in v]
-                elif not np.isnan(v):
-                    values[well_name(r, c)] = float(v)
+        kinetic = self.kind == "kinetic"
         out: dict[str, object] = {"label": self.label, "wavelength_nm": self.wavelength_nm, "kind": self.kind}
-        if self.kind == "kinetic":
-            out["times_s"] = [float(t) for t in self.times_s] if self.times_s is not None else []
-        out["values"] = values
+        if self.excitation_nm is not None or self.emission_nm is not None:
+            out["excitation_nm"], out["emission_nm"] = self.excitation_nm, self.emission_nm
+        if self.mode:
+            out["mode"] = self.mode
+        if kinetic:
+            out["times_s"] = _json_list(self.times_s) if self.times_s is not None else []
+        out["values"] = _by_well(self.values, kinetic)
         out["flags"] = dict(self.flags)
+        if self.texts:
+            out["texts"] = dict(self.texts)
+        if self.point_flags:
+            out["point_flags"] = {w: {str(k): f for k, f in points.items()} for w, points in self.point_flags.items()}
+        if self.well_times_s is not None:
+            out["well_times_s"] = _by_well(self.well_times_s, True)
+        if self.layers:
+            out["layers"] = {name: _by_well(layer, layer.ndim == 3) for name, layer in self.layers.items()}
+        if self.source:
+            out["source"] = self.source
         return out
+
+
+EMISSION_MODES = ("fluorescence", "luminescence")
+
+
+def _json_list(values) -> list:
+    return [None if not np.isfinite(x) else float(x) for x in values]
+
+
+def _by_well(values: np.ndarray, series: bool) -> dict[str, object]:
+    """Well name -> number (or list for a series), for wells that have any number."""
+    out: dict[str, object] = {}
+    rows, columns = values.shape[:2]
+    for r in range(rows):
+        for c in range(columns):
+            v = values[r, c]
+            if series:
+                if np.isfinite(v).any():
+                    out[well_name(r, c)] = _json_list(v)
+            elif np.isfinite(v):
+                out[well_name(r, c)] = float(v)
+    return out
 
 
 @dataclass

@@ -1,17 +1,28 @@
-"""Choosing a reader for a file and reading it: sniff scores, --format, clear errors."""
+"""Choosing a reader for a file and reading it: sniff scores, hand-over, --format, and checks on what comes back.
+
+Every reader whose sniff scores above 0 may try the file, best score first. A reader that finds
+the file laid out otherwise than it expects raises FormatMismatch and the next one tries; any
+other UserError (a truncated file, a value no reader should accept) stops at once. Whatever a
+reader returns is checked here, for built-in and third-party readers alike: no plate without a
+value, no read of the wrong shape, no infinite number, distinct plate names and read labels.
+"""
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import PluginError, UserError
-from .plate import Plate
-from .readers.text import is_binary
-from .registry import Reader
+import numpy as np
 
-HEAD_BYTES = 65536
+from .errors import FormatMismatch, PluginError, UserError
+from .plate import Plate, well_name
+from .reads import unique_labels
+from .registry import Reader
+from .source import HEAD_BYTES, Source, load
+
+__all__ = ["HEAD_BYTES", "InputFile", "choose_reader", "read_input", "select_plate"]
 
 
 @dataclass
@@ -24,56 +35,144 @@ class InputFile:
     content: bytes
     format: str
     plates: list[Plate]
+    notes: list[str] = field(default_factory=list)  # readers that tried the file first and why they gave up
 
     def to_json(self) -> dict:
         return {"file": str(self.path), "sha256": self.sha256, "format": self.format,
                 "plates": [p.to_json() for p in self.plates]}
 
 
+def candidates(source: Source, readers: dict[str, Reader]) -> list[tuple[float, Reader]]:
+    """Readers whose sniff scores above 0, best first (a sniff that fails counts as 0 and is reported)."""
+    scored = []
+    for reader in readers.values():
+        try:
+            score = float(reader.sniff(source))
+        except Exception as exc:  # a broken sniff must not keep the other readers from the file
+            print(f"warning: reader {reader.name!r} failed to sniff {source.path}: {type(exc).__name__}: {exc}",
+                  file=sys.stderr)
+            continue
+        if score > 0:
+            scored.append((score, reader))
+    return sorted(scored, key=lambda pair: -pair[0])
+
+
 def choose_reader(path: Path, head: bytes, readers: dict[str, Reader], forced: str | None = None) -> Reader:
-    """The named reader, else the one whose sniff scores highest; UserError naming the candidates."""
+    """The reader that would read the file first: the forced one, else the best sniff score."""
     if forced:
-        if forced not in readers:
-            raise UserError(f"unknown format {forced!r}; formats: {', '.join(sorted(readers))}", file=path)
-        return readers[forced]
-    scores = sorted(((_sniff(r, head, path), name) for name, r in readers.items()), reverse=True)
-    best, name = scores[0] if scores else (0.0, "")
-    if best > 0:
-        return readers[name]
-    if not head.strip():
-        raise UserError("the file is empty: export the plate again", file=path)
-    if is_binary(head) and path.suffix.lower() not in (".xlsx", ".xls"):
-        raise UserError("this is a binary file, not a plate export: export as text, CSV or xlsx", file=path)
-    closest = ", ".join(f"{n} ({s:.2f})" for s, n in scores[:3])
-    raise UserError(f"no reader recognizes this file (closest: {closest}); "
-                    "give --format NAME, see `assayrun formats`", file=path)
-
-
-def _sniff(reader: Reader, head: bytes, path: Path) -> float:
-    try:
-        return float(reader.sniff(head, path))
-    except Exception as exc:
-        raise PluginError(f"reader {reader.name!r} failed to sniff {path}: {type(exc).__name__}: {exc}") from exc
+        return _forced(forced, readers, path)
+    source = load(path)
+    _check_kind(source)
+    ranked = candidates(source, readers)
+    if not ranked:
+        raise _no_reader(source, [])
+    return ranked[0][1]
 
 
 def read_input(path: Path, readers: dict[str, Reader], forced: str | None = None) -> InputFile:
     """Read one export into plates, with the SHA-256 of its bytes."""
-    try:
-        content = path.read_bytes()
-    except FileNotFoundError:
-        raise UserError("file not found", file=path) from None
-    except OSError as exc:
-        raise UserError(f"cannot read the file: {exc.strerror}", file=path) from None
-    reader = choose_reader(path, content[:HEAD_BYTES], readers, forced)
-    try:
-        plates = reader.read(path)
-    except UserError:
-        raise
-    except Exception as exc:
-        raise PluginError(f"reader {reader.name!r} failed on {path}: {type(exc).__name__}: {exc}") from exc
-    if not plates:
-        raise UserError(f"the {reader.name} reader found no plate in this file", file=path)
-    return InputFile(path, hashlib.sha256(content).hexdigest(), len(content), content, reader.name, plates)
+    source = load(path)
+    _check_kind(source)
+    ranked = [(1.0, _forced(forced, readers, path))] if forced else candidates(source, readers)
+    failures: list[tuple[Reader, str]] = []
+    crash: PluginError | None = None
+    for _, reader in ranked:
+        try:
+            plates = reader.read(source)
+            check_plates(plates, reader.name, path)
+        except FormatMismatch as exc:
+            if forced:
+                raise
+            failures.append((reader, str(exc)))
+            continue
+        except UserError:
+            raise
+        except Exception as exc:
+            crash = crash or PluginError(f"reader {reader.name!r} failed on {path}: {type(exc).__name__}: {exc}")
+            failures.append((reader, f"failed ({type(exc).__name__}: {exc})"))
+            if forced:
+                raise crash from exc
+            continue
+        _name_apart(plates)
+        notes = [f"the {r.name} reader tried first: {why}" for r, why in failures]
+        content = source.content
+        return InputFile(path, hashlib.sha256(content).hexdigest(), len(content), content, reader.name, plates, notes)
+    if crash is not None and len(failures) == 1:
+        raise crash
+    raise _no_reader(source, failures)
+
+
+def _forced(name: str, readers: dict[str, Reader], path: Path) -> Reader:
+    if name not in readers:
+        raise UserError(f"unknown format {name!r}; formats: {', '.join(sorted(readers))}", file=path)
+    return readers[name]
+
+
+def _check_kind(source: Source) -> None:
+    if source.kind == "empty":
+        raise UserError("the file is empty: export the plate again", file=source.path)
+    if source.kind == "binary":
+        raise UserError("this is a binary file, not a plate export: export as text, CSV or xlsx", file=source.path)
+
+
+def _no_reader(source: Source, failures: list[tuple[Reader, str]]) -> UserError:
+    if failures:
+        reader, why = failures[0]
+        others = "".join(f"; {r.name}: {w}" for r, w in failures[1:3])
+        return UserError(f"no reader could read this file (closest: {reader.name}: {why}{others}); "
+                         "check the export, or give --format NAME (see `assayrun formats`)", file=source.path)
+    from .tables import describe_nearest
+
+    return UserError(f"no reader recognizes this file (closest: grid, the generic reader: {describe_nearest(source)}); "
+                     "export it again as text, CSV or xlsx with its plate data, or give --format NAME "
+                     "(see `assayrun formats`)", file=source.path)
+
+
+def check_plates(plates: object, reader: str, path: Path) -> None:
+    """What every reader must return: plates with reads of the plate's shape, finite numbers, some value.
+
+    A plate without a single number (the data block missing) is a FormatMismatch, so another
+    reader may try and, if none can, the user hears which reader stopped and why.
+    """
+    if not isinstance(plates, list) or not plates:
+        raise FormatMismatch(f"the {reader} reader found no plate in this file", file=path)
+    for plate in plates:
+        if not isinstance(plate, Plate) or plate.rows < 1 or plate.columns < 1:
+            raise PluginError(f"reader {reader!r} returned {plate!r}, not a Plate with rows and columns")
+        if not plate.reads:
+            raise FormatMismatch(f"the {reader} reader found no read on plate {plate.name!r}", file=path)
+        for read in plate.reads:
+            _check_read(read, plate, reader, path)
+        if not any(np.isfinite(read.values).any() for read in plate.reads):
+            raise FormatMismatch(f"the {reader} reader found no value on plate {plate.name!r} "
+                                 "(only empty cells or markers)", file=path)
+        unique_labels(plate.reads)
+
+
+def _check_read(read, plate: Plate, reader: str, path: Path) -> None:
+    shape = (plate.rows, plate.columns)
+    kinetic = read.kind == "kinetic"
+    values = read.values
+    if not isinstance(values, np.ndarray) or values.shape[:2] != shape or values.ndim != (3 if kinetic else 2):
+        raise PluginError(f"reader {reader!r}: read {read.label!r} has values of shape "
+                          f"{getattr(values, 'shape', None)}, not {shape}{' x times' if kinetic else ''}")
+    if kinetic and (read.times_s is None or len(read.times_s) != values.shape[2]):
+        raise PluginError(f"reader {reader!r}: kinetic read {read.label!r} has {values.shape[2]} points "
+                          f"but {0 if read.times_s is None else len(read.times_s)} times")
+    if np.isinf(values).any():
+        r, c = np.argwhere(np.isinf(values))[0][:2]
+        raise UserError(f"read {read.label!r} has an infinite value in well {well_name(int(r), int(c))}: "
+                        "correct the export", file=path)
+    if not np.isfinite(values).any() and not any(f != "missing" for f in read.flags.values()):
+        raise FormatMismatch(f"the {reader} reader found read {read.label!r} without any value", file=path,
+                             where=read.source or None)
+
+
+def _name_apart(plates: list[Plate]) -> None:
+    names = [p.name for p in plates]
+    if len(set(names)) < len(names):
+        for k, plate in enumerate(plates, start=1):
+            plate.name = f"{plate.name} #{k}"
 
 
 def select_plate(inputs: list[InputFile], choice: str | None) -> Plate:

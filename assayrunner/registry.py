@@ -13,15 +13,21 @@ if TYPE_CHECKING:
     from .layout import Group, Layout
     from .plate import Plate, Read
     from .protocol import Protocol
+    from .source import Source
 
 
 @dataclass(frozen=True)
 class Reader:
-    """An export format: sniff(head bytes, path) -> score in [0, 1]; read(path) -> list of plates."""
+    """An export format: sniff(source) -> score in [0, 1]; read(source) -> list of plates.
+
+    source is an assayrunner.Source: the file's path and bytes, decoded once (source.lines,
+    source.sheets, source.sheet(name)). read raises FormatMismatch when the file is laid out
+    otherwise than it expects (the next reader then tries), UserError for bad data.
+    """
 
     name: str
-    sniff: Callable[[bytes, Path], float]
-    read: Callable[[Path], list["Plate"]]
+    sniff: Callable[["Source"], float]
+    read: Callable[["Source"], list["Plate"]]
     title: str = ""
     extensions: tuple[str, ...] = ()
     instruments: tuple[str, ...] = ()

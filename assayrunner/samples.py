@@ -10,15 +10,18 @@ import csv
 from pathlib import Path
 
 from .errors import UserError
-from .readers.text import read_text, split_lines
 from .registry import Sample
+from .source import load
 
 
 def read_samples(path: Path, slots: list[str]) -> dict[str, Sample]:
     """Slot -> Sample; UserError naming the line for an unknown slot, a duplicate or a bad number."""
     if not path.is_file():
         raise UserError("samples file not found", file=path)
-    lines = [line for line in split_lines(read_text(path)) if line.strip()]
+    source = load(path)
+    if source.kind != "text":
+        raise UserError(f"a samples file is a CSV table, not a {source.kind} file", file=path)
+    lines = [line for line in source.lines if line.strip()]
     sep = max((",", ";", "\t"), key=lines[0].count)
     rows = list(csv.reader(lines, delimiter=sep))
     header = [h.strip().lower() for h in rows[0]]

@@ -3,15 +3,16 @@
 import json
 from pathlib import Path
 
-from assayrunner.plugins import load
+from assayrunner.plugins import load as load_plugins
 from assayrunner.reading import HEAD_BYTES, choose_reader
+from assayrunner.source import load
 
 EXPORTS = Path(__file__).parent / "data" / "exports"
 
 
 def chosen(path: Path) -> str:
     """The name of the reader that wins the sniff among all registered readers."""
-    return choose_reader(path, path.read_bytes()[:HEAD_BYTES], load().readers).name
+    return choose_reader(path, path.read_bytes()[:HEAD_BYTES], load_plugins().readers).name
 
 
 def other_vendors_files(own: str) -> list[Path]:
@@ -20,7 +21,7 @@ def other_vendors_files(own: str) -> list[Path]:
 
 
 def sniff(reader: str, path: Path) -> float:
-    return load().readers[reader].sniff(path.read_bytes()[:HEAD_BYTES], path)
+    return load_plugins().readers[reader].sniff(load(path))
 
 
 def check_json(plates) -> None:
@@ -28,3 +29,8 @@ def check_json(plates) -> None:
     for plate in plates:
         json.dumps(plate.to_json(), allow_nan=False)
     assert len({p.name for p in plates}) == len(plates)
+
+
+def markers(read) -> dict[str, str]:
+    """The read's flags from markers in the file, without the wells it never read (flagged 'missing')."""
+    return {well: flag for well, flag in read.flags.items() if read.is_covered(well)}

@@ -48,7 +48,9 @@ def test_long_table(cli, workdir):
     assert data["format"] == "long"
     reads = {r["label"]: r for r in data["plates"][0]["reads"]}
     assert reads["540 nm"]["values"] == {"A1": 0.5, "H12": 1.25}
-    assert reads["405 nm"]["values"] == {"A1": 0.7} and reads["405 nm"]["flags"] == {"B3": "saturated"}
+    assert reads["405 nm"]["values"] == {"A1": 0.7} and reads["405 nm"]["flags"]["B3"] == "saturated"
+    # wells the list does not name were never read: flagged missing, the plate keeps its full shape
+    assert reads["405 nm"]["flags"]["H12"] == "missing" and "A1" not in reads["405 nm"]["flags"]
     assert data["plates"][0]["rows"] == 8
 
 
@@ -57,7 +59,7 @@ def test_format_forced_and_unknown(cli, workdir):
     path.write_text("Well,Value\nA1,0.5\n")
     assert cli("read", path, "--format", "long").exit_code == 0
     forced = cli("read", path, "--format", "grid")
-    assert forced.exit_code == 2 and "no plate grid found" in forced.stderr
+    assert forced.exit_code == 2 and "no plate grid" in forced.stderr
     unknown = cli("read", path, "--format", "nope")
     assert unknown.exit_code == 2 and "unknown format 'nope'" in unknown.stderr
 

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from assayrunner.errors import UserError
+from assayrunner.source import load
 from assayrunner.readers.bmg import read_bmg
-from readers_common import EXPORTS, check_json, chosen, other_vendors_files, sniff
+from readers_common import EXPORTS, check_json, chosen, markers, other_vendors_files, sniff
 
 DATA = EXPORTS / "bmg-labtech"
 QC384 = DATA / "pherastar_abs484_384well_qc.csv"
@@ -15,7 +16,7 @@ ELISA = DATA / "pherastar_dsrna_elisa450.csv"
 
 
 def test_pherastar_384_partial_plate():
-    plates = read_bmg(QC384)
+    plates = read_bmg(load(QC384))
     check_json(plates)
     [plate] = plates
     assert plate.name == "472-0016" and (plate.rows, plate.columns) == (16, 24)
@@ -33,7 +34,7 @@ def test_pherastar_384_partial_plate():
 
 
 def test_pherastar_elisa_96():
-    [plate] = read_bmg(ELISA)
+    [plate] = read_bmg(load(ELISA))
     assert plate.name == "20260618 dsRNA _PLATE_01_18Jun26" and (plate.rows, plate.columns) == (8, 12)
     [read] = plate.reads
     assert (read.label, read.kind, read.wavelength_nm) == ("Raw Data (450)", "endpoint", 450)
@@ -57,7 +58,7 @@ def test_decimal_comma_markers_and_two_reads(tmp_path):
     path = tmp_path / "semicolon.csv"
     path.write_text(text)
     assert chosen(path) == "bmg"
-    [plate] = read_bmg(path)
+    [plate] = read_bmg(load(path))
     raw, blank = plate.reads
     assert raw.value("B1") == 1.016 and raw.value("H12") == 0.884 and blank.value("H12") == 0.884
     assert (blank.kind, blank.wavelength_nm) == ("calculated", 450)
@@ -78,7 +79,7 @@ def test_garbled_file_is_a_user_error(tmp_path, text):
     path = tmp_path / "garbled.csv"
     path.write_text(text)
     with pytest.raises(UserError, match="garbled.csv"):
-        read_bmg(path)
+        read_bmg(load(path))
 
 
 def test_sniff_is_zero_on_other_vendors_files():
@@ -95,9 +96,9 @@ def test_table_layout_gives_a_read_per_value_column(tmp_path):
     path = tmp_path / "table.csv"
     path.write_text("\r\n".join(lines) + "\r\n")
     assert chosen(path) == "bmg"
-    [plate] = read_bmg(path)
+    [plate] = read_bmg(load(path))
     raw, blank = plate.reads
     assert (plate.name, plate.rows, plate.columns, plate.metadata["instrument"]) == ("P7", 8, 12, "CLARIOstar")
     assert (raw.kind, raw.wavelength_nm, blank.kind) == ("endpoint", 520, "calculated")
     assert raw.value("A1") == 1200 and raw.value("H12") == 100 and blank.value("A1") == 1100
-    assert raw.flags == {"A2": "saturated"} and np.isnan(blank.value("A2"))
+    assert markers(raw) == {"A2": "saturated"} and np.isnan(blank.value("A2"))

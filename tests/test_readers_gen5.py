@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 
 from assayrunner.errors import UserError
+from assayrunner.source import load
 from assayrunner.readers.gen5 import read_gen5, sniff_gen5
-from assayrunner.readers.text import parse_datetime, parse_duration
+from assayrunner.cells import duration as parse_duration
+from assayrunner.cells import parse_datetime
 from readers_common import EXPORTS, check_json, chosen
 
 DATA = EXPORTS / "gen5"
@@ -19,7 +21,7 @@ def reads_of(plate):
 
 
 def test_endpoint_pathlength_stacked_results_and_layout():
-    [plate] = read_gen5(DATA / "gen5_endpoint_260-280-230_pathlength.txt")
+    [plate] = read_gen5(load(DATA / "gen5_endpoint_260-280-230_pathlength.txt"))
     assert (plate.rows, plate.columns) == (8, 12)
     raw = [(r.label, r.kind, r.wavelength_nm) for r in plate.reads if r.kind != "calculated"]
     assert raw == [("260:977 [Test]", "endpoint", 977), ("260:900 [Ref]", "endpoint", 900),
@@ -48,7 +50,7 @@ def test_endpoint_pathlength_stacked_results_and_layout():
 
 
 def test_kinetic_bgal_with_layout_markers_and_curve_fit():
-    [plate] = read_gen5(DATA / "gen5_kinetic_420nm_bgal_stdcurve_sample.txt")
+    [plate] = read_gen5(load(DATA / "gen5_kinetic_420nm_bgal_stdcurve_sample.txt"))
     assert (plate.rows, plate.columns) == (8, 12)
     assert [(r.label, r.kind, r.wavelength_nm) for r in plate.reads] == [
         ("420", "kinetic", 420), ("Mean V [420]", "calculated", 420), ("[Concentration]", "calculated", None)]
@@ -73,7 +75,7 @@ def test_kinetic_bgal_with_layout_markers_and_curve_fit():
 
 
 def test_kinetic_24well_stopped_run_has_no_bogus_time_points():
-    [plate] = read_gen5(DATA / "gen5_kinetic_od600_24well_growth.txt")
+    [plate] = read_gen5(load(DATA / "gen5_kinetic_od600_24well_growth.txt"))
     assert (plate.rows, plate.columns) == (4, 6)
     reads = reads_of(plate)
     assert [r.kind for r in plate.reads] == ["kinetic"] + ["calculated"] * 4
@@ -96,7 +98,7 @@ def test_kinetic_24well_stopped_run_has_no_bogus_time_points():
 
 
 def test_simulation_ovrflw_and_missed_are_flags_not_numbers():
-    [plate] = read_gen5(DATA / "gen5_simulation_abs450_ovrflw_missed.txt")
+    [plate] = read_gen5(load(DATA / "gen5_simulation_abs450_ovrflw_missed.txt"))
     [read] = plate.reads
     assert (read.label, read.kind, read.wavelength_nm) == ("abs450:450", "endpoint", 450)
     assert read.value("A1") == 2.100 and read.value("A12") == 2.400 and read.value("H12") == 2.500
@@ -111,7 +113,7 @@ def test_simulation_ovrflw_and_missed_are_flags_not_numbers():
 
 
 def test_three_matrices_absorbance_and_fluorescence():
-    [plate] = read_gen5(DATA / "synergy_endpoint_abs600_abs700_fluo_matrix.txt")
+    [plate] = read_gen5(load(DATA / "synergy_endpoint_abs600_abs700_fluo_matrix.txt"))
     assert [(r.label, r.kind, r.wavelength_nm) for r in plate.reads] == [
         ("Abs:600", "endpoint", 600), ("Abs:700", "endpoint", 700), ("Fluo:485,528", "endpoint", 528)]
     abs600, abs700, fluo = plate.reads
@@ -124,7 +126,7 @@ def test_three_matrices_absorbance_and_fluorescence():
 
 
 def test_kinetic_columnwise_latin1_without_plate_header():
-    [plate] = read_gen5(DATA / "synergy_kinetic_od600_columnwise_latin1.txt")
+    [plate] = read_gen5(load(DATA / "synergy_kinetic_od600_columnwise_latin1.txt"))
     [read] = plate.reads
     assert (read.label, read.kind, read.wavelength_nm) == ("OD:600", "kinetic", 600)
     assert read.values.shape == (8, 12, 145)
@@ -139,7 +141,7 @@ def test_kinetic_columnwise_latin1_without_plate_header():
 
 
 def test_kinetic_matrix_per_time_point_drops_unread_points():
-    [plate] = read_gen5(DATA / "synergy_kinetic_od600_matrix_per_timepoint.txt")
+    [plate] = read_gen5(load(DATA / "synergy_kinetic_od600_matrix_per_timepoint.txt"))
     reads = reads_of(plate)
     assert [(r.label, r.kind) for r in plate.reads] == [
         ("OD:600", "kinetic"), ("Max V [OD:600]", "calculated"), ("R-Squared [OD:600]", "calculated"),
@@ -156,7 +158,7 @@ def test_kinetic_matrix_per_time_point_drops_unread_points():
 
 
 def test_two_concatenated_exports_are_two_partial_plates():
-    plates = read_gen5(DATA / "synergy_two_exports_concatenated_partial_plate.txt")
+    plates = read_gen5(load(DATA / "synergy_two_exports_concatenated_partial_plate.txt"))
     check_json(plates)
     assert len(plates) == 2 and all((p.rows, p.columns) == (8, 12) for p in plates)
     first, second = (reads_of(p) for p in plates)
@@ -181,7 +183,7 @@ def test_gen5_sniff_is_zero_on_other_vendors():
     others = [p for p in EXPORTS.rglob("*") if p.is_file() and p.parent.name != "gen5"]
     assert others
     for path in others:
-        assert sniff_gen5(path.read_bytes()[:65536], path) == 0.0, path.name
+        assert sniff_gen5(load(path)) == 0.0, path.name
 
 
 def test_truncated_file_is_a_user_error(tmp_path):
@@ -189,22 +191,26 @@ def test_truncated_file_is_a_user_error(tmp_path):
     cut = tmp_path / "cut.txt"
     cut.write_bytes(data[:1000])  # ends inside row F of the Results matrix
     with pytest.raises(UserError, match="truncated"):
-        read_gen5(cut)
+        read_gen5(load(cut))
     cut.write_bytes(data[:300])  # header only
     with pytest.raises(UserError, match="no data block"):
-        read_gen5(cut)
+        read_gen5(load(cut))
 
 
 def test_garbled_file_is_a_user_error(tmp_path):
     garbled = tmp_path / "garbled.txt"
     garbled.write_bytes(b"Software Version\t3.12\r\nProcedure Details\r\n\r\n\x00\x01 garbage \xff\xfe\r\n" * 3)
     with pytest.raises(UserError):
-        read_gen5(garbled)
+        read_gen5(load(garbled))
     garbled.write_bytes(b"Software Version\t3.12\nResults\n\t1\t2\nA\tfoo\t*0.5*\tabs:450\nYC\t1\t2\tx:450\n\n")
-    [plate] = read_gen5(garbled)  # an odd row label ends the matrix; odd cells are flags
+    [plate] = read_gen5(load(garbled))  # an odd row label ends the matrix; odd cells are flags
     assert [r.label for r in plate.reads] == ["abs:450"]
-    assert plate.reads[0].flags == {"A1": "invalid", "A2": "masked"}
-    assert plate.reads[0].texts == {"A1": "foo"}
+    flags = plate.reads[0].flags
+    assert {w: flags[w] for w in ("A1", "A2")} == {"A1": "invalid", "A2": "masked"}
+    # the 2-column grid fits a 6-well plate (2 x 3); the wells it never reached are marked unread
+    assert (plate.rows, plate.columns) == (2, 3) and {flags[w] for w in ("A3", "B1", "B3")} == {"missing"}
+    assert not plate.reads[0].is_covered("A3") and plate.reads[0].is_covered("A2")
+    assert plate.reads[0].texts == {"A1": "foo", "A2": "*0.5*"}  # the text of every flagged cell is kept
 
 
 def test_time_and_date_helpers():

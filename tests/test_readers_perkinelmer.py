@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from assayrunner.errors import UserError
+from assayrunner.source import load
 from assayrunner.readers.perkinelmer import read_perkinelmer
 from readers_common import EXPORTS, check_json, chosen, other_vendors_files, sniff
 
@@ -13,7 +14,7 @@ KALEIDO = DATA / "kaleido_abs_endpoint_96well.csv"
 
 
 def test_envision_two_plates_with_a_calculated_read():
-    plates = read_perkinelmer(ENVISION)
+    plates = read_perkinelmer(load(ENVISION))
     check_json(plates)
     assert [p.name for p in plates] == ["Plate 1", "Plate 2"]
     assert all((p.rows, p.columns) == (16, 24) for p in plates)
@@ -36,7 +37,7 @@ def test_envision_two_plates_with_a_calculated_read():
 
 
 def test_kaleido_non_breaking_spaces_and_full_precision():
-    plates = read_perkinelmer(KALEIDO)
+    plates = read_perkinelmer(load(KALEIDO))
     check_json(plates)
     [plate] = plates
     assert plate.name == "V-2020-10-26 16:16:17" and (plate.rows, plate.columns) == (8, 12)
@@ -60,7 +61,7 @@ def test_unlabelled_grid_with_markers_and_decimal_commas(tmp_path):
     path = tmp_path / "semicolon.csv"
     path.write_text(text)
     assert chosen(path) == "perkinelmer"
-    [plate] = read_perkinelmer(path)
+    [plate] = read_perkinelmer(load(path))
     [read] = plate.reads
     assert (plate.rows, plate.columns) == (8, 12) and read.wavelength_nm == 450
     assert read.flags == {"A1": "saturated", "A2": "saturated", "A3": "below-range", "A4": "masked"}
@@ -80,7 +81,7 @@ def test_garbled_file_is_a_user_error(tmp_path, text):
     path = tmp_path / "garbled.csv"
     path.write_text(text)
     with pytest.raises(UserError, match="garbled.csv"):
-        read_perkinelmer(path)
+        read_perkinelmer(load(path))
 
 
 def test_sniff_is_zero_on_other_vendors_files():

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from assayrunner.errors import UserError
+from assayrunner.source import load
 from assayrunner.readers.skanit import read_skanit
 from readers_common import EXPORTS, check_json, chosen, other_vendors_files, sniff
 
@@ -11,7 +12,7 @@ REPORT = EXPORTS / "thermo-skanit" / "skanit_varioskan_elisa450_report.xlsx"
 
 
 def test_varioskan_report_raw_and_calculated_reads():
-    plates = read_skanit(REPORT)
+    plates = read_skanit(load(REPORT))
     check_json(plates)
     [plate] = plates
     assert plate.name == "Plate 1" and (plate.rows, plate.columns) == (8, 12)
@@ -46,10 +47,10 @@ def test_garbled_workbooks_are_user_errors(tmp_path):
     truncated = tmp_path / "truncated.xlsx"
     truncated.write_bytes(REPORT.read_bytes()[:4000])
     with pytest.raises(UserError, match="truncated.xlsx"):
-        read_skanit(truncated)
+        read_skanit(load(truncated))
     other = EXPORTS / "tecan" / "magellan_od595_long_format.xlsx"
     with pytest.raises(UserError, match="no SkanIt results sheet"):
-        read_skanit(other)
+        read_skanit(load(other))
 
 
 def test_sniff_is_zero_on_other_vendors_files():

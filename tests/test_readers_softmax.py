@@ -6,16 +6,17 @@ import numpy as np
 import pytest
 
 from assayrunner.errors import UserError
+from assayrunner.source import load
 from assayrunner.readers.softmax import read_softmax, sniff_softmax
-from assayrunner.readers.text import decode
-from readers_common import EXPORTS, check_json, chosen
+from assayrunner.source import decode
+from readers_common import EXPORTS, check_json, chosen, markers
 
 DATA = EXPORTS / "softmax"
 SOFTMAX_FILES = sorted(DATA.glob("*.txt"))
 
 
 def test_bca_plateformat_latin1_with_bare_cr():
-    [plate] = read_softmax(DATA / "smp_bca562_plateformat_latin1_cr.txt")
+    [plate] = read_softmax(load(DATA / "smp_bca562_plateformat_latin1_cr.txt"))
     assert (plate.name, plate.rows, plate.columns) == ("Plate#1", 8, 12)
     [read] = plate.reads
     assert (read.label, read.kind, read.wavelength_nm) == ("562 nm", "endpoint", 562)
@@ -31,7 +32,7 @@ def test_bca_plateformat_latin1_with_bare_cr():
 
 
 def test_elisa_plateformat_utf16_with_groups():
-    [plate] = read_softmax(DATA / "smp_elisa450_plateformat_groups_utf16.txt")
+    [plate] = read_softmax(load(DATA / "smp_elisa450_plateformat_groups_utf16.txt"))
     assert (plate.name, plate.rows, plate.columns) == ("Plate1", 8, 12)
     assert [(r.label, r.kind, r.wavelength_nm) for r in plate.reads] == [
         ("450 nm", "endpoint", 450), ("Reduced", "calculated", 450)]
@@ -57,7 +58,7 @@ def test_elisa_plateformat_utf16_with_groups():
 
 
 def test_hcp_timeformat_two_wavelengths_utf16():
-    [plate] = read_softmax(DATA / "smp_hcp_elisa_450_650_timeformat_utf16.txt")
+    [plate] = read_softmax(load(DATA / "smp_hcp_elisa_450_650_timeformat_utf16.txt"))
     assert (plate.name, plate.rows, plate.columns) == ("Plate 1", 8, 12)
     assert [(r.label, r.kind, r.wavelength_nm) for r in plate.reads] == [
         ("450 nm", "endpoint", 450), ("650 nm", "endpoint", 650), ("Reduced", "calculated", None)]
@@ -78,7 +79,7 @@ def test_hcp_timeformat_two_wavelengths_utf16():
 
 
 def test_partial_plate_timeformat_three_wavelengths():
-    [plate] = read_softmax(DATA / "smp_partial_plate_260-280-230_utf16.txt")
+    [plate] = read_softmax(load(DATA / "smp_partial_plate_260-280-230_utf16.txt"))
     assert (plate.name, plate.rows, plate.columns) == ("Quantitation", 8, 12)
     assert [(r.label, r.kind, r.wavelength_nm) for r in plate.reads] == [
         ("260 nm", "endpoint", 260), ("280 nm", "endpoint", 280), ("230 nm", "endpoint", 230),
@@ -90,7 +91,9 @@ def test_partial_plate_timeformat_three_wavelengths():
     for read in plate.reads:
         filled = {f"{chr(65 + r)}{c + 1}" for r, c in zip(*np.nonzero(~np.isnan(read.values)))}
         assert filled == {f"{row}{col}" for row in "DEF" for col in range(4, 12)}
-        assert read.flags == {}
+        assert markers(read) == {}
+    # the header says rows D-F, columns 4-11 were read: every other well is marked unread, not empty
+    assert a260.flags["A1"] == "missing" and not a260.is_covered("A1") and a260.is_covered("D4")
     assert math.isnan(a260.value("A1")) and math.isnan(a260.value("D3")) and math.isnan(a260.value("D12"))
     meta = plate.metadata
     assert meta["temperature_c"] == 37 and meta["datetime"] == "2024-01-25T17:23:30"
@@ -119,13 +122,13 @@ def test_kinetic_plateformat_with_wavelengths_side_by_side(tmp_path):
     """No kinetic SoftMax file is in the corpus: this one is written to the documented layout."""
     path = tmp_path / "kinetic.txt"
     path.write_bytes(KINETIC_PLATEFORMAT.encode("latin-1"))
-    [plate] = read_softmax(path)
+    [plate] = read_softmax(load(path))
     assert [(r.label, r.kind, r.wavelength_nm) for r in plate.reads] == [
         ("405 nm", "kinetic", 405), ("650 nm", "kinetic", 650)]
     a405, a650 = plate.reads
     assert list(a405.times_s) == [0, 30] and a405.values.shape == (8, 12, 2)
     assert list(a405.value("A1")) == [0.1, 0.5] and list(a650.value("B2")) == [0.04, 0.08]
-    assert a405.flags == {"B2": "saturated"} and math.isnan(a405.value("B2")[0])
+    assert markers(a405) == {"B2": "saturated"} and math.isnan(a405.value("B2")[0])
     assert plate.metadata["temperature_c"] == 25.0
 
 
@@ -147,12 +150,12 @@ def test_kinetic_timeformat_stopped_run(tmp_path):
     """Written to the documented TimeFormat layout: one paragraph per wavelength, one line per read."""
     path = tmp_path / "kinetic.txt"
     path.write_text(KINETIC_TIMEFORMAT, encoding="utf-8")
-    [plate] = read_softmax(path)
+    [plate] = read_softmax(load(path))
     a405, a650 = plate.reads
     assert [(r.label, r.kind) for r in plate.reads] == [("405 nm", "kinetic"), ("650 nm", "kinetic")]
     assert list(a405.times_s) == [0, 30] and list(a650.times_s) == [0, 30]
     assert list(a405.value("H12")) == [0.3, 0.6] and list(a650.value("A1")) == [0.01, 0.04]
-    assert a405.flags == {"A2": "saturated"} and np.isnan(a405.value("B1")).all()
+    assert markers(a405) == {"A2": "saturated"} and np.isnan(a405.value("B1")).all()
 
 
 @pytest.mark.parametrize("path", SOFTMAX_FILES, ids=lambda p: p.name)
@@ -164,7 +167,7 @@ def test_softmax_sniff_is_zero_on_other_vendors():
     others = [p for p in EXPORTS.rglob("*") if p.is_file() and p.parent.name != "softmax"]
     assert others
     for path in others:
-        assert sniff_softmax(path.read_bytes()[:65536], path) == 0.0, path.name
+        assert sniff_softmax(load(path)) == 0.0, path.name
 
 
 def test_truncated_file_is_a_user_error(tmp_path):
@@ -172,26 +175,26 @@ def test_truncated_file_is_a_user_error(tmp_path):
     cut = tmp_path / "cut.txt"
     cut.write_bytes(data[:1500])  # inside the Plate block: no '~End'
     with pytest.raises(UserError, match="truncated"):
-        read_softmax(cut)
+        read_softmax(load(cut))
     data = (DATA / "smp_bca562_plateformat_latin1_cr.txt").read_bytes()
     cut.write_bytes(data[:35])  # the Note block and nothing more
     with pytest.raises(UserError, match="1 of 2 blocks"):
-        read_softmax(cut)
+        read_softmax(load(cut))
 
 
 def test_garbled_plate_header_and_table_are_user_errors(tmp_path):
     path = tmp_path / "garbled.txt"
     path.write_text("##BLOCKS= 1\nPlate:\tP\t1.3\tPlateFormat\n~End\n")
     with pytest.raises(UserError, match="'Plate:' line is incomplete"):
-        read_softmax(path)
+        read_softmax(load(path))
     path.write_text(KINETIC_PLATEFORMAT.replace("\t\t0.7\t0.8\t\t0.07\t0.08\r\n", ""))
-    with pytest.raises(UserError, match="not a multiple"):
-        read_softmax(path)
+    with pytest.raises(UserError, match="plate rows, not"):
+        read_softmax(load(path))
     path.write_text("Plate:\tP\n")
     with pytest.raises(UserError, match="##BLOCKS="):
-        read_softmax(path)
+        read_softmax(load(path))
 
 
 def test_mac_roman_is_detected_for_classic_mac_text():
-    assert decode(b"Temperature(\xa1C)\rR\x8esum\x8e\r") == "Temperature(°C)\rRésumé\r"
-    assert decode(b"Temperature(\xa1C)\r\n") == "Temperature(¡C)\r\n"  # Windows line ends: Latin-1 as before
+    assert decode(b"Temperature(\xa1C)\rR\x8esum\x8e\r") == ("Temperature(°C)\rRésumé\r", "mac_roman")
+    assert decode(b"Temperature(\xa1C)\r\n")[0] == "Temperature(¡C)\r\n"  # Windows line ends: Latin-1 as before

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 from assayrunner.errors import UserError
+from assayrunner.source import load
 from assayrunner.readers.tecan import read_tecan
-from readers_common import EXPORTS, check_json, chosen, other_vendors_files, sniff
+from readers_common import EXPORTS, check_json, chosen, markers, other_vendors_files, sniff
 
 DATA = EXPORTS / "tecan"
 ICONTROL = DATA / "icontrol_infinite200pro_kinetic_od600_gfp.xlsx"
@@ -13,7 +14,7 @@ MAGELLAN = DATA / "magellan_od595_long_format.xlsx"
 
 
 def test_icontrol_kinetic_time_across_columns():
-    plates = read_tecan(ICONTROL)
+    plates = read_tecan(load(ICONTROL))
     check_json(plates)
     [plate] = plates
     assert plate.name == ICONTROL.stem and (plate.rows, plate.columns) == (8, 12)
@@ -40,7 +41,7 @@ def test_icontrol_kinetic_time_across_columns():
 
 
 def test_magellan_long_list_column_major():
-    plates = read_tecan(MAGELLAN)
+    plates = read_tecan(load(MAGELLAN))
     check_json(plates)
     [plate] = plates
     assert plate.name == "96WEL008" and (plate.rows, plate.columns) == (8, 12)
@@ -67,7 +68,7 @@ def test_icontrol_text_export_endpoint_grid(tmp_path):
     path = tmp_path / "icontrol.txt"
     path.write_text("\n".join(lines) + "\nEnd Time:\t3/1/2024 10:01:00 AM\n")
     assert chosen(path) == "tecan"
-    [plate] = read_tecan(path)
+    [plate] = read_tecan(load(path))
     [read] = plate.reads
     assert (read.label, read.kind, read.wavelength_nm) == ("Label1", "endpoint", 450)
     assert read.flags == {"A1": "saturated", "A2": "invalid"} and read.value("A3") == 0.5
@@ -80,10 +81,10 @@ def test_magellan_csv_with_decimal_commas(tmp_path):
     path = tmp_path / "magellan.csv"
     path.write_text("\r\n".join(rows))
     assert chosen(path) == "tecan"
-    [plate] = read_tecan(path)
+    [plate] = read_tecan(load(path))
     [read] = plate.reads
     assert plate.name == "P1" and read.value("A1") == 0.1462 and read.value("H12") == 0.5
-    assert read.flags == {"B1": "saturated"} and read.wavelength_nm == 405
+    assert markers(read) == {"B1": "saturated"} and read.wavelength_nm == 405
 
 
 def test_sniff_picks_tecan():
@@ -94,15 +95,15 @@ def test_garbled_files_are_user_errors(tmp_path):
     truncated = tmp_path / "truncated.xlsx"
     truncated.write_bytes(ICONTROL.read_bytes()[:5000])
     with pytest.raises(UserError, match="truncated.xlsx"):
-        read_tecan(truncated)
+        read_tecan(load(truncated))
     no_data = tmp_path / "no_data.csv"
     no_data.write_text("Application: Tecan i-control\nDevice: infinite 200Pro\n")
     with pytest.raises(UserError, match="no Tecan data block"):
-        read_tecan(no_data)
+        read_tecan(load(no_data))
     no_wells = tmp_path / "no_wells.csv"
     no_wells.write_text("Raw data,Well positions,Plate\nDate of measurement: x\n")
     with pytest.raises(UserError, match="no_wells.csv.*no wells"):
-        read_tecan(no_wells)
+        read_tecan(load(no_wells))
 
 
 def test_sniff_is_zero_on_other_vendors_files():

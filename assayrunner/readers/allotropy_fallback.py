@@ -19,11 +19,12 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import cells as C
 from .. import hookimpl
-from ..errors import UserError
+from ..errors import FormatMismatch, UserError
 from ..plate import PLATE_SHAPES, Plate, Read, parse_well, smallest_shape, well_name
 from ..registry import Reader
-from .text import decode, is_binary, parse_cell, parse_value, xlsx_strings
+from ..source import Source
 
 INSTALL = "pip install 'assayrunner[allotropy]'"
 _EXTENSIONS = (".csv", ".txt", ".xlsx")
@@ -44,15 +45,16 @@ def allotropy_installed() -> bool:
         return False
 
 
-def sniff_allotropy(head: bytes, path: Path) -> float:
+def sniff_allotropy(source: Source) -> float:
     """0.2 for a .csv/.txt/.xlsx that names software allotropy knows or looks like plate data; 0 otherwise."""
-    suffix = path.suffix.lower()
-    if suffix not in _EXTENSIONS or not allotropy_installed():
+    if source.path.suffix.lower() not in _EXTENSIONS or not allotropy_installed():
         return 0.0
-    if suffix == ".xlsx":
-        text = xlsx_strings(path, limit=100_000) if head.startswith(b"PK") else ""
+    if source.kind == "workbook":
+        text = source.workbook_text or " ".join(C.text(c) for row in source.sheets[0].rows[:100] for c in row)
+    elif source.kind == "text":
+        text = "\n".join(source.head_lines(400))
     else:
-        text = decode(head) if head.strip() and not is_binary(head) else ""
+        return 0.0
     if any(sign in text for sign in _SIGNS) or _GRID_ROW.search(text) or len(_WELL.findall(text)) >= 24:
         return 0.2
     return 0.0
@@ -85,7 +87,8 @@ def _vendors(path: Path) -> list:
     return sniffed + [v for v in candidates if v not in sniffed]
 
 
-def read_allotropy(path: Path) -> list[Plate]:
+def read_allotropy(source: Source) -> list[Plate]:
+    path = source.path
     try:
         from allotropy import __about__
         from allotropy.to_allotrope import allotrope_from_file
@@ -100,7 +103,7 @@ def read_allotropy(path: Path) -> list[Plate]:
             continue
         return asm_to_plates(asm, path, f"allotropy {__about__.__version__} ({vendor.name})")
     detail = "; ".join(errors[:2]) or "no allotropy plate-reader parser takes this file type"
-    raise UserError(f"allotropy could not convert this file as a plate-reader export ({detail})", file=path)
+    raise FormatMismatch(f"allotropy could not convert this file as a plate-reader export ({detail})", file=path)
 
 
 def _flag(md: dict) -> tuple[str | None, str]:
@@ -108,7 +111,7 @@ def _flag(md: dict) -> tuple[str | None, str]:
     for error in md.get("error aggregate document", {}).get("error document", []):
         if str(error.get("error feature", "")).lower() in (*_VALUE_KEYS, ""):
             text = str(error.get("error", "")).strip()
-            return parse_cell(text)[1] or "invalid", text
+            return C.parse(text)[1] or "invalid", text
     return None, ""
 
 
@@ -126,7 +129,7 @@ def _label(md: dict) -> tuple[str, float | None]:
 def asm_to_plates(asm: dict, path: Path, converter: str) -> list[Plate]:
     aggregate = asm.get("plate reader aggregate document")
     if not isinstance(aggregate, dict):
-        raise UserError("allotropy's output is not a plate-reader document", file=path)
+        raise FormatMismatch("allotropy's output is not a plate-reader document", file=path)
     meta = _system_metadata(aggregate, converter)
     cells: dict[str, dict[str, dict]] = {}  # plate -> label -> {'wells': [...], ...}
     sources: dict[str, tuple[str, int, int]] = {}
@@ -158,7 +161,7 @@ def asm_to_plates(asm: dict, path: Path, converter: str) -> list[Plate]:
             _group_metadata(plate_meta.setdefault(plate, {}), group, document, md)
     _calculated(aggregate, sources, cells)
     if not cells:
-        raise UserError("allotropy converted the file but found no wells in it", file=path)
+        raise FormatMismatch("allotropy converted the file but found no wells in it", file=path)
     return [_plate(name, labels, {**meta, **plate_meta.get(name, {})}) for name, labels in cells.items()]
 
 
@@ -205,7 +208,7 @@ def _plate(name: str, labels: dict, meta: dict) -> Plate:
 
 
 def _number(value: object) -> float:
-    number = parse_value(value)[0]
+    number = C.number(value)
     return np.nan if number is None else number
 
 

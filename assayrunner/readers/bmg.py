@@ -1,4 +1,4 @@
-"""BMG LABTECH MARS CSV export (PHERAstar, CLARIOstar, FLUOstar/POLARstar Omega, SPECTROstar).
+"""BMG LABTECH MARS exports (PHERAstar, CLARIOstar, FLUOstar/POLARstar/LUMIstar Omega, SPECTROstar): CSV, text, xlsx.
 
     User: USER,Path: C:\\Program Files (x86)\\BMG\\PHERAstar\\User\\Data,Test run no.: 3
     Test name: 472 ABS 384 QC,Date: 03/03/2016,Time: 16:54:03
@@ -8,191 +8,287 @@
     ,1,2,3,...,24
     A,0.031,0.032,...
 
-Every labelled grid is a read: 'Raw Data (485/520)' gives excitation/emission and the emission is
-the read's wavelength; grids not labelled 'Raw Data ...' (blank corrected, averages, ratios) are
-calculated reads. The table layout (Well, Content, Raw Data (450), ...) gives a read per value
-column. Semicolon- or tab-separated exports use decimal commas.
+MARS writes the same data several ways, all read here:
+
+* microplate view: a grid per read, labelled above ('Raw Data (485/520)': excitation/emission);
+* table view, wells as rows: 'Well, Content, Raw Data (600), Raw Data (600), ...' with a 'Time' line
+  (kinetic: one column per cycle), or 'Well Row, Well Col, Content, <reads>';
+* table view, wells across: a 'Well' line (A01 ...), 'Content' and 'Group' lines, then a line per
+  cycle named by its read ('Raw Data (535 A)') with the cycle's time;
+* headerless ASCII dumps (Omega .dat): bare 8 x 12 blocks, one per cycle, '-' for unread wells.
+
+Only 'Raw Data ...' tables are measurements; blank corrected, averaged, ratio tables are calculated
+reads. A time heading without a unit ('Time') is taken as minutes, MARS's table default; 'Time [s]',
+'[min]', '[h]' and '0 h 10 min' texts say their own unit. Semicolon exports use decimal commas.
 """
 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import numpy as np
 
+from .. import cells as C
 from .. import hookimpl
-from ..errors import UserError
-from ..plate import Plate, Read, find_well, row_label, smallest_shape
+from .. import reads as R
+from .. import tables as T
+from ..errors import FormatMismatch
+from ..plate import Plate, Read, find_well
 from ..registry import Reader
-from .text import decode, fit_reads, parse_datetime, read_text, split_cells, split_lines, store_cell
+from ..source import Sheet, Source
 
 _KEY = re.compile(r"^([A-Za-z][\w .#/()-]{0,40}?)\s*:\s*(.*)$")
-_FILTER = re.compile(r"\(\s*(\d+(?:[.,]\d+)?)(?:\s*[/ ]\s*(\d+(?:[.,]\d+)?))?[^)]*\)")
+_FILTER = re.compile(r"\(\s*(\d+(?:[.,]\d+)?)(?:-\d+)?(?:\s*[/ ]\s*(\d+(?:[.,]\d+)?))?[^)]*\)")
 _MODES = ("absorbance", "fluorescence", "luminescence", "fluorescence polarization", "time-resolved fluorescence",
-          "alphascreen", "nephelometry")
+          "alphascreen", "nephelometry", "fluorescence intensity")
 _INSTRUMENTS = ("PHERAstar", "CLARIOstar", "FLUOstar", "POLARstar", "SPECTROstar", "NEPHELOstar", "LUMIstar",
-                "VANTAstar", "Omega")
+                "VANTAstar", "NOVOstar", "Omega")
 _META_KEYS = {"user": "user", "path": "path", "test name": "test_name", "test id": "test_id",
               "test run no.": "test_run", "date": "date", "time": "time", "id1": "id1", "id2": "id2", "id3": "id3"}
+#: Minutes: what MARS table exports mean by a time heading without a unit.
+UNITLESS_TIME_S = 60.0
 
 
-def sniff_bmg(head: bytes, path: Path) -> float:
-    text = decode(head[:8192])
-    if re.search(r"^(User|Test name|Test ID|ID1)\s*:", text, re.MULTILINE) and (
+def _sheet_for_sniff(source: Source) -> list[str]:
+    if source.kind == "text":
+        return source.head_lines(60)
+    if source.kind == "workbook":
+        return [" ".join(C.text(c) for c in row) for row in source.sheets[0].rows[:60]] if source.sheet_names else []
+    return []
+
+
+def sniff_bmg(source: Source) -> float:
+    lines = _sheet_for_sniff(source)
+    text = "\n".join(lines)
+    if re.search(r"^(User|Test name|Test ID|ID1)\s*:", text, re.MULTILINE | re.IGNORECASE) and (
             "Raw Data" in text or "\\BMG\\" in text):
         return 0.9
+    if source.kind == "text" and source.path.suffix.lower() == ".dat" and lines and _is_dump(source):
+        return 0.6
     return 0.0
 
 
-def _separator(lines: list[str]) -> str:
-    """The separator of the column header rows (',1,2,3' / ';1;2;3' / tab)."""
-    for line in lines:
-        for sep in (",", ";", "\t"):
-            cells = [c.strip() for c in line.split(sep)]
-            if len(cells) > 3 and cells[1:4] == ["1", "2", "3"]:
-                return sep
-    return ";" if sum(line.count(";") for line in lines) > sum(line.count(",") for line in lines) else ","
+def _is_dump(source: Source) -> bool:
+    """An Omega ASCII dump: nothing but comma-separated plate-sized blocks of numbers and '-'."""
+    sheet = source.sheets[0]
+    filled = [row for row in sheet.rows if any(not C.is_blank(c) for c in row)]
+    return bool(filled) and all(C.is_value(c) for row in filled[:200] for c in row if not C.is_blank(c))
 
 
-def _grid_columns(cells: list[str]) -> int:
-    """N when the cells are '', 1, 2, ..., N (a plate grid's column header); else 0."""
-    numbers = [c.strip() for c in cells[1:]]
-    if cells and not cells[0].strip() and len(numbers) >= 2 and numbers == [str(i) for i in range(1, len(numbers) + 1)]:
-        return len(numbers)
-    return 0
-
-
-def _wavelength(label: str) -> float | None:
-    """'Raw Data (450)' -> 450; 'Raw Data (485/520)' -> 520 (emission); 'Raw Data (No filter)' -> None."""
+def _wavelengths(label: str) -> tuple[float | None, float | None]:
+    """'Raw Data (450)' -> (450, None); 'Raw Data (485/520)' -> (520, 485); 'Raw Data (No filter)' -> (None, None)."""
     m = _FILTER.search(label)
     if not m:
-        return None
-    value = float((m.group(2) or m.group(1)).replace(",", "."))
-    return value if 200 <= value <= 1100 else None
+        return None, None
+    first = float(m.group(1).replace(",", "."))
+    if m.group(2):
+        second = float(m.group(2).replace(",", "."))
+        return (second, first) if 200 <= second <= 1100 else (None, None)
+    return (first, None) if 200 <= first <= 1100 else (None, None)
 
 
-def _new_read(label: str, shape: tuple[int, int]) -> Read:
-    kind = "endpoint" if label.lower().startswith("raw data") else "calculated"
-    return Read(label=label, values=np.full(shape, np.nan), kind=kind, wavelength_nm=_wavelength(label))
+def _kind(label: str) -> str:
+    return "endpoint" if label.strip().lower().startswith("raw data") else "calculated"
 
 
-def _read_grid(rows: list[list[str]], start: int, n: int, label: str, decimal_comma: bool) -> tuple[Read, int]:
-    """The grid whose header is rows[start]; returns the read and the index after its last row."""
-    body, j = [], start + 1
-    while j < len(rows) and rows[j] and rows[j][0].strip().upper() == row_label(len(body)):
-        body.append(rows[j][1:n + 1])
-        j += 1
-    read = _new_read(label, smallest_shape(len(body), n))
-    for r, cells in enumerate(body):
-        for c, cell in enumerate(cells):
-            store_cell(read, r, c, cell, decimal_comma)
-    return read, j
+def _fields(label: str, meta: dict) -> dict:
+    wavelength, excitation = _wavelengths(label)
+    mode = str(meta.get("mode", "")).split(" (")[0].lower() or None
+    return {"wavelength_nm": wavelength, "excitation_nm": excitation, "mode": mode}
 
 
-def _table_well(cells: list[str], lower: list[str]) -> tuple[int, int] | None:
-    cells = cells + [""] * len(lower)
-    if "well" in lower:
-        name = cells[lower.index("well")]
-    else:
-        name = cells[lower.index("well row")].strip() + cells[lower.index("well col")].strip()
-    return find_well(name)
-
-
-def _read_table(rows: list[list[str]], start: int, decimal_comma: bool) -> tuple[list[Read], int]:
-    """The table layout: a header with Well (or Well Row + Well Col), Content and value columns."""
-    names = [c.strip() for c in rows[start]]
-    lower = [n.lower() for n in names]
-    skip = {"well", "well row", "well col", "content", "sample", "sample id", "group"}
-    value_columns = [k for k, n in enumerate(lower) if n and n not in skip]
-    wells, j = [], start + 1
-    while value_columns and j < len(rows) and (well := _table_well(rows[j], lower)) is not None:
-        wells.append((well, rows[j] + [""] * len(names)))
-        j += 1
-    if not wells:
-        return [], start
-    shape = smallest_shape(max(w[0][0] for w in wells) + 1, max(w[0][1] for w in wells) + 1)
-    reads = []
-    for k in value_columns:
-        read = _new_read(names[k], shape)
-        for (r, c), cells in wells:
-            store_cell(read, r, c, cells[k], decimal_comma)
-        reads.append(read)
-    return reads, j
-
-
-def read_bmg(path: Path) -> list[Plate]:
-    lines = split_lines(read_text(path))
-    sep = _separator(lines[:400])
-    rows = split_cells(lines, sep)
-    decimal_comma = sep != ","
+def _metadata(sheet: Sheet, stop: int) -> dict[str, object]:
     meta: dict[str, object] = {"vendor": "BMG LABTECH", "software": "MARS"}
-    reads: list[Read] = []
-    label = ""
-    i = 0
-    while i < len(rows):
-        cells = [c.strip() for c in rows[i]]
-        n = _grid_columns(cells)
-        if n and i + 1 < len(rows) and rows[i + 1] and rows[i + 1][0].strip().upper() == "A":
-            read, i = _read_grid(rows, i, n, label or f"Read {len(reads) + 1}", decimal_comma)
-            reads.append(read)
-            label = ""
-            continue
-        lower = [c.lower() for c in cells]
-        if "well" in lower or ("well row" in lower and "well col" in lower):
-            table_reads, end = _read_table(rows, i, decimal_comma)
-            if table_reads:
-                reads.extend(table_reads)
-                i = end
-                continue
-        filled = [c for c in cells if c]
+    for row in sheet.rows[:stop]:
+        filled = [C.text(c) for c in row if not C.is_blank(c)]
         for cell in filled:
             m = _KEY.match(cell)
             if m and m.group(1).lower() in _META_KEYS:
-                meta[_META_KEYS[m.group(1).lower()]] = m.group(2).strip()
-        if len(filled) == 1 and not _KEY.match(filled[0]):
-            if filled[0].lower().split(" (")[0] in _MODES:
-                meta["mode"] = filled[0]
-            else:
-                label = " ".join(filled[0].split())
-        i += 1
-    if not reads:
-        raise UserError("no BMG plate grid found (a 'Raw Data (...)' label, a header row 1..12 and rows A, B, ...)",
-                        file=path)
-    _finish_metadata(meta, reads)
-    _unique_labels(reads)
-    shape = fit_reads(reads)
-    name = str(meta.get("id1") or path.stem)
-    return [Plate(name=name, rows=shape[0], columns=shape[1], reads=reads, metadata=meta)]
-
-
-def _finish_metadata(meta: dict[str, object], reads: list[Read]) -> None:
+                meta.setdefault(_META_KEYS[m.group(1).lower()], m.group(2).strip())
+        if len(filled) == 1 and not _KEY.match(filled[0]) and filled[0].lower().split(" (")[0] in _MODES:
+            meta["mode"] = filled[0]
     where = str(meta.get("path", ""))
     for instrument in _INSTRUMENTS:
         if instrument.lower() in where.lower():
             meta["instrument"] = instrument
             break
-    when = parse_datetime(str(meta.get("date", "")), str(meta.get("time", "")))
+    when = C.parse_datetime(str(meta.get("date", "")), str(meta.get("time", "")))
     if when:
         meta["datetime"] = when
+    return meta
+
+
+def _time_unit(heading: str) -> float:
+    return C.header_unit(heading) or UNITLESS_TIME_S
+
+
+def _grid_reads(sheet: Sheet, grids: list[T.Grid], meta: dict):
+    for k, grid in enumerate(grids):
+        cells = grid.layers.get("") or next(iter(grid.layers.values()))
+        label = " ".join(grid.title(reach=2).split()) or f"Read {k + 1}"
+        covered = [(r, c) for r in grid.letters for c in range(grid.first_column, grid.first_column + grid.width)]
+        yield grid.extent, (lambda shape, label=label, cells=cells, covered=covered, where=grid.where:
+                            _covered(R.endpoint(label, cells, shape, sheet.decimal_comma, _kind(label),
+                                                source=where, **_fields(label, meta)), covered))
+
+
+def _covered(read: Read, wells) -> Read:
+    R.mark_unread(read, R.coverage(read.values.shape[:2], wells))
+    return read
+
+
+def _wells_down_reads(sheet: Sheet, table: T.WellTable, meta: dict):
+    """Table view with wells as rows: a read per value column, or per read name across a 'Time' line."""
+    dc = sheet.decimal_comma
+    names = [next((C.text(c) for c in reversed(lead) if not C.is_blank(c) and C.number(c) is None), "")
+             for lead in table.lead]
+    time_line = next((k for k, n in enumerate(table.lead_names) if n.lower().startswith("time")), None)
+    groups: dict[str, list[int]] = {}
+    for p, name in enumerate(names):
+        if name.lower().startswith(("raw data", "blank", "average", "ratio", "corrected")) or time_line is not None:
+            groups.setdefault(name or "Raw Data", []).append(p)
+        elif name:
+            groups.setdefault(name, []).append(p)
+    for label, points in groups.items():
+        fields = _fields(label, meta)
+        if time_line is not None and len(points) > 1:
+            unit = _time_unit(table.lead_names[time_line])
+            times = R.time_axis([table.lead[p][time_line] for p in points], unit)
+            yield table.extent(), (lambda shape, label=label, points=points, times=times, fields=fields: _covered(
+                R.kinetic(label, table.wells, [table.cells[p] for p in points], times, shape, dc,
+                          source=table.where, **fields), table.wells))
+        else:
+            yield table.extent(), (lambda shape, label=label, p=points[0], fields=fields: _covered(
+                R.endpoint(label, dict(zip(table.wells, table.cells[p])), shape, dc, _kind(label),
+                           source=table.where, **fields), table.wells))
+
+
+def _row_col_table(sheet: Sheet, meta: dict):
+    """'Well Row, Well Col, Content, <reads>': the well split over two columns."""
+    for i, row in enumerate(sheet.rows):
+        lower = [C.text(c).lower() for c in row]
+        if "well row" not in lower or "well col" not in lower:
+            continue
+        r_col, c_col = lower.index("well row"), lower.index("well col")
+        skip = {r_col, c_col, *(k for k, n in enumerate(lower) if n in ("content", "sample", "sample id", "group"))}
+        wells, lines, j = [], [], i + 1
+        while j < len(sheet.rows) and (w := find_well(
+                C.text(_at(sheet.rows[j], r_col)) + C.text(_at(sheet.rows[j], c_col)))) is not None:
+            wells.append(w)
+            lines.append(sheet.rows[j])
+            j += 1
+        for k, name in enumerate(lower):
+            if k in skip or not name or not wells:
+                continue
+            label = C.text(row[k])
+            cells = dict(zip(wells, (_at(line, k) for line in lines)))
+            extent = (max(r for r, _ in wells) + 1, max(c for _, c in wells) + 1)
+            yield extent, (lambda shape, label=label, cells=cells: _covered(R.endpoint(
+                label, cells, shape, sheet.decimal_comma, _kind(label), source=sheet.where(i),
+                **_fields(label, meta)), cells))
+
+
+def _at(row: list, k: int) -> object:
+    return row[k] if k < len(row) else None
+
+
+def _wells_across_reads(sheet: Sheet, table: T.WellTable, meta: dict):
+    """Wells across: a line per cycle, named by its read in the first column, its time in the 'Time' column."""
+    dc = sheet.decimal_comma
+    time_k, unit = None, UNITLESS_TIME_S
+    for r in range(table.top, table.point_rows[0] if table.point_rows else table.top):
+        for k, cell in enumerate(sheet.rows[r][:4]):
+            if C.text(cell).lower().startswith("time"):
+                time_k, unit = k, _time_unit(C.text(cell))
+    by_label: dict[str, list[int]] = {}
+    for p, lead in enumerate(table.lead):
+        label = " ".join(C.text(lead[0]).split()) if lead else ""
+        by_label.setdefault(label or "Raw Data", []).append(p)
+    for label, points in by_label.items():
+        times = R.time_axis([table.lead[p][time_k] if time_k is not None and time_k < len(table.lead[p]) else None
+                             for p in points], unit)
+        kinetic = len(points) > 1 or time_k is not None
+        fields = _fields(label, meta)
+        if kinetic:
+            yield table.extent(), (lambda shape, label=label, points=points, times=times, fields=fields: _covered(
+                R.kinetic(label, table.wells, [table.cells[p] for p in points], times, shape, dc,
+                          source=table.where, **fields), table.wells))
+        else:
+            yield table.extent(), (lambda shape, label=label, p=points[0], fields=fields: _covered(
+                R.endpoint(label, dict(zip(table.wells, table.cells[p])), shape, dc, _kind(label),
+                           source=table.where, **fields), table.wells))
+
+
+def _dump_plate(sheet: Sheet, name: str) -> Plate | None:
+    blocks = T.find_blocks(sheet)
+    if not blocks:
+        return None
+    shape = blocks[0].shape
+    blocks = [b for b in blocks if b.shape == shape]
+    wells = [(r, c) for r in range(shape[0]) for c in range(shape[1])]
+    points = [[b.cells[r][c] for r, c in wells] for b in blocks]
+    numbers = [v for line in points for c in line if (v := C.number(c)) is not None]
+    counts = bool(numbers) and all(float(v).is_integer() for v in numbers)
+    label = "fluorescence" if counts else "absorbance"
+    read = R.kinetic(label, wells, points, [None] * len(points), shape, sheet.decimal_comma,
+                     mode=label, source=sheet.where(blocks[0].top))
+    meta = {"vendor": "BMG LABTECH", "export": "headerless ASCII plate dump",
+            "note": f"the file names no read, no wavelength and no times: {len(blocks)} blocks are taken as cycles "
+                    f"in file order, and '{label}' is inferred from {'whole counts' if counts else 'decimal values'}"}
+    return Plate(name, shape[0], shape[1], [read], meta)
+
+
+def _sheet_plate(source: Source, sheet: Sheet, name: str) -> Plate | None:
+    grids = T.grid_chunks(T.find_grids(sheet))
+    down = [t for t in T.find_wells_down(sheet) if t.cells]
+    across = T.find_wells_across(sheet)
+    tops = [g.top for g in grids] + [t.top - len(t.lead_names) for t in down] + [t.top for t in across]
+    meta = _metadata(sheet, min(tops, default=len(sheet.rows)))
+    found = list(_grid_reads(sheet, grids, meta))
+    for table in down:
+        found += list(_wells_down_reads(sheet, table, meta))
+    for table in across:
+        found += list(_wells_across_reads(sheet, table, meta))
+    found += list(_row_col_table(sheet, meta))
+    if not found:
+        return _dump_plate(sheet, name) if source.path.suffix.lower() == ".dat" or _is_dump(source) else None
+    extent = (max(e[0] for e, _ in found), max(e[1] for e, _ in found))
+    shape = R.plate_shape(extent)
+    reads = [build(shape) for _, build in found]
+    reads.sort(key=lambda r: r.kind == "calculated")
+    R.unique_labels(reads)
     meta["wavelengths_nm"] = sorted({r.wavelength_nm for r in reads if r.wavelength_nm is not None})
+    if any(r.kind == "kinetic" for r in reads):
+        meta.setdefault("time_unit_note", "a 'Time' heading without a unit is read as minutes (MARS table default)")
+    return Plate(str(meta.get("id1") or meta.get("id3") or name), shape[0], shape[1], reads, meta)
 
 
-def _unique_labels(reads: list[Read]) -> None:
-    seen: dict[str, int] = {}
-    for read in reads:
-        seen[read.label] = seen.get(read.label, 0) + 1
-        if seen[read.label] > 1:
-            read.label = f"{read.label} #{seen[read.label]}"
+def read_bmg(source: Source) -> list[Plate]:
+    plates = []
+    for sheet in source.sheets:
+        if not sheet.rows:
+            continue
+        name = source.path.stem if source.kind == "text" else sheet.name
+        plate = _sheet_plate(source, sheet, name)
+        if plate is not None:
+            plates.append(plate)
+    if not plates:
+        raise FormatMismatch("no BMG plate grid found (a 'Raw Data (...)' label, a header row 1..12 and rows "
+                             "A, B, ...), no table of wells and no plate dump", file=source.path)
+    if len(plates) > 1 and len({p.name for p in plates}) < len(plates):
+        for plate, sheet in zip(plates, [s for s in source.sheets if s.rows]):
+            plate.name = f"{plate.name} ({sheet.name})"
+    return plates
 
 
 @hookimpl
 def register_readers(register):
     register(Reader(
         name="bmg",
-        title="BMG LABTECH MARS CSV export (PHERAstar, CLARIOstar, Omega, SPECTROstar)",
+        title="BMG LABTECH MARS export (CSV, text, xlsx; microplate and table views; Omega ASCII dumps)",
         sniff=sniff_bmg,
         read=read_bmg,
-        extensions=(".csv", ".txt"),
-        instruments=("PHERAstar", "CLARIOstar", "FLUOstar Omega", "POLARstar Omega", "SPECTROstar"),
+        extensions=(".csv", ".txt", ".xlsx", ".dat"),
+        instruments=("PHERAstar", "CLARIOstar", "FLUOstar Omega", "POLARstar Omega", "LUMIstar Omega",
+                     "SPECTROstar"),
     ))

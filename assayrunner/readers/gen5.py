@@ -1,4 +1,4 @@
-"""Agilent BioTek Gen5 text exports (Synergy, Epoch, HTX, Cytation): a header, then tab-separated blocks.
+"""Agilent BioTek Gen5 exports (Synergy, Epoch, ELx808, HTX, Neo2, Cytation): text (tab .txt, comma .csv) or xlsx.
 
     Software Version	3.12.08
     Plate Number	Plate 1
@@ -7,389 +7,403 @@
     ...
     Results
     	1	2	...	12
-    A	0.056	...	0.055	260:977 [Test]     <- label in the last column
+    A	0.056	...	0.055	260:977 [Test]     <- label in the column after the numbers
     	0.035	...	0.036	260:900 [Ref]      <- stacked lines of the same plate row
     600
-    Time	T° 600	A1	A2	...	H12         <- kinetic: one line per read (or one matrix per read)
+    Time	T° 600	A1	A2	...	H12         <- kinetic: a line per read (or a matrix per read)
 
-Raw measurements are labelled '<read>:<wavelength>' or just '<wavelength>'; every other label
-(Blank ..., Corrected [...], Max V [...], concentrations, ratios) is Gen5 data reduction and
-becomes a read of kind 'calculated'. Several exports in one file give several plates.
-Fluorescence reads ('Fluo:485,528') carry the emission wavelength.
+The same blocks appear in Gen5's own xlsx (one column to the right, times as Excel durations)
+and in its CSV, which Gen5 writes without quoting: a title like 'GFP:485,530' spills into two
+fields. The tables are found by the core (assayrunner.tables); this reader knows which are raw:
+labels '<read>:<wavelength>' or '<wavelength>' (and '<read>' for luminescence) are measurements,
+everything else (Blank ..., Corrected [...], Max V [...], concentrations, ratios) Gen5's data
+reduction, kept as calculated reads. Several exports in one file or workbook give several plates.
 """
 
 from __future__ import annotations
 
-import csv
 import re
-from dataclasses import dataclass, field
-from pathlib import Path
 
-import numpy as np
-
+from .. import cells as C
 from .. import hookimpl
-from ..errors import UserError
-from ..plate import PLATE_SHAPES, Plate, Read, find_well, row_index, smallest_shape, well_name
+from .. import reads as R
+from .. import tables as T
+from ..errors import FormatMismatch, UserError
+from ..plate import Plate, Read, well_name
 from ..registry import Reader
-from .text import decode, parse_cell, parse_datetime, parse_duration, read_text, split_lines
+from ..source import Sheet, Source
 
 _HEADER = {
-    "Software Version": "software_version", "Experiment File Path:": "experiment_file",
-    "Protocol File Path:": "protocol_file", "Plate Number": "plate_number", "Date": "date", "Time": "time",
-    "Reader Type:": "instrument", "Reader Serial Number:": "serial_number", "Reading Type": "reading_type",
+    "software version": "software_version", "experiment file path:": "experiment_file",
+    "protocol file path:": "protocol_file", "plate number": "plate_number", "date": "date", "time": "time",
+    "reader type:": "instrument", "reader serial number:": "serial_number", "reading type": "reading_type",
 }
 _SHARED = ("software_version", "experiment_file", "protocol_file")
-_ROW_LETTERS = re.compile(r"^(A[A-F]|[A-Z])$")
-_RAW_LABEL = re.compile(r"^(?:(?P<name>[^\[\]:]+):)?(?P<wl>\d{3,4}(?:/\d+)?(?:,\s*\d{3,4}(?:/\d+)?)?)"
-                        r"(?: \[(?:Test|Ref)\])?$")
-_CALC_WAVELENGTH = re.compile(r"[:\[](\d{3,4})(?![\d/])")
+_KEYS = {"Software Version", "Procedure Details", "Reader Type:", "Plate Number", "Reading Type",
+         "Experiment File Path:", "Protocol File Path:", "Reader Serial Number:"}
+_WL = r"\d{3,4}(?:/\d{1,3})?"
+_RAW_LABEL = re.compile(rf"^(?:(?P<name>[^\[\]:]+):)?(?P<wl>{_WL}(?:\s*,\s*{_WL})?)(?: \[(?:Test|Ref)\])?(?:\[\d+\])?$")
+_CALCULATED = re.compile(r"^(Blank|Corrected|Max V|Mean V|R-Squared|t at|Lagtime|Ratio|Delta|Sum|Diff|Count|Average|"
+                         r"Std ?Dev|CV|%|\[|Conc|Pathlength|Normalized|Calc|Onset|Area|Slope|Min |Max |Mean )",
+                         re.IGNORECASE)
 _READ_NUMBER = re.compile(r"^(?P<base>.+?)\s+Read#\d+$")
-_TIME_TITLE = re.compile(r"\bTime\s+\d+\s+\((\d+:\d\d:\d\d)\)")
-_MODE = re.compile(r"^(Absorbance|Fluorescence|Luminescence|Time Resolved|Alpha\w*)\b")
-_READ_STEP_TYPE = re.compile(r"(Endpoint|Kinetic|Spectrum|Scan)$")
+_TIME_TITLE = re.compile(r"\bTime\s+\d+\s+\((\d+:\d\d:\d\d(?:\.\d+)?)\)")
+_MODE = re.compile(r"^(Absorbance|Fluorescence|Luminescence|Time Resolved|Alpha\w*|Fluorescence Polarization)\b")
+_STEP_TYPE = re.compile(r"(Endpoint|Kinetic|Spectrum|Scan|Area Scan|Well Scan)$")
 
 
-@dataclass
+def sniff_gen5(source: Source) -> float:
+    if source.kind == "text":
+        firsts = {re.split(r"[\t,;]", line, maxsplit=1)[0].strip() for line in source.head_lines(80)}
+    elif source.kind == "workbook":
+        firsts = {C.text(row[0]) for sheet in source.sheets[:2] for row in sheet.rows[:40] if row}
+    else:
+        return 0.0
+    found = firsts & _KEYS
+    if "Software Version" in found and len(found) >= 2:
+        return 0.9
+    return 0.6 if len(found) >= 3 else 0.0
+
+
+def _key(cell: object) -> str:
+    return C.text(cell).lower()
+
+
+def _export_starts(sheet: Sheet) -> list[int]:
+    """Rows where an export begins: 'Software Version' or 'Plate Number' after a plate number or data."""
+    starts, seen = [0], False
+    for n, row in enumerate(sheet.rows):
+        key = C.text(row[0]) if row else ""
+        if seen and key in ("Software Version", "Plate Number"):
+            starts.append(n)
+            seen = False
+        seen = seen or key == "Plate Number" or (key == "Time" and len(row) > 2) or key in ("Results", "Layout")
+    return starts
+
+
 class _Export:
-    """What one export (one plate) holds, as cell texts keyed by (row, column)."""
+    """One export's metadata and reads, filled block by block."""
 
-    meta: dict[str, object] = field(default_factory=dict)
-    grids: dict[str, dict[tuple[int, int], str]] = field(default_factory=dict)
-    series: dict[str, list[tuple[float, dict[tuple[int, int], str]]]] = field(default_factory=dict)
-    layout: dict[str, dict[str, str]] = field(default_factory=dict)
-    read_names: set[str] = field(default_factory=set)
-    temperatures: list[float] = field(default_factory=list)
-    extent: tuple[int, int] = (0, 0)
-    data_end: int = 0  # the line after the last data block
+    def __init__(self, sheet: Sheet, lo: int, hi: int):
+        self.sheet, self.lo, self.hi = sheet, lo, hi
+        self.meta: dict[str, object] = {}
+        self.read_names: dict[str, str] = {}  # read step name -> mode
+        self.filters: dict[str, list[tuple[float, float]]] = {}
+        self.temperatures: list[float] = []
+        self.layout: dict[str, dict[str, str]] = {}
+        self.pending: list[tuple[bool, object]] = []  # (raw?, shape -> Read), built once the shape is known
+        self.series: dict[str, list[tuple[float | None, dict]]] = {}
+        self.extent = (0, 0)
+        self.data_end = lo
 
-    def grow(self, rows: int, columns: int) -> None:
-        self.extent = (max(self.extent[0], rows), max(self.extent[1], columns))
-
-
-def _split(line: str, sep: str) -> list[str]:
-    return line.split("\t") if sep == "\t" else next(csv.reader([line]), [""]) or [""]
-
-
-def _texts(cells: list[str]) -> list[str]:
-    return [c.strip() for c in cells if c.strip()]
+    def grow(self, extent: tuple[int, int]) -> None:
+        self.extent = (max(self.extent[0], extent[0]), max(self.extent[1], extent[1]))
 
 
-def _grid_width(cells: list[str]) -> int:
-    """N when the cells are '', 1, 2, ..., N (a matrix header), else 0."""
-    if cells[0].strip():
-        return 0
-    numbers = [c.strip() for c in cells[1:]]
-    while numbers and not numbers[-1]:
-        numbers.pop()
-    return len(numbers) if numbers and numbers == [str(k) for k in range(1, len(numbers) + 1)] else 0
+def _values_after(row: list) -> list[str]:
+    return [C.text(c) for c in row[1:] if not C.is_blank(c)]
 
 
-def _title_above(rows: list[list[str]], i: int, lo: int) -> str:
-    """The nearest title line above a block header (its cells joined); '' if none close by."""
-    for k in range(i - 1, max(lo - 1, i - 4), -1):
-        texts = _texts(rows[k])
-        if texts:
-            return "" if texts[0].endswith(":") else " ".join(texts)  # 'Actual Temperature:' is no title
-    return ""
-
-
-def _read_matrix(rows: list[list[str]], i: int, hi: int, width: int, title: str, out: _Export) -> int:
-    """A plate matrix under the header at line i: rows A.. with stacked lines and labels in the last column."""
-    by_label: dict[str, dict[tuple[int, int], str]] = {}
-    letter, j = None, i + 1
-    while j < hi and any(c.strip() for c in rows[j]):
-        cells = rows[j]
-        head = cells[0].strip().upper()
-        if head:
-            if not _ROW_LETTERS.match(head):
-                break
-            letter = head
-        elif letter is None:
-            break
-        label = (cells[width + 1].strip() if len(cells) > width + 1 else "") or title or "Results"
-        r = row_index(letter)
-        target = by_label.setdefault(label, {})
-        for c in range(min(width, len(cells) - 1)):
-            if cells[c + 1].strip():
-                target[(r, c)] = cells[c + 1]
-        out.grow(r + 1, width)
-        j += 1
-    out.data_end = max(out.data_end, j)
-    time = _TIME_TITLE.search(title)
-    for label, cells in by_label.items():
-        if title == "Layout":
-            out.layout[label] = {well_name(r, c): text.strip() for (r, c), text in cells.items()}
-        elif (m := _READ_NUMBER.match(label)) and time:
-            out.series.setdefault(m["base"], []).append((parse_duration(time[1]) or 0.0, cells))
-        else:
-            out.grids.setdefault(label, {}).update(cells)
-    return j
-
-
-def _read_time_table(rows: list[list[str]], i: int, hi: int, title: str, out: _Export, decimal_comma: bool) -> int:
-    """'Time, T° 600, A1, A2, ...' with one line per read; lines with no values (a stopped run) are skipped."""
-    header = [c.strip() for c in rows[i]]
-    wells = {k: w for k, h in enumerate(header) if k > 0 and (w := find_well(h))}
-    temp_column = 1 if 1 not in wells else None
-    columns, positions = list(wells), list(wells.values())
-    last = max(columns, default=0)
-    label = title or (header[1].split(" ", 1)[-1] if temp_column else "Kinetic")
-    frames = out.series.setdefault(label, [])
-    j = i + 1
-    while j < hi and any(c.strip() for c in rows[j]):
-        cells = rows[j]
-        seconds = parse_duration(cells[0])
-        if seconds is None:
-            break
-        if len(cells) > last and "" not in (values := [cells[k] for k in columns]):
-            frame = dict(zip(positions, values))  # the common full row, without a test per cell
-        else:
-            frame = {w: cells[k] for k, w in wells.items() if k < len(cells) and cells[k].strip()}
-        if frame:
-            frames.append((seconds, frame))
-            if temp_column and len(cells) > 1:
-                temperature, _ = parse_cell(cells[1], decimal_comma)
-                if temperature is not None:
-                    out.temperatures.append(temperature)
-        j += 1
-    out.data_end = max(out.data_end, j)
-    for r, c in wells.values():
-        out.grow(r + 1, c + 1)
-    return j
-
-
-def _read_procedure(rows: list[list[str]], i: int, hi: int, out: _Export) -> int:
-    """The 'Procedure Details' lines up to the next blank line: plate type, read names, kinetic settings."""
-    while i < hi and not _texts(rows[i]):
+def _header_and_procedure(out: _Export) -> None:
+    rows = out.sheet.rows
+    i = out.lo
+    while i < out.hi:
+        row = rows[i]
+        key = _key(row[0]) if row else ""
+        rest = _values_after(row) if row else []
+        if key == "procedure details":
+            i = _procedure(out, i + 1)
+            continue
+        if key in _HEADER and rest and _HEADER[key] not in out.meta:
+            value = row[1] if len(row) > 1 and not C.is_blank(row[1]) else rest[0]
+            out.meta[_HEADER[key]] = value if key in ("date", "time") else C.text(value)
+        elif (gain := re.match(r"^gain\((.+)\)$", key)) and rest:
+            out.meta.setdefault("gain", {})[C.text(row[0])[5:-1]] = rest[0]
+        elif key in ("actual temperature:", "min temperature:", "max temperature:") and rest:
+            number = C.number(rest[0], out.sheet.decimal_comma)
+            if number is not None:
+                if key == "actual temperature:":
+                    out.temperatures.append(number)
+                else:
+                    out.meta["temperature_" + key.split()[0] + "_c"] = number
         i += 1
-    lines = []
-    while i < hi and _texts(rows[i]):
-        texts = _texts(rows[i])
-        lines.append(" ".join(texts))
-        if texts[0] == "Plate Type" and len(texts) > 1:
+
+
+def _procedure(out: _Export, i: int) -> int:
+    """'Procedure Details' lines up to the next blank line: plate type, read steps, filters, kinetic settings."""
+    rows = out.sheet.rows
+    while i < out.hi and not any(not C.is_blank(c) for c in rows[i]):
+        i += 1
+    lines, read, mode = [], None, None
+    while i < out.hi and any(not C.is_blank(c) for c in rows[i]):
+        texts = [C.text(c) for c in rows[i] if not C.is_blank(c)]
+        line = " ".join(texts)
+        lines.append(line)
+        first = texts[0]
+        if first == "Plate Type" and len(texts) > 1:
             out.meta["plate_type"] = texts[1]
-        elif texts[0] == "Set Temperature" and len(texts) > 1:
-            out.meta["set_temperature"] = texts[1]
-        elif texts[0] == "Read" and len(texts) > 1 and not _READ_STEP_TYPE.search(texts[1]):
-            out.read_names.add(texts[1])
-        elif texts[0] == "Start Kinetic" and len(texts) > 1:
-            interval = re.search(r"Interval (\d+:\d\d(?::\d\d)?)", texts[1])
-            planned = re.search(r"(\d+) Reads", texts[1])
+        elif first == "Set Temperature" and len(texts) > 1:
+            out.meta["set_temperature"] = ", ".join(texts[1:])
+        elif first == "Read" and len(texts) > 1:
+            if _STEP_TYPE.search(texts[1]):
+                mode = (_MODE.match(texts[1]) or [None, None])[1]
+                read = None
+            else:
+                read = texts[1]
+                out.read_names[read] = ""
+        elif first == "Start Kinetic" and len(texts) > 1:
+            rest = ", ".join(texts[1:])
+            interval = re.search(r"Interval (\d+:\d\d(?::\d\d)?)", rest)
+            planned = re.search(r"(\d+) Reads", rest)
             if interval:
-                out.meta["kinetic_interval_s"] = parse_duration(interval[1])
+                out.meta["kinetic_interval_s"] = C.duration(interval[1])
             if planned:
                 out.meta["kinetic_reads_planned"] = int(planned[1])
-        if (mode := _MODE.match(texts[-1])) and _READ_STEP_TYPE.search(texts[-1]):
-            out.meta.setdefault("read_mode", mode[1])
+        m = _MODE.match(texts[-1])
+        if m and _STEP_TYPE.search(texts[-1]):
+            mode = m[1]
+            out.meta.setdefault("read_mode", mode)
+            if read is not None:
+                out.read_names[read] = mode
+        pair = re.search(r"Excitation:\s*(\d{3,4})(?:/\d+)?,?\s+Emission:\s*(\d{3,4})", line)
+        if pair and read is not None:
+            out.filters.setdefault(read, []).append((float(pair[1]), float(pair[2])))
         i += 1
     out.meta["procedure"] = lines
     return i
 
 
-def _read_table(rows: list[list[str]], i: int, hi: int) -> tuple[list[dict[str, str]], int]:
-    """A titled table (header line, then lines up to a blank line) as a list of dicts."""
-    i += 1
-    while i < hi and not _texts(rows[i]):
-        i += 1
-    names = [c.strip() for c in rows[i]] if i < hi else []
-    table, i = [], i + 1
-    while i < hi and _texts(rows[i]):
-        table.append({n: c.strip() for n, c in zip(names, rows[i]) if n and c.strip()})
-        i += 1
-    return table, i
+def _title(sheet: Sheet, row: int, column: int) -> str:
+    """The block title above a table: the nearest text line that is not a 'Key: value' line."""
+    for k in range(row - 1, max(-1, row - 4), -1):
+        texts = [C.text(c) for c in sheet.rows[k] if not C.is_blank(c)]
+        if texts:
+            return "" if texts[0].endswith(":") else sheet.line_text(k)
+    return ""
 
 
-def _parse_export(rows: list[list[str]], lo: int, hi: int, decimal_comma: bool) -> _Export:
-    out = _Export()
-    i = lo
-    while i < hi:
-        cells = rows[i]
-        texts = _texts(cells)
-        first = cells[0].strip()
-        if not texts:
-            i += 1
-        elif first == "Procedure Details":
-            i = _read_procedure(rows, i + 1, hi, out)
-        elif first == "Time" and len(cells) > 2 and any(find_well(c.strip()) for c in cells[1:3]):
-            i = _read_time_table(rows, i, hi, _title_above(rows, i, lo), out, decimal_comma)
-        elif width := _grid_width(cells):
-            i = _read_matrix(rows, i, hi, width, _title_above(rows, i, lo), out)
-        elif first == "Curve Fitting Results":
-            out.meta["curve_fits"], i = _read_table(rows, i, hi)
-        else:
-            if len(texts) == 2:
-                _key_value(first, texts[1], out, decimal_comma)
-            i += 1
-    return out
-
-
-def _key_value(key: str, value: str, out: _Export, decimal_comma: bool) -> None:
-    """A 'key<TAB>value' line: header fields, gains and temperatures."""
-    if key in _HEADER:
-        out.meta[_HEADER[key]] = value
-    elif gain := re.match(r"^Gain\((.+)\)$", key):
-        out.meta.setdefault("gain", {})[gain[1]] = value
-    elif key in ("Actual Temperature:", "Min Temperature:", "Max Temperature:"):
-        number, _ = parse_cell(value, decimal_comma)
-        if number is not None and key == "Actual Temperature:":
-            out.temperatures.append(number)
-        elif number is not None:
-            out.meta["temperature_" + key.split()[0].lower() + "_c"] = number
-
-
-def _export_starts(rows: list[list[str]]) -> list[int]:
-    """Line numbers where an export begins: a 'Software Version' or 'Plate Number' after a plate or data."""
-    starts, seen = [0], False
-    for n, cells in enumerate(rows):
-        key = cells[0].strip()
-        if seen and key in ("Software Version", "Plate Number"):
-            starts.append(n)
-            seen = False
-        seen = seen or key in ("Plate Number", "Time") or bool(_grid_width(cells))
-    return starts
-
-
-def _is_raw(label: str, read_names: set[str]) -> bool:
+def _is_raw(label: str, out: _Export) -> bool:
+    if _CALCULATED.match(label):
+        return False
     m = _RAW_LABEL.match(label)
-    if not m:
-        return False
-    name = (m["name"] or "").strip()
-    if name.startswith(("Blank", "Corrected")):
-        return False
-    return not (name and read_names and name not in read_names)
+    if m:
+        name = (m["name"] or "").strip()
+        return not (name and out.read_names and name not in out.read_names)
+    base = label.split(":")[0].strip()
+    return base in out.read_names and out.read_names.get(base, "").startswith("Lum")
 
 
-def _wavelength(label: str, raw: bool) -> float | None:
-    """Raw '260:977 [Test]' -> 977, 'Fluo:485,528' -> 528 (emission); calculated 'Blank 260:260' -> 260."""
+def _read_fields(label: str, out: _Export, raw: bool) -> dict:
+    """wavelength_nm, excitation_nm and mode of a read from its label and the procedure."""
+    name = label.split(":")[0].strip() if ":" in label else ""
+    mode = out.read_names.get(name) or None
+    m = _RAW_LABEL.match(label) if raw else None
+    if m:
+        wavelengths = [float(w.split("/")[0]) for w in re.split(r"\s*,\s*", m["wl"])]
+        if len(wavelengths) == 2:
+            mode = mode or "Fluorescence"
+            return {"wavelength_nm": wavelengths[1], "excitation_nm": wavelengths[0], "mode": mode.lower()}
+        return {"wavelength_nm": wavelengths[0], "mode": (mode or "Absorbance").lower()}
     if raw:
-        return float(re.split(r"[/\s]", _RAW_LABEL.match(label)["wl"].split(",")[-1].strip())[0])
-    found = _CALC_WAVELENGTH.findall(label)
-    return float(found[-1]) if found else None
+        return {"mode": (mode or "").lower() or None}
+    found = re.findall(r"[:\[](\d{3,4})(?![\d/])", label)
+    return {"wavelength_nm": float(found[-1]) if found else None}
 
 
-def _fill(read: Read, index: tuple, text: str, decimal_comma: bool) -> None:
-    value, flag = parse_cell(text, decimal_comma)
-    if flag == "invalid" and read.kind == "calculated" and (seconds := parse_duration(text)) is not None:
-        value, flag = seconds, None  # 't at Max V', 'Lagtime': durations, as seconds
-    if value is not None:
-        read.values[index] = value
-    well = well_name(*index[:2]) if flag else ""
-    if flag and well not in read.flags:
-        read.flags[well] = flag
-        if flag == "invalid":
-            read.texts[well] = text.strip()
+def _cells_for(cells: dict, raw: bool) -> dict:
+    """Calculated tables hold durations ('t at Max V' 10:10:22): as seconds."""
+    if raw:
+        return cells
+    return {p: (C.duration(c) if isinstance(c, str) and ":" in c and C.duration(c) is not None else c)
+            for p, c in cells.items()}
 
 
-def _fill_table(read: Read, frames: list[dict]) -> bool:
-    """Fast path for a kinetic table whose time points all hold the same wells, every cell a plain
-    finite number: numpy parses the whole table at once. False (nothing filled) otherwise."""
-    wells = list(frames[0])
-    if any(len(frame) != len(wells) or list(frame) != wells for frame in frames):
-        return False
-    try:
-        values = np.array([list(frame.values()) for frame in frames], dtype=float)
-    except ValueError:
-        return False
-    if not np.isfinite(values).all():
-        return False  # 'nan' / 'inf' text: let parse_cell flag it
-    rows, columns = zip(*wells)
-    read.values[rows, columns, :] = values.T
-    return True
+def _grids(out: _Export) -> None:
+    sheet = out.sheet
+    for grid in T.find_grids(sheet, out.lo, out.hi):
+        out.data_end = max(out.data_end, grid.bottom)
+        title = _title(sheet, grid.top, grid.left)
+        if title == "Layout":
+            for name, cells in grid.layers.items():
+                out.layout[name or "Well ID"] = {well_name(*p): C.text(c) for p, c in cells.items()}
+            continue
+        out.grow(grid.extent)
+        time = _TIME_TITLE.search(title) or _TIME_TITLE.search(T.title_above(sheet, grid.top - 1, 0, 2))
+        for name, cells in grid.layers.items():
+            label = name if name and not name.startswith("#") else (title if title not in ("Results", "") else "Results")
+            if (m := _READ_NUMBER.match(label)) and time:
+                out.series.setdefault(m["base"], []).append((C.duration(time[1]), cells))
+                continue
+            raw = _is_raw(label, out)
+            covered = [(r, c) for r in grid.letters for c in range(grid.first_column, grid.first_column + grid.width)]
+            out.pending.append((raw, lambda shape, label=label, cells=cells, raw=raw, covered=covered, where=grid.where:
+                                _covered(R.endpoint(label, _cells_for(cells, raw), shape, sheet.decimal_comma,
+                                                    "endpoint" if raw else "calculated", source=where,
+                                                    **_read_fields(label, out, raw)), covered)))
 
 
-def _reads(out: _Export, shape: tuple[int, int], decimal_comma: bool) -> list[Read]:
-    """Raw reads (endpoint, kinetic) first, then calculated ones; kinetic reduction tables are noted, not read."""
-    raw, calculated, skipped = [], [], []
+def _time_tables(out: _Export) -> None:
+    sheet = out.sheet
+    for table in T.find_wells_across(sheet, out.lo, out.hi, min_wells=1):
+        out.data_end = max(out.data_end, table.bottom)
+        first = next((n for n in table.lead_names if n), "")
+        if first == "Time":
+            _kinetic_table(out, table)
+        elif first in ("Well", "Wells"):
+            _results_table(out, table)
+        elif first.startswith("Wavelength"):
+            out.meta.setdefault("not_read", []).append(f"spectrum scan at {table.where}")
+
+
+def _kinetic_table(out: _Export, table: T.WellTable) -> None:
+    sheet = out.sheet
+    names = [n for n in table.lead_names]
+    k_time = names.index("Time")
+    temperature = next((k for k, n in enumerate(names) if n.startswith("T") and k != k_time and n != "Time"), None)
+    title = _title(sheet, table.top, 0)
+    label = title or (names[temperature].split(" ", 1)[-1] if temperature is not None else "Kinetic")
+    times = R.time_axis([line[k_time] if k_time < len(line) else None for line in table.lead])
+    if temperature is not None:
+        for line, cells in zip(table.lead, table.cells):
+            value = C.number(line[temperature], sheet.decimal_comma) if temperature < len(line) else None
+            if value is not None and any(not C.is_blank(c) for c in cells):
+                out.temperatures.append(value)
+    out.grow(table.extent())
+    raw = _is_raw(label, out)
+    if not raw:
+        out.meta.setdefault("calculated_kinetic_not_read", []).append(label)
+        return
+    out.pending.append((True, lambda shape: _covered(R.kinetic(
+        label, table.wells, table.cells, times, shape, sheet.decimal_comma, source=table.where,
+        **_read_fields(label, out, True)), table.wells)))
+
+
+def _results_table(out: _Export, table: T.WellTable) -> None:
+    """Gen5 CSV 'Results': 'Well, A1, A2, ...' then a line per calculated value ('Max V [OD:600], ...')."""
+    out.grow(table.extent())
+    for line, cells in zip(table.lead, table.cells):
+        label = next((C.text(c) for c in line if not C.is_blank(c)), "Results")
+        raw = _is_raw(label, out)
+        out.pending.append((raw, lambda shape, label=label, cells=cells, raw=raw: _covered(R.endpoint(
+            label, _cells_for(dict(zip(table.wells, cells)), raw), shape, out.sheet.decimal_comma,
+            "endpoint" if raw else "calculated", source=out.sheet.where(table.top), **_read_fields(label, out, raw)),
+            table.wells)))
+
+
+def _matrix_series(out: _Export) -> None:
+    """Per-time-point matrices ('OD:600 - Time 1 (0:09:10)' ... 'OD:600 Read#1') joined into kinetic reads."""
     for label, frames in out.series.items():
-        frames = [(t, frame) for t, frame in frames if frame]  # a stopped run leaves empty time points
+        frames = [(t, cells) for t, cells in frames if cells]
         if not frames:
             continue
-        if not _is_raw(label, out.read_names):
-            skipped.append(label)
-            continue
-        read = Read(label, np.full((*shape, len(frames)), np.nan), "kinetic", _wavelength(label, True),
-                    np.array([t for t, _ in frames], dtype=float))
-        if not _fill_table(read, [frame for _, frame in frames]):
-            for k, (_, frame) in enumerate(frames):
-                for (r, c), text in frame.items():
-                    _fill(read, (r, c, k), text, decimal_comma)
-        raw.append(read)
-    for label, cells in out.grids.items():
-        is_raw = _is_raw(label, out.read_names)
-        read = Read(label, np.full(shape, np.nan), "endpoint" if is_raw else "calculated", _wavelength(label, is_raw))
-        for (r, c), text in cells.items():
-            _fill(read, (r, c), text, decimal_comma)
-        (raw if is_raw else calculated).append(read)
-    if skipped:
-        out.meta["calculated_kinetic_not_read"] = skipped
-    return raw + calculated
+        wells = sorted({p for _, cells in frames for p in cells})
+        points = [[cells.get(w) for w in wells] for _, cells in frames]
+        out.pending.insert(0, (True, lambda shape, label=label, wells=wells, points=points, frames=frames: _covered(
+            R.kinetic(label, wells, points, [t for t, _ in frames], shape, out.sheet.decimal_comma,
+                      **_read_fields(label, out, True)), wells)))
 
 
 def _shape(out: _Export) -> tuple[int, int]:
-    m = re.search(r"(\d+)\s*WELL", str(out.meta.get("plate_type", "")), re.IGNORECASE)
-    declared = PLATE_SHAPES.get(int(m[1])) if m else None
-    if declared and declared[0] >= out.extent[0] and declared[1] >= out.extent[1]:
-        return declared
-    return smallest_shape(*out.extent)
+    declared = R.declared_shape(str(out.meta.get("plate_type", "")))
+    if declared and (declared[0] < out.extent[0] or declared[1] < out.extent[1]):
+        declared = None  # Gen5 plate type names are free text ('Generic 24'); the data decide then
+    return R.plate_shape(out.extent, declared)
 
 
-def _metadata(out: _Export, reads: list[Read]) -> dict[str, object]:
+def _covered(read: Read, wells) -> Read:
+    R.mark_unread(read, R.coverage(read.values.shape[:2], wells))
+    return read
+
+
+def _finish(out: _Export, shape: tuple[int, int], name: str) -> Plate:
+    reads = [build(shape) for raw, build in out.pending if raw] + [build(shape) for raw, build in out.pending
+                                                                      if not raw]
     meta: dict[str, object] = {"vendor": "Agilent BioTek", "software": "Gen5"}
     meta.update({k: v for k, v in out.meta.items() if v not in ("", None, [], {})})
-    if when := parse_datetime(str(meta.get("date", "")), str(meta.get("time", ""))):
+    for key in ("date", "time"):
+        if key in meta and not isinstance(meta[key], str):
+            meta[key] = C.parse_datetime(meta[key]) if key == "date" else C.text(meta[key]) if not hasattr(
+                meta[key], "hour") else meta[key].strftime("%H:%M:%S")
+    when = C.parse_datetime(meta.get("date", ""), meta.get("time", ""))
+    if when:
         meta["datetime"] = when
+    if isinstance(meta.get("date"), str) and "T" in meta["date"]:
+        meta["date"] = meta["date"][:10]
     if out.temperatures:
         meta["temperature_c"] = out.temperatures[0]
         if any(r.kind == "kinetic" for r in reads):
             meta.setdefault("temperature_min_c", min(out.temperatures))
             meta.setdefault("temperature_max_c", max(out.temperatures))
-    wavelengths = [r.wavelength_nm for r in reads if r.kind != "calculated" and r.wavelength_nm]
-    meta["wavelengths_nm"] = list(dict.fromkeys(wavelengths))
+    meta["wavelengths_nm"] = list(dict.fromkeys(r.wavelength_nm for r in reads if r.kind != "calculated"
+                                                and r.wavelength_nm))
     if out.layout:
         meta["layout"] = out.layout
-    return meta
+    return Plate(name, shape[0], shape[1], reads, meta)
 
 
-def read_gen5(path: Path) -> list[Plate]:
-    text = read_text(path)
-    lines = split_lines(text)
-    sep = "\t" if any("\t" in line for line in lines[:200]) else ","
-    rows = [_split(line, sep) for line in lines]
-    starts = _export_starts(rows)
-    plates, shared = [], {}
-    for lo, hi in zip(starts, starts[1:] + [len(rows)]):
-        out = _parse_export(rows, lo, hi, decimal_comma=sep == "\t")
+def _curve_fits(out: _Export) -> None:
+    rows = out.sheet.rows
+    for i in range(out.lo, out.hi):
+        if rows[i] and C.text(rows[i][0]) == "Curve Fitting Results":
+            j = i + 1
+            while j < out.hi and not any(not C.is_blank(c) for c in rows[j]):
+                j += 1
+            names = [C.text(c) for c in rows[j]] if j < out.hi else []
+            table, j = [], j + 1
+            while j < out.hi and any(not C.is_blank(c) for c in rows[j]):
+                table.append({n: C.text(c) for n, c in zip(names, rows[j]) if n and not C.is_blank(c)})
+                j += 1
+            out.meta["curve_fits"] = table
+
+
+def _sheet_plates(source: Source, sheet: Sheet, shared: dict) -> list[Plate]:
+    starts = _export_starts(sheet)
+    plates = []
+    for lo, hi in zip(starts, starts[1:] + [len(sheet.rows)]):
+        out = _Export(sheet, lo, hi)
+        _header_and_procedure(out)
+        _grids(out)
+        _time_tables(out)
+        _matrix_series(out)
+        _curve_fits(out)
         for key in _SHARED:
             out.meta.setdefault(key, shared.get(key))
-        shared = {key: out.meta[key] for key in _SHARED}
-        if not out.grids and not any(out.series.values()):
-            raise UserError("no data block (a plate matrix or a 'Time' table) in this Gen5 export: "
-                            "export the plate again with its data", file=path, where=f"line {lo + 1}")
-        if out.data_end >= len(rows) and not text.endswith(("\n", "\r")):
+            shared[key] = out.meta[key]
+        if not out.pending:
+            what = "; ".join(out.meta.get("not_read", [])) or "a plate matrix or a 'Time' table"
+            raise FormatMismatch(f"no data block ({what}) in this Gen5 export: export the plate again with "
+                                 "its data", file=source.path, where=sheet.where(lo))
+        if source.kind == "text" and out.data_end >= len(sheet.rows) and not source.text.endswith(("\n", "\r")):
             raise UserError("the file ends in the middle of a line of data: it is truncated; export it again",
-                            file=path, where=f"line {len(rows)}")
-        shape = _shape(out)
-        reads = _reads(out, shape, decimal_comma=sep == "\t")
-        plates.append(Plate(path.stem, shape[0], shape[1], reads, _metadata(out, reads)))
-    if len(plates) > 1:
-        for k, plate in enumerate(plates, start=1):
-            plate.name = f"{path.stem} #{k}"
+                            file=source.path, where=sheet.where(len(sheet.rows) - 1))
+        name = source.path.stem if source.kind == "text" else sheet.name
+        plates.append(_finish(out, _shape(out), name))
     return plates
 
 
-def sniff_gen5(head: bytes, path: Path) -> float:
-    keys = {re.split(r"[\t,]", line, maxsplit=1)[0].strip() for line in split_lines(decode(head))[:80]}
-    gen5_keys = {"Procedure Details", "Reader Type:", "Plate Number", "Reading Type", "Experiment File Path:"}
-    return 0.9 if "Software Version" in keys and keys & gen5_keys else 0.0
+def read_gen5(source: Source) -> list[Plate]:
+    plates: list[Plate] = []
+    shared: dict = {}
+    for sheet in source.sheets:
+        if not sheet.rows:
+            continue
+        plates.extend(_sheet_plates(source, sheet, shared))
+    if not plates:
+        raise FormatMismatch("no Gen5 export in this workbook", file=source.path)
+    if len(plates) > 1 and source.kind == "text":
+        for k, plate in enumerate(plates, start=1):
+            plate.name = f"{plate.name} #{k}"
+    return plates
 
 
 @hookimpl
 def register_readers(register):
     register(Reader(
         name="gen5",
-        title="Agilent BioTek Gen5 text export (Synergy, Epoch, HTX, Cytation)",
+        title="Agilent BioTek Gen5 export (text, CSV, xlsx: Synergy, Epoch, ELx808, Neo2, Cytation)",
         sniff=sniff_gen5,
         read=read_gen5,
-        extensions=(".txt", ".csv", ".tsv"),
-        instruments=("BioTek Synergy H1/HTX/Neo2", "BioTek Epoch", "BioTek Cytation", "Gen5 software"),
+        extensions=(".txt", ".csv", ".tsv", ".xlsx", ".xls"),
+        instruments=("BioTek Synergy H1/HTX/Neo2", "BioTek Epoch", "BioTek ELx808", "BioTek Cytation",
+                     "Gen5 software"),
     ))

@@ -1,141 +1,167 @@
-"""Generic grid CSV/TSV: row letters down, column numbers across, metadata lines above.
+"""Generic plate tables, from any software: the reader of last resort before `allotropy`.
 
     Instrument,Generic 540
     Wavelength,540 nm
     ,1,2,3,...,12
     A,0.051,0.049,...
 
-Separator comma, tab or semicolon; decimal comma with tab or semicolon. Several grids in one
-file are several reads of one plate (each labelled by the line above it, e.g. '405 nm').
+Reads plate grids (rows A.., columns 1.., anywhere in a text file or sheet, several grids as
+several reads, a 384-well table split into column chunks, 1536-well plates), well tables with
+the wells across a header line and a line per time point (a kinetic read), and bare blocks of a
+plate's size with no labels (several blocks: one kinetic read, in file order, times unknown).
+Each grid's label is the line above it ('540 nm', 'Raw Data (450)'); a grid whose label names a
+calculation (blank, corrected, mean, ratio, concentration ...) is a calculated read. Workbooks
+give a plate per sheet with data. `key,value` lines above the first table become metadata.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from pathlib import Path
 
-import numpy as np
-
+from .. import cells as C
 from .. import hookimpl
-from ..errors import UserError
-from ..plate import PLATE_SHAPES, Plate, Read, row_label, smallest_shape, well_name
+from .. import reads as R
+from .. import tables as T
+from ..plate import Plate
 from ..registry import Reader
-from .text import decode, parse_cell, read_text, split_lines
+from ..source import Sheet, Source, split_cells
 
-_COLUMN_COUNTS = {c for _, c in PLATE_SHAPES.values()}
-_WAVELENGTH = re.compile(r"(?<![\d.])(\d{3,4})(?:\.0+)?\s*(?:nm)?\b", re.IGNORECASE)
-
-
-@dataclass
-class _Grid:
-    label: str
-    first_line: int
-    cells: list[list[str]]  # rows of cell texts, row A first
+CALCULATED = re.compile(r"\b(blank(ed)?|corrected|subtract\w*|average|mean|median|sd|std\.?|stdev|cv|%cv|conc\w*|"
+                        r"ratio|calc\w*|normali[sz]ed|result\w* of|slope|max ?v|r-?squared|lag ?time|fit|sum|"
+                        r"difference|delta|quotient|percent|%|layout|platemap|plate map|sample ids?|well ids?)\b",
+                        re.IGNORECASE)
 
 
-def detect_separator(lines: list[str]) -> str:
-    """The separator that turns the most lines into a run of column numbers 1..N."""
-    best, best_score = ",", -1
-    for sep in ("\t", ";", ","):
-        score = sum(1 for line in lines if _header_columns(line.split(sep)))
-        if score > best_score:
-            best, best_score = sep, score
-    return best
+def is_calculated(label: str) -> bool:
+    """True when a table's label names a calculation rather than a measurement."""
+    return bool(CALCULATED.search(label))
 
 
-def _header_columns(cells: list[str]) -> int:
-    """N when cells (after an optional empty/label cell) are exactly 1..N for a plate's N; else 0."""
-    stripped = [c.strip().strip('"') for c in cells]
-    while stripped and not stripped[-1]:
-        stripped.pop()
-    if stripped and not stripped[0].isdigit():
-        stripped = stripped[1:]
-    n = len(stripped)
-    if n in _COLUMN_COUNTS and stripped == [str(i) for i in range(1, n + 1)]:
-        return n
-    return 0
-
-
-def _find_grids(lines: list[str], sep: str) -> list[_Grid]:
-    grids, i = [], 0
-    while i < len(lines):
-        n = _header_columns(lines[i].split(sep))
-        if not n:
-            i += 1
-            continue
-        rows, j = [], i + 1
-        while j < len(lines):
-            cells = lines[j].split(sep)
-            if cells[0].strip().strip('"').upper() != row_label(len(rows)):
-                break
-            rows.append([c for c in cells[1:n + 1]] + [""] * max(0, n - len(cells) + 1))
-            j += 1
-        if rows:
-            grids.append(_Grid(_label_above(lines, i, sep), i + 1, rows))
-        i = j
-    return grids
-
-
-def _label_above(lines: list[str], header: int, sep: str) -> str:
-    """The nearest non-empty line above a grid header if it is a lone label ('540 nm'); '' for metadata."""
-    for k in range(header - 1, max(-1, header - 3), -1):
-        cells = [c.strip().strip('"') for c in lines[k].split(sep) if c.strip()]
-        if cells:
-            return cells[0] if len(cells) == 1 else ""
-    return ""
-
-
-def _metadata(lines: list[str], sep: str, stop: int) -> dict[str, str]:
-    meta = {}
-    for line in lines[:stop]:
-        cells = [c.strip().strip('"') for c in re.split(rf"{re.escape(sep)}|:\s", line, maxsplit=1)]
-        if len(cells) == 2 and cells[0] and cells[1]:
-            meta[cells[0].rstrip(":")] = cells[1].strip(sep + " ")
+def sheet_metadata(sheet: Sheet, stop: int) -> dict[str, str]:
+    """'key,value' and 'key: value' lines above the first table."""
+    meta: dict[str, str] = {}
+    for row in sheet.rows[:stop]:
+        filled = [C.text(c) for c in row if not C.is_blank(c)]
+        if len(filled) == 2 and filled[0] and not filled[0][0].isdigit():
+            meta.setdefault(filled[0].rstrip(":").strip(), filled[1])
+        elif len(filled) == 1 and ":" in filled[0]:
+            key, _, value = filled[0].partition(":")
+            if key.strip() and value.strip() and not key.strip()[0].isdigit():
+                meta.setdefault(key.strip(), value.strip())
     return meta
 
 
-def wavelength_in(text: str) -> float | None:
-    """A wavelength in nm named in a label or metadata value ('540 nm', 'Abs 405'), else None."""
-    m = _WAVELENGTH.search(text)
-    return float(m.group(1)) if m and 200 <= int(m.group(1)) <= 1100 else None
-
-
-def read_grid(path: Path) -> list[Plate]:
-    text = read_text(path)
-    lines = split_lines(text)
-    sep = detect_separator(lines[:2000])
-    grids = _find_grids(lines, sep)
-    if not grids:
-        raise UserError("no plate grid found (a header row 1..12 with rows A, B, ... below it)", file=path)
-    decimal_comma = sep != ","
-    meta = _metadata(lines, sep, grids[0].first_line - 1)
-    shape = smallest_shape(max(len(g.cells) for g in grids), max(len(g.cells[0]) for g in grids))
+def _grid_reads(grids: list[T.Grid], sheet: Sheet, shape: tuple[int, int], fallback_wavelength: float | None):
     reads = []
     for k, grid in enumerate(grids):
-        values = np.full(shape, np.nan)
-        read = Read(label=grid.label, values=values)
-        for r, row in enumerate(grid.cells):
-            for c, cell in enumerate(row):
-                value, flag = parse_cell(cell, decimal_comma)
-                if value is not None:
-                    values[r, c] = value
-                if flag:
-                    read.flags[well_name(r, c)] = flag
-                    if flag == "invalid":
-                        read.texts[well_name(r, c)] = cell.strip()
-        read.wavelength_nm = wavelength_in(grid.label) or (wavelength_in(meta.get("Wavelength", "")) if k == 0 else None)
-        read.label = grid.label or (f"{read.wavelength_nm:g} nm" if read.wavelength_nm else f"Read {k + 1}")
+        title = grid.title(reach=2)
+        for name, cells in grid.layers.items():
+            label = name if name and not name.startswith("#") else title or f"Read {len(reads) + 1}"
+            if name.startswith("#"):
+                label = f"{label} {name}"
+            kind = "calculated" if is_calculated(label) or not _numeric(cells, sheet) else "endpoint"
+            wavelength = R.wavelength_in(label) or (fallback_wavelength if k == 0 and kind == "endpoint" else None)
+            read = R.endpoint(label, cells, shape, sheet.decimal_comma, kind, wavelength_nm=wavelength,
+                              source=grid.where)
+            letters = set(grid.letters)
+            R.mark_unread(read, R.coverage(shape, [(r, c) for r in letters
+                                                   for c in range(grid.first_column, grid.first_column + grid.width)]))
+            reads.append(read)
+    return reads
+
+
+def _numeric(cells: dict, sheet: Sheet) -> bool:
+    """False for a grid of names (a layout): most filled cells are neither numbers nor markers."""
+    filled = list(cells.values())
+    return not filled or sum(C.is_value(c, sheet.decimal_comma) for c in filled) >= len(filled) / 2
+
+
+def _across_reads(tables: list[T.WellTable], sheet: Sheet, shape: tuple[int, int]):
+    reads = []
+    for table in tables:
+        title = table.title(reach=2)
+        times_cells = table.lead_column("time", "zeit", "cycle", "reading", "kinetic", "read")
+        unit = None
+        if times_cells is not None:
+            name = next(n for n in table.lead_names if n.lower().startswith(("time", "zeit", "cycle", "reading",
+                                                                           "kinetic", "read")))
+            unit = C.header_unit(name)
+            times = R.time_axis(times_cells, unit) if name.lower().startswith(("time", "zeit")) else \
+                [None] * len(times_cells)
+        else:
+            times = [None] * len(table.cells)
+        label = title or "Kinetic"
+        read = R.kinetic(label, table.wells, table.cells, times, shape, sheet.decimal_comma,
+                         wavelength_nm=R.wavelength_in(title), source=table.where)
+        if is_calculated(label):
+            continue
+        R.mark_unread(read, R.coverage(shape, table.wells))
         reads.append(read)
-    return [Plate(name=path.stem, rows=shape[0], columns=shape[1], reads=reads, metadata=meta)]
+    return reads
 
 
-def sniff_grid(head: bytes, path: Path) -> float:
-    lines = split_lines(decode(head))[:200]
-    sep = detect_separator(lines)
-    for i, line in enumerate(lines[:-1]):
-        if _header_columns(line.split(sep)) and lines[i + 1].split(sep)[0].strip().strip('"').upper() == "A":
-            return 0.5
+def _block_reads(blocks: list[T.Block], sheet: Sheet) -> tuple[list, tuple[int, int] | None]:
+    if not blocks:
+        return [], None
+    shape = blocks[0].shape
+    same = [b for b in blocks if b.shape == shape]
+    wells = [(r, c) for r in range(shape[0]) for c in range(shape[1])]
+    points = [[b.cells[r][c] for r, c in wells] for b in same]
+    if len(same) == 1:
+        cells = dict(zip(wells, points[0]))
+        return [R.endpoint("Read 1", cells, shape, sheet.decimal_comma, source=sheet.where(same[0].top))], shape
+    read = R.kinetic("Read 1", wells, points, [None] * len(points), shape, sheet.decimal_comma,
+                     source=sheet.where(same[0].top))
+    return [read], shape
+
+
+def plates_of_sheet(sheet: Sheet, name: str) -> list[Plate]:
+    grids = T.grid_chunks(T.find_grids(sheet))
+    across = T.find_wells_across(sheet)
+    first = min([g.top for g in grids] + [t.top for t in across], default=len(sheet.rows))
+    meta = sheet_metadata(sheet, first)
+    if not grids and not across:
+        reads, shape = _block_reads(T.find_blocks(sheet), sheet)
+        if not reads:
+            return []
+        meta["layout_note"] = "bare blocks without row or column labels: wells by position, blocks in file order"
+        return [Plate(name, shape[0], shape[1], reads, meta)]
+    extents = [g.extent for g in grids] + [t.extent() for t in across]
+    shape = R.plate_shape((max(e[0] for e in extents), max(e[1] for e in extents)))
+    fallback = R.wavelength_in(str(meta.get("Wavelength", meta.get("wavelength", ""))))
+    reads = _grid_reads(grids, sheet, shape, fallback) + _across_reads(across, sheet, shape)
+    reads.sort(key=lambda r: r.kind == "calculated")
+    return [Plate(name, shape[0], shape[1], reads, meta)] if reads else []
+
+
+def read_grid(source: Source) -> list[Plate]:
+    plates = []
+    for sheet in source.sheets:
+        name = source.path.stem if source.kind == "text" else sheet.name
+        plates.extend(plates_of_sheet(sheet, name))
+    if not plates:
+        raise R.FormatMismatch("no plate grid (a header row 1..12 with rows A, B, ... below it), well table or "
+                               "plate-sized block of values found", file=source.path)
+    return plates
+
+
+def sniff_grid(source: Source) -> float:
+    if source.kind == "text":
+        lines = source.head_lines(300)
+        sheet = Sheet(source.path.stem, split_cells(lines, source.separator))
+    elif source.kind == "workbook":
+        sheet = source.sheets[0] if source.sheet_names else None
+        if sheet is None:
+            return 0.0
+        sheet = Sheet(sheet.name, sheet.rows[:300], sheet.decimal_comma, from_text=False)
+    else:
+        return 0.0
+    if T.find_grids(sheet):
+        return 0.5
+    if T.find_wells_across(sheet, min_wells=3):
+        return 0.35
+    if T.find_blocks(sheet):
+        return 0.15
     return 0.0
 
 
@@ -143,10 +169,9 @@ def sniff_grid(head: bytes, path: Path) -> float:
 def register_readers(register):
     register(Reader(
         name="grid",
-        title="Generic plate grid (CSV, TSV, semicolon; rows A.., columns 1..)",
+        title="Generic plate tables: grids (rows A.., columns 1..), wells-across time tables, bare plate blocks",
         sniff=sniff_grid,
         read=read_grid,
-        extensions=(".csv", ".tsv", ".txt"),
+        extensions=(".csv", ".tsv", ".txt", ".xlsx", ".xls"),
         instruments=("any reader exporting a plate-shaped table",),
     ))
-

@@ -1,105 +1,183 @@
-"""Long table: one row per well, columns Well and Value, optionally Read (a label such as "540 nm").
+"""Generic well lists: a column of well names, a line per well (or per well and time point).
 
-    Well,Value,Read
-    A1,0.051,540 nm
+    Well,Value,Read                Well,Content,Raw Data (600),Raw Data (600),...
+    A1,0.051,540 nm                ,Time,0,10,...
+    A1,0.047,405 nm                A01,water,0.236,0.239,...
 
-An optional Time column (seconds, or h:mm:ss) makes each read kinetic: one row per well and time.
+A value column is a read named by its header; a 'Read' (or 'Label') column splits the lines into
+reads; a 'Time' column, or a well listed again, makes a read kinetic (each well's own times are
+kept); a 'Time' line above wide columns makes those columns one kinetic read. A constant
+'Wavelength' column names the read's wavelength. Vendor readers reuse `well_list_reads`.
 """
 
 from __future__ import annotations
 
-import csv
 import re
-from pathlib import Path
 
-import numpy as np
-
+from .. import cells as C
 from .. import hookimpl
+from .. import reads as R
+from .. import tables as T
 from ..errors import UserError
-from ..plate import Plate, Read, parse_well, smallest_shape, well_name
+from ..plate import Plate
 from ..registry import Reader
-from .grid import wavelength_in
-from .text import decode, parse_cell, parse_duration, read_text, split_lines
+from ..source import Sheet, Source, split_cells
+from .grid import is_calculated, sheet_metadata
 
-_TIME = re.compile(r"time\s*(\(s\)|\[s\]|_s)?")
+_TIME = re.compile(r"^(time|zeit|measurement time|read time|kinetic time)\b", re.IGNORECASE)
+_READ = re.compile(r"^(read|label|reading|wavelength|filter|channel|measurement)\b", re.IGNORECASE)
+_SKIP = re.compile(r"^(plate|cycle|cycle nr\.?|repeat|index|no\.?|#|row|col|column|kinetic index)\b", re.IGNORECASE)
 
 
-def _header(lines: list[str]) -> tuple[int, str, list[str]] | None:
-    """(line index, separator, lower-cased column names) of the first Well/Value header."""
-    for i, line in enumerate(lines):
-        for sep in ("\t", ";", ","):
-            names = [c.strip().strip('"').lower() for c in line.split(sep)]
-            if "well" in names and "value" in names:
-                return i, sep, names
+def _column_names(table: T.WellTable) -> list[str]:
+    """Each point column's name: the nearest header line's text at that column."""
+    names = []
+    for lead in table.lead:
+        name = next((C.text(c) for c in reversed(lead) if not C.is_blank(c) and C.number(c) is None), "")
+        names.append(name)
+    return names
+
+
+def well_list_reads(table: T.WellTable, shape: tuple[int, int], title: str = "") -> list:
+    """The reads of a wells-down table (see the module docstring)."""
+    dc = table.sheet.decimal_comma
+    names = _column_names(table)
+    time_line = next((k for k, n in enumerate(table.lead_names) if _TIME.match(n)), None)
+    read_notes = {n: v for n, v in table.notes.items() if _READ.match(n)}
+    time_cols = [p for p, n in enumerate(names) if _TIME.match(n)]
+    wavelength_cols = [p for p, n in enumerate(names) if n.lower().startswith("wavelength")]
+    skip = set(time_cols) | set(wavelength_cols) | {p for p, n in enumerate(names) if _SKIP.match(n)}
+    value_cols = [p for p in range(len(names)) if p not in skip]
+    repeated = len(set(table.wells)) < len(table.wells)
+    if time_line is not None and not repeated:
+        return _wide_kinetic(table, names, value_cols, time_line, shape, title)
+    groups: dict[str, list[int]] = {}
+    labels = next(iter(read_notes.values()), None)
+    for k in range(len(table.wells)):
+        key = C.text(labels[k]) if labels is not None else ""
+        groups.setdefault(key, []).append(k)
+    reads = []
+    for key, rows in groups.items():
+        for p in value_cols:
+            label = key or names[p] or title or "Value"
+            if key and len(value_cols) > 1:
+                label = f"{key} {names[p]}".strip()
+            wavelength = _wavelength(table, wavelength_cols, rows) or R.wavelength_in(label) or R.wavelength_in(title)
+            kind = "calculated" if is_calculated(names[p]) else "endpoint"
+            wells = [table.wells[k] for k in rows]
+            if len(set(wells)) < len(wells) or time_cols:
+                read = _long_kinetic(table, rows, p, time_cols, label, shape, wavelength)
+            else:
+                cells = {table.wells[k]: table.cells[p][k] for k in rows}
+                read = R.endpoint(label, cells, shape, dc, kind, wavelength_nm=wavelength, source=table.where)
+            R.mark_unread(read, R.coverage(shape, wells))
+            reads.append(read)
+    return reads
+
+
+def _wavelength(table: T.WellTable, columns: list[int], rows: list[int]) -> float | None:
+    for p in columns:
+        found = {C.number(table.cells[p][k], table.sheet.decimal_comma) for k in rows}
+        if len(found) == 1 and (w := found.pop()) is not None and 200 <= w <= 1100:
+            return w
     return None
 
 
-def read_long_table(path: Path) -> list[Plate]:
-    lines = split_lines(read_text(path))
-    found = _header(lines)
-    if found is None:
-        raise UserError("no header row with columns Well and Value", file=path)
-    start, sep, names = found
-    col = {name: names.index(name) for name in ("well", "value", "read") if name in names}
-    time_col = next((i for i, name in enumerate(names) if _TIME.fullmatch(name)), None)
-    entries: dict[str, list[tuple[int, int, str, float | None]]] = {}
-    for n, cells in enumerate(csv.reader(lines[start + 1:], delimiter=sep), start=start + 2):
-        if not any(c.strip() for c in cells):
-            continue
-        try:
-            row, column = parse_well(cells[col["well"]])
-        except (ValueError, IndexError):
-            raise UserError(f"{cells[0]!r} is not a well name (A1 ... AF48)", file=path, where=f"line {n}") from None
-        label = cells[col["read"]].strip() if "read" in col and len(cells) > col["read"] else ""
-        value_text = cells[col["value"]] if len(cells) > col["value"] else ""
-        time = None
-        if time_col is not None:
-            time = _time(cells[time_col] if len(cells) > time_col else "", sep != ",", path, n)
-        entries.setdefault(label, []).append((row, column, value_text, time))
-    if not entries:
-        raise UserError("the table has a header but no wells", file=path)
-    all_wells = [e for rows in entries.values() for e in rows]
-    shape = smallest_shape(max(e[0] for e in all_wells) + 1, max(e[1] for e in all_wells) + 1)
+def _long_kinetic(table: T.WellTable, rows: list[int], p: int, time_cols: list[int], label: str,
+                  shape: tuple[int, int], wavelength: float | None):
+    """Lines per well and time: each well's values in the order listed, each well's own times."""
+    dc = table.sheet.decimal_comma
+    per_well: dict[tuple[int, int], list[int]] = {}
+    for k in rows:
+        per_well.setdefault(table.wells[k], []).append(k)
+    wells = list(per_well)
+    n = max(len(v) for v in per_well.values())
+    points = [[table.cells[p][per_well[w][i]] if i < len(per_well[w]) else None for w in wells] for i in range(n)]
+    well_times = None
+    times: list[float | None] = [None] * n
+    if time_cols:
+        unit = C.header_unit(_column_names(table)[time_cols[0]]) or 1.0
+        column = table.cells[time_cols[0]]
+        for k in rows:
+            if not C.is_blank(column[k]) and C.duration(column[k], unit) is None:
+                raise UserError(f"time {C.text(column[k])!r} is neither seconds nor h:mm:ss",
+                                file=None, where=table.sheet.where(table.top + k))
+        well_times = [R.time_axis([column[k] for k in per_well[w]], unit) for w in wells]
+        times = list(well_times[0]) + [None] * (n - len(well_times[0]))
+    return R.kinetic(label, wells, points, times, shape, dc, well_times=well_times, wavelength_nm=wavelength,
+                     source=table.where)
+
+
+def _wide_kinetic(table: T.WellTable, names: list[str], value_cols: list[int], time_line: int,
+                  shape: tuple[int, int], title: str) -> list:
+    """Columns under a 'Time' header line: one kinetic read per distinct column name."""
+    dc = table.sheet.decimal_comma
+    unit = C.header_unit(table.lead_names[time_line])
+    by_name: dict[str, list[int]] = {}
+    for p in value_cols:
+        by_name.setdefault(names[p] or title or "Kinetic", []).append(p)
     reads = []
-    for k, (label, rows) in enumerate(entries.items()):
-        read = Read(label=label or f"Read {k + 1}", values=np.full(shape, np.nan), wavelength_nm=wavelength_in(label))
-        if time_col is not None:
-            read.kind, read.times_s = "kinetic", np.unique([e[3] for e in rows])
-            read.values = np.full((*shape, len(read.times_s)), np.nan)
-        for row, column, text, time in rows:
-            value, flag = parse_cell(text, decimal_comma=sep != ",")
-            well = well_name(row, column)
-            if value is not None:
-                where = (row, column) if time is None else (row, column, np.searchsorted(read.times_s, time))
-                read.values[where] = value
-            if flag:
-                read.flags.setdefault(well, flag)  # a kinetic well keeps its first flag
-                if flag == "invalid":
-                    read.texts.setdefault(well, text.strip())
+    for label, columns in by_name.items():
+        times = R.time_axis([table.lead[p][time_line] for p in columns], unit)
+        points = [table.cells[p] for p in columns]
+        kind_calc = is_calculated(label)
+        read = R.kinetic(label, table.wells, points, times, shape, dc,
+                         wavelength_nm=R.wavelength_in(label) or R.wavelength_in(title), source=table.where)
+        if kind_calc:
+            continue
+        R.mark_unread(read, R.coverage(shape, table.wells))
         reads.append(read)
-    return [Plate(name=path.stem, rows=shape[0], columns=shape[1], reads=reads)]
+    return reads
 
 
-def _time(text: str, decimal_comma: bool, path: Path, line: int) -> float:
-    """A Time cell in seconds ('90', '90.5') or h:mm:ss / m:ss ('0:01:30'); UserError otherwise."""
-    value, _ = parse_cell(text, decimal_comma)
-    seconds = value if value is not None else parse_duration(text.strip().strip('"'))
-    if seconds is None:
-        raise UserError(f"time {text.strip()!r} is neither seconds nor h:mm:ss", file=path, where=f"line {line}")
-    return seconds
+def read_long_table(source: Source) -> list[Plate]:
+    plates = []
+    for sheet in source.sheets:
+        try:
+            plates.extend(_sheet_plates(source, sheet))
+        except UserError as exc:
+            raise UserError(exc.message, file=source.path, where=exc.where) from None
+    if not plates:
+        raise R.FormatMismatch("no well list (a column of well names A1, B1, ... under a header) found",
+                               file=source.path)
+    return plates
 
 
-def sniff_long_table(head: bytes, path: Path) -> float:
-    return 0.6 if _header(split_lines(decode(head))[:50]) else 0.0
+def _sheet_plates(source: Source, sheet: Sheet) -> list[Plate]:
+    """A plate for the sheet's well lists (none when it has no list with a header)."""
+    tables = [t for t in T.find_wells_down(sheet, min_wells=1) if t.lead_names]
+    if not tables:
+        return []
+    extents = [t.extent() for t in tables]
+    shape = R.plate_shape((max(e[0] for e in extents), max(e[1] for e in extents)))
+    reads = [read for table in tables for read in well_list_reads(table, shape, table.title(reach=1))]
+    if not reads:
+        return []
+    name = source.path.stem if source.kind == "text" else sheet.name
+    return [Plate(name, shape[0], shape[1], reads, sheet_metadata(sheet, tables[0].top))]
+
+
+def sniff_long_table(source: Source) -> float:
+    if source.kind == "text":
+        sheet = Sheet(source.path.stem, split_cells(source.head_lines(200), source.separator))
+    elif source.kind == "workbook" and source.sheet_names:
+        first = source.sheets[0]
+        sheet = Sheet(first.name, first.rows[:200], first.decimal_comma, from_text=False)
+    else:
+        return 0.0
+    tables = [t for t in T.find_wells_down(sheet, min_wells=1) if t.lead_names and t.cells]
+    if any(any(n.lower().startswith("well") for n in t.lead_names) and t.cells for t in tables):
+        return 0.6
+    return 0.3 if any(len(set(t.wells)) >= 4 for t in tables) else 0.0
 
 
 @hookimpl
 def register_readers(register):
     register(Reader(
         name="long",
-        title="Long table (Well, Value[, Read][, Time]): one row per well (and time)",
+        title="Well lists (Well, Value[, Read][, Time]; a well per line, or per well and time)",
         sniff=sniff_long_table,
         read=read_long_table,
-        extensions=(".csv", ".tsv", ".txt"),
+        extensions=(".csv", ".tsv", ".txt", ".xlsx"),
         instruments=("any software exporting a well list",),
     ))

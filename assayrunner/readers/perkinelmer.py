@@ -1,290 +1,323 @@
-"""PerkinElmer / Revvity plate-reader CSV: EnVision Workstation and Kaleido (EnSight, VICTOR Nivo).
+"""PerkinElmer / Revvity plate-reader CSV: EnVision and EnSpire Workstation, Kaleido (EnSight, VICTOR Nivo).
 
-EnVision: each measured or calculated plate is a 'Plate information' section (a header row, a row
-for the plate), an optional 'Background information' section, then the grid, usually 16 x 24
-values with no row or column labels and a trailing comma. A non-empty 'Formula' column makes it a
-calculated read ('Calc 1: Crosstalk = ...'). Sections with the same plate number and repeat are
-reads of one Plate. The footer gives protocol, plate type, serial number and the labels' wavelengths.
+EnVision / EnSpire: each measured or calculated plate is a 'Plate information' section (a header
+row and, usually, a row for the plate), optional 'Background information', then a title and a
+grid: EnVision writes 16 x 24 values with no labels, EnSpire labels rows A.. and columns 01..
+A 'Formula' in the section, or a 'Calculated results: Calc 1: ...' title, makes a calculated
+read. EnSpire titles say what a grid is: 'Signal for Meas A' and 'Results for Meas A' are
+measurements, 'Saturated for Meas A' marks saturated wells (SAT) and is kept as its own read,
+'Measurement time Meas A' gives each well's read time (a layer of the signal read).
 
-Kaleido: 'Results for ABS mono 1', 'Barcode: ..., PlateRepeat: 1, WellRepeat: 1', then a labelled
-grid; grids under 'Analysis Result' are calculated reads; the footer has 'Software version:,,Kaleido
-2.0...', 'Excitation wavelength [nm],,,,450' and plate dimensions. Non-breaking spaces count as spaces.
+Kaleido: 'Results for ABS mono 1' (or 'Result for ...'), a barcode line, then a labelled grid;
+grids under 'Analysis Result' are calculated, the 'Platemap' grid is the layout, not data.
+
+The footer gives software, serial number, protocol, plate type and each label's wavelengths
+('Excitation wavelength,,,,530 nm'). A footer plate size that contradicts the grid (Kaleido 3.5
+writes rows and columns swapped) yields to the grid, and the metadata says so.
 """
 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import numpy as np
 
+from .. import cells as C
 from .. import hookimpl
-from ..errors import UserError
-from ..plate import Plate, Read, smallest_shape
+from .. import reads as R
+from .. import tables as T
+from ..errors import FormatMismatch
+from ..plate import Plate
 from ..registry import Reader
-from .text import decode, fit_reads, parse_cell, parse_datetime, read_text, split_cells, split_lines, store_cell
+from ..source import Sheet, Source
+
+_SECTION = "Plate information"
+_FOOTERS = ("Basic assay information", "Measurement Basic Information", "Measurement Information",
+            "Protocol information", "Exported with")
 
 
-def sniff_perkinelmer(head: bytes, path: Path) -> float:
-    text = decode(head[:16384]).replace("\u00a0", " ")
+def sniff_perkinelmer(source: Source) -> float:
+    if source.kind != "text":
+        return 0.0
+    text = "\n".join(source.head_lines(400)).replace("\u00a0", " ")
     if re.search(r"^Plate information\s*$", text, re.MULTILINE) and re.search(r"^Plate[,;\t]Repeat[,;\t]", text,
                                                                                re.MULTILINE):
         return 0.9
-    if re.search(r"^Results? for .+$", text, re.MULTILINE) and "PlateRepeat" in text:
+    if re.search(r"^Results? for .+$", text, re.MULTILINE) and ("PlateRepeat" in text or "Barcode" in text):
         return 0.9
-    if "Exported with Kaleido" in text or "Exported with EnVision" in text:
+    if re.search(r"Exported with (Kaleido|EnVision|EnSpire)|EnSight Results from|Kaleido", text):
         return 0.9
     return 0.0
 
 
-def _separator(lines: list[str]) -> str:
-    for line in lines[:300]:
-        m = re.match(r"^(?:Plate([,;\t])Repeat|([,;\t])1\2 ?2\2)", line)
-        if m:
-            return m.group(1) or m.group(2)
-    return ","
+def _footer_start(sheet: Sheet) -> int:
+    for k, row in enumerate(sheet.rows):
+        first = C.text(row[0]) if row else ""
+        if first.startswith(_FOOTERS):
+            return k
+    return len(sheet.rows)
 
 
-def _block(rows: list[list[str]], start: int) -> tuple[list[list[str]], int]:
-    """The non-empty rows from start to the next empty one, and the index after them."""
-    end = start
-    while end < len(rows) and any(c.strip() for c in rows[end]):
-        end += 1
-    return rows[start:end], end
-
-
-def _skip_blank(rows: list[list[str]], i: int) -> int:
-    while i < len(rows) and not any(c.strip() for c in rows[i]):
-        i += 1
-    return i
-
-
-def _grid_cells(block: list[list[str]]) -> list[list[str]]:
-    """A grid block without its row and column labels when it has them (row 2 starting 'A')."""
-    if len(block) > 1 and block[1] and block[1][0].strip() == "A":
-        return [row[1:] for row in block[1:]]
-    return block
-
-
-def _new_read(label: str, cells: list[list[str]], kind: str, shape: tuple[int, int] | None,
-              decimal_comma: bool, wavelength: float | None) -> Read:
-    rows, columns = len(cells), max((len(r) for r in cells), default=0)
-    shape = shape if shape and shape[0] >= rows and shape[1] >= columns else smallest_shape(rows, columns)
-    read = Read(label=label, values=np.full(shape, np.nan), kind=kind, wavelength_nm=wavelength)
-    for r, row in enumerate(cells):
-        for c, cell in enumerate(row):
-            store_cell(read, r, c, cell, decimal_comma)
-    return read
-
-
-def _footer(rows: list[list[str]], start: int) -> dict[str, str]:
+def _footer(sheet: Sheet, start: int) -> dict[str, str]:
     """'Key,,,,value' and 'Key:,,value' rows from start on (the first of a repeated key wins)."""
     found: dict[str, str] = {}
-    for row in rows[start:]:
-        cells = [c.strip() for c in row]
-        if len(cells) >= 2 and cells[0] and cells[-1] and not any(cells[1:-1]):
-            found.setdefault(cells[0].rstrip(":").strip(), cells[-1].strip('="'))
+    for row in sheet.rows[start:]:
+        filled = [(k, C.text(c)) for k, c in enumerate(row) if not C.is_blank(c)]
+        if len(filled) >= 2 and filled[0][0] == 0:
+            found.setdefault(filled[0][1].rstrip(":").strip(), filled[-1][1].strip('="'))
     return found
 
 
-def _sections(rows: list[list[str]], title: str) -> dict[str, dict[str, str]]:
-    """Blocks after a title line ('Labels:'), each named by its first row: name -> its key/values."""
+def _operation_settings(sheet: Sheet, start: int, labels: set[str]) -> dict[str, dict[str, str]]:
+    """Per measurement ('Tech', 'Operation', 'Meas' lines, or a line naming a label): its settings rows."""
     out: dict[str, dict[str, str]] = {}
-    starts = [k for k, row in enumerate(rows) if row and row[0].strip() == title]
-    if not starts:
-        return out
-    i = _skip_blank(rows, starts[0] + 1)
-    while i < len(rows) and rows[i] and len([c for c in rows[i] if c.strip()]) >= 2:
-        block, i = _block(rows, i)
-        out[block[0][0].strip()] = _footer(block, 0)
-        i = _skip_blank(rows, i)
+    current: dict[str, str] | None = None
+    for row in sheet.rows[start:]:
+        filled = [C.text(c) for c in row if not C.is_blank(c)]
+        if len(filled) < 2:
+            continue
+        key = filled[0].rstrip(":").strip()
+        if key in labels:
+            current = out.setdefault(key, {})
+        elif key in ("Tech", "Operation", "Meas"):
+            current = out.setdefault(filled[-1], {})
+        elif current is not None:
+            current.setdefault(key, filled[-1])
+        elif key in ("Excitation wavelength", "Emission wavelength", "Measurements"):
+            out.setdefault("", {}).setdefault(key, filled[-1])
     return out
 
 
-def _number(text: object) -> float | None:
-    value, _ = parse_cell(str(text or "").split(" ")[0])
-    return value
+def _sections(sheet: Sheet, stop: int) -> list[tuple[int, dict[str, str]]]:
+    """Each 'Plate information' row and the plate's fields (header row zipped with the value row)."""
+    out = []
+    for i in range(stop):
+        row = sheet.rows[i]
+        if row and C.text(row[0]) == _SECTION:
+            header = [C.text(c) for c in sheet.rows[i + 1]] if i + 1 < stop else []
+            values = sheet.rows[i + 2] if i + 2 < stop else []
+            info = {}
+            if values and C.text(values[0]).isdigit():
+                info = {h: C.text(v).strip('="') for h, v in zip(header, values) if h}
+            out.append((i, info))
+    return out
 
 
-# --- EnVision ---------------------------------------------------------------------------------
+def _title(sheet: Sheet, top: int, floor: int) -> str:
+    """The grid's title: the nearest single-text line above it (not a key/value or table line)."""
+    for k in range(top - 1, max(floor - 1, top - 6), -1):
+        filled = [C.text(c) for c in sheet.rows[k] if not C.is_blank(c)]
+        if filled and C.text(sheet.rows[k][0]) in (_SECTION, "Background information"):
+            return ""
+        if len(filled) == 1:
+            return " ".join(sheet.line_text(k).replace("\u00a0", " ").split()).strip(",; ")
+    return ""
 
-def _read_envision(rows: list[list[str]], path: Path, decimal_comma: bool) -> list[Plate]:
-    footer_start = next((k for k, row in enumerate(rows) if row and row[0].strip() == "Basic assay information"),
-                        len(rows))
-    footer = _footer(rows, footer_start)
-    labels = _sections(rows, "Labels:")
-    common: dict[str, object] = {"vendor": "PerkinElmer", "instrument": "EnVision"}
-    exported = next((r[0] for r in rows[footer_start:] if r and r[0].startswith("Exported with")), "")
-    if exported:
-        common["software"] = exported.replace("Exported with", "").replace(" version", "").strip()
-    for key, name in (("Serial number", "serial"), ("Serial#", "serial"), ("Nickname", "nickname"),
-                      ("Protocol Name", "protocol"), ("Assay ID", "assay_id"),
-                      ("Name of the plate type", "plate_type")):
-        if footer.get(key) and name not in common:
-            common[name] = footer[key]
-    if footer.get("Assay Started"):
-        common["datetime"] = parse_datetime(footer["Assay Started"]) or footer["Assay Started"]
-    shape = None
-    if footer.get("Number of rows", "").isdigit() and footer.get("Number of columns", "").isdigit():
-        shape = (int(footer["Number of rows"]), int(footer["Number of columns"]))
 
-    plates: dict[tuple[str, str], Plate] = {}
-    i = 0
-    while i < footer_start:
-        if not rows[i] or rows[i][0].strip() != "Plate information":
-            i += 1
+def _classify(title: str, info: dict[str, str]) -> tuple[str, str]:
+    """(kind, label) of a grid from its title and its section's fields."""
+    lower = title.lower()
+    if info.get("Formula"):
+        return "calculated", info["Formula"].split("=")[0].strip()
+    if lower.startswith("calculated results"):
+        return "calculated", title.split(":", 1)[1].split("=")[0].strip() if ":" in title else title
+    if lower.startswith("analysis result"):
+        return "calculated", title
+    if lower.startswith("platemap"):
+        return "layout", title
+    if lower.startswith(("results for ", "result for ")) and not info:
+        return "endpoint", title.split(" for ", 1)[1].strip()
+    label = re.sub(r"\(\d+\)\s*$", "", info.get("Label", "")).strip()
+    return "endpoint", title or label
+
+
+def _wavelengths(label: str, settings: dict[str, dict[str, str]]) -> dict:
+    """wavelength_nm / excitation_nm / mode for a label from the footer settings or '@ 562' in the label."""
+    mine = settings.get(label) or next((v for k, v in settings.items()
+                                        if k and re.search(rf"(?<!\w){re.escape(k)}(?!\w)", label)), None) or \
+        settings.get("", {})
+
+    def nm(*keys: str) -> float | None:
+        for key in keys:
+            for k, v in mine.items():
+                if k.lower().startswith(key) and (number := C.number(v.split(" ")[0])) is not None:
+                    return number
+        return None
+
+    emission, excitation = nm("emission wavelength", "emission filter wavelength"), nm("excitation wavelength")
+    at = re.search(r"@\s*(\d{3,4})\b", label)
+    if emission and excitation:
+        return {"wavelength_nm": emission, "excitation_nm": excitation, "mode": "fluorescence"}
+    wavelength = emission or excitation or (float(at[1]) if at else None)
+    return {"wavelength_nm": wavelength, "mode": "absorbance" if "abs" in label.lower() else None}
+
+
+def _grids(sheet: Sheet, stop: int) -> list[tuple[int, tuple[int, int], dict, list[tuple[int, int]]]]:
+    """(top row, extent, cells, covered wells) of every grid, labelled or bare, before the footer."""
+    found = []
+    for grid in T.grid_chunks(T.find_grids(sheet, 0, stop)):
+        cells = grid.layers.get("") or next(iter(grid.layers.values()))
+        covered = [(r, c) for r in grid.letters for c in range(grid.first_column, grid.first_column + grid.width)]
+        found.append((grid.top, grid.extent, cells, covered))
+    taken = {r for g in found for r in range(g[0], g[0] + g[1][0] + 1)}
+    for block in T.find_blocks(sheet, 0, stop):
+        if block.top in taken:
             continue
-        header = [c.strip() for c in rows[i + 1]] if i + 1 < len(rows) else []
-        info = dict(zip(header, [c.strip() for c in rows[i + 2]])) if i + 2 < len(rows) else {}
-        if "Plate" not in info:
-            raise UserError("a 'Plate information' section has no Plate column and value row", file=path,
-                            where=f"line {i + 1}")
-        i = _skip_blank(rows, i + 3)
-        while i < footer_start and rows[i][0].strip() in ("Background information", "Results", "Calculated results"):
-            if rows[i][0].strip() == "Background information":
-                i = _block(rows, i)[1]  # its title, header and rows, up to the blank line
-            else:
-                i += 1  # a 'Results' title right above the grid
-            i = _skip_blank(rows, i)
-        block, i = _block(rows, i)
-        if not block or block[0][0].strip() == "Plate information":
-            raise UserError(f"plate {info['Plate']} has no data grid", file=path, where=f"line {i + 1}")
-        formula = info.get("Formula", "")
-        if formula:
-            label, kind, wavelength = formula.split("=")[0].strip(), "calculated", None
-        else:
-            label = re.sub(r"\(\d+\)\s*$", "", info.get("Label", "")).strip()
-            settings = labels.get(label, {})
-            text = settings.get("Emission wavelength") or settings.get("Excitation wavelength") or ""
-            at = re.search(r"@\s*(\d{3,4})\b", label)
-            wavelength = _number(text) or (float(at.group(1)) if at else None)
-            kind = "endpoint"
-        key = (info["Plate"], info.get("Repeat", "1") or "1")
+        rows, columns = block.shape
+        cells = {(r, c): block.cells[r][c] for r in range(rows) for c in range(columns)}
+        found.append((block.top, (rows, columns), cells, list(cells)))
+    return sorted(found, key=lambda g: g[0])
+
+
+def _plates(source: Source, sheet: Sheet) -> list[Plate]:
+    stop = _footer_start(sheet)
+    footer = _footer(sheet, stop)
+    sections = _sections(sheet, stop)
+    labels = {re.sub(r"\(\d+\)\s*$", "", info.get("Label", "")).strip() for _, info in sections} - {""}
+    settings = _operation_settings(sheet, stop, labels)
+    grids = _grids(sheet, stop)
+    if not grids:
+        return []
+    common = _common_metadata(sheet, footer)
+    extent = (max(g[1][0] for g in grids), max(g[1][1] for g in grids))
+    declared = _declared(footer)
+    shape = R.plate_shape(extent, declared if declared and declared[0] >= extent[0]
+                          and declared[1] >= extent[1] else None)
+    if declared and declared != shape:
+        common["plate_size_note"] = (f"the footer says {declared[0]} rows x {declared[1]} columns; "
+                                     f"the data are {extent[0]} x {extent[1]}")
+    known_plates = [info.get("Plate") for _, info in sections if info.get("Plate")]
+    plates: dict[tuple[str, str], Plate] = {}
+    saturated: dict[tuple[str, str], dict] = {}
+    times: dict[tuple[str, str], dict] = {}
+    barcode = ""
+    for top, _, cells, covered in grids:
+        section = max((s for s in sections if s[0] < top), default=(0, {}), key=lambda s: s[0])
+        info = section[1]
+        title = _title(sheet, top, section[0])
+        barcode = _barcode_above(sheet, top, section[0]) or barcode
+        kind, label = _classify(title, info)
+        if kind == "layout":
+            continue
+        plate_no = info.get("Plate") or (next((p for s, p in zip(sections, known_plates) if s[0] > top), None)
+                                         if known_plates else None) or (known_plates[-1] if known_plates else "")
+        key = (plate_no or barcode, info.get("Repeat", "1") or "1")
         plate = plates.get(key)
         if plate is None:
-            plate = plates[key] = Plate(name=f"Plate {key[0]}", rows=0, columns=0, metadata=dict(common))
-        for name, value in _plate_info(info).items():
-            plate.metadata.setdefault(name, value)
-        plate.reads.append(_new_read(label or f"Read {len(plate.reads) + 1}", _grid_cells(block), kind, shape,
-                                     decimal_comma, wavelength))
-    if not plates:
-        raise UserError("no 'Plate information' section with a data grid", file=path)
-    return _finish(plates)
+            name = f"Plate {plate_no}" if plate_no else (barcode or source.path.stem)
+            plate = plates[key] = Plate(name, shape[0], shape[1], metadata=dict(common))
+        plate.metadata.update({k: v for k, v in _plate_info(info, barcode).items() if k not in plate.metadata})
+        lower = title.lower()
+        if lower.startswith("measurement time"):
+            times[key] = cells
+            continue
+        fields = _wavelengths(label, settings) if kind == "endpoint" else {}
+        read = R.endpoint(label or f"Read {len(plate.reads) + 1}", cells, shape, sheet.decimal_comma, kind,
+                          source=sheet.where(top), **fields)
+        R.mark_unread(read, R.coverage(shape, covered))
+        if lower.startswith("saturated"):
+            saturated[key] = cells
+        plate.reads.append(read)
+    for key, plate in plates.items():
+        _apply_status(plate, saturated.get(key), times.get(key), shape)
+        plate.metadata["wavelengths_nm"] = sorted({r.wavelength_nm for r in plate.reads if r.wavelength_nm})
+    repeats = len({k[1] for k in plates}) > 1
+    if repeats:
+        for (_, repeat), plate in plates.items():
+            plate.name = f"{plate.name} repeat {repeat}"
+    return [p for p in plates.values() if p.reads]
 
 
-def _plate_info(info: dict[str, str]) -> dict[str, object]:
+def _apply_status(plate: Plate, saturated: dict | None, times: dict | None, shape: tuple[int, int]) -> None:
+    """'SAT' in the Saturated grid flags the measured reads' wells; read times become a layer."""
+    measured = [r for r in plate.reads if r.kind == "endpoint" and not r.label.lower().startswith("saturated")]
+    for (r, c), cell in (saturated or {}).items():
+        if C.text(cell).upper().startswith("SAT"):
+            for read in measured:
+                well = f"{chr(65 + r)}{c + 1}"
+                read.values[r, c] = np.nan
+                read.flags[well], read.texts[well] = "saturated", C.text(cell)
+    if times and measured:
+        layer = np.full(shape, np.nan)
+        for (r, c), cell in times.items():
+            seconds = C.duration(cell)
+            if seconds is not None and r < shape[0] and c < shape[1]:
+                layer[r, c] = seconds
+        measured[0].layers["measurement_time_s"] = layer
+
+
+def _barcode_above(sheet: Sheet, top: int, floor: int) -> str:
+    for k in range(top - 1, max(floor, top - 8) - 1, -1):
+        for cell in sheet.rows[k]:
+            text = C.text(cell).replace("\u00a0", " ")
+            if text.startswith("Barcode:"):
+                return text.split(":", 1)[1].strip()
+        first = C.text(sheet.rows[k][0]) if sheet.rows[k] else ""
+        if first == "Barcode" and k + 1 < top and sheet.rows[k + 1]:
+            return C.text(sheet.rows[k + 1][0])
+    return ""
+
+
+def _plate_info(info: dict[str, str], barcode: str) -> dict[str, object]:
     meta: dict[str, object] = {}
-    barcode = info.get("Barcode", "").strip('="')
-    if barcode:
-        meta["barcode"] = barcode
+    code = info.get("Barcode", "").strip('="') or barcode
+    if code:
+        meta["barcode"] = code
     if info.get("Measurement date"):
-        meta["measured"] = parse_datetime(info["Measurement date"]) or info["Measurement date"]
-    temperature = _number(info.get("Chamber temperature at start"))
+        meta["measured"] = C.parse_datetime(info["Measurement date"]) or info["Measurement date"]
+    temperature = C.number(info.get("Chamber temperature at start"))
     if temperature is not None:
         meta["temperature_c"] = temperature
     return meta
 
 
-# --- Kaleido ----------------------------------------------------------------------------------
+def _declared(footer: dict[str, str]) -> tuple[int, int] | None:
+    rows = footer.get("Number of rows") or footer.get("Number of Rows") or ""
+    columns = footer.get("Number of columns") or footer.get("Number of Columns") or ""
+    return (int(rows), int(columns)) if rows.isdigit() and columns.isdigit() else None
 
-def _read_kaleido(rows: list[list[str]], path: Path, decimal_comma: bool) -> list[Plate]:
-    basic = next((k for k, row in enumerate(rows) if row and row[0].strip() == "Measurement Basic Information"),
-                 len(rows))
-    footer = _footer(rows, basic)
-    techs = _kaleido_measurements(rows, basic)
-    common: dict[str, object] = {"vendor": "Revvity"}
-    for key, name in (("Software version", "software"), ("Instrument Serial Number", "serial"),
-                      ("Protocol Name", "protocol"), ("Plate Type Name", "plate_type"),
-                      ("Sequence executed by", "user"), ("Measurement Started", "datetime")):
-        if footer.get(key):
-            common[name] = footer[key]
-    shape = None
-    if footer.get("Number of rows", "").isdigit() and footer.get("Number of columns", "").isdigit():
-        shape = (int(footer["Number of rows"]), int(footer["Number of columns"]))
 
-    plates: dict[tuple[str, str], Plate] = {}
-    info: dict[str, str] = {}
-    label, kind, i = "", "endpoint", 0
-    while i < basic:
-        first = rows[i][0].strip() if rows[i] else ""
-        if first.startswith(("Results for ", "Result for ")):
-            label, kind = first.split(" for ", 1)[1].strip(), "endpoint"
-        elif first.startswith("Analysis Result"):
-            kind = "calculated"
-        elif first.startswith("Barcode:"):
-            info = {k.strip(): v.strip() for k, _, v in (c.partition(":") for c in rows[i]) if k.strip()}
-        elif len(rows[i]) > 3 and not first and [c.strip() for c in rows[i][1:4]] == ["1", "2", "3"]:
-            block, i = _block(rows, i)
-            key = (info.get("Barcode", ""), info.get("PlateRepeat", "1"))
-            plate = plates.get(key)
-            if plate is None:
-                plate = plates[key] = Plate(name=key[0] or path.stem, rows=0, columns=0, metadata=dict(common))
-                if key[0]:
-                    plate.metadata["barcode"] = key[0]
-            settings = techs.get(label, {})
-            text = settings.get("Emission wavelength [nm]") or settings.get("Excitation wavelength [nm]") or ""
-            wavelength = _number(text) if kind == "endpoint" else None
-            plate.reads.append(_new_read(label or f"Read {len(plate.reads) + 1}", _grid_cells(block), kind, shape,
-                                         decimal_comma, wavelength))
-            continue
-        elif first and kind == "calculated":
-            label = first
-        i += 1
+def _common_metadata(sheet: Sheet, footer: dict[str, str]) -> dict[str, object]:
+    exported = next((sheet.line_text(k) for k in range(len(sheet.rows)) if sheet.rows[k] and
+                     C.text(sheet.rows[k][0]).startswith("Exported with")), "")
+    software = footer.get("Software version") or footer.get("Software Version") or \
+        exported.replace("Exported with", "").replace(" version", "").strip()
+    kaleido = "kaleido" in software.lower()
+    meta: dict[str, object] = {"vendor": "Revvity" if kaleido else "PerkinElmer"}
+    if software:
+        meta["software"] = software
+    if "EnSpire" in software:
+        meta["instrument"] = "EnSpire"
+    elif "EnVision" in software:
+        meta["instrument"] = "EnVision"
+    for key, name in (("Serial number", "serial"), ("Serial#", "serial"), ("Instrument Serial Number", "serial"),
+                      ("Nickname", "nickname"), ("Protocol Name", "protocol"), ("Assay ID", "assay_id"),
+                      ("Name of the plate type", "plate_type"), ("Plate Type Name", "plate_type"),
+                      ("Sequence executed by", "user")):
+        if footer.get(key) and name not in meta:
+            meta[name] = footer[key]
+    started = footer.get("Assay Started") or footer.get("Measurement Started") or footer.get("Measurement Date")
+    if started:
+        meta["datetime"] = C.parse_datetime(started) or started
+    return meta
+
+
+def read_perkinelmer(source: Source) -> list[Plate]:
+    sheet = source.sheets[0] if source.sheet_names else None
+    plates = _plates(source, sheet) if sheet is not None else []
     if not plates:
-        raise UserError("no 'Results for ...' section with a plate grid", file=path)
-    return _finish(plates)
-
-
-def _kaleido_measurements(rows: list[list[str]], start: int) -> dict[str, dict[str, str]]:
-    """'Tech,,,,ABS mono 1' blocks of the Measurements section: technique name -> its settings."""
-    out: dict[str, dict[str, str]] = {}
-    current: dict[str, str] | None = None
-    for row in rows[start:]:
-        cells = [c.strip() for c in row]
-        if not cells or not cells[0]:
-            continue
-        if cells[0] == "Tech" and cells[-1]:
-            current = out.setdefault(cells[-1], {})
-        elif current is not None and len(cells) > 1 and cells[-1]:
-            current.setdefault(cells[0], cells[-1])
-    return out
-
-
-def _finish(plates: dict[tuple, Plate]) -> list[Plate]:
-    """Plates keyed (plate, repeat): repeats named apart, each given its shape and wavelengths."""
-    repeats = len({key[1] for key in plates}) > 1
-    for (_, repeat), plate in plates.items():
-        if repeats:
-            plate.name = f"{plate.name} repeat {repeat}"
-        _fit(plate)
-    return list(plates.values())
-
-
-def _fit(plate: Plate) -> None:
-    """Give the plate the largest of its reads' shapes and its wavelengths."""
-    plate.rows, plate.columns = fit_reads(plate.reads)
-    plate.metadata["wavelengths_nm"] = sorted({r.wavelength_nm for r in plate.reads if r.wavelength_nm})
-
-
-def read_perkinelmer(path: Path) -> list[Plate]:
-    lines = split_lines(read_text(path).replace("\u00a0", " "))
-    sep = _separator(lines)
-    rows = split_cells(lines, sep)
-    if any(line.strip() == "Plate information" for line in lines):
-        return _read_envision(rows, path, sep != ",")
-    if any(line.startswith(("Results for ", "Result for ")) for line in lines):
-        return _read_kaleido(rows, path, sep != ",")
-    raise UserError("neither an EnVision ('Plate information') nor a Kaleido ('Results for ...') export",
-                    file=path)
+        raise FormatMismatch("no plate grid under a 'Plate information' or 'Results for ...' section",
+                             file=source.path)
+    return plates
 
 
 @hookimpl
 def register_readers(register):
     register(Reader(
         name="perkinelmer",
-        title="PerkinElmer/Revvity EnVision and Kaleido CSV",
+        title="PerkinElmer/Revvity EnVision, EnSpire and Kaleido CSV (EnSight, VICTOR Nivo)",
         sniff=sniff_perkinelmer,
         read=read_perkinelmer,
         extensions=(".csv",),
-        instruments=("EnVision", "EnSight", "VICTOR Nivo"),
+        instruments=("EnVision", "EnSpire", "EnSight", "VICTOR Nivo"),
     ))

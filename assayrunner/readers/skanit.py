@@ -1,163 +1,235 @@
-"""Thermo Fisher SkanIt Software report (.xlsx): Multiskan, Varioskan, Fluoroskan, Luminoskan.
+"""Thermo Fisher SkanIt exports (.xlsx): Multiskan (FC, GO, Sky), Varioskan, Fluoroskan, Luminoskan.
 
-A sheet per protocol step, each starting 'Measurement results', the session file, its date, the step
-name ('Absorbance 1', 'Blank Subtraction 1', 'Standard Curve 1'), 'Wavelength: 450 nm', then per
-plate a 'Plate 1' line and grids: a name cell and the column numbers (as 1.0, 2.0, ...) across,
+A results sheet per protocol step, each starting 'Measurement results', the session, its date, the
+step name ('Absorbance 1', 'Blank Subtraction 1', 'Standard Curve 1'), 'Wavelength: 450 nm', then
+per plate a 'Plate 1' line and grids: a name cell and the column numbers (1.0, 2.0, ...) across,
 rows A, B, ... down. Measurement steps give endpoint reads, calculation steps calculated reads;
 text grids (the 'Sample' layout) are skipped, as are cells outside the grid (columns users add).
-'> Max', '< Min' and 'NaN' become flags. The information sheets give instrument, serial number,
-software, execution time, plate template and the run log's temperature.
+
+Kinetic steps write a 'Reading' table (wells across, a line per reading) on the results sheet
+and, on a 'Raw data <wavelength>' sheet, a long list 'Well | Wavelength(s) [nm] | Raw absorbance |
+Measurement time(s)' with each well's own read times (Multiskan Sky names wells 'A 2'). The raw
+list is the read; the results table is the same numbers without times and is read only when no
+raw list exists (its times then come from the kinetic interval). '> Max', '< Min' and 'NaN' become
+flags. The information sheets give instrument, serial number, software, execution time, plate
+template and the temperature.
 """
 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import numpy as np
 
+from .. import cells as C
 from .. import hookimpl
-from ..errors import UserError
-from ..plate import Plate, Read, row_label, smallest_shape
+from .. import reads as R
+from .. import tables as T
+from ..errors import FormatMismatch
+from ..plate import Plate
 from ..registry import Reader
-from .grid import wavelength_in
-from .text import cell_text, fit_reads, parse_datetime, parse_value, read_xlsx, store_cell, xlsx_strings
+from ..source import Sheet, Source
+from .long_table import well_list_reads
 
 _MEASUREMENT = re.compile(r"^(Absorbance|Fluorescence|Fluorometric|Luminometric|Luminescence|Photometric|"
-                          r"Time-resolved|TRF|AlphaScreen|FRET|Spectrum|Kinetic)", re.IGNORECASE)
+                          r"Time-resolved|TRF|AlphaScreen|FRET|Spectrum|Kinetic|Measure)", re.IGNORECASE)
 _INFO_SHEETS = ("General information", "Session information", "Instrument information", "Protocol parameters",
                 "Run log", "Layout definitions")
 
 
-def sniff_skanit(head: bytes, path: Path) -> float:
-    if not head.startswith(b"PK") or path.suffix.lower() not in (".xlsx", ".xlsm"):
+def sniff_skanit(source: Source) -> float:
+    if source.kind != "workbook":
         return 0.0
-    text = xlsx_strings(path)
-    return 0.9 if "SkanIt" in text or ("Measurement results" in text and "Autoloading range" in text) else 0.0
-
-
-def _grid_columns(row: list) -> int:
-    """N when row is a grid header: a name, then 1, 2, ..., N (numbers or text)."""
-    n = 0
-    for value in row[1:]:
-        if parse_value(value)[0] != n + 1:
-            break
-        n += 1
-    return n if n >= 2 and cell_text(row[0]) else 0
-
-
-def _grids(rows: list[list]) -> list[tuple[str, str, list[list]]]:
-    """(plate name, grid name, cells) for every grid on a results sheet."""
-    found, plate, i = [], "Plate 1", 0
-    while i < len(rows):
-        row = rows[i]
-        first = cell_text(row[0]) if row else ""
-        n = _grid_columns(row) if row else 0
-        if n and i + 1 < len(rows) and rows[i + 1] and cell_text(rows[i + 1][0]) == "A":
-            body, i = [], i + 1
-            while i < len(rows) and rows[i] and cell_text(rows[i][0]) == row_label(len(body)):
-                body.append(list(rows[i][1:n + 1]) + [None] * (n - len(rows[i][1:n + 1])))
-                i += 1
-            found.append((plate, first, body))
-            continue
-        if re.match(r"^Plate \d+$", first):
-            plate = first
-        i += 1
-    return found
-
-
-def _numeric(cells: list[list]) -> bool:
-    """True unless every filled cell is text that is neither a number nor a known marker (a layout)."""
-    filled = [parse_value(v) for row in cells for v in row if cell_text(v)]
-    return any(flag != "invalid" for _, flag in filled)
+    names = source.sheet_names
+    text = source.workbook_text
+    if any(sign in text for sign in ("SkanIt", "Multiskan", "Varioskan", "Fluoroskan", "Luminoskan")):
+        return 0.9
+    first = " ".join(C.text(c) for row in source.sheets[0].rows[:5] for c in row[:3]) if names else ""
+    if first.startswith("Measurement results") and any(n in _INFO_SHEETS for n in names):
+        return 0.9
+    return 0.0
 
 
 def _key_values(rows: list[list]) -> dict[str, str]:
     """Information sheets: a key cell then its value further right (first of a repeated key wins)."""
     out: dict[str, str] = {}
     for row in rows:
-        cells = [cell_text(v) for v in row]
-        filled = [c for c in cells if c]
+        filled = [C.text(c) for c in row if not C.is_blank(c)]
         if len(filled) >= 2:
-            out.setdefault(filled[0], filled[-1])
+            out.setdefault(filled[0].rstrip(":"), filled[-1])
     return out
 
 
-def _metadata(sheets: dict[str, list[list]]) -> dict[str, object]:
+def _metadata(source: Source) -> dict[str, object]:
     meta: dict[str, object] = {"vendor": "Thermo Fisher Scientific"}
-    info = {}
+    info: dict[str, str] = {}
     for name in _INFO_SHEETS:
-        for key, value in _key_values(sheets.get(name, [])).items():
-            info.setdefault(key, value)
+        if name in source.sheet_names:
+            for key, value in _key_values(source.sheet(name).rows).items():
+                info.setdefault(key, value)
     for key, name in (("Name", "instrument"), ("Serial number", "serial"), ("ESW version", "firmware"),
-                      ("Report generated with SW version", "software"), ("Executed with", "software"),
-                      ("Session name", "session"), ("Plate template", "plate_type")):
+                      ("Firmware version", "firmware"), ("Report generated with SW version", "software"),
+                      ("Executed with", "software"), ("Version", "software_version"), ("Session name", "session"),
+                      ("Plate template", "plate_type"), ("Kinetic interval", "kinetic_interval")):
         if info.get(key) and name not in meta:
             meta[name] = info[key]
     if info.get("Execution time"):
-        meta["datetime"] = parse_datetime(info["Execution time"]) or info["Execution time"]
-    for row in sheets.get("Run log", []):
-        cells = [cell_text(v) for v in row]
-        if "Temperature" in cells:
-            number = parse_value(cells[-1].replace("°C", ""))[0]
-            if number is not None:
-                meta["temperature_c"] = number
-                break
+        meta["datetime"] = C.parse_datetime(info["Execution time"]) or info["Execution time"]
+    if info.get("Set temperature") and (t := C.number(info["Set temperature"].split()[0])) is not None:
+        meta["set_temperature_c"] = t
+    if "Run log" in source.sheet_names:
+        for row in source.sheet("Run log").rows:
+            cells = [C.text(v) for v in row]
+            if "Temperature" in cells:
+                number = next((C.number(c) for c in row[cells.index("Temperature") + 1:]
+                               if C.number(str(c).replace("°C", "")) is not None), None)
+                number = number if number is not None else C.number(cells[-1].replace("°C", ""))
+                if number is not None:
+                    meta["temperature_c"] = number
+                    break
     return meta
 
 
-def _steps(sheets: dict[str, list[list]]) -> set[str]:
+def _steps(source: Source) -> set[str]:
     """Measurement step names listed in 'Protocol parameters' (a name alone on its row)."""
     names = set()
-    for row in sheets.get("Protocol parameters", [])[1:]:
-        filled = [cell_text(v) for v in row if cell_text(v)]
-        if len(filled) == 1 and row and cell_text(row[0]):
-            names.add(filled[0])
+    if "Protocol parameters" in source.sheet_names:
+        for row in source.sheet("Protocol parameters").rows[1:]:
+            filled = [C.text(v) for v in row if not C.is_blank(v)]
+            if len(filled) == 1 and row and not C.is_blank(row[0]):
+                names.add(filled[0])
     return names
 
 
-def read_skanit(path: Path) -> list[Plate]:
-    sheets = read_xlsx(path)
-    meta = _metadata(sheets)
-    measured = _steps(sheets)
-    plates: dict[str, Plate] = {}
-    for title, rows in sheets.items():
-        if not rows or not rows[0] or cell_text(rows[0][0]) != "Measurement results":
+def _numeric(cells: dict, dc: bool) -> bool:
+    """False for a grid of names (a layout): every filled cell is text that is no number or marker."""
+    return any(C.is_value(c, dc) for c in cells.values() if not C.is_blank(c))
+
+
+def _results_sheet(sheet: Sheet, measured: set[str], shape_hint) -> list[tuple[str, str, str, object]]:
+    """(plate name, label, kind, builder) for every numeric grid and kinetic table of a results sheet."""
+    header = [C.text(r[0]) for r in sheet.rows[1:12] if r and not C.is_blank(r[0])]
+    step = header[2] if len(header) > 2 else sheet.name
+    wavelength = next((R.wavelength_in(h) for h in header if h.startswith("Wavelength")), None) or \
+        R.wavelength_in(sheet.name)
+    kind = "endpoint" if step in measured or _MEASUREMENT.match(step) else "calculated"
+    out = []
+    plate, plate_at = "Plate 1", []
+    for i, row in enumerate(sheet.rows):
+        first = C.text(row[0]) if row else ""
+        if re.match(r"^Plate \d+$", first):
+            plate_at.append((i, first))
+    grids = [g for g in T.find_grids(sheet) if g.title(reach=1) != "Sample"]
+    named = [(g, C.text(sheet.rows[g.top][g.left]) if g.left >= 0 else "") for g in grids]
+    named = [(g, n) for g, n in named if n != "Sample" and _numeric(g.layers.get("") or {}, sheet.decimal_comma)]
+    per_plate: dict[str, int] = {}
+    for grid, _ in named:
+        plate = max((p for p in plate_at if p[0] < grid.top), default=(0, "Plate 1"))[1]
+        per_plate[plate] = per_plate.get(plate, 0) + 1
+    for grid, name in named:
+        plate = max((p for p in plate_at if p[0] < grid.top), default=(0, "Plate 1"))[1]
+        label = step if per_plate[plate] == 1 else f"{step}: {name}"
+        cells = grid.layers.get("") or {}
+        covered = [(r, c) for r in grid.letters for c in range(grid.first_column, grid.first_column + grid.width)]
+        out.append((plate, label, grid.extent, lambda shape, label=label, cells=cells, covered=covered,
+                    where=grid.where: _covered(R.endpoint(label, cells, shape, sheet.decimal_comma, kind,
+                                                          wavelength_nm=wavelength, source=where), covered),
+                    None, None))
+    for table in T.find_wells_across(sheet):
+        reading = table.lead_column("reading", "time", "cycle")
+        if reading is None:
             continue
-        header = [cell_text(r[0]) for r in rows[1:12] if r and cell_text(r[0])]
-        step = header[2] if len(header) > 2 else title
-        wavelength = next((wavelength_in(h) for h in header if h.startswith("Wavelength")), None)
-        kind = "endpoint" if step in measured or _MEASUREMENT.match(step) else "calculated"
-        grids = [g for g in _grids(rows) if g[1] != "Sample" and _numeric(g[2])]
-        per_plate = {}
-        for plate_name, _, _ in grids:
-            per_plate[plate_name] = per_plate.get(plate_name, 0) + 1
-        for plate_name, grid_name, cells in grids:
-            label = step if per_plate[plate_name] == 1 else f"{step}: {grid_name}"
-            shape = smallest_shape(len(cells), len(cells[0]))
-            read = Read(label=label, values=np.full(shape, np.nan), kind=kind, wavelength_nm=wavelength)
-            for r, row in enumerate(cells):
-                for c, cell in enumerate(row):
-                    store_cell(read, r, c, cell)
-            plate = plates.setdefault(plate_name, Plate(name=plate_name, rows=shape[0], columns=shape[1],
-                                                        metadata=dict(meta)))
+        name = next((n for n in table.lead_names if n), "")
+        unit = C.header_unit(name)
+        times = R.time_axis(reading, unit) if name.lower().startswith("time") else [None] * len(reading)
+        out.append((plate, step, table.extent(), lambda shape, table=table, times=times: _covered(R.kinetic(
+            step, table.wells, table.cells, times, shape, sheet.decimal_comma, wavelength_nm=wavelength,
+            source=table.where), table.wells), "reading" if not name.lower().startswith("time") else "time",
+            reading))
+    return out
+
+
+def _covered(read, wells):
+    R.mark_unread(read, R.coverage(read.values.shape[:2], wells))
+    return read
+
+
+def read_skanit(source: Source) -> list[Plate]:
+    if source.kind != "workbook" or not sniff_skanit(source):
+        raise FormatMismatch("no SkanIt results sheet ('Measurement results' with a plate grid) or raw data list "
+                             "in this workbook", file=source.path)
+    meta = _metadata(source)
+    measured = _steps(source)
+    found: dict[str, list] = {}
+    raw_reads = []
+    for name in source.sheet_names:
+        if name in _INFO_SHEETS:
+            continue
+        sheet = source.sheet(name)
+        first = C.text(sheet.rows[0][0]) if sheet.rows and sheet.rows[0] else ""
+        if first.lower().startswith("raw data"):
+            raw_reads.extend((name, t) for t in T.find_wells_down(sheet, min_wells=1) if t.cells)
+        elif first.startswith("Measurement results"):
+            for entry in _results_sheet(sheet, measured, None):
+                found.setdefault(entry[0], []).append(entry)
+    if not found and not raw_reads:
+        raise FormatMismatch("no SkanIt results sheet ('Measurement results' with a plate grid) or raw data list "
+                             "in this workbook", file=source.path)
+    extents = [e[2] for entries in found.values() for e in entries] + [t.extent() for _, t in raw_reads]
+    shape = R.plate_shape((max(e[0] for e in extents), max(e[1] for e in extents)),
+                          _declared(meta, extents))
+    plates: dict[str, Plate] = {}
+    for name, table in raw_reads:
+        plate = plates.setdefault("Plate 1", Plate("Plate 1", shape[0], shape[1], metadata=dict(meta)))
+        for read in well_list_reads(table, shape, name):
+            read.kind = "kinetic" if read.kind == "kinetic" else "endpoint"
+            read.mode = _mode(read.label)
             plate.reads.append(read)
-    if not plates:
-        raise UserError("no SkanIt results sheet ('Measurement results' with a plate grid) in this workbook",
-                        file=path)
+    interval = C.duration(str(meta.get("kinetic_interval", "")))
+    for plate_name, entries in found.items():
+        plate = plates.setdefault(plate_name, Plate(plate_name, shape[0], shape[1], metadata=dict(meta)))
+        for entry in entries:
+            read = entry[3](shape)
+            if read.kind == "kinetic":
+                if any(_same_series(read, raw) for raw in plate.reads):
+                    plate.metadata.setdefault("not_read", []).append(
+                        f"{read.label}: the results table repeats the raw data list without its times")
+                    continue
+                if entry[4] == "reading" and interval:
+                    read.times_s = read.times_s.copy()
+                    read.times_s[:] = [float(C.number(x) or 0) * interval for x in entry[5][:len(read.times_s)]]
+            plate.reads.append(read)
     for plate in plates.values():
-        plate.rows, plate.columns = fit_reads(plate.reads)
+        plate.reads.sort(key=lambda r: r.kind == "calculated")
         plate.metadata["wavelengths_nm"] = sorted({r.wavelength_nm for r in plate.reads if r.wavelength_nm})
-    return list(plates.values())
+    return [p for p in plates.values() if p.reads]
+
+
+def _same_series(read, raw) -> bool:
+    """The results sheet's reading table repeats a raw data list: same wells, same number of points."""
+    return raw.kind == "kinetic" and raw.values.shape == read.values.shape and bool(
+        (np.isfinite(raw.values) == np.isfinite(read.values)).all())
+
+
+def _mode(label: str) -> str | None:
+    lower = label.lower()
+    return next((m for m in ("absorbance", "fluorescence", "luminescence") if m in lower), None)
+
+
+def _declared(meta: dict, extents) -> tuple[int, int] | None:
+    declared = R.declared_shape(str(meta.get("plate_type", "")))
+    if declared and all(declared[0] >= e[0] and declared[1] >= e[1] for e in extents):
+        return declared
+    return None
 
 
 @hookimpl
 def register_readers(register):
     register(Reader(
         name="skanit",
-        title="Thermo SkanIt Software report (xlsx)",
+        title="Thermo SkanIt Software workbook (results sheets, kinetic raw data lists)",
         sniff=sniff_skanit,
         read=read_skanit,
-        extensions=(".xlsx",),
-        instruments=("Multiskan", "Varioskan", "Fluoroskan", "Luminoskan"),
+        extensions=(".xlsx", ".xls"),
+        instruments=("Multiskan FC/GO/Sky", "Varioskan", "Fluoroskan", "Luminoskan"),
     ))

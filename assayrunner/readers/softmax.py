@@ -1,32 +1,33 @@
-"""Molecular Devices SoftMax Pro text exports: '##BLOCKS= n', then Note, Plate and Group blocks, each ending '~End'.
+"""Molecular Devices SoftMax Pro exports: '##BLOCKS= n', then Note, Plate and Group blocks, each ending '~End'.
 
     ##BLOCKS= 2
     Plate:	Plate1	1.3	PlateFormat	Endpoint	Absorbance	Raw	FALSE	1	...	1	450	1	12	96	1	8
     	Temperature(¡C)	1	2	...	12
-    	24.00	0.051	...	0.048            <- PlateFormat: one line per plate row, wavelengths side by side
+    	24.00	0.051	...	0.048            <- PlateFormat: a line per plate row, wavelengths side by side
     ~End
     Original Filename: x; Date Last Saved: 2/14/2024 4:07:59 PM
 
-TimeFormat has one line per read (time, temperature, A1 ... H12) and one paragraph per wavelength.
-The plate header gives the first column, column count, well count, first row and row count, so
-partial plates land on the right wells. A table after the raw data (header without 'Temperature')
-is SoftMax's reduced data: a read of kind 'calculated'. Group tables go to metadata['groups'].
-Fluorescence reads carry the emission wavelength.
+TimeFormat has a line per read (time, temperature, A1 ... H12), a paragraph per wavelength;
+kinetic PlateFormat a plate-row block per time point ('Time(hh:mm:ss)' heads the table). The
+plate header gives the first column, column count, well count, first row and row count, so
+partial plates land on the right wells and unread wells are marked. Tables after the raw one
+(a header without 'Temperature', or a second header) are SoftMax's reduced data: calculated
+reads. Group tables go to metadata['groups']. Text (tab, any encoding, decimal commas) and the
+same layout in a workbook are read alike. Fluorescence reads carry excitation and emission.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
-import numpy as np
-
+from .. import cells as C
 from .. import hookimpl
-from ..errors import UserError
-from ..plate import PLATE_SHAPES, Plate, Read, find_well, smallest_shape, well_name
+from .. import reads as R
+from ..errors import FormatMismatch, UserError
+from ..plate import PLATE_SHAPES, Plate, find_well, smallest_shape
 from ..registry import Reader
-from .text import decode, parse_cell, parse_datetime, parse_duration, read_text, split_lines
+from ..source import Sheet, Source
 
 _BLOCKS = re.compile(r"^##BLOCKS=\s*(\d+)")
 _TRAILER = re.compile(r"Original Filename:\s*(?P<file>.*?)[;\s]\s*Date Last Saved:\s*(?P<date>.*)$")
@@ -46,34 +47,30 @@ class _Header:
     wavelengths: list[float]
     excitation: list[float]
     first_column: int
+    columns: int
     first_row: int
     rows: int
     shape: tuple[int, int]
 
 
-def _cells(line: str) -> list[str]:
-    return line.split("\t")
+def _texts(row: list) -> list[str]:
+    return [C.text(c) for c in row]
 
 
-def _blank(line: str) -> bool:
-    return not line.strip()
-
-
-def _well(text: str) -> tuple[int, int] | None:
-    """A well name as SoftMax Pro writes it (upper case, no spaces), else None."""
-    return find_well(text) if re.fullmatch(r"[A-Z]{1,2}\d{1,2}", text.strip()) else None
+def _blank(row: list) -> bool:
+    return all(C.is_blank(c) for c in row)
 
 
 def _numbers(text: str) -> list[float]:
-    return [float(t) for t in text.split() if re.fullmatch(r"\d+(\.\d+)?", t)]
+    return [float(t) for t in text.replace(",", ".").split() if re.fullmatch(r"\d+(\.\d+)?", t)]
 
 
-def _parse_header(line: str, path: Path, where: str) -> _Header:
-    f = [c.strip() for c in _cells(line)]
+def _parse_header(row: list, source: Source, where: str) -> _Header:
+    f = _texts(row)
     d = next((k for k in (6, 7) if len(f) > k and f[k] in _DATA_TYPES), None)
     if d is None or len(f) < d + 13:
         raise UserError("the 'Plate:' line is incomplete (fewer fields than SoftMax Pro writes): "
-                        "export the plate again as text", file=path, where=where)
+                        "export the plate again as text", file=source.path, where=where)
 
     def number(k: int, default: int) -> int:
         return int(f[k]) if len(f) > k and f[k].isdigit() else default
@@ -85,158 +82,179 @@ def _parse_header(line: str, path: Path, where: str) -> _Header:
     shape = PLATE_SHAPES.get(wells) or smallest_shape(first_row - 1 + rows, first_column - 1 + columns)
     excitation = _numbers(f[d + 13]) if f[5] != "Absorbance" and len(f) > d + 13 else []
     return _Header(f[1], f[2], f[3], f[4], f[5], f[d], _numbers(f[d + 9]), excitation,
-                   first_column, first_row, rows, shape)
+                   first_column, columns, first_row, rows, shape)
 
 
-def _split_blocks(lines: list[str], path: Path) -> tuple[list[tuple[int, list[str]]], list[str]]:
-    """The '##BLOCKS= n' blocks as (first line number, lines without '~End'), and the lines after them."""
-    i = next((k for k, line in enumerate(lines) if not _blank(line)), len(lines))
-    m = _BLOCKS.match(lines[i].strip()) if i < len(lines) else None
+def _split_blocks(rows: list[list], source: Source, sheet: Sheet) -> tuple[list[tuple[int, list]], int]:
+    """The '##BLOCKS= n' blocks as (first row index, rows without '~End'), and the row after them."""
+    i = next((k for k, row in enumerate(rows) if not _blank(row)), len(rows))
+    m = _BLOCKS.match(C.text(rows[i][0])) if i < len(rows) else None
     if not m:
-        raise UserError("not a SoftMax Pro text export (no '##BLOCKS=' first line)", file=path, where=f"line {i + 1}")
+        raise FormatMismatch("not a SoftMax Pro export (no '##BLOCKS=' first line)", file=source.path,
+                             where=sheet.where(min(i, len(rows) - 1)) if rows else None)
     blocks, i = [], i + 1
     for _ in range(int(m[1])):
-        while i < len(lines) and _blank(lines[i]):
+        while i < len(rows) and _blank(rows[i]):
             i += 1
-        if i >= len(lines):
+        if i >= len(rows):
             raise UserError(f"the file ends after {len(blocks)} of {m[1]} blocks: it is truncated; export it again",
-                            file=path, where=f"line {i}")
-        end = next((k for k in range(i, len(lines)) if lines[k].strip() == "~End"), None)
+                            file=source.path, where=sheet.where(len(rows) - 1))
+        end = next((k for k in range(i, len(rows)) if rows[k] and C.text(rows[k][0]) == "~End"), None)
         if end is None:
             raise UserError("this block has no '~End' line: the file is truncated; export it again",
-                            file=path, where=f"line {i + 1}")
-        blocks.append((i + 1, lines[i:end]))
+                            file=source.path, where=sheet.where(i))
+        blocks.append((i, rows[i:end]))
         i = end + 1
-    return blocks, lines[i:]
+    return blocks, i
 
 
-def _is_column_header(cells: list[str], h: _Header) -> bool:
-    """Cells 2.. name wells (TimeFormat) or count columns from the first one (PlateFormat), not values."""
-    texts = [t.strip() for t in cells[2:] if t.strip()]
-    if not texts or cells[0].strip() or cells[1].strip():
+def _is_raw_header(row: list) -> bool:
+    return len(row) > 2 and C.text(row[1]).startswith("Temperature")
+
+
+def _is_reduced_header(row: list, h: _Header) -> bool:
+    """A header of well names (TimeFormat) or column numbers (PlateFormat) without 'Temperature'."""
+    texts = [t for t in _texts(row[2:]) if t]
+    if not texts or C.text(row[1]) or (C.text(row[0]) and not C.text(row[0]).startswith("Time")):
         return False
     if h.layout == "TimeFormat":
-        return all(_well(t) for t in texts)
+        return all(find_well(t) for t in texts)
     return texts[:2] == [str(h.first_column + k) for k in range(min(2, len(texts)))]
 
 
-def _sections(lines: list[str], h: _Header) -> list[tuple[str, list[str], list[str]]]:
-    """Split a plate block's data into ('raw' | 'reduced', header cells, data lines) at each header line."""
-    sections: list[tuple[str, list[str], list[str]]] = []
-    for line in lines:
-        cells = _cells(line)
-        if len(cells) > 2 and not cells[0].strip() and cells[1].strip().startswith("Temperature"):
-            sections.append(("raw", cells, []))
-        elif len(cells) > 2 and _is_column_header(cells, h):
-            sections.append(("reduced", cells, []))
+def _sections(rows: list[list], h: _Header) -> list[tuple[str, list, list[list]]]:
+    """A plate block's tables: ('raw' | 'reduced', header cells, data rows); the first 'Temperature'
+    header starts the raw data, any later header a reduced table."""
+    sections: list[tuple[str, list, list[list]]] = []
+    for row in rows:
+        if _is_raw_header(row) or (sections and _is_reduced_header(row, h)):
+            sections.append(("raw" if not sections else "reduced", row, []))
+        elif not sections and _is_reduced_header(row, h):
+            sections.append(("reduced", row, []))
         elif sections:
-            sections[-1][2].append(line)
+            sections[-1][2].append(row)
     return sections
 
 
-def _paragraphs(lines: list[str]) -> list[list[str]]:
-    out: list[list[str]] = [[]]
-    for line in lines:
-        if _blank(line):
+def _paragraphs(rows: list[list]) -> list[list[list]]:
+    out: list[list[list]] = [[]]
+    for row in rows:
+        if _blank(row):
             out.append([])
         else:
-            out[-1].append(line)
+            out[-1].append(row)
     return [p for p in out if p]
 
 
-def _column_groups(header: list[str]) -> list[list[tuple[int, int]]]:
-    """PlateFormat header '1..12, blank, 1..12' -> per wavelength [(cell index, column index)]."""
+def _column_groups(header: list) -> list[list[tuple[int, int]]]:
+    """PlateFormat header '1..12, blank, 1..12' -> per wavelength [(cell index, plate column)]."""
     groups: list[list[tuple[int, int]]] = [[]]
-    for k, text in enumerate(header[2:], start=2):
-        if text.strip().isdigit():
+    for k, cell in enumerate(header[2:], start=2):
+        text = C.text(cell)
+        if text.isdigit():
             groups[-1].append((k, int(text) - 1))
         elif groups[-1]:
             groups.append([])
     return [g for g in groups if g]
 
 
-def _frames(kind: str, h: _Header, header: list[str], lines: list[str], path: Path, where: str):
-    """Per wavelength, a list of (time text, temperature text, {(row, column): cell text})."""
-    if h.layout == "TimeFormat":
-        wells = {k: w for k, t in enumerate(header) if k > 1 and (w := _well(t))}
-        groups = _paragraphs(lines)
-        n = max(1, len(h.wavelengths)) if kind == "raw" else 1
-        if len(groups) != n:  # no blank lines between wavelengths: equal runs of lines, one per wavelength
-            rows = [line for p in groups for line in p]
-            size = len(rows) // n
-            groups = [rows[k * size:(k + 1) * size] for k in range(n)] if len(rows) % n == 0 else groups[:n]
-        return [[(c[0], c[1] if len(c) > 1 else "", {w: c[k] for k, w in wells.items() if k < len(c)})
-                 for c in map(_cells, group)] for group in groups]
+def _time_format(kind: str, h: _Header, header: list, rows: list[list]):
+    """Per wavelength: a list of frames (time cell, temperature cell, {(row, column): cell})."""
+    wells = {k: w for k, t in enumerate(header) if k > 1 and (w := find_well(C.text(t)))}
+    groups = _paragraphs(rows)
+    n = max(1, len(h.wavelengths)) if kind == "raw" else 1
+    if len(groups) != n:  # no blank lines between wavelengths: equal runs of lines, one per wavelength
+        flat = [row for p in groups for row in p]
+        size = len(flat) // n if n else len(flat)
+        groups = [flat[k * size:(k + 1) * size] for k in range(n)] if size and len(flat) % n == 0 else groups[:n]
+    return [[(row[0] if row else None, row[1] if len(row) > 1 else None,
+              {w: row[k] for k, w in wells.items() if k < len(row)}) for row in group] for group in groups]
+
+
+def _plate_format(kind: str, h: _Header, header: list, rows: list[list], source: Source, where: str):
     columns = _column_groups(header)
-    data = [line for line in lines if not _blank(line)]
+    data = [row for row in rows if not _blank(row)]
     kinetic = kind == "raw" and h.read_type == "Kinetic"
     n_rows = h.rows if kinetic else len(data)
-    if not columns or not data or len(data) % n_rows:
+    timed = [k for k, row in enumerate(rows) if row and not C.is_blank(row[0])] if kinetic else []
+    if timed:  # a block per time point: the line with the time and the plate rows under it
+        chunks = []
+        for k, end in zip(timed, timed[1:] + [len(rows)]):
+            chunk = [row for row in rows[k:end] if len(row) > 2]  # separator lines hold only two empty cells
+            if len(chunk) != n_rows:
+                raise UserError(f"the time point {C.text(rows[k][0])!r} has {len(chunk)} plate rows, not {n_rows}: "
+                                "the file is truncated or edited; export it again", file=source.path,
+                                where=f"{where}, time point line {k + 1} of the table")
+            chunks.append(chunk)
+    elif not columns or not data or len(data) % n_rows:
         raise UserError(f"a {kind} data table has {len(data)} lines, not a multiple of {h.rows} plate rows: "
-                        "the file is truncated or edited; export it again", file=path, where=where)
-    chunks = [data[k:k + n_rows] for k in range(0, len(data), n_rows)]
+                        "the file is truncated or edited; export it again", file=source.path, where=where)
+    else:
+        chunks = [data[k:k + n_rows] for k in range(0, len(data), n_rows)]
     offset = h.first_row - 1 if h.first_row - 1 + n_rows <= h.shape[0] else 0
     out = []
     for group in columns:
         frames = []
         for chunk in chunks:
-            cells = [_cells(line) for line in chunk]
-            values = {(offset + r, col): row[k] for r, row in enumerate(cells) for k, col in group if k < len(row)}
-            frames.append((cells[0][0], cells[0][1] if len(cells[0]) > 1 else "", values))
+            cells = {(offset + r, col): row[k] for r, row in enumerate(chunk) for k, col in group if k < len(row)}
+            frames.append((chunk[0][0], chunk[0][1] if len(chunk[0]) > 1 else None, cells))
         out.append(frames)
     return out
 
 
-def _make_read(label: str, kind: str, wavelength: float | None, frames, shape) -> Read:
-    kinetic = kind == "kinetic"
-    if kinetic:
-        frames = [f for f in frames if any(t.strip() for t in f[2].values())]  # a stopped run leaves empty lines
-    values = np.full((*shape, len(frames)) if kinetic else shape, np.nan)
-    times = np.array([parse_duration(f[0]) or 0.0 for f in frames], dtype=float) if kinetic else None
-    read = Read(label, values, kind, wavelength, times)
-    for k, (_, _, cells) in enumerate(frames if kinetic else frames[:1]):
-        for (r, c), text in cells.items():
-            if r >= shape[0] or c >= shape[1]:
-                continue
-            value, flag = parse_cell(text, decimal_comma=True)
-            if value is not None:
-                values[(r, c, k) if kinetic else (r, c)] = value
-            if flag and well_name(r, c) not in read.flags:
-                read.flags[well_name(r, c)] = flag
-                if flag == "invalid":
-                    read.texts[well_name(r, c)] = text.strip()
+def _label(h: _Header, g: int) -> tuple[str, dict]:
+    if g >= len(h.wavelengths):
+        return h.mode or "Read", {"mode": h.mode.lower() or None}
+    wavelength = h.wavelengths[g]
+    mode = h.mode.lower() or None
+    if g < len(h.excitation):
+        return (f"{h.mode or 'Fluorescence'} {h.excitation[g]:g}/{wavelength:g}",
+                {"wavelength_nm": wavelength, "excitation_nm": h.excitation[g], "mode": mode})
+    return f"{wavelength:g} nm", {"wavelength_nm": wavelength, "mode": mode}
+
+
+def _make_read(label: str, kind: str, frames, h: _Header, dc: bool, where: str, fields: dict):
+    shape = h.shape
+    wells = sorted({p for _, _, cells in frames for p in cells if p[0] < shape[0] and p[1] < shape[1]})
+    if kind == "kinetic":
+        points = [[cells.get(w) for w in wells] for _, _, cells in frames]
+        times = R.time_axis([f[0] for f in frames])
+        read = R.kinetic(label, wells, points, times, shape, dc, source=where, **fields)
+    else:
+        cells = {w: c for w, c in frames[0][2].items() if w in set(wells)} if frames else {}
+        read = R.endpoint(label, cells, shape, dc, kind, source=where, **fields)
+    read_area = [(r, c) for r in range(h.first_row - 1, h.first_row - 1 + h.rows)
+                 for c in range(h.first_column - 1, h.first_column - 1 + h.columns)]
+    R.mark_unread(read, R.coverage(shape, read_area))
     return read
 
 
-def _label(h: _Header, g: int) -> tuple[str, float | None]:
-    if g >= len(h.wavelengths):
-        return h.mode or "Read", None
-    wavelength = h.wavelengths[g]
-    if g < len(h.excitation):
-        return f"Ex {h.excitation[g]:g} / Em {wavelength:g} nm", wavelength
-    return f"{wavelength:g} nm", wavelength
-
-
-def _read_plate(lines: list[str], start: int, path: Path) -> Plate:
-    h = _parse_header(lines[0], path, f"line {start}")
+def _read_plate(block: list[list], start: int, source: Source, sheet: Sheet) -> Plate:
+    where = sheet.where(start)
+    h = _parse_header(block[0], source, where)
     if h.read_type not in ("Endpoint", "Kinetic"):
-        raise UserError(f"SoftMax Pro {h.read_type or 'unnamed'} reads are not supported: "
-                        "export an Endpoint or Kinetic read", file=path, where=f"line {start}")
+        raise FormatMismatch(f"SoftMax Pro {h.read_type or 'unnamed'} reads are not supported: "
+                             "export an Endpoint or Kinetic read", file=source.path, where=where)
+    dc = sheet.decimal_comma
     reads, temperatures = [], []
-    for kind, header, data in _sections(lines[1:], h):
-        groups = _frames(kind, h, header, data, path, f"line {start}")
+    for kind, header, data in _sections(block[1:], h):
+        if h.layout == "TimeFormat":
+            groups = _time_format(kind, h, header, data)
+        else:
+            groups = _plate_format(kind, h, header, data, source, where)
         for g, frames in enumerate(groups):
             if kind == "raw":
-                label, wavelength = _label(h, g)
+                label, fields = _label(h, g)
                 reads.append(_make_read(label, "kinetic" if h.read_type == "Kinetic" else "endpoint",
-                                        wavelength, frames, h.shape))
-                temperatures += [t for f in frames if (t := parse_cell(f[1])[0]) is not None]
+                                        frames, h, dc, where, fields))
+                temperatures += [t for f in frames if (t := C.number(f[1], dc)) is not None]
             elif frames:
                 wavelength = h.wavelengths[0] if len(h.wavelengths) == 1 else None
-                reads.append(_make_read("Reduced", "calculated", wavelength, frames, h.shape))
+                reads.append(_make_read("Reduced", "calculated", frames, h, dc, where,
+                                        {"wavelength_nm": wavelength}))
     if not any(r.kind != "calculated" for r in reads):
-        raise UserError(f"plate {h.name!r} has no raw data table (a line with 'Temperature' above the numbers): "
-                        "export with raw data", file=path, where=f"line {start}")
+        raise FormatMismatch(f"plate {h.name!r} has no raw data table (a line with 'Temperature' above the "
+                             "numbers): export with raw data", file=source.path, where=where)
     meta: dict[str, object] = {
         "vendor": "Molecular Devices", "software": "SoftMax Pro", "export_version": h.version,
         "plate_name": h.name, "export_format": h.layout, "read_type": h.read_type, "read_mode": h.mode,
@@ -246,25 +264,29 @@ def _read_plate(lines: list[str], start: int, path: Path) -> Plate:
         meta["excitation_nm"] = h.excitation
     if temperatures:
         meta["temperature_c"] = temperatures[0]
+    if (h.rows, h.columns) != h.shape:
+        meta["read_area"] = f"{h.rows} rows from row {h.first_row}, {h.columns} columns from column {h.first_column}"
     return Plate(h.name, h.shape[0], h.shape[1], reads, meta)
 
 
-def _read_group(lines: list[str]) -> dict[str, object]:
+def _read_group(block: list[list]) -> dict[str, object]:
     """A 'Group:' block: its table as a list of dicts, its column formulas and its summaries."""
-    group: dict[str, object] = {"name": lines[0].split(":", 1)[1].strip()}
-    paragraphs = _paragraphs(lines[1:])
+    first = C.text(block[0][0])
+    group: dict[str, object] = {"name": first.split(":", 1)[1].strip() or (C.text(block[0][1]) if len(block[0]) > 1
+                                                                          else "")}
+    paragraphs = _paragraphs(block[1:])
     if paragraphs:
-        names = [c.strip() for c in _cells(paragraphs[0][0])]
+        names = _texts(paragraphs[0][0])
         rows, last = [], ""
-        for line in paragraphs[0][1:]:
-            cells = [c.strip() for c in _cells(line)]
+        for row in paragraphs[0][1:]:
+            cells = _texts(row)
             last = cells[0] or last  # continuation lines leave the sample blank
-            row = {n: c for n, c in zip(names, cells) if n and c}
-            rows.append({names[0]: last, **row} if names[0] and last else row)
+            entry = {n: c for n, c in zip(names, cells) if n and c}
+            rows.append({names[0]: last, **entry} if names[0] and last else entry)
         group["rows"] = rows
     for paragraph in paragraphs[1:]:
-        title = _cells(paragraph[0])[0].strip()
-        body = [[c.strip() for c in _cells(line)] for line in paragraph[1:]]
+        title = C.text(paragraph[0][0])
+        body = [_texts(row) for row in paragraph[1:]]
         if title == "Group Column":
             group["formulas"] = {c[1]: c[2] for c in body if len(c) > 2 and c[1]}
         elif title == "Group Summaries":
@@ -273,21 +295,32 @@ def _read_group(lines: list[str]) -> dict[str, object]:
     return group
 
 
-def read_softmax(path: Path) -> list[Plate]:
-    lines = split_lines(read_text(path))
-    blocks, rest = _split_blocks(lines, path)
+def read_softmax(source: Source) -> list[Plate]:
+    plates: list[Plate] = []
+    for sheet in source.sheets:
+        if sheet.rows and any(_BLOCKS.match(C.text(r[0])) for r in sheet.rows[:5] if r):
+            plates.extend(_sheet_plates(source, sheet))
+    if not plates and not any(sheet.rows and any(_BLOCKS.match(C.text(r[0])) for r in sheet.rows[:5] if r)
+                              for sheet in source.sheets):
+        raise FormatMismatch("not a SoftMax Pro export (no '##BLOCKS=' first line)", file=source.path)
+    if not plates:
+        raise FormatMismatch("no 'Plate:' block in this SoftMax Pro export: export the plate section",
+                             file=source.path)
+    return plates
+
+
+def _sheet_plates(source: Source, sheet: Sheet) -> list[Plate]:
+    blocks, after = _split_blocks(sheet.rows, source, sheet)
     plates, groups, notes = [], [], []
     for start, block in blocks:
-        first = block[0].strip() if block else ""
+        first = C.text(block[0][0]) if block and block[0] else ""
         if first.startswith("Plate:"):
-            plates.append(_read_plate(block, start, path))
+            plates.append(_read_plate(block, start, source, sheet))
         elif first.startswith("Group:"):
             groups.append(_read_group(block))
         elif first.startswith("Note:"):
-            notes += [t for line in [block[0].strip()[5:], *block[1:]] if (t := line.strip())]
-    if not plates:
-        raise UserError("no 'Plate:' block in this SoftMax Pro export: export the plate section", file=path)
-    trailer = next((m for line in rest if (m := _TRAILER.search(line.strip()))), None)
+            notes += [t for row in block for t in [" ".join(x for x in _texts(row) if x)] if t and t != "Note:"]
+    trailer = next((m for k in range(after, len(sheet.rows)) if (m := _TRAILER.search(sheet.line_text(k)))), None)
     names = {p.name for p in plates}
     for plate in plates:
         if notes:
@@ -295,17 +328,24 @@ def read_softmax(path: Path) -> list[Plate]:
         if trailer:
             plate.metadata["original_filename"] = trailer["file"].strip()
             plate.metadata["date_saved"] = trailer["date"].strip()
-            if when := parse_datetime(trailer["date"]):
+            if when := C.parse_datetime(trailer["date"].strip()):
                 plate.metadata["datetime"] = when
-        mine = [g for g in groups if plate.name in {r.get("WellPlateName") for r in g.get("rows", [])}
-                or not names & {r.get("WellPlateName") for r in g.get("rows", [])}]
+        wells_of = [{r.get("WellPlateName") for r in g.get("rows", [])} for g in groups]
+        mine = [g for g, plates_named in zip(groups, wells_of) if plate.name in plates_named
+                or not names & plates_named]
         if mine:
             plate.metadata["groups"] = mine
     return plates
 
 
-def sniff_softmax(head: bytes, path: Path) -> float:
-    first = next((line.strip() for line in split_lines(decode(head)) if line.strip()), "")
+def sniff_softmax(source: Source) -> float:
+    if source.kind == "text":
+        first = next((line.strip() for line in source.head_lines(20) if line.strip()), "")
+    elif source.kind == "workbook" and source.sheet_names:
+        rows = source.sheets[0].rows
+        first = next((C.text(r[0]) for r in rows[:10] if r and not C.is_blank(r[0])), "")
+    else:
+        return 0.0
     return 0.9 if _BLOCKS.match(first) else 0.0
 
 
@@ -313,9 +353,9 @@ def sniff_softmax(head: bytes, path: Path) -> float:
 def register_readers(register):
     register(Reader(
         name="softmax",
-        title="Molecular Devices SoftMax Pro text export (##BLOCKS=)",
+        title="Molecular Devices SoftMax Pro export (##BLOCKS=; text in any encoding, or workbook)",
         sniff=sniff_softmax,
         read=read_softmax,
-        extensions=(".txt",),
+        extensions=(".txt", ".xls", ".xlsx"),
         instruments=("SpectraMax M2/M5/iD3/iD5/ABS Plus/190/340PC", "FlexStation", "SoftMax Pro software"),
     ))

@@ -16,13 +16,11 @@ from __future__ import annotations
 import csv
 import re
 from collections import Counter
-from pathlib import Path
-
 import numpy as np
 
-from assayrunner import AssayInput, Reader, UserError
+from assayrunner import AssayInput, FormatMismatch, Reader, Source, UserError
+from assayrunner.cells import parse
 from assayrunner.plate import Plate, Read, well_name
-from assayrunner.readers.text import decode, parse_cell, read_text, split_lines
 
 from .model import Condition, Parameters, Replicate, role_of
 
@@ -56,15 +54,15 @@ def seconds_cell(text: str, decimal_comma: bool) -> tuple[float, bool] | None:
         return float(above.group(1).replace(",", ".")), True
     if _NO_CLOT.match(text):
         return float("nan"), True
-    value, _ = parse_cell(text, decimal_comma)
+    value, _ = parse(text, decimal_comma)
     return (value, False) if value is not None and value > 0 else None
 
 
-def read_coagulometer(path: Path) -> list[Plate]:
-    lines = split_lines(read_text(path))
+def read_coagulometer(source: Source) -> list[Plate]:
+    path, lines = source.path, source.lines
     found = _header(lines)
     if found is None:
-        raise UserError(f"no header row with columns {', '.join(COLUMNS)}", file=path)
+        raise FormatMismatch(f"no header row with columns {', '.join(COLUMNS)}", file=path)
     start, sep, col = found
     entries: list[tuple[str, str, float, bool, str]] = []  # test, sample, seconds, censored, cell text
     seen: dict[tuple[str, str, str], int] = {}
@@ -103,8 +101,8 @@ def read_coagulometer(path: Path) -> list[Plate]:
     return [Plate(path.stem, *shape, list(reads.values()), {"samples": list(columns)})]
 
 
-def sniff_coagulometer(head: bytes, path: Path) -> float:
-    return 0.9 if _header(split_lines(decode(head))[:50]) else 0.0
+def sniff_coagulometer(source: Source) -> float:
+    return 0.9 if source.kind == "text" and _header(source.head_lines(50)) else 0.0
 
 
 READER = Reader(

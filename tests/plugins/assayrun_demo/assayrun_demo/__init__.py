@@ -10,16 +10,16 @@ import assayrunner
 HERE = Path(__file__).parent
 
 
-def sniff(head: bytes, path: Path) -> float:
-    return 0.95 if head.startswith(b"DEMO-READER") else 0.0
+def sniff(source: assayrunner.Source) -> float:
+    return 0.95 if source.head.startswith(b"DEMO-READER") else 0.0
 
 
-def read(path: Path) -> list:
+def read(source: assayrunner.Source) -> list:
     """'DEMO-READER' then lines 'A1 0.123'."""
     from assayrunner.plate import Plate, Read, parse_well
 
     values = np.full((8, 12), np.nan)
-    for line in path.read_text().splitlines()[1:]:
+    for line in source.lines[1:]:
         well, value = line.split()
         values[parse_well(well)] = float(value)
     return [Plate("demo", 8, 12, [Read("OD 450", values, wavelength_nm=450.0)], {"instrument": "demo"})]

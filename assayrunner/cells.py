@@ -1,0 +1,251 @@
+"""What one cell of an export holds: a number, an instrument marker (a flag), a time, or text.
+
+Cells come from text exports (str) or workbooks (str, float, int, bool, datetime, date, time,
+timedelta). Everything here is pure and shared by every reader.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import date, datetime, time, timedelta
+
+import numpy as np
+
+#: Text an instrument writes in place of a number, and the flag each becomes.
+MARKERS = {
+    "ovrflw": "saturated", "over": "saturated", "overflow": "saturated", "sat": "saturated",
+    "saturated": "saturated", "#sat": "saturated",
+    "missed": "missing", "missing": "missing", "n/a": "missing", "#n/a": "missing", "na": "missing",
+    "nan": "missing", "?????": "missing", "masked": "masked", "range?": "masked", "excluded": "masked",
+    "-": "no_value", "--": "no_value", "—": "no_value", "nofit": "no_value", "no fit": "no_value",
+    "invalid": "invalid", "error": "invalid", "err": "invalid", "#value!": "invalid", "#div/0!": "invalid",
+}
+FLAGS = ("saturated", "missing", "masked", "no_value", "below-range", "invalid")
+
+_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+_COMMA_NUMBER = re.compile(r"^[+-]?(\d+,\d*|,\d+|\d+)([eE][+-]?\d+)?$")
+_SPACES = str.maketrans("", "", " \u00a0\u202f\t")
+
+
+def is_blank(cell: object) -> bool:
+    """True for an empty cell: None, '' or only spaces."""
+    return cell is None or (isinstance(cell, str) and not cell.strip())
+
+
+def text(cell: object) -> str:
+    """A cell as stripped text ('' when empty); whole floats without '.0' (a column number 1.0 -> '1')."""
+    if cell is None:
+        return ""
+    if isinstance(cell, float) and cell.is_integer():
+        return str(int(cell))
+    return str(cell).replace("\u00a0", " ").strip()
+
+
+def parse(cell: object, decimal_comma: bool = False) -> tuple[float | None, str | None]:
+    """One cell to (number, flag): '0.5' -> (0.5, None); 'OVRFLW' -> (None, 'saturated'); '' -> (None, None).
+
+    Text that is neither a number nor a known marker gives (None, 'invalid'). Inf and NaN are
+    never numbers: 'inf' is invalid, 'NaN' is a missing value.
+    """
+    if cell is None or isinstance(cell, bool):
+        return None, None
+    if isinstance(cell, (int, float)):
+        value = float(cell)
+        if math.isfinite(value):
+            return value, None
+        return None, "missing" if value != value else "invalid"
+    if not isinstance(cell, str):  # a date or time where a number belongs
+        return None, "invalid"
+    raw = cell.strip().strip('"').strip()
+    if not raw:
+        return None, None
+    if _NUMBER.match(raw):
+        value = float(raw)
+        return (value, None) if math.isfinite(value) else (None, "invalid")
+    squeezed = raw.translate(_SPACES)
+    if decimal_comma and _COMMA_NUMBER.match(squeezed):
+        value = float(squeezed.replace(",", "."))
+        return (value, None) if math.isfinite(value) else (None, "invalid")
+    if _NUMBER.match(squeezed):  # '1 234.5' written with a thousands space
+        return float(squeezed), None
+    lower = " ".join(raw.lower().split())
+    if lower in MARKERS:
+        return None, MARKERS[lower]
+    if lower[0] == ">":
+        return None, "saturated"
+    if lower[0] == "<":
+        return None, "below-range"
+    if len(lower) > 2 and lower[0] == "*" and lower[-1] == "*":
+        return None, "masked"
+    return None, "invalid"
+
+
+def number(cell: object, decimal_comma: bool = False) -> float | None:
+    """The cell's number, or None (empty, marker or text)."""
+    return parse(cell, decimal_comma)[0]
+
+
+def is_value(cell: object, decimal_comma: bool = False) -> bool:
+    """True for a cell a measurement table holds: a number or an instrument marker."""
+    value, flag = parse(cell, decimal_comma)
+    return value is not None or (flag is not None and flag != "invalid")
+
+
+def is_datum(cell: object, decimal_comma: bool = False) -> bool:
+    """is_value, or a clock duration ('0:15:00', 't at Max V' cells of a results table)."""
+    if is_value(cell, decimal_comma):
+        return True
+    return isinstance(cell, str) and _CLOCK.match(cell) is not None
+
+
+def to_array(cells: list, decimal_comma: bool = False) -> tuple[np.ndarray, dict[int, tuple[str, str]]]:
+    """A list of cells to float64 values (NaN where no number) and {index: (flag, raw text)}.
+
+    The common case, every cell a plain number, is one numpy conversion; only tables with
+    markers, blanks or decimal commas are parsed cell by cell.
+    """
+    if not decimal_comma:
+        try:
+            values = np.array(cells, dtype=float)
+            if values.ndim == 1 and np.isfinite(values).all():
+                return values, {}
+        except (ValueError, TypeError):
+            pass
+    values = np.full(len(cells), np.nan)
+    flags: dict[int, tuple[str, str]] = {}
+    for k, cell in enumerate(cells):
+        value, flag = parse(cell, decimal_comma)
+        if value is not None:
+            values[k] = value
+        elif flag:
+            flags[k] = (flag, text(cell))
+    return values, flags
+
+
+# --- times ----------------------------------------------------------------------------------------
+
+_CLOCK = re.compile(r"^\s*(?:(\d+)\.)?(\d+):(\d{1,2})(?::(\d{1,2}(?:[.,]\d+)?))?\s*$")
+_UNITS = re.compile(r"(\d+(?:[.,]\d+)?)\s*(d|days?|h|hrs?|hours?|min|mins?|minutes?|m|s|sec|secs?|seconds?|ms)\b",
+                    re.IGNORECASE)
+_UNIT_SECONDS = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
+_EXCEL_EPOCH = datetime(1899, 12, 30)
+
+
+def unit_seconds(unit: str) -> float:
+    """Seconds in a time unit as exports write it: 's', 'sec', 'min', 'h', 'hours', 'ms', 'd'."""
+    unit = unit.lower().strip(" .")
+    if unit == "ms":
+        return 0.001
+    return _UNIT_SECONDS.get("m" if unit.startswith("min") else unit[:1], 1.0)
+
+
+def header_unit(header: str) -> float | None:
+    """The time unit a column or row header names: 'Time [s]' -> 1, 'Time (min)' -> 60, 'Time' -> None."""
+    m = re.search(r"[\[(]\s*(ms|s|sec|seconds?|min|minutes?|h|hrs?|hours?|d|days?)\s*[\])]", header, re.IGNORECASE)
+    if m:
+        return unit_seconds(m[1])
+    m = re.search(r"\b(?:in|/)\s*(ms|s|sec|seconds|min|minutes|h|hours)\b", header, re.IGNORECASE)
+    return unit_seconds(m[1]) if m else None
+
+
+def duration(cell: object, unit: float = 1.0) -> float | None:
+    """A time-axis cell to seconds, or None.
+
+    Numbers are in `unit` seconds; '1:02:03' is h:mm:ss (hours may pass 24), '4:30' m:ss,
+    '1.02:03:04' d.hh:mm:ss; '0 h 3 min', '90 s', '2.5 min' carry their unit; Excel durations
+    (datetime near the 1900 epoch, time, timedelta) are their elapsed time.
+    """
+    if cell is None or isinstance(cell, bool):
+        return None
+    if isinstance(cell, (int, float)):
+        return float(cell) * unit if math.isfinite(cell) else None
+    if isinstance(cell, timedelta):
+        return cell.total_seconds()
+    if isinstance(cell, time):
+        return cell.hour * 3600.0 + cell.minute * 60.0 + cell.second + cell.microsecond / 1e6
+    if isinstance(cell, datetime):
+        return excel_serial(cell) * 86400.0
+    if isinstance(cell, date):
+        return None
+    raw = str(cell).strip()
+    if not raw:
+        return None
+    m = _CLOCK.match(raw)
+    if m:
+        days, a, b, c = m.groups()
+        if c is None:
+            seconds = int(a) * 60.0 + int(b)
+        else:
+            seconds = int(a) * 3600.0 + int(b) * 60.0 + float(c.replace(",", "."))
+        return seconds + (int(days) * 86400.0 if days else 0.0)
+    value, _ = parse(raw, decimal_comma=True)
+    if value is not None:
+        return value * unit
+    parts = _UNITS.findall(raw)
+    if parts and not _UNITS.sub("", raw).strip(" ,;"):
+        return sum(float(n.replace(",", ".")) * unit_seconds(u) for n, u in parts)
+    return None
+
+
+def excel_serial(moment: datetime) -> float:
+    """A workbook datetime back to Excel's day serial (1900 system, its leap-day bug included)."""
+    days = (moment - _EXCEL_EPOCH).total_seconds() / 86400.0
+    return days - 1.0 if days < 61 else days  # serials 1..60 count the nonexistent 1900-02-29
+
+
+def elapsed(times: list[float | None]) -> list[float | None]:
+    """Kinetic times that an export wrote as clock or Excel day values: subtract whole days that every
+    time carries (Gen5 workbooks store 0:15:00 as day 2 + 15 min) so the run starts within a day of 0."""
+    known = [t for t in times if t is not None]
+    if not known:
+        return times
+    offset = (min(known) // 86400.0) * 86400.0
+    return [t - offset if t is not None else None for t in times] if offset > 0 else times
+
+
+# --- dates ----------------------------------------------------------------------------------------
+
+_DATE_FORMATS = ("%Y-%m-%d", "%m/%d/%Y", "%d/%m/%Y", "%d.%m.%Y", "%d-%m-%Y", "%m/%d/%y", "%Y/%m/%d", "%d-%b-%Y",
+                 "%d %B %Y", "%B %d, %Y")
+_TIME_FORMATS = ("%I:%M:%S %p", "%I:%M %p", "%H:%M:%S", "%H:%M", "%H:%M:%S.%f")
+
+
+def parse_datetime(day: object, clock: object = "") -> str | None:
+    """A date (and time) as instrument software writes it, to ISO 8601; None if it is not one.
+
+    Slashed dates are read month first (US) unless the first number is above 12; 'p.m.' and
+    'a.m.' are understood. Workbook date and time cells are taken as they are.
+    """
+    if isinstance(day, datetime):
+        return day.isoformat(timespec="seconds")
+    if isinstance(day, date):
+        base = datetime.combine(day, time())
+        when = clock if isinstance(clock, time) else _clock(text(clock))
+        return datetime.combine(day, when).isoformat(timespec="seconds") if when else base.date().isoformat()
+    day_text, clock_text = text(day), text(clock) if not isinstance(clock, time) else clock.isoformat()
+    if not clock_text and " " in day_text:
+        day_text, clock_text = day_text.split(" ", 1)
+    found = None
+    for fmt in _DATE_FORMATS:
+        try:
+            found = datetime.strptime(day_text, fmt)
+            break
+        except ValueError:
+            continue
+    if found is None:
+        return None
+    when = _clock(clock_text)
+    return datetime.combine(found.date(), when).isoformat() if when else found.date().isoformat()
+
+
+def _clock(value: str) -> time | None:
+    value = value.strip().upper().replace("A.M.", "AM").replace("P.M.", "PM")
+    if not value:
+        return None
+    for fmt in _TIME_FORMATS:
+        try:
+            return datetime.strptime(value, fmt).time()
+        except ValueError:
+            continue
+    return None

@@ -1,0 +1,152 @@
+"""Building Reads from the cells of found tables: numbers and flags, time axes, plate shapes, unread wells.
+
+Every reader, built-in or not, can make its reads with these so that markers, blanks, empty
+time points and partial plates are handled one way everywhere.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from . import cells as C
+from .errors import FormatMismatch
+from .plate import PLATE_SHAPES, Read, smallest_shape, well_name
+
+
+def endpoint(label: str, cells: dict[tuple[int, int], object], shape: tuple[int, int], decimal_comma: bool,
+             kind: str = "endpoint", **fields) -> Read:
+    """A read with one value per well from {(row, column): cell}; markers become flags."""
+    read = Read(label, np.full(shape, np.nan), kind, **fields)
+    places = [p for p in cells if p[0] < shape[0] and p[1] < shape[1]]
+    values, flags = C.to_array([cells[p] for p in places], decimal_comma)
+    if places:
+        rows, columns = zip(*places)
+        read.values[rows, columns] = values
+    for k, (flag, raw) in flags.items():
+        well = well_name(*places[k])
+        read.flags[well], read.texts[well] = flag, raw
+    return read
+
+
+def kinetic(label: str, wells: list[tuple[int, int]], points: list[list], times: list[float | None],
+            shape: tuple[int, int], decimal_comma: bool, well_times: list[list[float | None]] | None = None,
+            **fields) -> Read:
+    """A kinetic read from points[p][w] (point p of well w) at times[p] seconds.
+
+    Points where every well is empty (a stopped run's placeholder lines) are dropped; a first
+    time the export left empty is taken one read interval before the second.
+    """
+    keep = [p for p, line in enumerate(points) if any(not C.is_blank(c) for c in line)]
+    points = [points[p] for p in keep]
+    times = fill_first_time([times[p] for p in keep])
+    n = len(points)
+    read = Read(label, np.full((*shape, n), np.nan), "kinetic", times_s=np.array(
+        [np.nan if t is None else t for t in times], dtype=float), **fields)
+    inside = [k for k, (r, c) in enumerate(wells) if r < shape[0] and c < shape[1]]
+    if not n or not inside:
+        return read
+    flat = [line[k] if k < len(line) else None for line in points for k in inside]
+    values, flags = C.to_array(flat, decimal_comma)
+    rows, columns = zip(*(wells[k] for k in inside))
+    read.values[rows, columns, :] = values.reshape(n, len(inside)).T
+    for index, (flag, raw) in flags.items():
+        p, k = divmod(index, len(inside))
+        well = well_name(*wells[inside[k]])
+        read.point_flags.setdefault(well, {})[p] = flag
+        if well not in read.flags:
+            read.flags[well], read.texts[well] = flag, raw
+    if well_times is not None:
+        read.well_times_s = np.full((*shape, n), np.nan)
+        for k in inside:
+            series = [well_times[k][p] if p < len(well_times[k]) else None for p in keep]
+            read.well_times_s[wells[k][0], wells[k][1], :] = [np.nan if t is None else t for t in series]
+    return read
+
+
+def fill_first_time(times: list[float | None]) -> list[float | None]:
+    """[None, 900, 1800] -> [0, 900, 1800]: a missing first time one interval before the second."""
+    if len(times) >= 3 and times[0] is None and times[1] is not None and times[2] is not None:
+        return [max(0.0, times[1] - (times[2] - times[1])), *times[1:]]
+    return times
+
+
+def time_axis(cells: list, unit: float | None = None) -> list[float | None]:
+    """Time-axis cells in seconds; numbers in `unit` seconds (1 when the header names none).
+
+    Clock texts and Excel durations carry their own unit; Excel day values (datetime cells) that
+    all lie on a later day than 0 are made relative to day 0 (see cells.elapsed).
+    """
+    seconds = [C.duration(c, unit or 1.0) for c in cells]
+    if any(hasattr(c, "year") and hasattr(c, "hour") for c in cells):
+        seconds = C.elapsed(seconds)
+    return seconds
+
+
+def plate_shape(extent: tuple[int, int], declared: tuple[int, int] | None = None, where: str = "") -> tuple[int, int]:
+    """The plate's shape: the one the file declares, else the smallest standard plate holding the data.
+
+    FormatMismatch when the data reach beyond the declared plate.
+    """
+    if declared:
+        if extent[0] > declared[0] or extent[1] > declared[1]:
+            raise FormatMismatch(f"the file declares a {declared[0]} x {declared[1]} plate but has data up to "
+                                 f"well {well_name(extent[0] - 1, extent[1] - 1)}", where=where or None)
+        return declared
+    return smallest_shape(*extent)
+
+
+def declared_shape(text: str) -> tuple[int, int] | None:
+    """A plate size named in text: '96 WELL PLATE', 'Corning 384 flat', '6-well' -> its (rows, columns)."""
+    m = re.search(r"(?<!\d)(6|12|24|48|96|384|1536)[\s-]*(?:well|wells|-well)?\b", text, re.IGNORECASE)
+    if m and ("well" in text.lower() or text.strip().isdigit()):
+        return PLATE_SHAPES[int(m[1])]
+    return None
+
+
+def mark_unread(read: Read, covered: np.ndarray) -> None:
+    """Record which wells the export read at all; the others are flagged 'missing' (and stay NaN)."""
+    read.covered = covered
+    for r, c in zip(*np.nonzero(~covered)):
+        well = well_name(int(r), int(c))
+        read.flags.setdefault(well, "missing")
+
+
+def coverage(shape: tuple[int, int], wells) -> np.ndarray:
+    """A (rows, columns) mask, True at the given wells."""
+    mask = np.zeros(shape, dtype=bool)
+    for r, c in wells:
+        if r < shape[0] and c < shape[1]:
+            mask[r, c] = True
+    return mask
+
+
+def unique_labels(reads: list[Read]) -> None:
+    """'OD' and 'OD' become 'OD' and 'OD #2' so every read of a plate has its own label."""
+    seen: dict[str, int] = {}
+    for read in reads:
+        seen[read.label] = seen.get(read.label, 0) + 1
+        if seen[read.label] > 1:
+            read.label = f"{read.label} #{seen[read.label]}"
+
+
+_WAVELENGTH = re.compile(r"(?<![\d.])(\d{3,4})(?:[.,]0+)?\s*(?:nm)?(?![\d.])", re.IGNORECASE)
+
+
+def wavelength_in(text: str) -> float | None:
+    """A wavelength in nm named in a label ('540 nm', 'Abs 405', 'OD600'), else None (200-1100 nm only)."""
+    for m in _WAVELENGTH.finditer(text):
+        if 200 <= int(m.group(1)) <= 1100:
+            return float(m.group(1))
+    return None
+
+
+def filter_pair(text: str) -> tuple[float | None, float | None]:
+    """Excitation and emission in a fluorescence label: '485/530', 'Ex 485 / Em 530', 'GFP:485,530',
+    '485-20/528-20' (a bandwidth after a dash) -> (485, 530); (None, None) if it names no pair."""
+    m = re.search(r"(?<![\d.])(\d{3,4})(?:[-/]\d{1,3}(?=[,/ ]))?\s*(?:nm)?\s*(?:[,/]|\s+em\.?\s*)\s*(?:em\.?\s*)?"
+                  r"(\d{3,4})(?![\d.])", text, re.IGNORECASE)
+    if m and 200 <= int(m[1]) <= 1100 and 200 <= int(m[2]) <= 1100:
+        return float(m[1]), float(m[2])
+    return None, None

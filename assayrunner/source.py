@@ -1,0 +1,303 @@
+"""An export file as every reader sees it: its bytes decoded once, into text lines and cells or a workbook's sheets.
+
+Text: any encoding instrument software writes (UTF-8 with or without BOM, UTF-16 LE/BE with or
+without BOM, Windows-1252/Latin-1, Mac Roman), any line ends (CRLF, LF, bare CR, mixed), the
+separator (tab, semicolon, comma) and decimal commas found from the content. Workbooks (.xlsx,
+legacy .xls, .ods) are recognised by their bytes, not their name, and read with python-calamine.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from .errors import UserError
+
+HEAD_BYTES = 65536
+_BOMS = ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe\x00\x00", "utf-32-le"), (b"\x00\x00\xfe\xff", "utf-32-be"),
+         (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
+_ZIP, _OLE = b"PK\x03\x04", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_SEPARATORS = ("\t", ";", ",")
+_NUMERIC = re.compile(r"^\s*[+-]?(\d+([.,]\d*)?|[.,]\d+)([eE][+-]?\d+)?\s*$")
+_DOT_NUMBER = re.compile(r"^\s*[+-]?\d*\.\d+\s*$")
+_COMMA_NUMBER = re.compile(r"^\s*[+-]?\d*,\d+\s*$")
+_SPLIT_NUMBER = {sep: re.compile(rf"\d{re.escape(sep)}\s*[+-]?\d") for sep in _SEPARATORS}
+
+
+@dataclass
+class Sheet:
+    """A rectangle of cells: a text export's lines split at its separator, or one workbook sheet.
+
+    rows[i][j] is the cell in line i + 1 (text) or Excel row i + 1, column j + 1; text cells are
+    str, workbook cells str, float, int, bool, datetime, date, time or timedelta; None or '' is empty.
+    """
+
+    name: str
+    rows: list[list]
+    decimal_comma: bool = False
+    from_text: bool = True
+    separator: str = ""
+    lines: list[str] | None = field(default=None, repr=False)
+
+    def line_text(self, row: int) -> str:
+        """A row as one text: the text line as written (a title with the separator in it stays whole),
+        or a workbook row's filled cells joined by spaces."""
+        if self.lines is not None:
+            return self.lines[row].strip().strip(self.separator + " ").strip('"').strip()
+        return " ".join(str(c).strip() for c in self.rows[row] if c is not None and str(c).strip())
+
+    def where(self, row: int, column: int | None = None) -> str:
+        """'line 12' for text, "sheet 'Plate 1' row 12" (and column letters) for a workbook."""
+        if self.from_text:
+            return f"line {row + 1}"
+        place = f"sheet {self.name!r} row {row + 1}"
+        return place if column is None else f"{place} column {_column_letters(column)}"
+
+
+def _column_letters(column: int) -> str:
+    letters = ""
+    column += 1
+    while column:
+        column, rest = divmod(column - 1, 26)
+        letters = chr(65 + rest) + letters
+    return letters
+
+
+@dataclass
+class Source:
+    """One export file: its bytes and, computed on first use, its text, lines and sheets."""
+
+    path: Path
+    content: bytes
+    _sheets: dict[str, Sheet] = field(default_factory=dict, repr=False)
+
+    @property
+    def head(self) -> bytes:
+        return self.content[:HEAD_BYTES]
+
+    @cached_property
+    def kind(self) -> str:
+        """'workbook', 'text', 'binary' or 'empty', from the bytes."""
+        if not self.content.strip(b" \t\r\n\x00\xef\xbb\xbf\xff\xfe"):
+            return "empty"
+        if self.content.startswith((_ZIP, _OLE)):
+            return "workbook" if self._workbook is not None else "binary"
+        return "binary" if is_binary(self.content) else "text"
+
+    # --- text -------------------------------------------------------------------------------
+
+    @cached_property
+    def decoded(self) -> tuple[str, str]:
+        """(text, encoding name)."""
+        return decode(self.content)
+
+    @property
+    def text(self) -> str:
+        if self.kind != "text":
+            raise UserError(f"this is not a text export ({self.kind} file)", file=self.path)
+        return self.decoded[0]
+
+    @property
+    def encoding(self) -> str:
+        return self.decoded[1]
+
+    @cached_property
+    def lines(self) -> list[str]:
+        """The text's lines, split at CRLF, LF and bare CR alike."""
+        return split_lines(self.text)
+
+    @cached_property
+    def separator(self) -> str:
+        return detect_separator(self.lines)
+
+    def head_lines(self, n: int = 200) -> list[str]:
+        """The first n lines, for sniffing: decoded from the head bytes only ([] for a non-text file)."""
+        if self.kind != "text":
+            return []
+        if "lines" in self.__dict__ or len(self.content) <= HEAD_BYTES:
+            return self.lines[:n]
+        return split_lines(decode(self.head)[0])[:n]
+
+    # --- sheets -----------------------------------------------------------------------------
+
+    @cached_property
+    def _workbook(self):
+        if not self.content.startswith((_ZIP, _OLE)):
+            return None
+        import io
+
+        from python_calamine import CalamineWorkbook
+
+        try:
+            return CalamineWorkbook.from_filelike(io.BytesIO(self.content))
+        except Exception:  # calamine raises its own error types for anything that is not a workbook
+            return None
+
+    @cached_property
+    def workbook_text(self) -> str:
+        """The start of an xlsx workbook's shared strings (its text cells), for a fast sniff; '' otherwise."""
+        if not self.content.startswith(_ZIP):
+            return ""
+        import io
+        import zipfile
+
+        try:
+            with zipfile.ZipFile(io.BytesIO(self.content)) as archive:
+                names = archive.namelist()
+                name = "xl/sharedStrings.xml" if "xl/sharedStrings.xml" in names else next(
+                    (n for n in sorted(names) if n.startswith("xl/worksheets/sheet")), None)
+                if name is None:
+                    return ""
+                with archive.open(name) as member:
+                    return member.read(300_000).decode("utf-8", errors="replace")
+        except (OSError, zipfile.BadZipFile, KeyError, RuntimeError, ValueError, NotImplementedError):
+            return ""
+
+    @property
+    def sheet_names(self) -> list[str]:
+        """The workbook's sheet names in workbook order, or the text's one sheet (the file's stem)."""
+        if self.kind == "workbook":
+            return list(self._workbook.sheet_names)
+        return [self.path.stem] if self.kind == "text" else []
+
+    def sheet(self, name: str) -> Sheet:
+        """One sheet by name (a text file has a single sheet named after the file)."""
+        if name not in self._sheets:
+            self._sheets[name] = self._load_sheet(name)
+        return self._sheets[name]
+
+    @property
+    def sheets(self) -> list[Sheet]:
+        return [self.sheet(name) for name in self.sheet_names]
+
+    def _load_sheet(self, name: str) -> Sheet:
+        if self.kind == "text":
+            rows = split_cells(self.lines, self.separator)
+            return Sheet(name, rows, detect_decimal_comma(rows, self.separator), separator=self.separator,
+                         lines=self.lines)
+        if self.kind != "workbook":
+            raise UserError(f"this is not a plate export ({self.kind} file)", file=self.path)
+        try:
+            grid = self._workbook.get_sheet_by_name(name).to_python(skip_empty_area=False)
+        except Exception as exc:  # a damaged sheet inside a readable workbook
+            raise UserError(f"cannot read this sheet ({type(exc).__name__}): save the workbook again",
+                            file=self.path, where=f"sheet {name!r}") from None
+        rows = [_trim([None if c == "" else c for c in row]) for row in grid]
+        while rows and not rows[-1]:
+            rows.pop()
+        return Sheet(name, rows, detect_decimal_comma(rows, ","), from_text=False)
+
+
+def _trim(row: list) -> list:
+    while row and (row[-1] is None or (isinstance(row[-1], str) and not row[-1].strip())):
+        row.pop()
+    return row
+
+
+def decode(data: bytes) -> tuple[str, str]:
+    """Bytes of a text export to (str, encoding): BOMs; BOM-less UTF-16; UTF-8; else Windows-1252,
+    Mac Roman (classic Mac files: bare CR line ends) or Latin-1. Never fails."""
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            return data[len(bom):].decode(encoding, errors="replace"), encoding
+    head = data[:4096]
+    if len(head) >= 4 and head.count(b"\x00") > len(head) // 4:
+        even, odd = head[0::2].count(b"\x00"), head[1::2].count(b"\x00")
+        encoding = "utf-16-le" if odd >= even else "utf-16-be"
+        return data.decode(encoding, errors="replace"), encoding
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    if _looks_mac_roman(data):
+        return data.decode("mac_roman"), "mac_roman"
+    try:
+        return data.decode("cp1252"), "cp1252"
+    except UnicodeDecodeError:
+        return data.decode("latin-1"), "latin-1"
+
+
+def _looks_mac_roman(data: bytes) -> bool:
+    """Classic Mac text: bare-CR line ends only, and bytes 0x80-0x9F (letters in Mac Roman, controls in Latin-1)."""
+    head = data[:20000]
+    return b"\r" in head and b"\n" not in head and bool(re.search(rb"[\x80-\x9f]", head))
+
+
+def is_binary(data: bytes) -> bool:
+    """True for bytes that are no text in any encoding an export uses (an image, an executable, a zip)."""
+    head = data[:4096]
+    if head.startswith((_ZIP, _OLE, b"%PDF", b"\x89PNG", b"\x7fELF", b"MZ")):
+        return True
+    text, _ = decode(head)
+    odd = sum(1 for ch in text if (ch < " " and ch not in "\t\r\n\x0c") or ch == "\ufffd")
+    return odd > len(text) // 50 + 1
+
+
+def split_lines(text: str) -> list[str]:
+    """Lines split at CRLF, LF and bare CR alike (a CR inside a CRLF file still ends a line)."""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return lines
+
+
+def detect_separator(lines: list[str]) -> str:
+    """Tab, semicolon or comma: the one that splits the most lines into number cells without cutting
+    numbers apart ('0,5;0,7' split at commas leaves '5;0', a number cut by the other separator)."""
+    sample = [line for line in lines[:3000] if line.strip()]
+    best, best_score = ",", None
+    for sep in _SEPARATORS:
+        score, splits = 0, 0
+        cut = [_SPLIT_NUMBER[other] for other in _SEPARATORS if other != sep]
+        for line in sample:
+            if sep not in line:
+                continue
+            splits += 1
+            for cell in line.split(sep):
+                if _NUMERIC.match(cell) and (sep != "," or "," not in cell):
+                    score += 1
+                elif any(pattern.search(cell) for pattern in cut):
+                    score -= 1
+        if best_score is None or (score, splits) > best_score:
+            best, best_score = sep, (score, splits)
+    return best
+
+
+def detect_decimal_comma(rows: list[list], separator: str) -> bool:
+    """True when the text cells write numbers with a decimal comma ('0,0385'); never for a comma separator
+    unless the comma numbers were quoted or the cells came from a workbook."""
+    dot = comma = 0
+    for row in rows[:4000]:
+        for cell in row:
+            if isinstance(cell, str) and cell:
+                if _COMMA_NUMBER.match(cell):
+                    comma += 1
+                elif _DOT_NUMBER.match(cell):
+                    dot += 1
+    return comma > dot
+
+
+def split_cells(lines: list[str], sep: str) -> list[list[str]]:
+    """Lines to rows of cells at the separator; quoted cells (which may hold the separator) through csv."""
+    rows = []
+    for line in lines:
+        if '"' in line:
+            rows.append(next(csv.reader([line], delimiter=sep), []))
+        else:
+            rows.append(line.split(sep))
+    return rows
+
+
+def load(path: Path) -> Source:
+    """Read a file into a Source; UserError when it cannot be read."""
+    try:
+        return Source(path, path.read_bytes())
+    except FileNotFoundError:
+        raise UserError("file not found", file=path) from None
+    except IsADirectoryError:
+        raise UserError("this is a folder, not an export file", file=path) from None
+    except OSError as exc:
+        raise UserError(f"cannot read the file: {exc.strerror}", file=path) from None

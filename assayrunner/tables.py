@@ -1,0 +1,484 @@
+"""Tables found anywhere in a sheet, whatever the vendor: plate grids, well tables and bare value blocks.
+
+- A grid: a header row of column numbers (1..N, '01'.., 1.0..; a chunk may start at 13) at any
+  column, row letters (A.., AA.. on 1536-well plates) in the column before it, a line per plate
+  row or several stacked lines per row, optionally a label in the column after the numbers.
+- A well table: well names ('A1', 'A01', 'A 1') across a header row with one line per time
+  point below (wells across), or down a column with one column per point (wells down); a well
+  column whose names repeat is a long table (a line per well and time).
+- A bare block: rows of numbers (or '-') with no labels, exactly a plate's rows x columns.
+
+The finders say where a table is and what its cells hold; what a table means (raw or
+calculated, which wavelength, which time unit) is for the vendor's reader to say.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import cells as C
+from .plate import PLATE_SHAPES, find_well, row_index
+from .source import Sheet
+
+_ROW_LETTERS = {chr(65 + k) for k in range(26)} | {"A" + chr(65 + k) for k in range(6)}
+_COLUMN_COUNTS = sorted({c for _, c in PLATE_SHAPES.values()})
+
+
+def _row_label(cell: object) -> int | None:
+    """The plate row a row-label cell names ('A' -> 0, 'AF' -> 31), else None."""
+    if not isinstance(cell, str):
+        return None
+    label = cell.strip().upper()
+    return row_index(label) if label in _ROW_LETTERS else None
+
+
+def _column_number(cell: object) -> int | None:
+    """The column number a header cell holds (1, '01', 1.0), else None."""
+    if isinstance(cell, bool):
+        return None
+    if isinstance(cell, (int, float)):
+        return int(cell) if cell == int(cell) and 1 <= cell <= 48 else None
+    if isinstance(cell, str):
+        s = cell.strip()
+        if s.isdigit() and len(s) <= 2:
+            return int(s) if 1 <= int(s) <= 48 else None
+        if s.endswith(".0") and s[:-2].isdigit():
+            return int(s[:-2]) if 1 <= int(s[:-2]) <= 48 else None
+    return None
+
+
+def title_above(sheet: Sheet, row: int, column: int = 0, reach: int = 3) -> str:
+    """The nearest text above a table (its cells from `column` on, joined) within `reach` rows; ''."""
+    for k in range(row - 1, max(-1, row - 1 - reach), -1):
+        texts = [C.text(c) for c in sheet.rows[k][max(0, column - 1):] if not C.is_blank(c)]
+        if texts:
+            return " ".join(texts)
+    return ""
+
+
+# --- grids ----------------------------------------------------------------------------------------
+
+@dataclass
+class Grid:
+    """A plate grid: cells by (plate row, plate column) per layer; a layer is a label from the column
+    after the numbers ('' when the lines carry none), or '#2', '#3' for unlabelled stacked lines."""
+
+    sheet: Sheet
+    top: int  # the header row
+    left: int  # the row-letter column
+    width: int
+    first_column: int  # plate column (0-based) of the first number in the header
+    bottom: int  # the row after the grid
+    layers: dict[str, dict[tuple[int, int], object]] = field(default_factory=dict)
+    letters: list[int] = field(default_factory=list)  # plate rows in the order they appear
+
+    @property
+    def extent(self) -> tuple[int, int]:
+        """(rows, columns) the grid spans on the plate, counted from A1."""
+        return max(self.letters) + 1, self.first_column + self.width
+
+    @property
+    def where(self) -> str:
+        return self.sheet.where(self.top)
+
+    def title(self, reach: int = 3) -> str:
+        return title_above(self.sheet, self.top, self.left, reach)
+
+
+def _header_run(row: list, start: int = 0) -> tuple[int, int, int] | None:
+    """(sheet column of the first number, first number, count) of a run of consecutive column numbers."""
+    n = len(row)
+    j = start
+    while j < n:
+        first = _column_number(row[j])
+        if first is not None and j > 0 and (j + 1 < n and _column_number(row[j + 1]) == first + 1):
+            k = 2
+            while j + k < n and _column_number(row[j + k]) == first + k:
+                k += 1
+            return j, first, k
+        j += 1
+    return None
+
+
+def _is_header_candidate(row: list) -> bool:
+    for cell in row[:60]:
+        if cell == 1 or (isinstance(cell, str) and cell.strip() in ("1", "01", "1.0")):
+            return True
+    return False
+
+
+def find_grids(sheet: Sheet, start: int = 0, stop: int | None = None) -> list[Grid]:
+    """Every labelled plate grid in sheet rows [start, stop), in order."""
+    rows = sheet.rows
+    stop = len(rows) if stop is None else stop
+    grids: list[Grid] = []
+    i = start
+    while i < stop - 1:
+        row = rows[i]
+        grid = _grid_at(sheet, i, stop) if _is_header_candidate(row) else None
+        if grid is None:
+            i += 1
+            continue
+        grids.append(grid)
+        i = grid.bottom
+    return grids
+
+
+def _grid_at(sheet: Sheet, i: int, stop: int) -> Grid | None:
+    rows = sheet.rows
+    run = _header_run(rows[i])
+    while run is not None:
+        j0, first, width = run
+        label_col = j0 - 1
+        nxt = rows[i + 1] if i + 1 < stop else []
+        if len(nxt) > label_col and _row_label(nxt[label_col]) is not None:
+            return _read_grid(sheet, i, label_col, j0, first - 1, width, stop)
+        run = _header_run(rows[i], j0 + width)
+    return None
+
+
+def _read_grid(sheet: Sheet, top: int, label_col: int, j0: int, first_column: int, width: int,
+               stop: int) -> Grid:
+    rows = sheet.rows
+    grid = Grid(sheet, top, label_col, width, first_column, top + 1)
+    current: int | None = None
+    line_in_group = 0
+    j = top + 1
+    while j < stop:
+        row = rows[j]
+        label = _row_label(row[label_col]) if len(row) > label_col else None
+        data = row[j0:j0 + width]
+        if label is not None and (current is None or label == current + 1 or label not in grid.letters):
+            current, line_in_group = label, 0
+            grid.letters.append(label)
+        elif label is None and current is not None and (len(row) <= label_col or C.is_blank(row[label_col])) \
+                and any(not C.is_blank(c) for c in data):
+            line_in_group += 1
+        else:
+            break
+        tail = row[j0 + width] if len(row) > j0 + width else None
+        name = C.text(tail) if isinstance(tail, str) and C.number(tail) is None else ""
+        if not name and line_in_group:
+            name = f"#{line_in_group + 1}"
+        layer = grid.layers.setdefault(name, {})
+        for c, cell in enumerate(data):
+            if not C.is_blank(cell):
+                layer[(current, first_column + c)] = cell
+        j += 1
+    grid.bottom = j
+    return grid
+
+
+def grid_chunks(grids: list[Grid]) -> list[Grid]:
+    """Join grids that continue one another (a 384-well table exported as columns 1-12, then 13-24)."""
+    joined: list[Grid] = []
+    for grid in grids:
+        prev = joined[-1] if joined else None
+        if prev is not None and grid.first_column == prev.first_column + prev.width and grid.first_column > 0 \
+                and set(grid.layers) == set(prev.layers):
+            for name, cells in grid.layers.items():
+                prev.layers[name].update(cells)
+            prev.width += grid.width
+            prev.bottom = grid.bottom
+            prev.letters = sorted(set(prev.letters) | set(grid.letters))
+            continue
+        joined.append(grid)
+    return joined
+
+
+# --- bare blocks ----------------------------------------------------------------------------------
+
+@dataclass
+class Block:
+    """Rows of values with no row or column labels: cells[r][c] is plate well (r, c)."""
+
+    sheet: Sheet
+    top: int
+    left: int
+    cells: list[list]
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return len(self.cells), len(self.cells[0])
+
+
+def _value_run(row: list, decimal_comma: bool) -> tuple[int, int] | None:
+    """(first column, count) of the row's cells when they are all values (trailing blanks ignored)."""
+    end = len(row)
+    while end and C.is_blank(row[end - 1]):
+        end -= 1
+    begin = 0
+    while begin < end and C.is_blank(row[begin]):
+        begin += 1
+    if end - begin < 2:
+        return None
+    for cell in row[begin:end]:
+        if not C.is_value(cell, decimal_comma):
+            return None
+    return begin, end - begin
+
+
+def find_blocks(sheet: Sheet, start: int = 0, stop: int | None = None,
+                shapes: tuple[tuple[int, int], ...] = tuple(PLATE_SHAPES.values())) -> list[Block]:
+    """Runs of rows of the same number of values whose size is exactly a plate's (e.g. 8 x 12)."""
+    rows = sheet.rows
+    stop = len(rows) if stop is None else stop
+    blocks: list[Block] = []
+    i = start
+    while i < stop:
+        run = _value_run(rows[i], sheet.decimal_comma)
+        if run is None:
+            i += 1
+            continue
+        j = i + 1
+        while j < stop and _value_run(rows[j], sheet.decimal_comma) == run:
+            j += 1
+        left, width = run
+        height = j - i
+        for r, c in shapes:
+            if c == width and height % r == 0:
+                for k in range(i, j, r):
+                    blocks.append(Block(sheet, k, left, [rows[n][left:left + width] for n in range(k, k + r)]))
+                break
+        i = j
+    return blocks
+
+
+# --- well tables ----------------------------------------------------------------------------------
+
+@dataclass
+class WellTable:
+    """Wells along one axis, points (time points, cycles, value columns) along the other.
+
+    cells[p][w]: point p of well w. lead[p]: for wells across, the cells left of the wells in point p's
+    line (Time, T° 600, Cycle Nr. ...); for wells down, the cells of each header line above the wells
+    at point p's column. lead_names: the header's lead cells (across) or each header line's name
+    (down). notes: text lines about the wells (BMG 'Content', 'Group'), name -> one cell per well.
+    """
+
+    sheet: Sheet
+    across: bool
+    top: int  # the header row (across) or first well row (down)
+    bottom: int
+    wells: list[tuple[int, int]]
+    cells: list[list]
+    lead: list[list] = field(default_factory=list)
+    lead_names: list[str] = field(default_factory=list)
+    notes: dict[str, list] = field(default_factory=dict)
+    point_rows: list[int] = field(default_factory=list)  # sheet row (across) or column (down) of each point
+
+    @property
+    def where(self) -> str:
+        return self.sheet.where(self.top)
+
+    def title(self, reach: int = 3) -> str:
+        return title_above(self.sheet, self.top, 0, reach)
+
+    def lead_column(self, *names: str) -> list | None:
+        """The lead cells under the first lead name starting with one of `names` (case-insensitive)."""
+        for k, name in enumerate(self.lead_names):
+            if name.lower().startswith(tuple(n.lower() for n in names)):
+                return [line[k] if k < len(line) else None for line in self.lead]
+        return None
+
+    def extent(self) -> tuple[int, int]:
+        return max(r for r, _ in self.wells) + 1, max(c for _, c in self.wells) + 1
+
+
+def _well_at(cell: object) -> tuple[int, int] | None:
+    if not isinstance(cell, str) or not (cell[:1].isalpha() or cell[:1].isspace()):
+        return None
+    return find_well(cell)
+
+
+def find_wells_across(sheet: Sheet, start: int = 0, stop: int | None = None, min_wells: int = 2) -> list[WellTable]:
+    """Header rows naming wells across, with the lines of points below them."""
+    rows = sheet.rows
+    stop = len(rows) if stop is None else stop
+    tables = []
+    i = start
+    while i < stop:
+        header = _across_header(rows[i], min_wells)
+        if header is None:
+            i += 1
+            continue
+        table = _read_across(sheet, i, header, stop)
+        if table is None:
+            i += 1
+            continue
+        tables.append(table)
+        i = max(table.bottom, i + 1)
+    return tables
+
+
+def _across_header(row: list, min_wells: int) -> tuple[int, list[int], list[tuple[int, int]]] | None:
+    """(first well column, well columns, wells) when the row names at least min_wells distinct wells in a run."""
+    n = len(row)
+    for j in range(min(n, 12)):
+        well = _well_at(row[j])
+        if well is None:
+            continue
+        columns, wells = [j], [well]
+        k = j + 1
+        while k < n and (w := _well_at(row[k])) is not None:
+            columns.append(k)
+            wells.append(w)
+            k += 1
+        if len(set(wells)) >= min_wells and len(set(wells)) == len(wells) and \
+                all(C.is_blank(c) for c in row[k:]):
+            return j, columns, wells
+        return None
+    return None
+
+
+def _read_across(sheet: Sheet, i: int, header: tuple, stop: int) -> WellTable | None:
+    rows = sheet.rows
+    first, columns, wells = header
+    lead_names = [C.text(c) for c in rows[i][:first]]
+    dc = sheet.decimal_comma
+    # A header may hold one more field than its lines (an unquoted comma in a title): align at the right.
+    shift = 0
+    widths = [len(_strip_tail(rows[j])) for j in range(i + 1, min(stop, i + 6)) if _strip_tail(rows[j])]
+    if widths and columns[-1] + 1 - max(widths) == 1 and first > 0:
+        shift = 1
+        lead_names = lead_names[:-2] + [",".join(lead_names[-2:])] if len(lead_names) > 1 else lead_names
+    value_columns = [c - shift for c in columns]
+    table = WellTable(sheet, True, i, i + 1, wells, [], lead_names=lead_names)
+    header_end = value_columns[-1] + 1
+    j = i + 1
+    while j < stop:
+        row = rows[j]
+        if all(C.is_blank(c) for c in row):
+            break
+        spill = len(_strip_tail(row)) - header_end if sheet.separator == "," else 0
+        lead = first - shift
+        if spill > 0 and lead > 0:  # an unquoted comma in this line's title: its last lead field took more fields
+            row = [*row[:lead - 1], ",".join(C.text(c) for c in row[lead - 1:lead + spill]), *row[lead + spill:]]
+        cells = [row[c] if c < len(row) else None for c in value_columns]
+        filled = [c for c in cells if not C.is_blank(c)]
+        values = sum(1 for c in filled if C.is_datum(c, dc))
+        if filled and values < len(filled) / 2:
+            if table.cells:
+                break
+            table.notes[C.text(next((c for c in row[:first - shift] if not C.is_blank(c)), f"line {j + 1}"))] = cells
+            j += 1
+            continue
+        table.cells.append(cells)
+        table.lead.append(list(row[:first - shift]))
+        table.point_rows.append(j)
+        j += 1
+    table.bottom = j
+    return table if table.cells else None
+
+
+def _strip_tail(row: list) -> list:
+    end = len(row)
+    while end and C.is_blank(row[end - 1]):
+        end -= 1
+    return row[:end]
+
+
+def find_wells_down(sheet: Sheet, start: int = 0, stop: int | None = None, min_wells: int = 2,
+                    header_reach: int = 6) -> list[WellTable]:
+    """Columns of well names with a line per well (or per well and time, a long table)."""
+    rows = sheet.rows
+    stop = len(rows) if stop is None else stop
+    tables = []
+    i = start
+    while i < stop:
+        hit = _first_well(rows[i])
+        if hit is None:
+            i += 1
+            continue
+        col = hit
+        j = i
+        wells = []
+        while j < stop and len(rows[j]) > col and (w := _well_at(rows[j][col])) is not None:
+            wells.append(w)
+            j += 1
+        if len(set(wells)) < min_wells:
+            i += 1
+            continue
+        tables.append(_read_down(sheet, i, j, col, wells, header_reach))
+        i = j
+    return tables
+
+
+def _first_well(row: list) -> int | None:
+    for j, cell in enumerate(row[:8]):
+        if _well_at(cell) is not None:
+            return j
+    return None
+
+
+def _read_down(sheet: Sheet, top: int, bottom: int, col: int, wells: list, reach: int) -> WellTable:
+    rows = sheet.rows
+    dc = sheet.decimal_comma
+    width = max(len(rows[r]) for r in range(top, bottom))
+    points, notes = [], {}
+    header_rows = []
+    k = top - 1
+    while k >= 0 and top - k <= reach and any(not C.is_blank(c) for c in rows[k]):
+        header_rows.insert(0, k)
+        k -= 1
+    for c in range(width):
+        if c == col:
+            continue
+        column = [rows[r][c] if c < len(rows[r]) else None for r in range(top, bottom)]
+        filled = [x for x in column if not C.is_blank(x)]
+        if not filled:
+            continue
+        if sum(1 for x in filled if C.is_datum(x, dc)) >= len(filled) / 2:
+            points.append(c)
+        else:
+            name = _column_name(rows, header_rows, c) or f"column {c + 1}"
+            notes[name] = column
+    table = WellTable(sheet, False, top, bottom, wells, [], notes=notes, point_rows=points)
+    table.lead_names = [_line_name(rows[h], min(points, default=col + 1)) for h in header_rows]
+    for c in points:
+        table.cells.append([rows[r][c] if c < len(rows[r]) else None for r in range(top, bottom)])
+        table.lead.append([rows[h][c] if c < len(rows[h]) else None for h in header_rows])
+    return table
+
+
+def _column_name(rows: list, header_rows: list[int], column: int) -> str:
+    for h in reversed(header_rows):
+        if column < len(rows[h]) and not C.is_blank(rows[h][column]):
+            return C.text(rows[h][column])
+    return ""
+
+
+def _line_name(row: list, first_point: int) -> str:
+    """A header line's name: its first text left of the first point column ('' if none)."""
+    for cell in row[:first_point]:
+        if not C.is_blank(cell) and C.number(cell) is None:
+            return C.text(cell)
+    return ""
+
+
+# --- values ---------------------------------------------------------------------------------------
+
+def values_of(cells: list, decimal_comma: bool) -> tuple[np.ndarray, dict[int, tuple[str, str]]]:
+    """See cells.to_array: float64 values and {index: (flag, text)}."""
+    return C.to_array(cells, decimal_comma)
+
+
+def column_count(width: int) -> int:
+    """The smallest standard plate width holding `width` columns."""
+    return next((c for c in _COLUMN_COUNTS if c >= width), width)
+
+
+def describe_nearest(source) -> str:
+    """What came closest to a plate table in a file no reader took, for the error message."""
+    for sheet in source.sheets[:5]:
+        for i, row in enumerate(sheet.rows[:5000]):
+            run = _header_run(row) if _is_header_candidate(row) else None
+            if run is not None:
+                return (f"a line of column numbers at {sheet.where(i)} but no row letters A, B, ... "
+                        "in the column before them on the next line")
+            well = _first_well(row)
+            if well is not None:
+                return f"a well name at {sheet.where(i, well)} but no table of wells with values around it"
+    return "no line of column numbers 1, 2, 3 ... with row letters, and no well names A1, B1, ..."
