@@ -47,7 +47,8 @@ class Sheet:
         or a workbook row's filled cells joined by spaces."""
         if self.lines is not None:
             return self.lines[row].strip().strip(self.separator + " ").strip('"').strip()
-        return " ".join(str(c).strip() for c in self.rows[row] if c is not None and str(c).strip())
+        cells = (int(c) if isinstance(c, float) and c.is_integer() else c for c in self.rows[row])
+        return " ".join(str(c).strip() for c in cells if c is not None and str(c).strip())
 
     def where(self, row: int, column: int | None = None) -> str:
         """'line 12' for text, "sheet 'Plate 1' row 12" (and column letters) for a workbook."""
@@ -176,7 +177,7 @@ class Source:
     def _load_sheet(self, name: str) -> Sheet:
         if self.kind == "text":
             rows = split_cells(self.lines, self.separator)
-            return Sheet(name, rows, detect_decimal_comma(rows, self.separator), separator=self.separator,
+            return Sheet(name, rows, detect_decimal_comma(rows), separator=self.separator,
                          lines=self.lines)
         if self.kind != "workbook":
             raise UserError(f"this is not a plate export ({self.kind} file)", file=self.path)
@@ -188,7 +189,7 @@ class Source:
         rows = [_trim([None if c == "" else c for c in row]) for row in grid]
         while rows and not rows[-1]:
             rows.pop()
-        return Sheet(name, rows, detect_decimal_comma(rows, ","), from_text=False)
+        return Sheet(name, rows, detect_decimal_comma(rows), from_text=False)
 
 
 def _trim(row: list) -> list:
@@ -266,9 +267,8 @@ def detect_separator(lines: list[str]) -> str:
     return best
 
 
-def detect_decimal_comma(rows: list[list], separator: str) -> bool:
-    """True when the text cells write numbers with a decimal comma ('0,0385'); never for a comma separator
-    unless the comma numbers were quoted or the cells came from a workbook."""
+def detect_decimal_comma(rows: list[list]) -> bool:
+    """True when more number cells are written with a decimal comma ('0,0385') than with a point."""
     dot = comma = 0
     for row in rows[:4000]:
         for cell in row:

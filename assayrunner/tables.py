@@ -143,6 +143,7 @@ def _read_grid(sheet: Sheet, top: int, label_col: int, j0: int, first_column: in
                stop: int) -> Grid:
     rows = sheet.rows
     grid = Grid(sheet, top, label_col, width, first_column, top + 1)
+    lines: list[tuple[int, int, list, object]] = []  # (plate row, line in its group, data cells, tail cell)
     current: int | None = None
     line_in_group = 0
     j = top + 1
@@ -158,17 +159,32 @@ def _read_grid(sheet: Sheet, top: int, label_col: int, j0: int, first_column: in
             line_in_group += 1
         else:
             break
-        tail = row[j0 + width] if len(row) > j0 + width else None
-        name = C.text(tail) if isinstance(tail, str) and C.number(tail) is None else ""
-        if not name and line_in_group:
-            name = f"#{line_in_group + 1}"
+        lines.append((current, line_in_group, data, row[j0 + width] if len(row) > j0 + width else None))
+        j += 1
+    grid.bottom = j
+    named = _tails_are_labels(lines)
+    for r, k, data, tail in lines:
+        name = C.text(tail) if named and not C.is_blank(tail) else ""
+        if not name and k:
+            name = f"#{k + 1}"
         layer = grid.layers.setdefault(name, {})
         for c, cell in enumerate(data):
             if not C.is_blank(cell):
-                layer[(current, first_column + c)] = cell
-        j += 1
-    grid.bottom = j
+                layer[(r, first_column + c)] = cell
     return grid
+
+
+def _tails_are_labels(lines: list[tuple[int, int, list, object]]) -> bool:
+    """Cells right of a grid name its lines ('260:977 [Test]', '280') when they are text, or when every
+    line has one and they repeat from row to row; numbers a user typed beside a grid do not."""
+    tails = [tail for _, _, _, tail in lines]
+    filled = [t for t in tails if not C.is_blank(t)]
+    if not filled:
+        return False
+    if any(isinstance(t, str) and C.number(t) is None for t in filled):
+        return True
+    per_row = max(k for _, k, _, _ in lines) + 1
+    return len(filled) == len(tails) and len({C.text(t) for t in filled}) <= per_row
 
 
 def grid_chunks(grids: list[Grid]) -> list[Grid]:

@@ -81,10 +81,10 @@ def _wavelengths(label: str) -> tuple[float | None, float | None]:
     if not m:
         return None, None
     first = float(m.group(1).replace(",", "."))
-    if m.group(2):
-        second = float(m.group(2).replace(",", "."))
-        return (second, first) if 200 <= second <= 1100 else (None, None)
-    return (first, None) if 200 <= first <= 1100 else (None, None)
+    second = float(m.group(2).replace(",", ".")) if m.group(2) else None
+    if second is not None and 200 <= second <= 1100:
+        return second, first  # 'Raw Data (485/520)': excitation / emission
+    return (first, None) if 200 <= first <= 1100 else (None, None)  # '(450)', '(450 1)': a read number after it
 
 
 def _kind(label: str) -> str:

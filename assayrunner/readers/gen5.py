@@ -42,7 +42,10 @@ _SHARED = ("software_version", "experiment_file", "protocol_file")
 _KEYS = {"Software Version", "Procedure Details", "Reader Type:", "Plate Number", "Reading Type",
          "Experiment File Path:", "Protocol File Path:", "Reader Serial Number:"}
 _WL = r"\d{3,4}(?:/\d{1,3})?"
-_RAW_LABEL = re.compile(rf"^(?:(?P<name>[^\[\]:]+):)?(?P<wl>{_WL}(?:\s*,\s*{_WL})?)(?: \[(?:Test|Ref)\])?(?:\[\d+\])?$")
+_RAW_LABEL = re.compile(rf"^(?:(?P<name>[^\[\]:]+):)?(?P<wl>{_WL}(?:\s*,\s*{_WL})?)"
+                        r"(?: \[(?:Test|Ref|Parallel|Perpendicular)\])?(?:\[\d+\])?$")
+#: Labels Gen5 gives the raw data of reads that carry no wavelength (luminescence, AlphaScreen).
+_MODE_LABELS = re.compile(r"^(?:(?P<name>[^\[\]:]+):)?(?P<mode>Lum|Alpha|Luminescence|AlphaScreen|AlphaLISA)$")
 _CALCULATED = re.compile(r"^(Blank|Corrected|Max V|Mean V|R-Squared|t at|Lagtime|Ratio|Delta|Sum|Diff|Count|Average|"
                          r"Std ?Dev|CV|%|\[|Conc|Pathlength|Normalized|Calc|Onset|Area|Slope|Min |Max |Mean )",
                          re.IGNORECASE)
@@ -189,6 +192,10 @@ def _is_raw(label: str, out: _Export) -> bool:
     if m:
         name = (m["name"] or "").strip()
         return not (name and out.read_names and name not in out.read_names)
+    m = _MODE_LABELS.match(label)
+    if m:
+        name = (m["name"] or "").strip()
+        return not (name and out.read_names and name not in out.read_names)
     base = label.split(":")[0].strip()
     return base in out.read_names and out.read_names.get(base, "").startswith("Lum")
 
@@ -205,7 +212,9 @@ def _read_fields(label: str, out: _Export, raw: bool) -> dict:
             return {"wavelength_nm": wavelengths[1], "excitation_nm": wavelengths[0], "mode": mode.lower()}
         return {"wavelength_nm": wavelengths[0], "mode": (mode or "Absorbance").lower()}
     if raw:
-        return {"mode": (mode or "").lower() or None}
+        m = _MODE_LABELS.match(label)
+        guessed = ("luminescence" if m["mode"].startswith("Lum") else "alphascreen") if m else None
+        return {"mode": (mode or "").lower() or guessed}
     found = re.findall(r"[:\[](\d{3,4})(?![\d/])", label)
     return {"wavelength_nm": float(found[-1]) if found else None}
 

@@ -132,24 +132,31 @@ def _classify(title: str, info: dict[str, str]) -> tuple[str, str]:
 
 
 def _wavelengths(label: str, settings: dict[str, dict[str, str]]) -> dict:
-    """wavelength_nm / excitation_nm / mode for a label from the footer settings or '@ 562' in the label."""
+    """wavelength_nm / excitation_nm / mode for a label: the footer's wavelengths, else its filters
+    ('Exc. filter: BFP 450', 'Ems. filter: APC 665', '2nd ems. filter' for channel 2), else '@ 562'."""
     mine = settings.get(label) or next((v for k, v in settings.items()
                                         if k and re.search(rf"(?<!\w){re.escape(k)}(?!\w)", label)), None) or \
         settings.get("", {})
 
-    def nm(*keys: str) -> float | None:
+    def nm(*keys: str, tail: bool = False) -> float | None:
         for key in keys:
             for k, v in mine.items():
-                if k.lower().startswith(key) and (number := C.number(v.split(" ")[0])) is not None:
-                    return number
+                if k.lower().startswith(key):
+                    m = re.search(r"(\d{3,4})(?:[.,]\d+)?\s*(?:nm)?\s*$" if tail else r"^(\d{3,4}(?:[.,]\d+)?)", v.strip())
+                    if m and 200 <= float(m[1].replace(",", ".")) <= 1100:
+                        return float(m[1].replace(",", "."))
         return None
 
-    emission, excitation = nm("emission wavelength", "emission filter wavelength"), nm("excitation wavelength")
+    second = "channel 2" in label.lower()
+    emission = nm("emission wavelength") or nm("2nd ems. filter" if second else "ems. filter", tail=True)
+    excitation = nm("excitation wavelength") or nm("exc. filter", tail=True)
     at = re.search(r"@\s*(\d{3,4})\b", label)
     if emission and excitation:
         return {"wavelength_nm": emission, "excitation_nm": excitation, "mode": "fluorescence"}
-    wavelength = emission or excitation or (float(at[1]) if at else None)
-    return {"wavelength_nm": wavelength, "mode": "absorbance" if "abs" in label.lower() else None}
+    absorbance = "abs" in label.lower() or bool(re.match(r"^(results for )?a\d{3}", label.lower()))
+    wavelength = emission or excitation or (float(at[1]) if at else None) or (
+        R.wavelength_in(label) if absorbance else None)
+    return {"wavelength_nm": wavelength, "mode": "absorbance" if absorbance else None}
 
 
 def _grids(sheet: Sheet, stop: int) -> list[tuple[int, tuple[int, int], dict, list[tuple[int, int]]]]:

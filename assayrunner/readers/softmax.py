@@ -27,7 +27,7 @@ from .. import reads as R
 from ..errors import FormatMismatch, UserError
 from ..plate import PLATE_SHAPES, Plate, find_well, smallest_shape
 from ..registry import Reader
-from ..source import Sheet, Source
+from ..source import Sheet, Source, detect_decimal_comma
 
 _BLOCKS = re.compile(r"^##BLOCKS=\s*(\d+)")
 _TRAILER = re.compile(r"Original Filename:\s*(?P<file>.*?)[;\s]\s*Date Last Saved:\s*(?P<date>.*)$")
@@ -180,7 +180,9 @@ def _plate_format(kind: str, h: _Header, header: list, rows: list[list], source:
     if timed:  # a block per time point: the line with the time and the plate rows under it
         chunks = []
         for k, end in zip(timed, timed[1:] + [len(rows)]):
-            chunk = [row for row in rows[k:end] if len(row) > 2]  # separator lines hold only two empty cells
+            # plate rows, not the short separator line ('\t\t') between time points
+            chunk = [row for row in rows[k:end] if len(row) >= 2 + h.columns or any(
+                not C.is_blank(c) for c in row[2:])]
             if len(chunk) != n_rows:
                 raise UserError(f"the time point {C.text(rows[k][0])!r} has {len(chunk)} plate rows, not {n_rows}: "
                                 "the file is truncated or edited; export it again", file=source.path,
@@ -235,7 +237,8 @@ def _read_plate(block: list[list], start: int, source: Source, sheet: Sheet) -> 
     if h.read_type not in ("Endpoint", "Kinetic"):
         raise FormatMismatch(f"SoftMax Pro {h.read_type or 'unnamed'} reads are not supported: "
                              "export an Endpoint or Kinetic read", file=source.path, where=where)
-    dc = sheet.decimal_comma
+    # decimal commas are decided per block: an export can write plate blocks with commas, group tables with dots
+    dc = detect_decimal_comma(block) if sheet.separator != "," else sheet.decimal_comma
     reads, temperatures = [], []
     for kind, header, data in _sections(block[1:], h):
         if h.layout == "TimeFormat":
