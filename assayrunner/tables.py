@@ -220,43 +220,46 @@ class Block:
         return len(self.cells), len(self.cells[0])
 
 
-def _value_run(row: list, decimal_comma: bool) -> tuple[int, int] | None:
-    """(first column, count) of the row's cells when they are all values (trailing blanks ignored)."""
-    end = len(row)
-    while end and C.is_blank(row[end - 1]):
-        end -= 1
-    begin = 0
-    while begin < end and C.is_blank(row[begin]):
-        begin += 1
-    if end - begin < 2:
-        return None
-    for cell in row[begin:end]:
-        if not C.is_value(cell, decimal_comma):
-            return None
-    return begin, end - begin
+def _block_row(row: list, decimal_comma: bool) -> bool:
+    """A line of a bare block: at least one cell, every filled cell a value (number or marker)."""
+    return len(row) > 1 and all(C.is_value(c, decimal_comma) for c in row if not C.is_blank(c))
 
 
 def find_blocks(sheet: Sheet, start: int = 0, stop: int | None = None,
                 shapes: tuple[tuple[int, int], ...] = tuple(PLATE_SHAPES.values())) -> list[Block]:
-    """Runs of rows of the same number of values whose size is exactly a plate's (e.g. 8 x 12)."""
+    """Runs of unlabelled lines of values, all as long, whose size is a plate's (e.g. 8 x 12).
+
+    A text export writes every line of such a block with the same number of fields, empty rows
+    and columns included, so the block keeps its shape even when only part of the plate was read.
+    A leading empty column is dropped, and a trailing one (a trailing separator) when the width
+    is then one too many.
+    """
     rows = sheet.rows
     stop = len(rows) if stop is None else stop
+    dc = sheet.decimal_comma
     blocks: list[Block] = []
     i = start
     while i < stop:
-        run = _value_run(rows[i], sheet.decimal_comma)
-        if run is None:
+        if not _block_row(rows[i], dc) or all(C.is_blank(c) for c in rows[i]):
             i += 1
             continue
+        length = len(rows[i])
         j = i + 1
-        while j < stop and _value_run(rows[j], sheet.decimal_comma) == run:
+        while j < stop and len(rows[j]) == length and _block_row(rows[j], dc):
             j += 1
-        left, width = run
-        height = j - i
-        for r, c in shapes:
-            if c == width and height % r == 0:
-                for k in range(i, j, r):
-                    blocks.append(Block(sheet, k, left, [rows[n][left:left + width] for n in range(k, k + r)]))
+        run = rows[i:j]
+        while run and all(C.is_blank(c) for c in run[-1]) and len(run) not in {r for r, _ in shapes}:
+            run = run[:-1]
+        left = 0
+        while left < length and all(C.is_blank(r[left]) for r in run):
+            left += 1
+        width = length - left
+        widths = [width] + ([width - 1] if all(C.is_blank(r[-1]) for r in run) else [])
+        for w in widths:
+            shape = next(((r, c) for r, c in shapes if c == w and len(run) % r == 0), None)
+            if shape:
+                for k in range(0, len(run), shape[0]):
+                    blocks.append(Block(sheet, i + k, left, [r[left:left + w] for r in run[k:k + shape[0]]]))
                 break
         i = j
     return blocks

@@ -7,7 +7,7 @@ from assayrunner.plugins import load as load_plugins
 from assayrunner.reading import HEAD_BYTES, choose_reader
 from assayrunner.source import load
 
-EXPORTS = Path(__file__).parent / "data" / "exports"
+EXPORTS = Path(__file__).parent / "data" / "plate-exports"
 
 
 def chosen(path: Path) -> str:
@@ -17,7 +17,7 @@ def chosen(path: Path) -> str:
 
 def other_vendors_files(own: str) -> list[Path]:
     """Every copied export (all vendors, whichever engineer copied them) outside the folder `own`."""
-    return sorted(p for p in EXPORTS.glob("*/*") if p.is_file() and p.parent.name != own)
+    return sorted(p for p in EXPORTS.glob("*/*") if p.is_file() and p.parent.name not in (own, "expected"))
 
 
 def sniff(reader: str, path: Path) -> float:

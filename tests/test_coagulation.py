@@ -293,7 +293,7 @@ def test_plate_certificate_shows_clot_curves(plate_run):
 
 def test_gen5_kinetic_export_feeds_the_plate_path(cli, workdir):
     """A real Gen5 kinetic export (420 nm, every 30 s) through a lab copy of the plate protocol read at 420 nm."""
-    gen5 = DATA / "exports" / "gen5" / "gen5_kinetic_420nm_bgal_stdcurve_sample.txt"
+    gen5 = DATA / "plate-exports" / "agilent-gen5" / "gen5_kinetic_420nm_bgal_stdcurve_sample.txt"
     protocol = workdir / "plate-420.toml"
     protocol.write_text(re.sub(r"wavelength_nm = 405 .*", "wavelength_nm = 420",
                                (REPO / "protocols" / "ncl-ita-12-plate.toml").read_text()))

@@ -10,10 +10,10 @@ from assayrunner.source import load
 from assayrunner.readers.gen5 import read_gen5, sniff_gen5
 from assayrunner.cells import duration as parse_duration
 from assayrunner.cells import parse_datetime
-from readers_common import EXPORTS, check_json, chosen
+from readers_common import EXPORTS, check_json, chosen, other_vendors_files
 
-DATA = EXPORTS / "gen5"
-GEN5_FILES = sorted(DATA.glob("*.txt"))
+DATA = EXPORTS / "agilent-gen5"
+GEN5_FILES = sorted(DATA.iterdir())
 
 
 def reads_of(plate):
@@ -180,7 +180,7 @@ def test_sniffing_chooses_gen5(path):
 
 
 def test_gen5_sniff_is_zero_on_other_vendors():
-    others = [p for p in EXPORTS.rglob("*") if p.is_file() and p.parent.name != "gen5"]
+    others = other_vendors_files("agilent-gen5")
     assert others
     for path in others:
         assert sniff_gen5(load(path)) == 0.0, path.name

@@ -9,10 +9,10 @@ from assayrunner.errors import UserError
 from assayrunner.source import load
 from assayrunner.readers.softmax import read_softmax, sniff_softmax
 from assayrunner.source import decode
-from readers_common import EXPORTS, check_json, chosen, markers
+from readers_common import EXPORTS, check_json, chosen, markers, other_vendors_files
 
-DATA = EXPORTS / "softmax"
-SOFTMAX_FILES = sorted(DATA.glob("*.txt"))
+DATA = EXPORTS / "moldev-softmaxpro"
+SOFTMAX_FILES = sorted(DATA.iterdir())
 
 
 def test_bca_plateformat_latin1_with_bare_cr():
@@ -164,7 +164,7 @@ def test_sniffing_chooses_softmax(path):
 
 
 def test_softmax_sniff_is_zero_on_other_vendors():
-    others = [p for p in EXPORTS.rglob("*") if p.is_file() and p.parent.name != "softmax"]
+    others = other_vendors_files("moldev-softmaxpro")
     assert others
     for path in others:
         assert sniff_softmax(load(path)) == 0.0, path.name

@@ -37,7 +37,16 @@ _INFO_SHEETS = ("General information", "Session information", "Instrument inform
                 "Run log", "Layout definitions")
 
 
+_TEXT_SECTION = re.compile(r"^Plate:\s*(\d+)\s*-\s*Wavelength:\s*(\d+(?:[.,]\d+)?)", re.IGNORECASE)
+_ITERATION = re.compile(r"^(Iteration|Reading|Cycle):\s*(\d+)", re.IGNORECASE)
+
+
 def sniff_skanit(source: Source) -> float:
+    if source.kind == "text":
+        lines = [line.strip() for line in source.head_lines(40) if line.strip()]
+        if lines and lines[0].startswith("Results of") and any(_TEXT_SECTION.match(x) for x in lines[:10]):
+            return 0.9
+        return 0.0
     if source.kind != "workbook":
         return 0.0
     names = source.sheet_names
@@ -154,7 +163,44 @@ def _covered(read, wells):
     return read
 
 
+def _text_plates(source: Source) -> list[Plate]:
+    """SkanIt text: 'Results of Photometric1', then per plate and wavelength ('Plate:1 - Wavelength:340')
+    a block per iteration ('Iteration: 1') of unlabelled plate rows: a kinetic read per wavelength."""
+    sheet = source.sheets[0]
+    marks = [(i, line.strip()) for i, line in enumerate(sheet.lines or []) if _TEXT_SECTION.match(line.strip())]
+    plates: dict[str, Plate] = {}
+    for (start, mark), (stop, _) in zip(marks, marks[1:] + [(len(sheet.rows), "")]):
+        m = _TEXT_SECTION.match(mark)
+        blocks = T.find_blocks(sheet, start + 1, stop)
+        if not blocks:
+            continue
+        shape = blocks[0].shape
+        blocks = [b for b in blocks if b.shape == shape]
+        wells = [(r, c) for r in range(shape[0]) for c in range(shape[1])]
+        points = [[b.cells[r][c] for r, c in wells] for b in blocks]
+        wavelength = float(m[2].replace(",", "."))
+        label = f"{wavelength:g} nm"
+        plate = plates.setdefault(m[1], Plate(f"Plate {m[1]}", shape[0], shape[1], metadata={
+            "vendor": "Thermo Fisher Scientific", "software": "SkanIt", "title": sheet.line_text(0),
+            "layout_note": "the export labels no rows or columns: each block is placed from well A1"}))
+        if len(blocks) > 1:
+            read = R.kinetic(label, wells, points, [None] * len(points), shape, sheet.decimal_comma,
+                             wavelength_nm=wavelength, mode="absorbance", source=sheet.where(start))
+        else:
+            read = R.endpoint(label, dict(zip(wells, points[0])), shape, sheet.decimal_comma,
+                              wavelength_nm=wavelength, mode="absorbance", source=sheet.where(start))
+        plate.reads.append(read)
+    for plate in plates.values():
+        plate.metadata["wavelengths_nm"] = sorted({r.wavelength_nm for r in plate.reads})
+    if not plates:
+        raise FormatMismatch("no 'Plate:1 - Wavelength:...' section with plate blocks in this SkanIt text export",
+                             file=source.path)
+    return list(plates.values())
+
+
 def read_skanit(source: Source) -> list[Plate]:
+    if source.kind == "text":
+        return _text_plates(source)
     if source.kind != "workbook" or not sniff_skanit(source):
         raise FormatMismatch("no SkanIt results sheet ('Measurement results' with a plate grid) or raw data list "
                              "in this workbook", file=source.path)
@@ -227,9 +273,9 @@ def _declared(meta: dict, extents) -> tuple[int, int] | None:
 def register_readers(register):
     register(Reader(
         name="skanit",
-        title="Thermo SkanIt Software workbook (results sheets, kinetic raw data lists)",
+        title="Thermo SkanIt Software export (workbook results and raw data lists; text 'Results of ...')",
         sniff=sniff_skanit,
         read=read_skanit,
-        extensions=(".xlsx", ".xls"),
+        extensions=(".xlsx", ".xls", ".txt"),
         instruments=("Multiskan FC/GO/Sky", "Varioskan", "Fluoroskan", "Luminoskan"),
     ))
