@@ -150,7 +150,7 @@ def read(
     format: Annotated[Optional[str], typer.Option("--format", help="Force a reader.")] = None,
     as_json: JsonOption = False,
 ):
-    """Read an export and show its plates and reads (values as in the file, no blanking)."""
+    """Read an export and show its plates and each read as a plate grid (values as in the file, no blanking)."""
     from .plugins import load
     from .reading import read_input
 
@@ -158,16 +158,9 @@ def read(
     if as_json:
         _print_json(result.to_json())
         return
-    typer.echo(f"{file}: format {result.format}, sha256 {result.sha256}")
-    for k, plate in enumerate(result.plates, start=1):
-        typer.echo(f"\nplate {k}: {plate.name!r}, {plate.rows} x {plate.columns}")
-        for key, value in plate.metadata.items():
-            typer.echo(f"  {key}: {value}")
-        for read_ in plate.reads:
-            wl = f", {read_.wavelength_nm:g} nm" if read_.wavelength_nm else ""
-            times = f", {len(read_.times_s)} time points" if read_.times_s is not None else ""
-            flags = f", {len(read_.flags)} flagged wells" if read_.flags else ""
-            typer.echo(f"  read {read_.label!r}: {read_.kind}{wl}{times}{flags}")
+    from .display import describe_input
+
+    typer.echo(describe_input(result))
 
 
 @app.command()

@@ -19,6 +19,7 @@ from .plate import Plate, Read, parse_well
 from .parameters import validated_parameters
 from .protocol import Protocol, ReadSpec, find
 from .reading import InputFile, read_input, select_plate
+from .reads import describe_area
 from .registry import Assay, AssayInput, AssayResult
 from .samples import read_samples
 
@@ -147,8 +148,20 @@ def _check_shape(plate: Plate, proto: Protocol, path: Path) -> None:
                         "export the whole plate or use a protocol with a smaller layout", file=path)
 
 
+def _check_covered(proto: Protocol, reads: dict[str, Read], path: Path) -> None:
+    """Every layout well must be in the export's read area: a well it never read is no empty slot."""
+    for read in reads.values():
+        unread = [well for group in proto.layout.groups() for well in group.wells if not read.is_covered(well)]
+        if unread:
+            names = ", ".join(unread[:12]) + (f" and {len(unread) - 12} more" if len(unread) > 12 else "")
+            raise UserError(f"the export does not cover {len(unread)} well(s) of protocol {proto.id}'s layout "
+                            f"({names}): read {read.label!r} covers {describe_area(read.covered)} only; export "
+                            "the whole plate, or use a protocol whose layout fits the wells read", file=path)
+
+
 def _used_layout(proto: Protocol, reads: dict[str, Read], path: Path) -> tuple[Layout, list[str]]:
     """The layout without empty sample slots; UserError for a well with text or no value."""
+    _check_covered(proto, reads, path)
     empty_slots = []
     for slot in {g.name for g in proto.layout.groups("sample")}:
         wells = [w for g in proto.layout.groups("sample") if g.name == slot for w in g.wells]
@@ -170,8 +183,10 @@ def _used_layout(proto: Protocol, reads: dict[str, Read], path: Path) -> tuple[L
 
 
 def _is_empty(read: Read, well: str) -> bool:
+    """No number and no marker, or the instrument's own 'no value' mark ('-')."""
     value = read.values[parse_well(well)]
-    return well not in read.flags and bool(math.isnan(value) if read.kind != "kinetic" else all(map(math.isnan, value)))
+    nothing = bool(math.isnan(value) if read.kind != "kinetic" else all(map(math.isnan, value)))
+    return nothing and read.flags.get(well) in (None, "no_value")
 
 
 def _slot_order(name: str) -> tuple:

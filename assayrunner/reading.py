@@ -18,7 +18,7 @@ import numpy as np
 
 from .errors import FormatMismatch, PluginError, UserError
 from .plate import Plate, well_name
-from .reads import unique_labels
+from .reads import describe_area, unique_labels
 from .registry import Reader
 from .source import HEAD_BYTES, Source, load
 
@@ -147,6 +147,9 @@ def check_plates(plates: object, reader: str, path: Path) -> None:
             raise FormatMismatch(f"the {reader} reader found no value on plate {plate.name!r} "
                                  "(only empty cells or markers)", file=path)
         unique_labels(plate.reads)
+        partial = [r.covered for r in plate.reads if r.covered is not None and not r.covered.all()]
+        if partial:
+            plate.metadata.setdefault("read_area", describe_area(np.logical_or.reduce(partial)))
 
 
 def _check_read(read, plate: Plate, reader: str, path: Path) -> None:

@@ -113,6 +113,17 @@ def mark_unread(read: Read, covered: np.ndarray) -> None:
         read.flags.setdefault(well, "missing")
 
 
+def describe_area(covered: np.ndarray) -> str:
+    """The wells a coverage mask holds, for people: 'A1:D12' for a rectangle, else '36 of 96 wells'."""
+    rows, columns = np.nonzero(covered)
+    if not len(rows):
+        return "no wells"
+    r0, r1, c0, c1 = rows.min(), rows.max(), columns.min(), columns.max()
+    if covered[r0:r1 + 1, c0:c1 + 1].all() and covered.sum() == (r1 - r0 + 1) * (c1 - c0 + 1):
+        return f"{well_name(int(r0), int(c0))}:{well_name(int(r1), int(c1))}"
+    return f"{int(covered.sum())} of {covered.size} wells"
+
+
 def coverage(shape: tuple[int, int], wells) -> np.ndarray:
     """A (rows, columns) mask, True at the given wells."""
     mask = np.zeros(shape, dtype=bool)

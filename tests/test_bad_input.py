@@ -32,7 +32,16 @@ def forty_eight_well(workdir):
     return path
 
 
+def rows_a_to_d(workdir):
+    """The valid plate with rows E-H cut off: a grid that simply stops early, no plate size declared."""
+    lines = [line for line in PLATE.read_text().splitlines() if line[:2] not in ("E,", "F,", "G,", "H,")]
+    path = workdir / "short.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
 CASES = {
+    "grid that stops after row D": (lambda w: [rows_a_to_d(w)], ["short.csv", "does not cover", "E1", "whole plate"]),
     "empty file": (lambda w: (w / "empty.csv").write_text("") or [w / "empty.csv"],
                    ["empty.csv", "empty"]),
     "binary file": (lambda w: (w / "image.png").write_bytes(bytes(range(256)) * 40) and [w / "image.png"],

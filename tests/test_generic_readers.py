@@ -78,3 +78,18 @@ def test_well_names():
     for bad in ("", "1A", "A0", "ZZ1"):
         with pytest.raises(ValueError):
             parse_well(bad)
+
+
+def test_read_prints_each_read_as_a_grid(cli, workdir):
+    """Without --json, `read` shows the values where they sit on the plate, markers and unread wells marked."""
+    path = workdir / "short.csv"
+    path.write_text("Wavelength,540 nm\n,1,2,3,4\nA,0.051,OVRFLW,0.5,2\nB,0.049,,1.25,3\n")
+    result = cli("read", path)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    header = next(k for k, line in enumerate(lines) if line.split() == ["1", "2", "3", "4"])
+    assert lines[header + 1].split() == ["A", "0.051", "OVRFLW", "0.5", "2"]
+    assert lines[header + 2].split() == ["B", "0.049", "1.25", "3"]  # an empty cell stays empty
+    assert lines[header + 3].split() == ["C", "·", "·", "·", "·"]  # a 12-well plate: row C was never read
+    assert "A2 saturated ('OVRFLW')" in result.stdout
+    assert "read_area: A1:B4" in result.stdout and "3 x 4" in result.stdout
