@@ -148,22 +148,29 @@ def _check_shape(plate: Plate, proto: Protocol, path: Path) -> None:
                         "export the whole plate or use a protocol with a smaller layout", file=path)
 
 
-def _check_covered(proto: Protocol, reads: dict[str, Read], path: Path) -> None:
-    """Every layout well must be in the export's read area: a well it never read is no empty slot."""
+def _check_covered(proto: Protocol, reads: dict[str, Read], path: Path) -> set[str]:
+    """Layout wells outside an export's read area: an error, except sample slots wholly outside an area the
+    export declares (a partial-plate read), which are unused slots. Returns those slots."""
+    outside: set[str] = set()
     for read in reads.values():
-        unread = [well for group in proto.layout.groups() for well in group.wells if not read.is_covered(well)]
+        for slot in {g.name for g in proto.layout.groups("sample")}:
+            wells = [w for g in proto.layout.groups("sample") if g.name == slot for w in g.wells]
+            if read.area_declared and not any(read.is_covered(w) for w in wells):
+                outside.add(slot)
+        unread = [well for group in proto.layout.groups() for well in group.wells
+                  if not read.is_covered(well) and not (group.role == "sample" and group.name in outside)]
         if unread:
             names = ", ".join(unread[:12]) + (f" and {len(unread) - 12} more" if len(unread) > 12 else "")
             raise UserError(f"the export does not cover {len(unread)} well(s) of protocol {proto.id}'s layout "
                             f"({names}): read {read.label!r} covers {describe_area(read.covered)} only; export "
                             "the whole plate, or use a protocol whose layout fits the wells read", file=path)
+    return outside
 
 
 def _used_layout(proto: Protocol, reads: dict[str, Read], path: Path) -> tuple[Layout, list[str]]:
     """The layout without empty sample slots; UserError for a well with text or no value."""
-    _check_covered(proto, reads, path)
-    empty_slots = []
-    for slot in {g.name for g in proto.layout.groups("sample")}:
+    empty_slots = list(_check_covered(proto, reads, path))
+    for slot in {g.name for g in proto.layout.groups("sample")} - set(empty_slots):
         wells = [w for g in proto.layout.groups("sample") if g.name == slot for w in g.wells]
         if all(_is_empty(read, w) for read in reads.values() for w in wells):
             empty_slots.append(slot)

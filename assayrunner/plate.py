@@ -70,7 +70,9 @@ class Read:
     for kinetic ones; NaN where a well has no number. flags: well name -> 'saturated', 'missing',
     'masked', 'no_value', 'below-range' or 'invalid' (the first one for a kinetic well; point_flags
     has each time point's); texts keeps the raw text of flagged cells. covered: the wells the export
-    covers at all (False: the file never read that well; it is flagged 'missing'). well_times_s:
+    covers at all (False: the file never read that well; it is flagged 'missing'); area_declared says
+    whether the export declares that read area (a partial-plate read, a well list) or just stops
+    (a grid cut short: the wells after it are not known to be unused). well_times_s:
     each well's own read times when the export gives them (rows, columns, times). layers: other
     numbers per well the export gives beside the value (SD, single read positions, read times).
     """
@@ -88,6 +90,7 @@ class Read:
     well_times_s: np.ndarray | None = None
     layers: dict[str, np.ndarray] = field(default_factory=dict)
     covered: np.ndarray | None = None
+    area_declared: bool = True  # False: the export just stops (a grid cut short), it names no read area
     source: str = ""  # where in the file the read's table starts ('line 50', "sheet 'Sheet2' row 58")
 
     def value(self, well: str) -> float | np.ndarray:

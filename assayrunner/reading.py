@@ -149,7 +149,10 @@ def check_plates(plates: object, reader: str, path: Path) -> None:
         unique_labels(plate.reads)
         partial = [r.covered for r in plate.reads if r.covered is not None and not r.covered.all()]
         if partial:
-            plate.metadata.setdefault("read_area", describe_area(np.logical_or.reduce(partial)))
+            area = describe_area(np.logical_or.reduce(partial))
+            if any(not r.area_declared for r in plate.reads):
+                area += " (the export stops there and declares no plate size)"
+            plate.metadata.setdefault("read_area", area)
 
 
 def _check_read(read, plate: Plate, reader: str, path: Path) -> None:

@@ -40,7 +40,20 @@ def rows_a_to_d(workdir):
     return path
 
 
+def well_list_without_a3(workdir):
+    """The valid plate as a well list that does not name A3 (a calibrator): the list declares what was read."""
+    import csv
+
+    lines = [row for row in csv.reader(PLATE.read_text().splitlines()) if row and len(row[0]) == 1 and row[0].isalpha()]
+    body = [f"{row[0]}{c},{v}" for row in lines for c, v in enumerate(row[1:], start=1) if v and f"{row[0]}{c}" != "A3"]
+    path = workdir / "list.csv"
+    path.write_text("Well,Value,Read\n" + "\n".join(f"{line},540 nm" for line in body) + "\n")
+    return path
+
+
 CASES = {
+    "well list without a calibrator well": (lambda w: [well_list_without_a3(w)],
+                                           ["list.csv", "does not cover 1 well", "A3"]),
     "grid that stops after row D": (lambda w: [rows_a_to_d(w)], ["short.csv", "does not cover", "E1", "whole plate"]),
     "empty file": (lambda w: (w / "empty.csv").write_text("") or [w / "empty.csv"],
                    ["empty.csv", "empty"]),

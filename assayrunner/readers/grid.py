@@ -66,6 +66,7 @@ def _grid_reads(grids: list[T.Grid], sheet: Sheet, shape: tuple[int, int], fallb
             letters = set(grid.letters)
             R.mark_unread(read, R.coverage(shape, [(r, c) for r in letters
                                                    for c in range(grid.first_column, grid.first_column + grid.width)]))
+            read.area_declared = False  # a bare grid names no plate size: where it stops is not a read area
             reads.append(read)
     return reads
 
