@@ -33,6 +33,14 @@ def is_blank(cell: object) -> bool:
     return cell is None or (isinstance(cell, str) and not cell.strip())
 
 
+def row_blank(row: list) -> bool:
+    """True when every cell of a line is empty."""
+    for cell in row:
+        if cell is not None and (not isinstance(cell, str) or cell.strip()):
+            return False
+    return True
+
+
 def text(cell: object) -> str:
     """A cell as stripped text ('' when empty); whole floats without '.0' (a column number 1.0 -> '1')."""
     if cell is None:
@@ -57,6 +65,13 @@ def parse(cell: object, decimal_comma: bool = False) -> tuple[float | None, str 
         return None, "missing" if value != value else "invalid"
     if not isinstance(cell, str):  # a date or time where a number belongs
         return None, "invalid"
+    if cell and (cell[0].isdigit() or cell[0] in "-.+ "):  # the usual case: a plain number
+        try:
+            value = float(cell)
+            if math.isfinite(value) and "_" not in cell:
+                return value, None
+        except ValueError:
+            pass
     raw = cell.strip().strip('"').strip()
     if not raw:
         return None, None
@@ -105,16 +120,25 @@ def to_array(cells: list, decimal_comma: bool = False) -> tuple[np.ndarray, dict
     The common case, every cell a plain number, is one numpy conversion; only tables with
     markers, blanks or decimal commas are parsed cell by cell.
     """
-    if not decimal_comma:
-        try:
-            values = np.array(cells, dtype=float)
-            if values.ndim == 1 and np.isfinite(values).all():
-                return values, {}
-        except (ValueError, TypeError):
-            pass
-    values = np.full(len(cells), np.nan)
+    nan = float("nan")
+    prepared = [nan if c is None or (isinstance(c, str) and not c.strip()) else
+                (c.replace(",", ".") if decimal_comma and isinstance(c, str) else c) for c in cells]
+    try:
+        values = np.array(prepared, dtype=float)
+        if values.ndim != 1:
+            raise ValueError
+        odd = [k for k in np.flatnonzero(~np.isfinite(values)) if prepared[k] is not nan]
+    except (ValueError, TypeError):  # some cell is no number: convert what converts, keep the rest for below
+        values, odd = np.full(len(cells), np.nan), []
+        for k, cell in enumerate(prepared):
+            try:
+                values[k] = cell
+            except (ValueError, TypeError):
+                odd.append(k)
+        odd += [k for k in np.flatnonzero(~np.isfinite(values)) if prepared[k] is not nan and k not in set(odd)]
     flags: dict[int, tuple[str, str]] = {}
-    for k, cell in enumerate(cells):
+    for k in odd:  # markers, texts and written 'NaN' / 'inf': cell by cell
+        cell = cells[k]
         value, flag = parse(cell, decimal_comma)
         if value is not None:
             values[k] = value

@@ -38,7 +38,7 @@ def kinetic(label: str, wells: list[tuple[int, int]], points: list[list], times:
     Points where every well is empty (a stopped run's placeholder lines) are dropped; a first
     time the export left empty is taken one read interval before the second.
     """
-    keep = [p for p, line in enumerate(points) if any(not C.is_blank(c) for c in line)]
+    keep = [p for p, line in enumerate(points) if not C.row_blank(line)]
     points = [points[p] for p in keep]
     times = fill_first_time([times[p] for p in keep])
     n = len(points)

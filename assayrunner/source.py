@@ -122,6 +122,16 @@ class Source:
             return self.lines[:n]
         return split_lines(decode(self.head)[0])[:n]
 
+    @cached_property
+    def head_sheet(self) -> Sheet | None:
+        """The first 300 lines (or rows of the first sheet) as cells, for sniffing; None if there are none."""
+        if self.kind == "text":
+            return Sheet(self.path.stem, split_cells(self.head_lines(300), self.separator), separator=self.separator)
+        if self.kind == "workbook" and self.sheet_names:
+            first = self.sheet(self.sheet_names[0])
+            return Sheet(first.name, first.rows[:300], first.decimal_comma, from_text=False)
+        return None
+
     # --- sheets -----------------------------------------------------------------------------
 
     @cached_property
@@ -177,8 +187,8 @@ class Source:
     def _load_sheet(self, name: str) -> Sheet:
         if self.kind == "text":
             rows = split_cells(self.lines, self.separator)
-            return Sheet(name, rows, detect_decimal_comma(rows), separator=self.separator,
-                         lines=self.lines)
+            comma = self.separator != "," and detect_decimal_comma(rows)  # unquoted: a comma separates cells
+            return Sheet(name, rows, comma, separator=self.separator, lines=self.lines)
         if self.kind != "workbook":
             raise UserError(f"this is not a plate export ({self.kind} file)", file=self.path)
         try:
@@ -248,7 +258,9 @@ def split_lines(text: str) -> list[str]:
 def detect_separator(lines: list[str]) -> str:
     """Tab, semicolon or comma: the one that splits the most lines into number cells without cutting
     numbers apart ('0,5;0,7' split at commas leaves '5;0', a number cut by the other separator)."""
-    sample = [line for line in lines[:3000] if line.strip()]
+    sample = [line for line in lines[:400] if line.strip()][:150]
+    middle = max(400, len(lines) // 2)
+    sample += [line for line in lines[middle:middle + 50] if line.strip()]
     best, best_score = ",", None
     for sep in _SEPARATORS:
         score, splits = 0, 0
@@ -270,13 +282,15 @@ def detect_separator(lines: list[str]) -> str:
 def detect_decimal_comma(rows: list[list]) -> bool:
     """True when more number cells are written with a decimal comma ('0,0385') than with a point."""
     dot = comma = 0
-    for row in rows[:4000]:
+    for row in rows:
         for cell in row:
-            if isinstance(cell, str) and cell:
-                if _COMMA_NUMBER.match(cell):
+            if isinstance(cell, str) and cell and (cell[0].isdigit() or cell[0] in "-+ ,."):
+                if "," in cell and _COMMA_NUMBER.match(cell):
                     comma += 1
-                elif _DOT_NUMBER.match(cell):
+                elif "." in cell and _DOT_NUMBER.match(cell):
                     dot += 1
+        if dot + comma >= 400:  # enough numbers seen to decide
+            break
     return comma > dot
 
 

@@ -103,10 +103,10 @@ def _header_run(row: list, start: int = 0) -> tuple[int, int, int] | None:
 
 
 def _is_header_candidate(row: list) -> bool:
-    for cell in row[:60]:
-        if cell == 1 or (isinstance(cell, str) and cell.strip() in ("1", "01", "1.0")):
-            return True
-    return False
+    """A quick test before the real one: the row holds a column number 1 somewhere."""
+    if "1" in row or "01" in row or 1 in row:
+        return True
+    return any(isinstance(c, str) and c.strip() in ("1", "01", "1.0") for c in row[:4])
 
 
 def find_grids(sheet: Sheet, start: int = 0, stop: int | None = None) -> list[Grid]:
@@ -306,7 +306,7 @@ class WellTable:
         return max(r for r, _ in self.wells) + 1, max(c for _, c in self.wells) + 1
 
 
-def _well_at(cell: object) -> tuple[int, int] | None:
+def well_at(cell: object) -> tuple[int, int] | None:
     if not isinstance(cell, str) or not (cell[:1].isalpha() or cell[:1].isspace()):
         return None
     return find_well(cell)
@@ -336,12 +336,12 @@ def _across_header(row: list, min_wells: int) -> tuple[int, list[int], list[tupl
     """(first well column, well columns, wells) when the row names at least min_wells distinct wells in a run."""
     n = len(row)
     for j in range(min(n, 12)):
-        well = _well_at(row[j])
+        well = well_at(row[j])
         if well is None:
             continue
         columns, wells = [j], [well]
         k = j + 1
-        while k < n and (w := _well_at(row[k])) is not None:
+        while k < n and (w := well_at(row[k])) is not None:
             columns.append(k)
             wells.append(w)
             k += 1
@@ -376,9 +376,7 @@ def _read_across(sheet: Sheet, i: int, header: tuple, stop: int) -> WellTable | 
         if spill > 0 and lead > 0:  # an unquoted comma in this line's title: its last lead field took more fields
             row = [*row[:lead - 1], ",".join(C.text(c) for c in row[lead - 1:lead + spill]), *row[lead + spill:]]
         cells = [row[c] if c < len(row) else None for c in value_columns]
-        filled = [c for c in cells if not C.is_blank(c)]
-        values = sum(1 for c in filled if C.is_datum(c, dc))
-        if filled and values < len(filled) / 2:
+        if _text_line(cells, dc):
             if table.cells:
                 break
             table.notes[C.text(next((c for c in row[:first - shift] if not C.is_blank(c)), f"line {j + 1}"))] = cells
@@ -390,6 +388,23 @@ def _read_across(sheet: Sheet, i: int, header: tuple, stop: int) -> WellTable | 
         j += 1
     table.bottom = j
     return table if table.cells else None
+
+
+def _text_line(cells: list, decimal_comma: bool, sample: int = 5) -> bool:
+    """True when a line's first filled cells (up to `sample`) are mostly text, not values: a header or a
+    note line ('Content', 'Group'), not a line of measurements. Blank lines are not text lines."""
+    first = next((c for c in cells if c is not None and c != ""), None)
+    if isinstance(first, float) or (isinstance(first, str) and C.number(first, decimal_comma) is not None):
+        return False  # the usual measurement line, decided by its first cell
+    seen = values = 0
+    for cell in cells:
+        if cell is None or cell == "" or (isinstance(cell, str) and not cell.strip()):
+            continue
+        seen += 1
+        values += C.is_datum(cell, decimal_comma)
+        if seen == sample:
+            break
+    return seen > 0 and values < seen / 2
 
 
 def _strip_tail(row: list) -> list:
@@ -414,7 +429,7 @@ def find_wells_down(sheet: Sheet, start: int = 0, stop: int | None = None, min_w
         col = hit
         j = i
         wells = []
-        while j < stop and len(rows[j]) > col and (w := _well_at(rows[j][col])) is not None:
+        while j < stop and len(rows[j]) > col and (w := well_at(rows[j][col])) is not None:
             wells.append(w)
             j += 1
         if len(set(wells)) < min_wells:
@@ -427,7 +442,7 @@ def find_wells_down(sheet: Sheet, start: int = 0, stop: int | None = None, min_w
 
 def _first_well(row: list) -> int | None:
     for j, cell in enumerate(row[:8]):
-        if _well_at(cell) is not None:
+        if well_at(cell) is not None:
             return j
     return None
 

@@ -112,8 +112,11 @@ def _header_and_procedure(out: _Export) -> None:
     i = out.lo
     while i < out.hi:
         row = rows[i]
-        key = _key(row[0]) if row else ""
-        rest = _values_after(row) if row else []
+        key = _key(row[0]) if row and isinstance(row[0], str) and row[0][:1].isalpha() else ""
+        if not key:
+            i += 1
+            continue
+        rest = _values_after(row)
         if key == "procedure details":
             i = _procedure(out, i + 1)
             continue

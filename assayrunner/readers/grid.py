@@ -24,7 +24,7 @@ from .. import reads as R
 from .. import tables as T
 from ..plate import Plate
 from ..registry import Reader
-from ..source import Sheet, Source, split_cells
+from ..source import Sheet, Source
 
 CALCULATED = re.compile(r"\b(blank(ed)?|corrected|subtract\w*|average|mean|median|sd|std\.?|stdev|cv|%cv|conc\w*|"
                         r"ratio|calc\w*|normali[sz]ed|result\w* of|slope|max ?v|r-?squared|lag ?time|fit|sum|"
@@ -146,22 +146,19 @@ def read_grid(source: Source) -> list[Plate]:
     return plates
 
 
+_DUMP_LINE = re.compile(r"^[\s\d.,;+\-eE]*$")
+
+
 def sniff_grid(source: Source) -> float:
-    if source.kind == "text":
-        lines = source.head_lines(300)
-        sheet = Sheet(source.path.stem, split_cells(lines, source.separator))
-    elif source.kind == "workbook":
-        sheet = source.sheets[0] if source.sheet_names else None
-        if sheet is None:
-            return 0.0
-        sheet = Sheet(sheet.name, sheet.rows[:300], sheet.decimal_comma, from_text=False)
-    else:
+    sheet = source.head_sheet
+    if sheet is None:
         return 0.0
     if T.find_grids(sheet):
         return 0.5
     if T.find_wells_across(sheet, min_wells=3):
         return 0.35
-    if T.find_blocks(sheet):
+    if source.kind == "text" and all(_DUMP_LINE.match(line) for line in source.head_lines(60)) \
+            and T.find_blocks(sheet):
         return 0.15
     return 0.0
 

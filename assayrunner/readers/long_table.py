@@ -21,7 +21,7 @@ from .. import tables as T
 from ..errors import UserError
 from ..plate import Plate
 from ..registry import Reader
-from ..source import Sheet, Source, split_cells
+from ..source import Sheet, Source
 from .grid import is_calculated, sheet_metadata
 
 _TIME = re.compile(r"^(time|zeit|measurement time|read time|kinetic time)\b", re.IGNORECASE)
@@ -158,17 +158,24 @@ def _sheet_plates(source: Source, sheet: Sheet) -> list[Plate]:
 
 
 def sniff_long_table(source: Source) -> float:
-    if source.kind == "text":
-        sheet = Sheet(source.path.stem, split_cells(source.head_lines(200), source.separator))
-    elif source.kind == "workbook" and source.sheet_names:
-        first = source.sheets[0]
-        sheet = Sheet(first.name, first.rows[:200], first.decimal_comma, from_text=False)
-    else:
+    """0.6 under a 'Well' header cell, 0.3 for a column of at least four well names; 0 otherwise."""
+    sheet = source.head_sheet
+    if sheet is None:
         return 0.0
-    tables = [t for t in T.find_wells_down(sheet, min_wells=1) if t.lead_names and t.cells]
-    if any(any(n.lower().startswith("well") for n in t.lead_names) and t.cells for t in tables):
-        return 0.6
-    return 0.3 if any(len(set(t.wells)) >= 4 for t in tables) else 0.0
+    rows = sheet.rows
+    run, column = 0, None
+    for i, row in enumerate(rows):
+        hit = next((j for j, cell in enumerate(row[:8]) if T.well_at(cell) is not None), None)
+        if hit is None:
+            run, column = 0, None
+            continue
+        if i and run == 0 and hit < len(rows[i - 1]) and C.text(rows[i - 1][hit]).lower().startswith("well"):
+            return 0.6
+        run = run + 1 if hit == column else 1
+        column = hit
+        if run >= 4:
+            return 0.3
+    return 0.0
 
 
 @hookimpl

@@ -58,7 +58,7 @@ def _texts(row: list) -> list[str]:
 
 
 def _blank(row: list) -> bool:
-    return all(C.is_blank(c) for c in row)
+    return C.row_blank(row)
 
 
 def _numbers(text: str) -> list[float]:
@@ -114,8 +114,12 @@ def _is_raw_header(row: list) -> bool:
 
 def _is_reduced_header(row: list, h: _Header) -> bool:
     """A header of well names (TimeFormat) or column numbers (PlateFormat) without 'Temperature'."""
+    if len(row) < 3 or not C.is_blank(row[1]) or (not C.is_blank(row[0]) and not C.text(row[0]).startswith("Time")):
+        return False
+    if h.layout != "TimeFormat" and C.text(row[2]) != str(h.first_column):
+        return False  # the usual plate-row line, decided by its first value
     texts = [t for t in _texts(row[2:]) if t]
-    if not texts or C.text(row[1]) or (C.text(row[0]) and not C.text(row[0]).startswith("Time")):
+    if not texts:
         return False
     if h.layout == "TimeFormat":
         return all(find_well(t) for t in texts)
@@ -158,20 +162,33 @@ def _column_groups(header: list) -> list[list[tuple[int, int]]]:
     return [g for g in groups if g]
 
 
-def _time_format(kind: str, h: _Header, header: list, rows: list[list]):
-    """Per wavelength: a list of frames (time cell, temperature cell, {(row, column): cell})."""
-    wells = {k: w for k, t in enumerate(header) if k > 1 and (w := find_well(C.text(t)))}
+@dataclass
+class _Series:
+    """One wavelength's table: the wells in cell order, a line of cells per point, each point's time and temperature."""
+
+    wells: list[tuple[int, int]]
+    points: list[list]
+    times: list
+    temperatures: list
+
+
+def _time_format(kind: str, h: _Header, header: list, rows: list[list]) -> list[_Series]:
+    """TimeFormat: a line per point (time, temperature, A1 ... H12), a paragraph per wavelength."""
+    columns = [(k, w) for k, t in enumerate(header) if k > 1 and (w := find_well(C.text(t)))]
     groups = _paragraphs(rows)
     n = max(1, len(h.wavelengths)) if kind == "raw" else 1
     if len(groups) != n:  # no blank lines between wavelengths: equal runs of lines, one per wavelength
         flat = [row for p in groups for row in p]
         size = len(flat) // n if n else len(flat)
         groups = [flat[k * size:(k + 1) * size] for k in range(n)] if size and len(flat) % n == 0 else groups[:n]
-    return [[(row[0] if row else None, row[1] if len(row) > 1 else None,
-              {w: row[k] for k, w in wells.items() if k < len(row)}) for row in group] for group in groups]
+    wells = [w for _, w in columns]
+    return [_Series(wells, [[row[k] if k < len(row) else None for k, _ in columns] for row in group],
+                    [row[0] if row else None for row in group], [row[1] if len(row) > 1 else None for row in group])
+            for group in groups]
 
 
-def _plate_format(kind: str, h: _Header, header: list, rows: list[list], source: Source, where: str):
+def _plate_format(kind: str, h: _Header, header: list, rows: list[list], source: Source, where: str) -> list[_Series]:
+    """PlateFormat: a plate-row line per row, wavelengths side by side; a block of rows per time point."""
     columns = _column_groups(header)
     data = [row for row in rows if not _blank(row)]
     kinetic = kind == "raw" and h.read_type == "Kinetic"
@@ -181,8 +198,7 @@ def _plate_format(kind: str, h: _Header, header: list, rows: list[list], source:
         chunks = []
         for k, end in zip(timed, timed[1:] + [len(rows)]):
             # plate rows, not the short separator line ('\t\t') between time points
-            chunk = [row for row in rows[k:end] if len(row) >= 2 + h.columns or any(
-                not C.is_blank(c) for c in row[2:])]
+            chunk = [row for row in rows[k:end] if len(row) >= 2 + h.columns or not _blank(row[2:])]
             if len(chunk) != n_rows:
                 raise UserError(f"the time point {C.text(rows[k][0])!r} has {len(chunk)} plate rows, not {n_rows}: "
                                 "the file is truncated or edited; export it again", file=source.path,
@@ -196,11 +212,10 @@ def _plate_format(kind: str, h: _Header, header: list, rows: list[list], source:
     offset = h.first_row - 1 if h.first_row - 1 + n_rows <= h.shape[0] else 0
     out = []
     for group in columns:
-        frames = []
-        for chunk in chunks:
-            cells = {(offset + r, col): row[k] for r, row in enumerate(chunk) for k, col in group if k < len(row)}
-            frames.append((chunk[0][0], chunk[0][1] if len(chunk[0]) > 1 else None, cells))
-        out.append(frames)
+        wells = [(offset + r, col) for r in range(n_rows) for _, col in group]
+        points = [[row[k] if k < len(row) else None for row in chunk for k, _ in group] for chunk in chunks]
+        out.append(_Series(wells, points, [chunk[0][0] for chunk in chunks],
+                           [chunk[0][1] if len(chunk[0]) > 1 else None for chunk in chunks]))
     return out
 
 
@@ -215,16 +230,16 @@ def _label(h: _Header, g: int) -> tuple[str, dict]:
     return f"{wavelength:g} nm", {"wavelength_nm": wavelength, "mode": mode}
 
 
-def _make_read(label: str, kind: str, frames, h: _Header, dc: bool, where: str, fields: dict):
+def _make_read(label: str, kind: str, series: _Series, h: _Header, dc: bool, where: str, fields: dict):
     shape = h.shape
-    wells = sorted({p for _, _, cells in frames for p in cells if p[0] < shape[0] and p[1] < shape[1]})
+    inside = [k for k, (r, c) in enumerate(series.wells) if r < shape[0] and c < shape[1]]
+    wells = [series.wells[k] for k in inside]
+    points = [[line[k] for k in inside] for line in series.points]
     if kind == "kinetic":
-        points = [[cells.get(w) for w in wells] for _, _, cells in frames]
-        times = R.time_axis([f[0] for f in frames])
-        read = R.kinetic(label, wells, points, times, shape, dc, source=where, **fields)
+        read = R.kinetic(label, wells, points, R.time_axis(series.times), shape, dc, source=where, **fields)
     else:
-        cells = {w: c for w, c in frames[0][2].items() if w in set(wells)} if frames else {}
-        read = R.endpoint(label, cells, shape, dc, kind, source=where, **fields)
+        read = R.endpoint(label, dict(zip(wells, points[0])) if points else {}, shape, dc, kind, source=where,
+                          **fields)
     read_area = [(r, c) for r in range(h.first_row - 1, h.first_row - 1 + h.rows)
                  for c in range(h.first_column - 1, h.first_column - 1 + h.columns)]
     R.mark_unread(read, R.coverage(shape, read_area))
@@ -245,15 +260,15 @@ def _read_plate(block: list[list], start: int, source: Source, sheet: Sheet) -> 
             groups = _time_format(kind, h, header, data)
         else:
             groups = _plate_format(kind, h, header, data, source, where)
-        for g, frames in enumerate(groups):
+        for g, series in enumerate(groups):
             if kind == "raw":
                 label, fields = _label(h, g)
                 reads.append(_make_read(label, "kinetic" if h.read_type == "Kinetic" else "endpoint",
-                                        frames, h, dc, where, fields))
-                temperatures += [t for f in frames if (t := C.number(f[1], dc)) is not None]
-            elif frames:
+                                        series, h, dc, where, fields))
+                temperatures += [t for x in series.temperatures if (t := C.number(x, dc)) is not None]
+            elif series.points:
                 wavelength = h.wavelengths[0] if len(h.wavelengths) == 1 else None
-                reads.append(_make_read("Reduced", "calculated", frames, h, dc, where,
+                reads.append(_make_read("Reduced", "calculated", series, h, dc, where,
                                         {"wavelength_nm": wavelength}))
     if not any(r.kind != "calculated" for r in reads):
         raise FormatMismatch(f"plate {h.name!r} has no raw data table (a line with 'Temperature' above the "
