@@ -129,13 +129,16 @@ def to_array(cells: list, decimal_comma: bool = False) -> tuple[np.ndarray, dict
             raise ValueError
         odd = [k for k in np.flatnonzero(~np.isfinite(values)) if prepared[k] is not nan]
     except (ValueError, TypeError):  # some cell is no number: convert what converts, keep the rest for below
-        values, odd = np.full(len(cells), np.nan), []
+        numbers, odd = [], []
         for k, cell in enumerate(prepared):
             try:
-                values[k] = cell
+                numbers.append(float(cell))
             except (ValueError, TypeError):
+                numbers.append(nan)
                 odd.append(k)
-        odd += [k for k in np.flatnonzero(~np.isfinite(values)) if prepared[k] is not nan and k not in set(odd)]
+        values = np.array(numbers)
+        failed = set(odd)
+        odd += [k for k in np.flatnonzero(~np.isfinite(values)) if prepared[k] is not nan and k not in failed]
     flags: dict[int, tuple[str, str]] = {}
     for k in odd:  # markers, texts and written 'NaN' / 'inf': cell by cell
         cell = cells[k]

@@ -47,8 +47,7 @@ def kinetic(label: str, wells: list[tuple[int, int]], points: list[list], times:
     inside = [k for k, (r, c) in enumerate(wells) if r < shape[0] and c < shape[1]]
     if not n or not inside:
         return read
-    flat = [line[k] if k < len(line) else None for line in points for k in inside]
-    values, flags = C.to_array(flat, decimal_comma)
+    values, flags = _table_values(points, inside, len(wells), decimal_comma)
     rows, columns = zip(*(wells[k] for k in inside))
     read.values[rows, columns, :] = values.reshape(n, len(inside)).T
     for index, (flag, raw) in flags.items():
@@ -63,6 +62,19 @@ def kinetic(label: str, wells: list[tuple[int, int]], points: list[list], times:
             series = [well_times[k][p] if p < len(well_times[k]) else None for p in keep]
             read.well_times_s[wells[k][0], wells[k][1], :] = [np.nan if t is None else t for t in series]
     return read
+
+
+def _table_values(points: list[list], inside: list[int], width: int, decimal_comma: bool):
+    """points[p][k] for the wells `inside`, as one flat array; a whole table of plain numbers in one numpy call."""
+    if not decimal_comma and len(inside) == width and all(len(line) == width for line in points):
+        try:
+            block = np.array(points, dtype=float)
+            if block.ndim == 2 and np.isfinite(block).all():
+                return block.ravel(), {}
+        except (ValueError, TypeError):
+            pass
+    flat = [line[k] if k < len(line) else None for line in points for k in inside]
+    return C.to_array(flat, decimal_comma)
 
 
 def fill_first_time(times: list[float | None]) -> list[float | None]:

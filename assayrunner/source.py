@@ -203,9 +203,11 @@ class Source:
 
 
 def _trim(row: list) -> list:
-    while row and (row[-1] is None or (isinstance(row[-1], str) and not row[-1].strip())):
-        row.pop()
-    return row
+    """A workbook row without its empty cells at the end."""
+    end = len(row)
+    while end and (row[end - 1] is None or (isinstance(row[end - 1], str) and not row[end - 1].strip())):
+        end -= 1
+    return row[:end] if end < len(row) else row
 
 
 def decode(data: bytes) -> tuple[str, str]:

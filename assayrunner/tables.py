@@ -307,7 +307,8 @@ class WellTable:
 
 
 def well_at(cell: object) -> tuple[int, int] | None:
-    if not isinstance(cell, str) or not (cell[:1].isalpha() or cell[:1].isspace()):
+    """The well a cell names ('A1', 'A01', 'A 1'), else None (quickly for numbers and empty cells)."""
+    if not isinstance(cell, str) or not cell.lstrip()[:1].isalpha():
         return None
     return find_well(cell)
 
@@ -366,6 +367,8 @@ def _read_across(sheet: Sheet, i: int, header: tuple, stop: int) -> WellTable | 
     value_columns = [c - shift for c in columns]
     table = WellTable(sheet, True, i, i + 1, wells, [], lead_names=lead_names)
     header_end = value_columns[-1] + 1
+    first_value, count = value_columns[0], len(value_columns)
+    contiguous = value_columns == list(range(first_value, first_value + count))
     j = i + 1
     while j < stop:
         row = rows[j]
@@ -375,7 +378,10 @@ def _read_across(sheet: Sheet, i: int, header: tuple, stop: int) -> WellTable | 
         lead = first - shift
         if spill > 0 and lead > 0:  # an unquoted comma in this line's title: its last lead field took more fields
             row = [*row[:lead - 1], ",".join(C.text(c) for c in row[lead - 1:lead + spill]), *row[lead + spill:]]
-        cells = [row[c] if c < len(row) else None for c in value_columns]
+        if contiguous and len(row) >= header_end:
+            cells = row[first_value:header_end]
+        else:
+            cells = [row[c] if c < len(row) else None for c in value_columns]
         if _text_line(cells, dc):
             if table.cells:
                 break
@@ -461,7 +467,7 @@ def _read_down(sheet: Sheet, top: int, bottom: int, col: int, wells: list, reach
         if c == col:
             continue
         column = [rows[r][c] if c < len(rows[r]) else None for r in range(top, bottom)]
-        filled = [x for x in column if not C.is_blank(x)]
+        filled = [x for x in column if not C.is_blank(x)][:20]  # a sample decides what the column holds
         if not filled:
             continue
         if sum(1 for x in filled if C.is_datum(x, dc)) >= len(filled) / 2:

@@ -70,14 +70,14 @@ def _key_value(row: list) -> tuple[str, object] | None:
     if not row or C.is_blank(row[0]):
         return None
     first = C.text(row[0])
-    rest = [c for c in row[1:] if not C.is_blank(c)]
-    if first.endswith(":") and rest:
-        return first[:-1].strip(), rest[0]
+    value = next((c for c in row[1:] if not C.is_blank(c)), None)
+    if first.endswith(":") and value is not None:
+        return first[:-1].strip(), value
     m = _KEY_CELL.match(first)
     if m and m[2].strip():
         return m[1].strip(), m[2].strip()
-    if rest and ":" not in first:
-        return first, rest[0]
+    if value is not None and ":" not in first:
+        return first, value
     return (first[:-1].strip(), "") if first.endswith(":") else None
 
 
@@ -120,7 +120,7 @@ def _header(sheet: Sheet) -> tuple[dict[str, object], list[dict], list[tuple[int
             meta["software"] = " ".join(name.replace(",", " ").split())
         elif lower == "device":
             meta["instrument"] = text
-        for cell in row:
+        for cell in row[:8]:
             m = _KEY_CELL.match(cell.strip()) if isinstance(cell, str) else None
             if m and m[2].strip():
                 k, v = m[1].strip(), m[2].strip()
