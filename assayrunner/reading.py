@@ -113,6 +113,29 @@ def _check_kind(source: Source) -> None:
         raise UserError("the file is empty: export the plate again", file=source.path)
     if source.kind == "binary":
         raise UserError("this is a binary file, not a plate export: export as text, CSV or xlsx", file=source.path)
+    if source.kind == "text" and _cut_short(source):
+        raise UserError("the file ends in the middle of a line of data: it is truncated; export it again",
+                        file=source.path, where=f"line {len(source.lines)}")
+
+
+def _cut_short(source: Source) -> bool:
+    """True when the text stops without a line end inside a line of numbers: the last line is data like the
+    one before it but has fewer fields. A complete last line without a line end is no truncation."""
+    if source.text.endswith(("\n", "\r")):
+        return False
+    lines = [line for line in source.lines[-3:] if line.strip()]
+    if len(lines) < 2:
+        return False
+    sep = source.separator
+    last, before = lines[-1].split(sep), lines[-2].split(sep)
+    return len(last) < len(before) and _numeric(last) and _numeric(before)
+
+
+def _numeric(cells: list[str]) -> bool:
+    from .cells import is_value
+
+    filled = [c for c in cells if c.strip()]
+    return len(filled) >= 2 and sum(is_value(c) or is_value(c, True) for c in filled) >= len(filled) / 2
 
 
 def _no_reader(source: Source, failures: list[tuple[Reader, str]]) -> UserError:

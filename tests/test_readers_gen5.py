@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 
 from assayrunner.errors import UserError
+from assayrunner.plugins import load as load_plugins
+from assayrunner.reading import read_input
 from assayrunner.source import load
 from assayrunner.readers.gen5 import read_gen5, sniff_gen5
 from assayrunner.cells import duration as parse_duration
@@ -190,11 +192,21 @@ def test_truncated_file_is_a_user_error(tmp_path):
     data = (DATA / "gen5_simulation_abs450_ovrflw_missed.txt").read_bytes()
     cut = tmp_path / "cut.txt"
     cut.write_bytes(data[:1000])  # ends inside row F of the Results matrix
-    with pytest.raises(UserError, match="truncated"):
-        read_gen5(load(cut))
+    with pytest.raises(UserError, match="cut.txt: line 36: .*truncated"):
+        read_input(cut, load_plugins().readers)
     cut.write_bytes(data[:300])  # header only
     with pytest.raises(UserError, match="no data block"):
         read_gen5(load(cut))
+    with pytest.raises(UserError, match="closest: gen5: .*no data block"):
+        read_input(cut, load_plugins().readers)
+
+
+def test_a_complete_last_line_without_a_line_end_is_not_truncated(tmp_path):
+    data = (DATA / "gen5_simulation_abs450_ovrflw_missed.txt").read_bytes()
+    whole = tmp_path / "whole.txt"
+    whole.write_bytes(data.rstrip(b"\r\n"))  # many exports end without a final line end
+    [plate] = read_input(whole, load_plugins().readers).plates
+    assert plate.reads[0].value("H12") == 2.5
 
 
 def test_garbled_file_is_a_user_error(tmp_path):

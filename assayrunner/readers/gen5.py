@@ -28,7 +28,7 @@ from .. import cells as C
 from .. import hookimpl
 from .. import reads as R
 from .. import tables as T
-from ..errors import FormatMismatch, UserError
+from ..errors import FormatMismatch
 from ..plate import Plate, Read, well_name
 from ..registry import Reader
 from ..source import Sheet, Source
@@ -385,9 +385,6 @@ def _sheet_plates(source: Source, sheet: Sheet, shared: dict) -> list[Plate]:
             what = "; ".join(out.meta.get("not_read", [])) or "a plate matrix or a 'Time' table"
             raise FormatMismatch(f"no data block ({what}) in this Gen5 export: export the plate again with "
                                  "its data", file=source.path, where=sheet.where(lo))
-        if source.kind == "text" and out.data_end >= len(sheet.rows) and not source.text.endswith(("\n", "\r")):
-            raise UserError("the file ends in the middle of a line of data: it is truncated; export it again",
-                            file=source.path, where=sheet.where(len(sheet.rows) - 1))
         name = source.path.stem if source.kind == "text" else sheet.name
         plates.append(_finish(out, _shape(out), name))
     return plates
