@@ -234,9 +234,9 @@ def decode(data: bytes) -> tuple[str, str]:
 
 
 def _looks_mac_roman(data: bytes) -> bool:
-    """Classic Mac text: bare-CR line ends only, and bytes 0x80-0x9F (letters in Mac Roman, controls in Latin-1)."""
+    """Classic Mac text: bare-CR line ends only (Windows and Unix software write LF), with bytes above 0x7F."""
     head = data[:20000]
-    return b"\r" in head and b"\n" not in head and bool(re.search(rb"[\x80-\x9f]", head))
+    return b"\r" in head and b"\n" not in head and bool(re.search(rb"[\x80-\xff]", head))
 
 
 def is_binary(data: bytes) -> bool:

@@ -103,10 +103,15 @@ def _header_run(row: list, start: int = 0) -> tuple[int, int, int] | None:
 
 
 def _is_header_candidate(row: list) -> bool:
-    """A quick test before the real one: the row holds a column number 1 somewhere."""
+    """A quick test before the real one: a column number 1 somewhere, or two consecutive numbers early on
+    (the second chunk of a split table starts at 13)."""
     if "1" in row or "01" in row or 1 in row:
         return True
-    return any(isinstance(c, str) and c.strip() in ("1", "01", "1.0") for c in row[:4])
+    for j in range(min(4, len(row) - 1)):
+        first = _column_number(row[j])
+        if first is not None and _column_number(row[j + 1]) == first + 1:
+            return True
+    return False
 
 
 def find_grids(sheet: Sheet, start: int = 0, stop: int | None = None) -> list[Grid]:
@@ -159,7 +164,10 @@ def _read_grid(sheet: Sheet, top: int, label_col: int, j0: int, first_column: in
             line_in_group += 1
         else:
             break
-        lines.append((current, line_in_group, data, row[j0 + width] if len(row) > j0 + width else None))
+        tail = row[j0 + width] if len(row) > j0 + width else None
+        if sheet.separator == "," and len(row) > j0 + width + 1:  # an unquoted comma in the label ('Fluo:485,528')
+            tail = ",".join(C.text(c) for c in row[j0 + width:]).strip(", ")
+        lines.append((current, line_in_group, data, tail))
         j += 1
     grid.bottom = j
     named = _tails_are_labels(lines)

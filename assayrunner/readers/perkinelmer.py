@@ -37,9 +37,13 @@ _FOOTERS = ("Basic assay information", "Measurement Basic Information", "Measure
 
 
 def sniff_perkinelmer(source: Source) -> float:
-    if source.kind != "text":
+    if source.kind == "text":
+        text = "\n".join(source.head_lines(400))
+    elif source.head_sheet is not None:  # the same layout saved as a workbook
+        text = "\n".join(",".join(C.text(c) for c in row) for row in source.head_sheet.rows)
+    else:
         return 0.0
-    text = "\n".join(source.head_lines(400)).replace("\u00a0", " ")
+    text = text.replace("\u00a0", " ")
     if re.search(r"^Plate information\s*$", text, re.MULTILINE) and re.search(r"^Plate[,;\t]Repeat[,;\t]", text,
                                                                                re.MULTILINE):
         return 0.9
@@ -325,6 +329,6 @@ def register_readers(register):
         title="PerkinElmer/Revvity EnVision, EnSpire and Kaleido CSV (EnSight, VICTOR Nivo)",
         sniff=sniff_perkinelmer,
         read=read_perkinelmer,
-        extensions=(".csv",),
+        extensions=(".csv", ".xlsx"),
         instruments=("EnVision", "EnSpire", "EnSight", "VICTOR Nivo"),
     ))
