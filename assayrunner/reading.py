@@ -2,7 +2,9 @@
 
 Every reader whose sniff scores above 0 may try the file, best score first. A reader that finds
 the file laid out otherwise than it expects raises FormatMismatch and the next one tries; any
-other UserError (a truncated file, a value no reader should accept) stops at once. Whatever a
+other UserError (a truncated file, a value no reader should accept) stops at once. Once a
+format reader sure of the file (score 0.9) has refused it, the generic table readers do not
+try: they would take the vendor's calculated tables for data. Whatever a
 reader returns is checked here, for built-in and third-party readers alike: no plate without a
 value, no read of the wrong shape, no infinite number, distinct plate names and read labels.
 """
@@ -76,14 +78,18 @@ def read_input(path: Path, readers: dict[str, Reader], forced: str | None = None
     ranked = [(1.0, _forced(forced, readers, path))] if forced else candidates(source, readers)
     failures: list[tuple[Reader, str]] = []
     crash: PluginError | None = None
-    for _, reader in ranked:
+    recognized = False  # a format reader was sure of the file: generic table readers must not guess at it
+    for score, reader in ranked:
+        if recognized and reader.generic:
+            continue
         try:
             plates = reader.read(source)
             check_plates(plates, reader.name, path)
         except FormatMismatch as exc:
             if forced:
                 raise
-            failures.append((reader, str(exc)))
+            failures.append((reader, ": ".join(str(p) for p in (exc.where, exc.message) if p)))
+            recognized = recognized or (score >= 0.9 and not reader.generic)
             continue
         except UserError:
             raise

@@ -31,6 +31,7 @@ class Reader:
     title: str = ""
     extensions: tuple[str, ...] = ()
     instruments: tuple[str, ...] = ()
+    generic: bool = False  # reads any plain table; never tries a file a format reader recognized and refused
 
 
 @dataclass(frozen=True)

@@ -167,6 +167,7 @@ def sniff_grid(source: Source) -> float:
 def register_readers(register):
     register(Reader(
         name="grid",
+        generic=True,
         title="Generic plate tables: grids (rows A.., columns 1..), wells-across time tables, bare plate blocks",
         sniff=sniff_grid,
         read=read_grid,

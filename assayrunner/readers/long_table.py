@@ -182,6 +182,7 @@ def sniff_long_table(source: Source) -> float:
 def register_readers(register):
     register(Reader(
         name="long",
+        generic=True,
         title="Well lists (Well, Value[, Read][, Time]; a well per line, or per well and time)",
         sniff=sniff_long_table,
         read=read_long_table,
