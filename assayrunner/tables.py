@@ -14,6 +14,7 @@ calculated, which wavelength, which time unit) is for the vendor's reader to say
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -54,8 +55,11 @@ def title_above(sheet: Sheet, row: int, column: int = 0, reach: int = 3) -> str:
     for k in range(row - 1, max(-1, row - 1 - reach), -1):
         texts = [C.text(c) for c in sheet.rows[k][max(0, column - 1):] if not C.is_blank(c)]
         if texts:
-            return " ".join(texts)
+            return _RULE.sub("", " ".join(texts)).strip()  # '=====Data=====' -> 'Data'
     return ""
+
+
+_RULE = re.compile(r"^[\W_]{3,}|[\W_]{3,}$")
 
 
 # --- grids ----------------------------------------------------------------------------------------
@@ -301,7 +305,8 @@ class WellTable:
         return self.sheet.where(self.top)
 
     def title(self, reach: int = 3) -> str:
-        return title_above(self.sheet, self.top, 0, reach)
+        """The text above the table (above its header lines for wells down)."""
+        return title_above(self.sheet, self.top - (0 if self.across else len(self.lead_names)), 0, reach)
 
     def lead_column(self, *names: str) -> list | None:
         """The lead cells under the first lead name starting with one of `names` (case-insensitive)."""

@@ -26,7 +26,7 @@ from ..plate import Plate
 from ..registry import Reader
 from ..source import Sheet, Source
 
-CALCULATED = re.compile(r"\b(blank(ed)?|corrected|subtract\w*|average|mean|median|sd|std\.?|stdev|cv|%cv|conc\w*|"
+CALCULATED = re.compile(r"\b(blank(ed)?|corrected|subtract\w*|average|mean|median|sd|std\.?|stdev|cv|%cv|conc\w*|count|"
                         r"ratio|calc\w*|normali[sz]ed|result\w* of|slope|max ?v|r-?squared|lag ?time|fit|sum|"
                         r"difference|delta|quotient|percent|%|layout|platemap|plate map|sample ids?|well ids?)\b",
                         re.IGNORECASE)

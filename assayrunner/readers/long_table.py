@@ -62,14 +62,18 @@ def well_list_reads(table: T.WellTable, shape: tuple[int, int], title: str = "")
             label = key or names[p] or title or "Value"
             if key and len(value_cols) > 1:
                 label = f"{key} {names[p]}".strip()
-            wavelength = _wavelength(table, wavelength_cols, rows) or R.wavelength_in(label) or R.wavelength_in(title)
             kind = "calculated" if is_calculated(names[p]) else "endpoint"
+            excitation, emission = R.filter_pair(label)
+            wavelength = _wavelength(table, wavelength_cols, rows) or emission or R.wavelength_in(label) or (
+                R.wavelength_in(title) if kind == "endpoint" else None)
             wells = [table.wells[k] for k in rows]
             if len(set(wells)) < len(wells) or time_cols:
                 read = _long_kinetic(table, rows, p, time_cols, label, shape, wavelength)
             else:
                 cells = {table.wells[k]: table.cells[p][k] for k in rows}
                 read = R.endpoint(label, cells, shape, dc, kind, wavelength_nm=wavelength, source=table.where)
+            if excitation and wavelength == emission:
+                read.excitation_nm, read.mode = excitation, "fluorescence"
             R.mark_unread(read, R.coverage(shape, wells))
             reads.append(read)
     return reads
