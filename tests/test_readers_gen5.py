@@ -231,3 +231,19 @@ def test_time_and_date_helpers():
     assert parse_datetime("2019-12-08", "16:22:44") == "2019-12-08T16:22:44"
     assert parse_datetime("25/01/2024 17:23:30") == "2024-01-25T17:23:30"
     assert parse_datetime("someday") is None
+
+
+def test_well_per_row_results_table(tmp_path):
+    """Gen5's row-wise export: a line per well under 'Well, Well ID, Conc/Dil, 450' (synthetic: none in the corpus)."""
+    text = ("Software Version\t3.11.19\n\nPlate Number\tPlate 1\nReader Type:\tSynergy H1\n\nProcedure Details\n\n"
+            "Plate Type\t96 WELL PLATE\nRead\tAbsorbance Endpoint\n\tFull Plate\n\tWavelengths:  450\n\nResults\n\n"
+            "Well\tWell ID\tConc/Dil\t450\tBlank 450\nA1\tBLK\t\t0.051\t0.000\nA2\tSTD1\t100\t1.205\t1.154\n"
+            "H12\tSPL1\t\tOVRFLW\t?????\n")
+    path = tmp_path / "rows.txt"
+    path.write_text(text)
+    [plate] = read_gen5(load(path))
+    assert [(r.label, r.kind, r.wavelength_nm) for r in plate.reads] == [
+        ("450", "endpoint", 450), ("Conc/Dil", "calculated", None), ("Blank 450", "calculated", 450)]
+    od, conc, blank = plate.reads
+    assert od.value("A2") == 1.205 and od.flags["H12"] == "saturated" and conc.value("A2") == 100
+    assert blank.value("A2") == 1.154 and od.flags["B1"] == "missing" and not od.is_covered("B1")

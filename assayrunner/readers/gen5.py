@@ -267,6 +267,34 @@ def _time_tables(out: _Export) -> None:
             out.meta.setdefault("not_read", []).append(f"spectrum scan at {table.where}")
 
 
+def _well_lists(out: _Export) -> None:
+    """Gen5's well-per-row tables ('Well, Well ID, Conc/Dil, 450' or a statistics table): a read per column."""
+    from .long_table import well_list_reads
+
+    for table in T.find_wells_down(out.sheet, out.lo, out.hi):
+        if not table.lead_names or not table.cells:
+            continue
+        out.data_end = max(out.data_end, table.bottom)
+        out.grow(table.extent())
+
+        def build(shape, table=table, raw=True):
+            reads = []
+            for read in well_list_reads(table, shape):
+                is_raw = _is_raw(read.label, out)
+                if is_raw != raw:
+                    continue
+                read.kind = read.kind if read.kind == "kinetic" else ("endpoint" if is_raw else "calculated")
+                fields = _read_fields(read.label, out, is_raw)
+                for key, value in fields.items():
+                    if value is not None:
+                        setattr(read, key, value)
+                reads.append(read)
+            return reads
+
+        out.pending.append((True, lambda shape, build=build: build(shape, raw=True)))
+        out.pending.append((False, lambda shape, build=build: build(shape, raw=False)))
+
+
 def _kinetic_table(out: _Export, table: T.WellTable) -> None:
     sheet = out.sheet
     names = [n for n in table.lead_names]
@@ -328,8 +356,9 @@ def _covered(read: Read, wells) -> Read:
 
 
 def _finish(out: _Export, shape: tuple[int, int], name: str) -> Plate:
-    reads = [build(shape) for raw, build in out.pending if raw] + [build(shape) for raw, build in out.pending
-                                                                      if not raw]
+    built = [(raw, build(shape)) for raw, build in out.pending]
+    reads = [r for raw in (True, False) for is_raw, made in built if is_raw == raw
+             for r in (made if isinstance(made, list) else [made])]
     meta: dict[str, object] = {"vendor": "Agilent BioTek", "software": "Gen5"}
     meta.update({k: v for k, v in out.meta.items() if v not in ("", None, [], {})})
     for key in ("date", "time"):
@@ -376,6 +405,7 @@ def _sheet_plates(source: Source, sheet: Sheet, shared: dict) -> list[Plate]:
         _header_and_procedure(out)
         _grids(out)
         _time_tables(out)
+        _well_lists(out)
         _matrix_series(out)
         _curve_fits(out)
         for key in _SHARED:

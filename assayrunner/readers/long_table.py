@@ -33,7 +33,8 @@ def _column_names(table: T.WellTable) -> list[str]:
     """Each point column's name: the nearest header line's text at that column."""
     names = []
     for lead in table.lead:
-        name = next((C.text(c) for c in reversed(lead) if not C.is_blank(c) and C.number(c) is None), "")
+        name = next((C.text(c) for c in reversed(lead) if not C.is_blank(c) and C.number(c) is None), "") or \
+            next((C.text(c) for c in lead if not C.is_blank(c)), "")  # a header '450' names its column too
         names.append(name)
     return names
 
