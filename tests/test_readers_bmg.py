@@ -102,3 +102,18 @@ def test_table_layout_gives_a_read_per_value_column(tmp_path):
     assert (raw.kind, raw.wavelength_nm, blank.kind) == ("endpoint", 520, "calculated")
     assert raw.value("A1") == 1200 and raw.value("H12") == 100 and blank.value("A1") == 1100
     assert markers(raw) == {"A2": "saturated"} and np.isnan(blank.value("A2"))
+
+
+def test_microplate_view_of_a_kinetic_run_is_one_kinetic_read(tmp_path):
+    """MARS writes a kinetic run's microplate view as a grid per cycle, 'Raw Data (600) 1', '... 2' (synthetic)."""
+    lines = ["User: USER,Path: C:\\Program Files (x86)\\BMG\\CLARIOstar\\User\\Data,Test run no.: 12",
+             "Test name: kinetic,Date: 01/02/2024,Time: 10:00:00", "ID1: K1", "Absorbance", ""]
+    for cycle, (seconds, values) in enumerate([(0, "0.1,0.2,0.3"), (30, "0.11,0.21,OVRFLW")], start=1):
+        lines += [f"Raw Data (600) {cycle}", f"Time [s]: {seconds}", ",1,2,3", f"A,{values}", "B,0.4,0.5,0.6", ""]
+    path = tmp_path / "cycles.csv"
+    path.write_text("\r\n".join(lines))
+    [plate] = read_bmg(load(path))
+    [read] = plate.reads
+    assert (read.label, read.kind, read.wavelength_nm) == ("Raw Data (600)", "kinetic", 600)
+    assert list(read.times_s) == [0, 30] and list(read.value("A2")) == [0.2, 0.21]
+    assert read.point_flags == {"A3": {1: "saturated"}} and read.value("A3")[0] == 0.3

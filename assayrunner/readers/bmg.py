@@ -122,14 +122,73 @@ def _time_unit(heading: str) -> float:
     return C.header_unit(heading) or UNITLESS_TIME_S
 
 
+_CYCLE = re.compile(r"^(?P<base>.*?\S)\s*(?:\((?P<inner>[^)]*?)\s+(?P<n1>\d+)\)|\s(?P<n2>\d+))$")
+
+
+def _cycle(label: str) -> tuple[str, int] | None:
+    """'Raw Data (600) 3' or 'Raw Data (600 3)' -> ('Raw Data (600)', 3): a microplate view's cycle number."""
+    m = _CYCLE.match(label)
+    if not m:
+        return None
+    if m["n1"]:
+        return f"{m['base']} ({m['inner']})", int(m["n1"])
+    return m["base"], int(m["n2"])
+
+
 def _grid_reads(sheet: Sheet, grids: list[T.Grid], meta: dict):
+    """A read per grid; grids named alike but for a cycle number (1, 2, 3 ...) make one kinetic read."""
+    labelled = []
     for k, grid in enumerate(grids):
         cells = grid.layers.get("") or next(iter(grid.layers.values()))
-        label = " ".join(grid.title(reach=2).split()) or f"Read {k + 1}"
+        labelled.append((_grid_title(sheet, grid) or f"Read {k + 1}", grid, cells))
+    series: dict[str, list] = {}
+    for label, grid, cells in labelled:
+        found = _cycle(label)
+        if found:
+            series.setdefault(found[0], []).append((found[1], label, grid, cells))
+    kinetic = {base: sorted(items, key=lambda x: x[0]) for base, items in series.items()
+               if len(items) > 1 and [n for n, *_ in sorted(items, key=lambda x: x[0])] ==
+               list(range(min(n for n, *_ in items), min(n for n, *_ in items) + len(items)))}
+    done = {id(item[2]) for items in kinetic.values() for item in items}
+    for base, items in kinetic.items():
+        wells = sorted({p for *_, cells in items for p in cells})
+        points = [[cells.get(w) for w in wells] for *_, cells in items]
+        times = [_grid_time(sheet, grid) for _, _, grid, _ in items]
+        extent = (max(g.extent[0] for _, _, g, _ in items), max(g.extent[1] for _, _, g, _ in items))
+        yield extent, (lambda shape, base=base, wells=wells, points=points, times=times, where=items[0][2].where:
+                       _covered(R.kinetic(base, wells, points, times, shape, sheet.decimal_comma, source=where,
+                                          **_fields(base, meta)), wells))
+    for label, grid, cells in labelled:
+        if id(grid) in done:
+            continue
         covered = [(r, c) for r in grid.letters for c in range(grid.first_column, grid.first_column + grid.width)]
         yield grid.extent, (lambda shape, label=label, cells=cells, covered=covered, where=grid.where:
                             _covered(R.endpoint(label, cells, shape, sheet.decimal_comma, _kind(label),
                                                 source=where, **_fields(label, meta)), covered))
+
+
+def _grid_title(sheet: Sheet, grid: T.Grid) -> str:
+    """The line naming a grid ('Raw Data (450)'), above any 'Time [s]: ...' line of a cycle."""
+    for k in range(grid.top - 1, max(-1, grid.top - 4), -1):
+        filled = [C.text(c) for c in sheet.rows[k] if not C.is_blank(c)]
+        if len(filled) == 1 and not filled[0].lower().startswith(("time", "cycle")):
+            return " ".join(filled[0].split())
+        if len(filled) > 1:
+            return ""
+    return ""
+
+
+def _grid_time(sheet: Sheet, grid: T.Grid) -> float | None:
+    """A 'Time [s]: 30' (or 'Time: 0 h 30 s') line just above a cycle's grid, in seconds."""
+    for k in range(grid.top - 1, max(-1, grid.top - 4), -1):
+        for cell in sheet.rows[k]:
+            text = C.text(cell)
+            if text.lower().startswith("time"):
+                head, _, value = text.partition(":")
+                seconds = C.duration(value.strip(), C.header_unit(head) or UNITLESS_TIME_S)
+                if seconds is not None:
+                    return seconds
+    return None
 
 
 def _covered(read: Read, wells) -> Read:
