@@ -26,8 +26,6 @@ from __future__ import annotations
 
 import re
 
-import numpy as np
-
 from .. import cells as C
 from .. import hookimpl
 from .. import reads as R
@@ -198,7 +196,6 @@ def _covered(read: Read, wells) -> Read:
 
 def _wells_down_reads(sheet: Sheet, table: T.WellTable, meta: dict):
     """Table view with wells as rows: a read per value column, or per read name across a 'Time' line."""
-    dc = sheet.decimal_comma
     names = [next((C.text(c) for c in reversed(lead) if not C.is_blank(c) and C.number(c) is None), "")
              for lead in table.lead]
     time_line = next((k for k, n in enumerate(table.lead_names) if n.lower().startswith("time")), None)
@@ -209,17 +206,20 @@ def _wells_down_reads(sheet: Sheet, table: T.WellTable, meta: dict):
         elif name:
             groups.setdefault(name, []).append(p)
     for label, points in groups.items():
-        fields = _fields(label, meta)
-        if time_line is not None and len(points) > 1:
-            unit = _time_unit(table.lead_names[time_line])
-            times = R.time_axis([table.lead[p][time_line] for p in points], unit)
-            yield table.extent(), (lambda shape, label=label, points=points, times=times, fields=fields: _covered(
-                R.kinetic(label, table.wells, [table.cells[p] for p in points], times, shape, dc,
-                          source=table.where, **fields), table.wells))
-        else:
-            yield table.extent(), (lambda shape, label=label, p=points[0], fields=fields: _covered(
-                R.endpoint(label, dict(zip(table.wells, table.cells[p])), shape, dc, _kind(label),
-                           source=table.where, **fields), table.wells))
+        kinetic = time_line is not None and len(points) > 1
+        unit = _time_unit(table.lead_names[time_line]) if kinetic else None
+        times = R.time_axis([table.lead[p][time_line] for p in points], unit) if kinetic else []
+        yield table.extent(), _builder(table, label, points, times, kinetic, meta)
+
+
+def _builder(table: T.WellTable, label: str, points: list[int], times: list, kinetic: bool, meta: dict):
+    """shape -> the read of a well table's points: kinetic over them, or the first as an endpoint read."""
+    dc, fields = table.sheet.decimal_comma, _fields(label, meta)
+    if kinetic:
+        return lambda shape: _covered(R.kinetic(label, table.wells, [table.cells[p] for p in points], times, shape,
+                                                dc, source=table.where, **fields), table.wells)
+    return lambda shape: _covered(R.endpoint(label, dict(zip(table.wells, table.cells[points[0]])), shape, dc,
+                                             _kind(label), source=table.where, **fields), table.wells)
 
 
 def _row_col_table(sheet: Sheet, meta: dict):
@@ -253,7 +253,6 @@ def _at(row: list, k: int) -> object:
 
 def _wells_across_reads(sheet: Sheet, table: T.WellTable, meta: dict):
     """Wells across: a line per cycle, named by its read in the first column, its time in the 'Time' column."""
-    dc = sheet.decimal_comma
     time_k, unit = None, UNITLESS_TIME_S
     for r in range(table.top, table.point_rows[0] if table.point_rows else table.top):
         for k, cell in enumerate(sheet.rows[r][:4]):
@@ -266,16 +265,7 @@ def _wells_across_reads(sheet: Sheet, table: T.WellTable, meta: dict):
     for label, points in by_label.items():
         times = R.time_axis([table.lead[p][time_k] if time_k is not None and time_k < len(table.lead[p]) else None
                              for p in points], unit)
-        kinetic = len(points) > 1 or time_k is not None
-        fields = _fields(label, meta)
-        if kinetic:
-            yield table.extent(), (lambda shape, label=label, points=points, times=times, fields=fields: _covered(
-                R.kinetic(label, table.wells, [table.cells[p] for p in points], times, shape, dc,
-                          source=table.where, **fields), table.wells))
-        else:
-            yield table.extent(), (lambda shape, label=label, p=points[0], fields=fields: _covered(
-                R.endpoint(label, dict(zip(table.wells, table.cells[p])), shape, dc, _kind(label),
-                           source=table.where, **fields), table.wells))
+        yield table.extent(), _builder(table, label, points, times, len(points) > 1 or time_k is not None, meta)
 
 
 def _dump_plate(sheet: Sheet, name: str) -> Plate | None:

@@ -123,7 +123,7 @@ def _header_and_procedure(out: _Export) -> None:
         if key in _HEADER and rest and _HEADER[key] not in out.meta:
             value = row[1] if len(row) > 1 and not C.is_blank(row[1]) else rest[0]
             out.meta[_HEADER[key]] = value if key in ("date", "time") else C.text(value)
-        elif (gain := re.match(r"^gain\((.+)\)$", key)) and rest:
+        elif re.match(r"^gain\((.+)\)$", key) and rest:
             out.meta.setdefault("gain", {})[C.text(row[0])[5:-1]] = rest[0]
         elif key in ("actual temperature:", "min temperature:", "max temperature:") and rest:
             number = C.number(rest[0], out.sheet.decimal_comma)

@@ -1,4 +1,4 @@
-"""PerkinElmer / Revvity plate-reader CSV: EnVision and EnSpire Workstation, Kaleido (EnSight, VICTOR Nivo).
+"""PerkinElmer / Revvity plate-reader CSV: EnVision and EnSpire Workstation, Kaleido (EnSight).
 
 EnVision / EnSpire: each measured or calculated plate is a 'Plate information' section (a header
 row and, usually, a row for the plate), optional 'Background information', then a title and a
@@ -326,9 +326,9 @@ def read_perkinelmer(source: Source) -> list[Plate]:
 def register_readers(register):
     register(Reader(
         name="perkinelmer",
-        title="PerkinElmer/Revvity EnVision, EnSpire and Kaleido CSV (EnSight, VICTOR Nivo)",
+        title="PerkinElmer/Revvity EnVision, EnSpire and Kaleido CSV (EnSight)",
         sniff=sniff_perkinelmer,
         read=read_perkinelmer,
         extensions=(".csv", ".xlsx"),
-        instruments=("EnVision", "EnSpire", "EnSight", "VICTOR Nivo"),
+        instruments=("EnVision", "EnSpire", "EnSight (Kaleido)"),
     ))

@@ -31,7 +31,7 @@ from .. import hookimpl
 from .. import reads as R
 from .. import tables as T
 from ..errors import FormatMismatch
-from ..plate import Plate, Read, find_well, parse_well, well_name
+from ..plate import Plate, Read, find_well, parse_well
 from ..registry import Reader
 from ..source import Sheet, Source
 
@@ -209,7 +209,7 @@ def _endpoint_grid(sheet: Sheet, grid: T.Grid) -> _Block:
 
 def _multiread_blocks(sheet: Sheet) -> _Block | None:
     """Per-well blocks of a multiple-reads-per-well kinetic: well + cycle numbers, Time, Temp, Mean, StDev, positions."""
-    rows, dc = sheet.rows, sheet.decimal_comma
+    rows = sheet.rows
     wells, series, top = [], [], None
     i = 0
     while i < len(rows) - 1:
