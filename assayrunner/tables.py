@@ -17,14 +17,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-import numpy as np
 
 from . import cells as C
 from .plate import PLATE_SHAPES, find_well, row_index
 from .source import Sheet
 
 _ROW_LETTERS = {chr(65 + k) for k in range(26)} | {"A" + chr(65 + k) for k in range(6)}
-_COLUMN_COUNTS = sorted({c for _, c in PLATE_SHAPES.values()})
 
 
 def _row_label(cell: object) -> int | None:
@@ -509,18 +507,6 @@ def _line_name(row: list, first_point: int) -> str:
         if not C.is_blank(cell) and C.number(cell) is None:
             return C.text(cell)
     return ""
-
-
-# --- values ---------------------------------------------------------------------------------------
-
-def values_of(cells: list, decimal_comma: bool) -> tuple[np.ndarray, dict[int, tuple[str, str]]]:
-    """See cells.to_array: float64 values and {index: (flag, text)}."""
-    return C.to_array(cells, decimal_comma)
-
-
-def column_count(width: int) -> int:
-    """The smallest standard plate width holding `width` columns."""
-    return next((c for c in _COLUMN_COUNTS if c >= width), width)
 
 
 def describe_nearest(source) -> str:
