@@ -17,7 +17,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-
 from . import cells as C
 from .plate import PLATE_SHAPES, find_well, row_index
 from .source import Sheet
