@@ -93,3 +93,22 @@ def test_read_prints_each_read_as_a_grid(cli, workdir):
     assert lines[header + 3].split() == ["C", "·", "·", "·", "·"]  # a 12-well plate: row C was never read
     assert "A2 saturated ('OVRFLW')" in result.stdout
     assert "read_area: A1:B4" in result.stdout and "3 x 4" in result.stdout
+
+
+def test_victor_style_long_table_with_plates_repeats_and_a_time_per_label(cli, workdir):
+    """'Plate, Repeat, Well, Type, Time, <label>, Time, <label>' (a PerkinElmer Wallac/VICTOR list, synthetic):
+    a plate per Plate number, each label a kinetic read over the repeats with its own time column."""
+    path = workdir / "victor.txt"
+    lines = ["Plate\tRepeat\tWell\tType\tTime\tAbs 600 (A)\tTime\tFluorescein (counts)"]
+    for plate, repeat, start in ((1, 1, 0), (1, 2, 600), (2, 1, 1200)):
+        for k, well in enumerate(("A01", "A02")):
+            t = start + 1 + k * 0.2
+            lines.append(f"{plate}\t{repeat}\t{well}\tM\t00:{int(t // 60):02d}:{t % 60:05.2f}\t0.{plate}{repeat}{k}"
+                         f"\t00:{int((t + 1.5) // 60):02d}:{(t + 1.5) % 60:05.2f}\t{plate}{repeat}{k}00")
+    path.write_text("\n".join(lines) + "\n\nProtocol name\tX3 test\n")
+    _, data = cli.json("read", path)
+    assert [p["name"] for p in data["plates"]] == ["Plate 1", "Plate 2"]
+    absorbance, fluorescence = data["plates"][0]["reads"]
+    assert (absorbance["kind"], absorbance["wavelength_nm"], absorbance["times_s"]) == ("kinetic", 600, [1.0, 601.0])
+    assert absorbance["values"]["A2"] == [0.111, 0.121] and absorbance["well_times_s"]["A2"] == [1.2, 601.2]
+    assert fluorescence["times_s"] == [2.5, 602.5] and fluorescence["values"]["A1"] == [11000, 12000]

@@ -22,7 +22,7 @@ from .. import cells as C
 from .. import hookimpl
 from .. import reads as R
 from .. import tables as T
-from ..plate import Plate
+from ..plate import Plate, well_name
 from ..registry import Reader
 from ..source import Sheet, Source
 
@@ -51,7 +51,8 @@ def sheet_metadata(sheet: Sheet, stop: int) -> dict[str, str]:
     return meta
 
 
-def _grid_reads(grids: list[T.Grid], sheet: Sheet, shape: tuple[int, int], fallback_wavelength: float | None):
+def _grid_reads(grids: list[T.Grid], sheet: Sheet, shape: tuple[int, int], fallback_wavelength: float | None,
+                meta: dict):
     reads = []
     for k, grid in enumerate(grids):
         title = grid.title(reach=2)
@@ -59,7 +60,10 @@ def _grid_reads(grids: list[T.Grid], sheet: Sheet, shape: tuple[int, int], fallb
             label = name if name and not name.startswith("#") else title or f"Read {len(reads) + 1}"
             if name.startswith("#"):
                 label = f"{label} {name}"
-            kind = "calculated" if is_calculated(label) or not _numeric(cells, sheet) else "endpoint"
+            if not _numeric(cells, sheet):  # a grid of names is the plate's layout, not a read
+                meta.setdefault("layout", {})[label] = {well_name(*p): C.text(c) for p, c in cells.items()}
+                continue
+            kind = "calculated" if is_calculated(label) else "endpoint"
             wavelength = R.wavelength_in(label) or (fallback_wavelength if k == 0 and kind == "endpoint" else None)
             read = R.endpoint(label, cells, shape, sheet.decimal_comma, kind, wavelength_nm=wavelength,
                               source=grid.where)
@@ -130,7 +134,7 @@ def plates_of_sheet(sheet: Sheet, name: str) -> list[Plate]:
     extents = [g.extent for g in grids] + [t.extent() for t in across]
     shape = R.plate_shape((max(e[0] for e in extents), max(e[1] for e in extents)))
     fallback = R.wavelength_in(str(meta.get("Wavelength", meta.get("wavelength", ""))))
-    reads = _grid_reads(grids, sheet, shape, fallback) + _across_reads(across, sheet, shape)
+    reads = _grid_reads(grids, sheet, shape, fallback, meta) + _across_reads(across, sheet, shape)
     reads.sort(key=lambda r: r.kind == "calculated")
     return [Plate(name, shape[0], shape[1], reads, meta)] if reads else []
 

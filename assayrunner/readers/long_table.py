@@ -39,8 +39,8 @@ def _column_names(table: T.WellTable) -> list[str]:
     return names
 
 
-def well_list_reads(table: T.WellTable, shape: tuple[int, int], title: str = "") -> list:
-    """The reads of a wells-down table (see the module docstring)."""
+def well_list_reads(table: T.WellTable, shape: tuple[int, int], title: str = "", only: list[int] | None = None) -> list:
+    """The reads of a wells-down table (see the module docstring); `only`: these of its lines (one plate's)."""
     dc = table.sheet.decimal_comma
     names = _column_names(table)
     time_line = next((k for k, n in enumerate(table.lead_names) if _TIME.match(n)), None)
@@ -54,7 +54,7 @@ def well_list_reads(table: T.WellTable, shape: tuple[int, int], title: str = "")
         return _wide_kinetic(table, names, value_cols, time_line, shape, title)
     groups: dict[str, list[int]] = {}
     labels = next(iter(read_notes.values()), None)
-    for k in range(len(table.wells)):
+    for k in (range(len(table.wells)) if only is None else only):
         key = C.text(labels[k]) if labels is not None else ""
         groups.setdefault(key, []).append(k)
     reads = []
@@ -69,7 +69,7 @@ def well_list_reads(table: T.WellTable, shape: tuple[int, int], title: str = "")
                 R.wavelength_in(title) if kind == "endpoint" else None)
             wells = [table.wells[k] for k in rows]
             if len(set(wells)) < len(wells) or time_cols:
-                read = _long_kinetic(table, rows, p, time_cols, label, shape, wavelength)
+                read = _long_kinetic(table, rows, p, _time_for(table, p, time_cols), label, shape, wavelength)
             else:
                 cells = {table.wells[k]: table.cells[p][k] for k in rows}
                 read = R.endpoint(label, cells, shape, dc, kind, wavelength_nm=wavelength, source=table.where)
@@ -86,6 +86,25 @@ def _wavelength(table: T.WellTable, columns: list[int], rows: list[int]) -> floa
         if len(found) == 1 and (w := found.pop()) is not None and 200 <= w <= 1100:
             return w
     return None
+
+
+def _time_for(table: T.WellTable, p: int, time_cols: list[int]) -> list[int]:
+    """The time column of value column p: the nearest one left of it (Victor writes a Time before each label)."""
+    left = [t for t in time_cols if table.point_rows[t] < table.point_rows[p]]
+    return [max(left, key=lambda t: table.point_rows[t])] if left else time_cols[:1]
+
+
+def plate_lines(table: T.WellTable) -> dict[str, list[int]]:
+    """A 'Plate' column's plate ids -> the table's lines of each plate ({'': all} without one)."""
+    names = _column_names(table)
+    column = next((table.cells[p] for p, n in enumerate(names) if n.lower() in ("plate", "plate no", "plate #")),
+                  next((v for n, v in table.notes.items() if n.lower() == "plate"), None))
+    groups: dict[str, list[int]] = {}
+    last = ""
+    for k in range(len(table.wells)):
+        last = C.text(column[k]) if column is not None and not C.is_blank(column[k]) else last
+        groups.setdefault(last, []).append(k)
+    return groups
 
 
 def _long_kinetic(table: T.WellTable, rows: list[int], p: int, time_cols: list[int], label: str,
@@ -155,11 +174,15 @@ def _sheet_plates(source: Source, sheet: Sheet) -> list[Plate]:
         return []
     extents = [t.extent() for t in tables]
     shape = R.plate_shape((max(e[0] for e in extents), max(e[1] for e in extents)))
-    reads = [read for table in tables for read in well_list_reads(table, shape, table.title(reach=1))]
-    if not reads:
-        return []
     name = source.path.stem if source.kind == "text" else sheet.name
-    return [Plate(name, shape[0], shape[1], reads, sheet_metadata(sheet, tables[0].top))]
+    meta = sheet_metadata(sheet, tables[0].top - len(tables[0].lead_names))
+    plates: dict[str, Plate] = {}
+    for table in tables:
+        for plate_id, lines in plate_lines(table).items():
+            plate = plates.setdefault(plate_id, Plate(f"Plate {plate_id}" if plate_id else name, shape[0], shape[1],
+                                                      metadata=dict(meta)))
+            plate.reads += well_list_reads(table, shape, table.title(reach=1), lines)
+    return [p for p in plates.values() if p.reads]
 
 
 def sniff_long_table(source: Source) -> float:
