@@ -117,3 +117,17 @@ def test_microplate_view_of_a_kinetic_run_is_one_kinetic_read(tmp_path):
     assert (read.label, read.kind, read.wavelength_nm) == ("Raw Data (600)", "kinetic", 600)
     assert list(read.times_s) == [0, 30] and list(read.value("A2")) == [0.2, 0.21]
     assert read.point_flags == {"A3": {1: "saturated"}} and read.value("A3")[0] == 0.3
+
+
+def test_table_view_with_cycle_times_in_the_column_headers(tmp_path):
+    """'Raw Data (600) 2 - 0 h 10 min' headers give each cycle's time whatever unit the Time line is in (synthetic)."""
+    lines = ["User: USER,Path: C:\\Program Files (x86)\\BMG\\SPECTROstar Nano\\User\\Data,Test run no.: 5",
+             "Test name: growth,Date: 01/02/2024,Time: 10:00:00", "Absorbance", "",
+             "Well,Content,Raw Data (600) 1 - 0 h ,Raw Data (600) 2 - 0 h 10 min ,Raw Data (600) 3 - 0 h 20 min ",
+             ",Time,0,0.167,0.333", "A01,Sample X1,0.1,0.2,0.3", "A02,Sample X2,0.11,0.21,0.31"]
+    path = tmp_path / "stamped.csv"
+    path.write_text("\n".join(lines) + "\n")
+    [plate] = read_bmg(load(path))
+    [read] = plate.reads
+    assert (read.label, read.kind, list(read.times_s)) == ("Raw Data (600)", "kinetic", [0, 600, 1200])
+    assert list(read.value("A2")) == [0.11, 0.21, 0.31]

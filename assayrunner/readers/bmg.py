@@ -45,6 +45,7 @@ _META_KEYS = {"user": "user", "path": "path", "test name": "test_name", "test id
               "test run no.": "test_run", "date": "date", "time": "time", "id1": "id1", "id2": "id2", "id3": "id3"}
 #: Minutes: what MARS table exports mean by a time heading without a unit.
 UNITLESS_TIME_S = 60.0
+_STAMP = re.compile(r"^(?P<base>.+?)(?:\s+\d+)?\s+-\s+(?P<time>\d+\s*(?:h|min|s)\b.*)$")
 
 
 def _sheet_for_sniff(source: Source) -> list[str]:
@@ -200,15 +201,23 @@ def _wells_down_reads(sheet: Sheet, table: T.WellTable, meta: dict):
              for lead in table.lead]
     time_line = next((k for k, n in enumerate(table.lead_names) if n.lower().startswith("time")), None)
     groups: dict[str, list[int]] = {}
+    stamped: dict[int, float] = {}  # 'Raw Data (600) 2 - 0 h 10 min': the cycle's time in its own header
     for p, name in enumerate(names):
+        m = _STAMP.match(name)
+        if m and (seconds := C.duration(m["time"])) is not None:
+            name, stamped[p] = m["base"], seconds
         if name.lower().startswith(("raw data", "blank", "average", "ratio", "corrected")) or time_line is not None:
             groups.setdefault(name or "Raw Data", []).append(p)
         elif name:
             groups.setdefault(name, []).append(p)
     for label, points in groups.items():
-        kinetic = time_line is not None and len(points) > 1
-        unit = _time_unit(table.lead_names[time_line]) if kinetic else None
-        times = R.time_axis([table.lead[p][time_line] for p in points], unit) if kinetic else []
+        kinetic = (time_line is not None or all(p in stamped for p in points)) and len(points) > 1
+        if kinetic and all(p in stamped for p in points):
+            times = [stamped[p] for p in points]
+        elif kinetic:
+            times = R.time_axis([table.lead[p][time_line] for p in points], _time_unit(table.lead_names[time_line]))
+        else:
+            times = []
         yield table.extent(), _builder(table, label, points, times, kinetic, meta)
 
 
@@ -225,7 +234,7 @@ def _builder(table: T.WellTable, label: str, points: list[int], times: list, kin
 def _row_col_table(sheet: Sheet, meta: dict):
     """'Well Row, Well Col, Content, <reads>': the well split over two columns."""
     for i, row in enumerate(sheet.rows):
-        lower = [C.text(c).lower() for c in row]
+        lower = [" ".join(C.text(c).lower().split()) for c in row]  # 'Well\nRow' in a workbook cell
         if "well row" not in lower or "well col" not in lower:
             continue
         r_col, c_col = lower.index("well row"), lower.index("well col")
