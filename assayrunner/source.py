@@ -257,6 +257,9 @@ def split_lines(text: str) -> list[str]:
     return lines
 
 
+_CELLS_SCORED = 48
+
+
 def detect_separator(lines: list[str]) -> str:
     """Tab, semicolon or comma: the one that splits the most lines into number cells without cutting
     numbers apart ('0,5;0,7' split at commas leaves '5;0', a number cut by the other separator)."""
@@ -271,7 +274,7 @@ def detect_separator(lines: list[str]) -> str:
             if sep not in line:
                 continue
             splits += 1
-            for cell in line.split(sep):
+            for cell in line.split(sep, _CELLS_SCORED)[:_CELLS_SCORED]:  # wide lines: the first cells tell
                 if _NUMERIC.match(cell) and (sep != "," or "," not in cell):
                     score += 1
                 elif any(pattern.search(cell) for pattern in cut):
