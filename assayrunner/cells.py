@@ -215,6 +215,21 @@ def duration(cell: object, unit: float = 1.0) -> float | None:
     return None
 
 
+_CLOCK_LINES = re.compile(r"^[ \t]*(?:(\d+)\.)?(\d+):(\d{1,2})(?::(\d{1,2}(?:[.,]\d+)?))?[ \t]*$", re.MULTILINE)
+
+
+def durations(cells: list, unit: float = 1.0) -> list[float | None]:
+    """duration() of each cell; a column of clock texts ('0:04:22', the usual kinetic time axis) in one pass."""
+    if cells and all(type(c) is str for c in cells):
+        joined = "\n".join(cells)
+        found = _CLOCK_LINES.findall(joined)
+        if len(found) == len(cells) and joined.count("\n") == len(cells) - 1:
+            return [(int(d) * 86400.0 if d else 0.0)
+                    + (int(a) * 3600.0 + int(b) * 60.0 + float(c.replace(",", ".")) if c else int(a) * 60.0 + int(b))
+                    for d, a, b, c in found]
+    return [duration(c, unit) for c in cells]
+
+
 def excel_serial(moment: datetime) -> float:
     """A workbook datetime back to Excel's day serial (1900 system, its leap-day bug included)."""
     days = (moment - _EXCEL_EPOCH).total_seconds() / 86400.0

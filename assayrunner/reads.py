@@ -90,7 +90,7 @@ def time_axis(cells: list, unit: float | None = None) -> list[float | None]:
     Clock texts and Excel durations carry their own unit; Excel day values (datetime cells) that
     all lie on a later day than 0 are made relative to day 0 (see cells.elapsed).
     """
-    seconds = [C.duration(c, unit or 1.0) for c in cells]
+    seconds = C.durations(cells, unit or 1.0)
     if any(hasattr(c, "year") and hasattr(c, "hour") for c in cells):
         seconds = C.elapsed(seconds)
     return seconds

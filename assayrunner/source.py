@@ -24,6 +24,7 @@ _SEPARATORS = ("\t", ";", ",")
 _NUMERIC = re.compile(r"^\s*[+-]?(\d+([.,]\d*)?|[.,]\d+)([eE][+-]?\d+)?\s*$")
 _DOT_NUMBER = re.compile(r"^\s*[+-]?\d*\.\d+\s*$")
 _COMMA_NUMBER = re.compile(r"^\s*[+-]?\d*,\d+\s*$")
+_LETTER = re.compile(r"[A-Za-z]")
 _SPLIT_NUMBER = {sep: re.compile(rf"\d{re.escape(sep)}\s*[+-]?\d") for sep in _SEPARATORS}
 
 
@@ -49,6 +50,14 @@ class Sheet:
             return self.lines[row].strip().strip(self.separator + " ").strip('"').strip()
         cells = (int(c) if isinstance(c, float) and c.is_integer() else c for c in self.rows[row])
         return " ".join(str(c).strip() for c in cells if c is not None and str(c).strip())
+
+    @cached_property
+    def lettered(self) -> list[bool]:
+        """Per row, whether any cell holds a Latin letter: a row without one names no well and no plate
+        row, so table finders pass it by at the cost of one regex search per line."""
+        if self.lines is not None and len(self.lines) == len(self.rows):
+            return [_LETTER.search(line) is not None for line in self.lines]
+        return [any(type(c) is str and _LETTER.search(c) is not None for c in row) for row in self.rows]
 
     def where(self, row: int, column: int | None = None) -> str:
         """'line 12' for text, "sheet 'Plate 1' row 12" (and column letters) for a workbook."""
@@ -126,7 +135,8 @@ class Source:
     def head_sheet(self) -> Sheet | None:
         """The first 300 lines (or rows of the first sheet) as cells, for sniffing; None if there are none."""
         if self.kind == "text":
-            return Sheet(self.path.stem, split_cells(self.head_lines(300), self.separator), separator=self.separator)
+            lines = self.head_lines(300)
+            return Sheet(self.path.stem, split_cells(lines, self.separator), separator=self.separator, lines=lines)
         if self.kind == "workbook" and self.sheet_names:
             first = self.sheet(self.sheet_names[0])
             return Sheet(first.name, first.rows[:300], first.decimal_comma, from_text=False)
@@ -257,7 +267,7 @@ def split_lines(text: str) -> list[str]:
     return lines
 
 
-_CELLS_SCORED = 48
+_CELLS_SCORED = 16
 
 
 def detect_separator(lines: list[str]) -> str:
@@ -266,8 +276,11 @@ def detect_separator(lines: list[str]) -> str:
     sample = [line for line in lines[:400] if line.strip()][:150]
     middle = max(400, len(lines) // 2)
     sample += [line for line in lines[middle:middle + 50] if line.strip()]
+    present = [sep for sep in _SEPARATORS if any(sep in line for line in sample)]
+    if len(present) <= 1:
+        return present[0] if present else "\t"
     best, best_score = ",", None
-    for sep in _SEPARATORS:
+    for sep in present:
         score, splits = 0, 0
         cut = [_SPLIT_NUMBER[other] for other in _SEPARATORS if other != sep]
         for line in sample:

@@ -119,11 +119,12 @@ def find_grids(sheet: Sheet, start: int = 0, stop: int | None = None) -> list[Gr
     """Every labelled plate grid in sheet rows [start, stop), in order."""
     rows = sheet.rows
     stop = len(rows) if stop is None else stop
+    lettered = sheet.lettered
     grids: list[Grid] = []
     i = start
     while i < stop - 1:
         row = rows[i]
-        grid = _grid_at(sheet, i, stop) if _is_header_candidate(row) else None
+        grid = _grid_at(sheet, i, stop) if lettered[i + 1] and _is_header_candidate(row) else None
         if grid is None:
             i += 1
             continue
@@ -327,10 +328,11 @@ def find_wells_across(sheet: Sheet, start: int = 0, stop: int | None = None, min
     """Header rows naming wells across, with the lines of points below them."""
     rows = sheet.rows
     stop = len(rows) if stop is None else stop
+    lettered = sheet.lettered
     tables = []
     i = start
     while i < stop:
-        header = _across_header(rows[i], min_wells)
+        header = _across_header(rows[i], min_wells) if lettered[i] else None
         if header is None:
             i += 1
             continue
@@ -379,10 +381,11 @@ def _read_across(sheet: Sheet, i: int, header: tuple, stop: int) -> WellTable | 
     header_end = value_columns[-1] + 1
     first_value, count = value_columns[0], len(value_columns)
     contiguous = value_columns == list(range(first_value, first_value + count))
+    lettered = sheet.lettered
     j = i + 1
     while j < stop:
         row = rows[j]
-        if all(C.is_blank(c) for c in row):
+        if C.row_blank(row):
             break
         spill = len(_strip_tail(row)) - header_end if sheet.separator == "," else 0
         lead = first - shift
@@ -392,7 +395,7 @@ def _read_across(sheet: Sheet, i: int, header: tuple, stop: int) -> WellTable | 
             cells = row[first_value:header_end]
         else:
             cells = [row[c] if c < len(row) else None for c in value_columns]
-        if _text_line(cells, dc):
+        if lettered[j] and _text_line(cells, dc):  # a header or note line has letters
             if table.cells:
                 break
             table.notes[C.text(next((c for c in row[:first - shift] if not C.is_blank(c)), f"line {j + 1}"))] = cells
@@ -435,10 +438,11 @@ def find_wells_down(sheet: Sheet, start: int = 0, stop: int | None = None, min_w
     """Columns of well names with a line per well (or per well and time, a long table)."""
     rows = sheet.rows
     stop = len(rows) if stop is None else stop
+    lettered = sheet.lettered
     tables = []
     i = start
     while i < stop:
-        hit = _first_well(rows[i])
+        hit = _first_well(rows[i]) if lettered[i] else None
         if hit is None:
             i += 1
             continue

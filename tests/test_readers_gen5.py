@@ -247,3 +247,14 @@ def test_well_per_row_results_table(tmp_path):
     od, conc, blank = plate.reads
     assert od.value("A2") == 1.205 and od.flags["H12"] == "saturated" and conc.value("A2") == 100
     assert blank.value("A2") == 1.154 and od.flags["B1"] == "missing" and not od.is_covered("B1")
+
+
+def test_clock_column_in_one_pass_equals_cell_by_cell():
+    """The time axis of a kinetic table is parsed in one regex pass; it must agree with duration() cell by
+    cell, and fall back to it when any cell is not a clock text (a blank, a number, a line break)."""
+    from assayrunner.cells import duration, durations
+
+    clocks = ["0:00:22", "1:02:03", "12:00", "1.02:03:04", "0:04:22.5", "0:04:22,5", " 3:04 ", "100:00:00"]
+    assert durations(clocks) == [22.0, 3723.0, 720.0, 93784.0, 262.5, 262.5, 184.0, 360000.0]
+    for column in (clocks + [""], clocks + ["5"], ["0:01\n0:02", "0:03"], [1.5, "0:02"]):
+        assert durations(column, 60.0) == [duration(c, 60.0) for c in column]

@@ -49,7 +49,7 @@ def sniff_perkinelmer(source: Source) -> float:
         return 0.9
     if re.search(r"^Results? for .+$", text, re.MULTILINE) and ("PlateRepeat" in text or "Barcode" in text):
         return 0.9
-    if re.search(r"Exported with (Kaleido|EnVision|EnSpire)|EnSight Results from|Kaleido", text):
+    if "Kaleido" in text or "EnSight Results from" in text or re.search(r"Exported with (EnVision|EnSpire)", text):
         return 0.9
     return 0.0
 
