@@ -75,6 +75,8 @@ def parse(cell: object, decimal_comma: bool = False) -> tuple[float | None, str 
     raw = cell.strip().strip('"').strip()
     if not raw:
         return None, None
+    if raw in MARKERS:  # '-', 'nan', written as the table writes them, without the slower steps below
+        return None, MARKERS[raw]
     if _NUMBER.match(raw):
         value = float(raw)
         return (value, None) if math.isfinite(value) else (None, "invalid")
@@ -120,6 +122,9 @@ def to_array(cells: list, decimal_comma: bool = False) -> tuple[np.ndarray, dict
     The common case, every cell a plain number, is one numpy conversion; only tables with
     markers, blanks or decimal commas are parsed cell by cell.
     """
+    values = _text_values(cells, decimal_comma)
+    if values is not None:
+        return _flag_odd(cells, values, list(np.flatnonzero(~np.isfinite(values))), decimal_comma)
     nan = float("nan")
     prepared = [nan if c is None or (isinstance(c, str) and not c.strip()) else
                 (c.replace(",", ".") if decimal_comma and isinstance(c, str) else c) for c in cells]
@@ -139,6 +144,27 @@ def to_array(cells: list, decimal_comma: bool = False) -> tuple[np.ndarray, dict
         values = np.array(numbers)
         failed = set(odd)
         odd += [k for k in np.flatnonzero(~np.isfinite(values)) if prepared[k] is not nan and k not in failed]
+    return _flag_odd(cells, values, odd, decimal_comma)
+
+
+def _text_values(cells: list, decimal_comma: bool) -> np.ndarray | None:
+    """Every cell a number written as text (a text export's table): one join, one split and one numpy
+    conversion; None when any cell is not text or not a plain number."""
+    try:
+        joined = "\x1f".join(cells)
+    except TypeError:
+        return None
+    parts = (joined.replace(",", ".") if decimal_comma else joined).split("\x1f")
+    if len(parts) != len(cells):
+        return None
+    try:
+        return np.array(parts, dtype=float)
+    except ValueError:
+        return None
+
+
+def _flag_odd(cells: list, values: np.ndarray, odd: list, decimal_comma: bool) -> tuple[np.ndarray, dict]:
+    """Cells numpy could not take (markers, texts, written 'NaN'), parsed one by one into values or flags."""
     flags: dict[int, tuple[str, str]] = {}
     for k in odd:  # markers, texts and written 'NaN' / 'inf': cell by cell
         cell = cells[k]

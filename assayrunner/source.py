@@ -41,7 +41,7 @@ class Sheet:
     decimal_comma: bool = False
     from_text: bool = True
     separator: str = ""
-    lines: list[str] | None = field(default=None, repr=False)
+    lines: list[str] | None = field(default=None, repr=False)  # text: the line each row was split from
 
     def line_text(self, row: int) -> str:
         """A row as one text: the text line as written (a title with the separator in it stays whole),
@@ -55,7 +55,7 @@ class Sheet:
     def lettered(self) -> list[bool]:
         """Per row, whether any cell holds a Latin letter: a row without one names no well and no plate
         row, so table finders pass it by at the cost of one regex search per line."""
-        if self.lines is not None and len(self.lines) == len(self.rows):
+        if self.lines is not None:
             return [_LETTER.search(line) is not None for line in self.lines]
         return [any(type(c) is str and _LETTER.search(c) is not None for c in row) for row in self.rows]
 
@@ -206,10 +206,24 @@ class Source:
         except Exception as exc:  # a damaged sheet inside a readable workbook
             raise UserError(f"cannot read this sheet ({type(exc).__name__}): save the workbook again",
                             file=self.path, where=f"sheet {name!r}") from None
-        rows = [_trim([None if c == "" else c for c in row]) for row in grid]
+        rows = [_trim([None if c == "" else c for c in row[:end]]) for row, end in zip(grid, _row_ends(grid))]
         while rows and not rows[-1]:
             rows.pop()
         return Sheet(name, rows, detect_decimal_comma(rows), from_text=False)
+
+
+def _row_ends(grid: list[list]) -> list[int]:
+    """Where each row's cells end, past its trailing '' cells. calamine pads every row to the sheet's
+    width (991 columns when one cell sits far right): numpy finds the ends of wide grids at once."""
+    width = len(grid[0]) if grid else 0
+    if width <= 64 or any(len(row) != width for row in grid):
+        return [len(row) for row in grid]
+    import numpy as np
+
+    filled = np.array(grid, dtype=object) != ""
+    ends = width - np.argmax(filled[:, ::-1], axis=1)
+    ends[~filled.any(axis=1)] = 0
+    return ends.tolist()
 
 
 def _trim(row: list) -> list:

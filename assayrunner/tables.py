@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from itertools import islice
 
 from . import cells as C
 from .plate import PLATE_SHAPES, find_well, row_index
@@ -230,9 +231,20 @@ class Block:
         return len(self.cells), len(self.cells[0])
 
 
-def _block_row(row: list, decimal_comma: bool) -> bool:
-    """A line of a bare block: at least one cell, every filled cell a value (number or marker)."""
-    return len(row) > 1 and all(C.is_value(c, decimal_comma) for c in row if not C.is_blank(c))
+_PLAIN_CELL = r" *(?:[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|--?)? *"  # a number with a point, '-' or blank
+_PLAIN_LINES = {sep: re.compile(f"{_PLAIN_CELL}(?:{re.escape(sep)}{_PLAIN_CELL})*") for sep in "\t;,"}
+
+
+def _block_row(sheet: Sheet, i: int) -> bool:
+    """A line of a bare block: at least one cell, every filled cell a value (number or marker).
+    A text line of plain numbers and dashes is recognised by one regex, anything else cell by cell."""
+    row = sheet.rows[i]
+    if len(row) <= 1:
+        return False
+    plain = _PLAIN_LINES.get(sheet.separator)
+    if plain is not None and sheet.lines is not None and plain.fullmatch(sheet.lines[i]):
+        return True
+    return all(C.is_value(c, sheet.decimal_comma) for c in row if not C.is_blank(c))
 
 
 def find_blocks(sheet: Sheet, start: int = 0, stop: int | None = None,
@@ -246,16 +258,15 @@ def find_blocks(sheet: Sheet, start: int = 0, stop: int | None = None,
     """
     rows = sheet.rows
     stop = len(rows) if stop is None else stop
-    dc = sheet.decimal_comma
     blocks: list[Block] = []
     i = start
     while i < stop:
-        if not _block_row(rows[i], dc) or all(C.is_blank(c) for c in rows[i]):
+        if not _block_row(sheet, i) or C.row_blank(rows[i]):
             i += 1
             continue
         length = len(rows[i])
         j = i + 1
-        while j < stop and len(rows[j]) == length and _block_row(rows[j], dc):
+        while j < stop and len(rows[j]) == length and _block_row(sheet, j):
             j += 1
         run = rows[i:j]
         while run and all(C.is_blank(c) for c in run[-1]) and len(run) not in {r for r, _ in shapes}:
@@ -477,11 +488,13 @@ def _read_down(sheet: Sheet, top: int, bottom: int, col: int, wells: list, reach
     while k >= 0 and top - k <= reach and any(not C.is_blank(c) for c in rows[k]):
         header_rows.insert(0, k)
         k -= 1
+    block = [row if len(row) == width else [*row, *[None] * (width - len(row))] for row in rows[top:bottom]]
+    columns = list(zip(*block))
     for c in range(width):
         if c == col:
             continue
-        column = [rows[r][c] if c < len(rows[r]) else None for r in range(top, bottom)]
-        filled = [x for x in column if not C.is_blank(x)][:20]  # a sample decides what the column holds
+        column = list(columns[c])
+        filled = list(islice((x for x in column if not C.is_blank(x)), 20))  # a sample decides what it holds
         if not filled:
             continue
         if sum(1 for x in filled if C.is_datum(x, dc)) >= len(filled) / 2:
@@ -492,7 +505,7 @@ def _read_down(sheet: Sheet, top: int, bottom: int, col: int, wells: list, reach
     table = WellTable(sheet, False, top, bottom, wells, [], notes=notes, point_rows=points)
     table.lead_names = [_line_name(rows[h], min(points, default=col + 1)) for h in header_rows]
     for c in points:
-        table.cells.append([rows[r][c] if c < len(rows[r]) else None for r in range(top, bottom)])
+        table.cells.append(list(columns[c]))
         table.lead.append([rows[h][c] if c < len(rows[h]) else None for h in header_rows])
     return table
 

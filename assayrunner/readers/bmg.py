@@ -234,6 +234,8 @@ def _builder(table: T.WellTable, label: str, points: list[int], times: list, kin
 def _row_col_table(sheet: Sheet, meta: dict):
     """'Well Row, Well Col, Content, <reads>': the well split over two columns."""
     for i, row in enumerate(sheet.rows):
+        if not sheet.lettered[i] or "well" not in sheet.line_text(i).lower():
+            continue
         lower = [" ".join(C.text(c).lower().split()) for c in row]  # 'Well\nRow' in a workbook cell
         if "well row" not in lower or "well col" not in lower:
             continue

@@ -40,7 +40,7 @@ def sniff_perkinelmer(source: Source) -> float:
     if source.kind == "text":
         text = "\n".join(source.head_lines(400))
     elif source.head_sheet is not None:  # the same layout saved as a workbook
-        text = "\n".join(",".join(C.text(c) for c in row) for row in source.head_sheet.rows)
+        text = "\n".join(",".join(C.text(c) for c in row[:24]) for row in source.head_sheet.rows)
     else:
         return 0.0
     text = text.replace("\u00a0", " ")
