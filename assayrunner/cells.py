@@ -36,7 +36,10 @@ def is_blank(cell: object) -> bool:
 def row_blank(row: list) -> bool:
     """True when every cell of a line is empty."""
     for cell in row:
-        if cell is not None and (not isinstance(cell, str) or cell.strip()):
+        if isinstance(cell, str):
+            if cell and not cell.isspace():
+                return False
+        elif cell is not None:
             return False
     return True
 

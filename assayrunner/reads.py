@@ -7,6 +7,7 @@ time points and partial plates are handled one way everywhere.
 from __future__ import annotations
 
 import re
+from itertools import chain
 
 import numpy as np
 
@@ -66,14 +67,16 @@ def kinetic(label: str, wells: list[tuple[int, int]], points: list[list], times:
 
 def _table_values(points: list[list], inside: list[int], width: int, decimal_comma: bool):
     """points[p][k] for the wells `inside`, as one flat array; a whole table of plain numbers in one numpy call."""
-    if not decimal_comma and len(inside) == width and all(len(line) == width for line in points):
+    whole = len(inside) == width and all(len(line) == width for line in points)
+    if whole and not decimal_comma:
         try:
             block = np.array(points, dtype=float)
             if block.ndim == 2 and np.isfinite(block).all():
                 return block.ravel(), {}
         except (ValueError, TypeError):
             pass
-    flat = [line[k] if k < len(line) else None for line in points for k in inside]
+    flat = list(chain.from_iterable(points)) if whole else \
+        [line[k] if k < len(line) else None for line in points for k in inside]
     return C.to_array(flat, decimal_comma)
 
 

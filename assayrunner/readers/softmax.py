@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from itertools import chain
 
 from .. import cells as C
 from .. import hookimpl
@@ -99,7 +100,7 @@ def _split_blocks(rows: list[list], source: Source, sheet: Sheet) -> tuple[list[
         if i >= len(rows):
             raise UserError(f"the file ends after {len(blocks)} of {m[1]} blocks: it is truncated; export it again",
                             file=source.path, where=sheet.where(len(rows) - 1))
-        end = next((k for k in range(i, len(rows)) if rows[k] and C.text(rows[k][0]) == "~End"), None)
+        end = next((k for k in range(i, len(rows)) if rows[k] and str(rows[k][0]).strip() == "~End"), None)
         if end is None:
             raise UserError("this block has no '~End' line: the file is truncated; export it again",
                             file=source.path, where=sheet.where(i))
@@ -109,15 +110,15 @@ def _split_blocks(rows: list[list], source: Source, sheet: Sheet) -> tuple[list[
 
 
 def _is_raw_header(row: list) -> bool:
-    return len(row) > 2 and C.text(row[1]).startswith("Temperature")
+    return len(row) > 2 and bool(row[1]) and C.text(row[1]).startswith("Temperature")
 
 
 def _is_reduced_header(row: list, h: _Header) -> bool:
     """A header of well names (TimeFormat) or column numbers (PlateFormat) without 'Temperature'."""
-    if len(row) < 3 or not C.is_blank(row[1]) or (not C.is_blank(row[0]) and not C.text(row[0]).startswith("Time")):
-        return False
-    if h.layout != "TimeFormat" and C.text(row[2]) != str(h.first_column):
+    if len(row) < 3 or (h.layout != "TimeFormat" and C.text(row[2]) != str(h.first_column)):
         return False  # the usual plate-row line, decided by its first value
+    if not C.is_blank(row[1]) or (not C.is_blank(row[0]) and not C.text(row[0]).startswith("Time")):
+        return False
     texts = [t for t in _texts(row[2:]) if t]
     if not texts:
         return False
@@ -190,11 +191,10 @@ def _time_format(kind: str, h: _Header, header: list, rows: list[list]) -> list[
 def _plate_format(kind: str, h: _Header, header: list, rows: list[list], source: Source, where: str) -> list[_Series]:
     """PlateFormat: a plate-row line per row, wavelengths side by side; a block of rows per time point."""
     columns = _column_groups(header)
-    data = [row for row in rows if not _blank(row)]
     kinetic = kind == "raw" and h.read_type == "Kinetic"
-    n_rows = h.rows if kinetic else len(data)
     timed = [k for k, row in enumerate(rows) if row and not C.is_blank(row[0])] if kinetic else []
     if timed:  # a block per time point: the line with the time and the plate rows under it
+        n_rows = h.rows
         chunks = []
         for k, end in zip(timed, timed[1:] + [len(rows)]):
             # plate rows, not the short separator line ('\t\t') between time points
@@ -204,19 +204,29 @@ def _plate_format(kind: str, h: _Header, header: list, rows: list[list], source:
                                 "the file is truncated or edited; export it again", file=source.path,
                                 where=f"{where}, time point line {k + 1} of the table")
             chunks.append(chunk)
-    elif not columns or not data or len(data) % n_rows:
-        raise UserError(f"a {kind} data table has {len(data)} lines, not a multiple of {h.rows} plate rows: "
-                        "the file is truncated or edited; export it again", file=source.path, where=where)
     else:
+        data = [row for row in rows if not _blank(row)]
+        n_rows = h.rows if kinetic else len(data)
+        if not columns or not data or len(data) % n_rows:
+            raise UserError(f"a {kind} data table has {len(data)} lines, not a multiple of {h.rows} plate rows: "
+                            "the file is truncated or edited; export it again", file=source.path, where=where)
         chunks = [data[k:k + n_rows] for k in range(0, len(data), n_rows)]
     offset = h.first_row - 1 if h.first_row - 1 + n_rows <= h.shape[0] else 0
     out = []
     for group in columns:
         wells = [(offset + r, col) for r in range(n_rows) for _, col in group]
-        points = [[row[k] if k < len(row) else None for row in chunk for k, _ in group] for chunk in chunks]
+        points = [_cells_at(chunk, [k for k, _ in group]) for chunk in chunks]
         out.append(_Series(wells, points, [chunk[0][0] for chunk in chunks],
                            [chunk[0][1] if len(chunk[0]) > 1 else None for chunk in chunks]))
     return out
+
+
+def _cells_at(rows: list[list], columns: list[int]) -> list:
+    """The cells at `columns` of each row, row after row (a slice per row when the columns are adjacent)."""
+    lo, hi = columns[0], columns[-1] + 1
+    if columns == list(range(lo, hi)) and all(len(row) >= hi for row in rows):
+        return list(chain.from_iterable(row[lo:hi] for row in rows))
+    return [row[k] if k < len(row) else None for row in rows for k in columns]
 
 
 def _label(h: _Header, g: int) -> tuple[str, dict]:
