@@ -129,7 +129,11 @@ class Source:
             return []
         if "lines" in self.__dict__ or len(self.content) <= HEAD_BYTES:
             return self.lines[:n]
-        return split_lines(decode(self.head)[0])[:n]
+        return self._head_text_lines[:n]
+
+    @cached_property
+    def _head_text_lines(self) -> list[str]:
+        return split_lines(decode(self.head)[0])
 
     @cached_property
     def head_sheet(self) -> Sheet | None:

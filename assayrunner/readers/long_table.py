@@ -193,7 +193,8 @@ def sniff_long_table(source: Source) -> float:
     rows = sheet.rows
     run, column = 0, None
     for i, row in enumerate(rows):
-        hit = next((j for j, cell in enumerate(row[:8]) if T.well_at(cell) is not None), None)
+        hit = next((j for j, cell in enumerate(row[:8]) if T.well_at(cell) is not None), None) \
+            if sheet.lettered[i] else None
         if hit is None:
             run, column = 0, None
             continue
