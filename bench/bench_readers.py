@@ -15,6 +15,7 @@ Goal: ours at least 50x faster than allotropy per file, median and worst.
 from __future__ import annotations
 
 import argparse
+import gc
 import statistics
 import subprocess
 import sys
@@ -45,14 +46,23 @@ IMPORTS = {
 
 
 def median_time(call, repeat: int, budget_s: float = 0.3) -> float:
-    """Median seconds of at least `repeat` calls (more, up to 200, while under budget_s), after a warm-up."""
+    """Median seconds of at least `repeat` calls (more, up to 200, while under budget_s), after a warm-up.
+
+    As timeit does, the garbage collector is paused while timing (after a collection), for both sides
+    alike: otherwise one side pays for collecting the other's objects, which the same process holds.
+    """
     call()
-    times: list[float] = []
-    start = time.perf_counter()
-    while len(times) < repeat or (time.perf_counter() - start < budget_s and len(times) < 200):
-        t = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - t)
+    gc.collect()
+    gc.disable()
+    try:
+        times: list[float] = []
+        start = time.perf_counter()
+        while len(times) < repeat or (time.perf_counter() - start < budget_s and len(times) < 200):
+            t = time.perf_counter()
+            call()
+            times.append(time.perf_counter() - t)
+    finally:
+        gc.enable()
     return statistics.median(times)
 
 
