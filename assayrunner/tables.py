@@ -337,22 +337,29 @@ def well_at(cell: object) -> tuple[int, int] | None:
 
 def find_wells_across(sheet: Sheet, start: int = 0, stop: int | None = None, min_wells: int = 2) -> list[WellTable]:
     """Header rows naming wells across, with the lines of points below them."""
-    rows = sheet.rows
-    stop = len(rows) if stop is None else stop
+
+    def table_at(i: int, stop: int) -> tuple[WellTable, int] | None:
+        header = _across_header(sheet.rows[i], min_wells)
+        table = _read_across(sheet, i, header, stop) if header else None
+        return (table, table.bottom) if table else None
+
+    return _scan(sheet, start, stop, table_at)
+
+
+def _scan(sheet: Sheet, start: int, stop: int | None, table_at) -> list[WellTable]:
+    """Well tables row by row: table_at(i, stop) gives (table, the row after it) or None. Rows without
+    a letter name no well and are passed by."""
+    stop = len(sheet.rows) if stop is None else stop
     lettered = sheet.lettered
     tables = []
     i = start
     while i < stop:
-        header = _across_header(rows[i], min_wells) if lettered[i] else None
-        if header is None:
+        found = table_at(i, stop) if lettered[i] else None
+        if found is None:
             i += 1
             continue
-        table = _read_across(sheet, i, header, stop)
-        if table is None:
-            i += 1
-            continue
-        tables.append(table)
-        i = max(table.bottom, i + 1)
+        tables.append(found[0])
+        i = max(found[1], i + 1)
     return tables
 
 
@@ -448,27 +455,21 @@ def find_wells_down(sheet: Sheet, start: int = 0, stop: int | None = None, min_w
                     header_reach: int = 6) -> list[WellTable]:
     """Columns of well names with a line per well (or per well and time, a long table)."""
     rows = sheet.rows
-    stop = len(rows) if stop is None else stop
-    lettered = sheet.lettered
-    tables = []
-    i = start
-    while i < stop:
-        hit = _first_well(rows[i]) if lettered[i] else None
-        if hit is None:
-            i += 1
-            continue
-        col = hit
+
+    def table_at(i: int, stop: int) -> tuple[WellTable, int] | None:
+        col = _first_well(rows[i])
+        if col is None:
+            return None
         j = i
         wells = []
         while j < stop and len(rows[j]) > col and (w := well_at(rows[j][col])) is not None:
             wells.append(w)
             j += 1
         if len(set(wells)) < min_wells:
-            i += 1
-            continue
-        tables.append(_read_down(sheet, i, j, col, wells, header_reach))
-        i = j
-    return tables
+            return None
+        return _read_down(sheet, i, j, col, wells, header_reach), j
+
+    return _scan(sheet, start, stop, table_at)
 
 
 def _first_well(row: list) -> int | None:
