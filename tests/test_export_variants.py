@@ -32,8 +32,8 @@ TEXT_EXPORTS = [
 ]
 #: encoding name -> how to write it (BOM or not); Mac Roman is written the classic Mac way, with bare CR.
 ENCODINGS = {"utf-8": "utf-8", "utf-8-sig": "utf-8-sig", "utf-16-le+bom": "utf-16", "utf-16-be+bom": "utf-16-be",
-             "utf-16-le": "utf-16-le", "cp1252": "cp1252", "mac_roman": "mac_roman"}
-LINE_ENDS = {"crlf": "\r\n", "lf": "\n", "cr": "\r"}
+             "utf-16-le": "utf-16-le", "utf-16-be": "utf-16-be", "cp1252": "cp1252", "mac_roman": "mac_roman"}
+LINE_ENDS = {"crlf": "\r\n", "lf": "\n", "cr": "\r", "mixed": None}  # mixed: CRLF and LF by turns
 SEPARATORS = {"tab": "\t", "comma": ",", "semicolon": ";"}
 _POINT_NUMBER = re.compile(r"^(\s*-?\d+)\.(\d+\s*)$")
 
@@ -50,6 +50,13 @@ def _text(rows: list[list[str]], sep: str) -> str:
         cells = [_POINT_NUMBER.sub(r"\1,\2", c) if decimal_comma else c for c in row]
         lines.append(sep.join(cells))
     return "\n".join(lines) + "\n"
+
+
+def _line_ends(text: str, end: str) -> str:
+    if LINE_ENDS[end] is not None:
+        return text.replace("\n", LINE_ENDS[end])
+    lines = text.split("\n")
+    return "".join(line + ("\r\n" if k % 2 else "\n") for k, line in enumerate(lines[:-1])) + lines[-1]
 
 
 def _summary(path: Path) -> tuple[str, list]:
@@ -93,7 +100,7 @@ def originals():
 
 @pytest.mark.parametrize("path, sep_name, encoding, end", list(_variants()))
 def test_text_variant_reads_like_the_original(tmp_path, originals, path, sep_name, encoding, end):
-    text = _text(_cells(path), SEPARATORS[sep_name]).replace("\n", LINE_ENDS[end])
+    text = _line_ends(_text(_cells(path), SEPARATORS[sep_name]), end)
     data = text.encode(ENCODINGS[encoding], errors="replace")
     if encoding == "utf-16-be+bom":
         data = b"\xfe\xff" + data
@@ -101,6 +108,28 @@ def test_text_variant_reads_like_the_original(tmp_path, originals, path, sep_nam
     variant.write_bytes(data)
     exact = data.decode(ENCODINGS[encoding].replace("-sig", ""), errors="replace").lstrip("\ufeff") == text
     _same(_summary(variant), originals[path], labels=exact)
+
+
+_PLAIN_NUMBER = re.compile(r"^\s*(-?)0?(\.\d+)\s*$|^\s*(-?\d+(\.\d+)?)\s*$")
+
+
+def _restyled(cell: str) -> str:
+    """A number cell written another way instruments do: without the leading zero ('.0385', '-.5') and
+    padded to a fixed width ('   .0385'); other cells as they are."""
+    m = _PLAIN_NUMBER.match(cell)
+    if not m:
+        return cell
+    return (m[1] + m[2] if m[2] else m[3]).rjust(9)
+
+
+@pytest.mark.parametrize("path", TEXT_EXPORTS, ids=lambda p: p.stem)
+def test_padded_numbers_without_leading_zero_read_like_the_original(tmp_path, originals, path):
+    source = load(path)
+    rows = [[_restyled(c) for c in row] for row in _cells(path)]
+    variant = tmp_path / f"variant{path.suffix}"
+    variant.write_text("\n".join(source.separator.join(row) for row in rows) + "\n", encoding="utf-8")
+    assert any(c.startswith("   ") for row in rows for c in row)  # numbers were rewritten
+    _same(_summary(variant), originals[path])
 
 
 def _workbook(rows: list[list[str]], path: Path, as_text: bool) -> None:
