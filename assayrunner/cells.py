@@ -181,7 +181,9 @@ def _flag_odd(cells: list, values: np.ndarray, odd: list, decimal_comma: bool) -
 
 # --- times ----------------------------------------------------------------------------------------
 
-_CLOCK = re.compile(r"^\s*(?:(\d+)\.)?(\d+):(\d{1,2})(?::(\d{1,2}(?:[.,]\d+)?))?\s*$")
+_CLOCK_PARTS = r"(?:(\d+)\.)?(\d+):(\d{1,2})(?::(\d{1,2}(?:[.,]\d+)?))?"  # [d.]h:mm[:ss] or m:ss
+_CLOCK = re.compile(rf"^\s*{_CLOCK_PARTS}\s*$")
+_CLOCK_LINES = re.compile(rf"^[ \t]*{_CLOCK_PARTS}[ \t]*$", re.MULTILINE)
 _UNITS = re.compile(r"(\d+(?:[.,]\d+)?)\s*(d|days?|h|hrs?|hours?|min|mins?|minutes?|m|s|sec|secs?|seconds?|ms)\b",
                     re.IGNORECASE)
 _UNIT_SECONDS = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
@@ -229,12 +231,7 @@ def duration(cell: object, unit: float = 1.0) -> float | None:
         return None
     m = _CLOCK.match(raw)
     if m:
-        days, a, b, c = m.groups()
-        if c is None:
-            seconds = int(a) * 60.0 + int(b)
-        else:
-            seconds = int(a) * 3600.0 + int(b) * 60.0 + float(c.replace(",", "."))
-        return seconds + (int(days) * 86400.0 if days else 0.0)
+        return _clock_seconds(*m.groups())
     value, _ = parse(raw, decimal_comma=True)
     if value is not None:
         return value * unit
@@ -244,7 +241,10 @@ def duration(cell: object, unit: float = 1.0) -> float | None:
     return None
 
 
-_CLOCK_LINES = re.compile(r"^[ \t]*(?:(\d+)\.)?(\d+):(\d{1,2})(?::(\d{1,2}(?:[.,]\d+)?))?[ \t]*$", re.MULTILINE)
+def _clock_seconds(days: str | None, a: str, b: str, c: str | None) -> float:
+    """Seconds of a clock text's parts: a:b:c is h:mm:ss, a:b (no c) m:ss, plus whole days."""
+    seconds = int(a) * 3600.0 + int(b) * 60.0 + float(c.replace(",", ".")) if c else int(a) * 60.0 + int(b)
+    return seconds + (int(days) * 86400.0 if days else 0.0)
 
 
 def durations(cells: list, unit: float = 1.0) -> list[float | None]:
@@ -253,9 +253,7 @@ def durations(cells: list, unit: float = 1.0) -> list[float | None]:
         joined = "\n".join(cells)
         found = _CLOCK_LINES.findall(joined)
         if len(found) == len(cells) and joined.count("\n") == len(cells) - 1:
-            return [(int(d) * 86400.0 if d else 0.0)
-                    + (int(a) * 3600.0 + int(b) * 60.0 + float(c.replace(",", ".")) if c else int(a) * 60.0 + int(b))
-                    for d, a, b, c in found]
+            return [_clock_seconds(*parts) for parts in found]
     return [duration(c, unit) for c in cells]
 
 
@@ -291,9 +289,8 @@ def parse_datetime(day: object, clock: object = "") -> str | None:
     if isinstance(day, datetime):
         return day.isoformat(timespec="seconds")
     if isinstance(day, date):
-        base = datetime.combine(day, time())
         when = clock if isinstance(clock, time) else _clock(text(clock))
-        return datetime.combine(day, when).isoformat(timespec="seconds") if when else base.date().isoformat()
+        return datetime.combine(day, when).isoformat(timespec="seconds") if when else day.isoformat()
     day_text, clock_text = text(day), text(clock) if not isinstance(clock, time) else clock.isoformat()
     if not clock_text and " " in day_text:
         day_text, clock_text = day_text.split(" ", 1)

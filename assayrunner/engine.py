@@ -148,15 +148,22 @@ def _check_shape(plate: Plate, proto: Protocol, path: Path) -> None:
                         "export the whole plate or use a protocol with a smaller layout", file=path)
 
 
+def _sample_slots(proto: Protocol) -> dict[str, list[str]]:
+    """Sample slot name -> its wells (a slot may span several layout entries)."""
+    slots: dict[str, list[str]] = {}
+    for group in proto.layout.groups("sample"):
+        slots.setdefault(group.name, []).extend(group.wells)
+    return slots
+
+
 def _check_covered(proto: Protocol, reads: dict[str, Read], path: Path) -> set[str]:
     """Layout wells outside an export's read area: an error, except sample slots wholly outside an area the
     export declares (a partial-plate read), which are unused slots. Returns those slots."""
     outside: set[str] = set()
+    slots = _sample_slots(proto)
     for read in reads.values():
-        for slot in {g.name for g in proto.layout.groups("sample")}:
-            wells = [w for g in proto.layout.groups("sample") if g.name == slot for w in g.wells]
-            if read.area_declared and not any(read.is_covered(w) for w in wells):
-                outside.add(slot)
+        if read.area_declared:
+            outside |= {slot for slot, wells in slots.items() if not any(read.is_covered(w) for w in wells)}
         unread = [well for group in proto.layout.groups() for well in group.wells
                   if not read.is_covered(well) and not (group.role == "sample" and group.name in outside)]
         if unread:
@@ -170,9 +177,8 @@ def _check_covered(proto: Protocol, reads: dict[str, Read], path: Path) -> set[s
 def _used_layout(proto: Protocol, reads: dict[str, Read], path: Path) -> tuple[Layout, list[str]]:
     """The layout without empty sample slots; UserError for a well with text or no value."""
     empty_slots = list(_check_covered(proto, reads, path))
-    for slot in {g.name for g in proto.layout.groups("sample")} - set(empty_slots):
-        wells = [w for g in proto.layout.groups("sample") if g.name == slot for w in g.wells]
-        if all(_is_empty(read, w) for read in reads.values() for w in wells):
+    for slot, wells in _sample_slots(proto).items():
+        if slot not in empty_slots and all(_is_empty(read, w) for read in reads.values() for w in wells):
             empty_slots.append(slot)
     kept = [g for g in proto.layout.groups() if not (g.role == "sample" and g.name in empty_slots)]
     for group in kept:

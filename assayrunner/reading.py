@@ -18,13 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
+from .cells import is_value
 from .errors import FormatMismatch, PluginError, UserError
 from .plate import Plate, well_name
 from .reads import describe_area, unique_labels
 from .registry import Reader
-from .source import HEAD_BYTES, Source, load
-
-__all__ = ["HEAD_BYTES", "InputFile", "choose_reader", "read_input", "select_plate"]
+from .source import Source, load
 
 
 @dataclass
@@ -57,18 +56,6 @@ def candidates(source: Source, readers: dict[str, Reader]) -> list[tuple[float, 
         if score > 0:
             scored.append((score, reader))
     return sorted(scored, key=lambda pair: -pair[0])
-
-
-def choose_reader(path: Path, head: bytes, readers: dict[str, Reader], forced: str | None = None) -> Reader:
-    """The reader that would read the file first: the forced one, else the best sniff score."""
-    if forced:
-        return _forced(forced, readers, path)
-    source = load(path)
-    _check_kind(source)
-    ranked = candidates(source, readers)
-    if not ranked:
-        raise _no_reader(source, [])
-    return ranked[0][1]
 
 
 def read_input(path: Path, readers: dict[str, Reader], forced: str | None = None) -> InputFile:
@@ -138,8 +125,6 @@ def _cut_short(source: Source) -> bool:
 
 
 def _numeric(cells: list[str]) -> bool:
-    from .cells import is_value
-
     filled = [c for c in cells if c.strip()]
     return len(filled) >= 2 and sum(is_value(c) or is_value(c, True) for c in filled) >= len(filled) / 2
 

@@ -210,7 +210,7 @@ class Source:
         except Exception as exc:  # a damaged sheet inside a readable workbook
             raise UserError(f"cannot read this sheet ({type(exc).__name__}): save the workbook again",
                             file=self.path, where=f"sheet {name!r}") from None
-        rows = [_trim([None if c == "" else c for c in row[:end]]) for row, end in zip(grid, _row_ends(grid))]
+        rows = [trim_row([None if c == "" else c for c in row[:end]]) for row, end in zip(grid, _row_ends(grid))]
         while rows and not rows[-1]:
             rows.pop()
         return Sheet(name, rows, detect_decimal_comma(rows), from_text=False)
@@ -230,8 +230,8 @@ def _row_ends(grid: list[list]) -> list[int]:
     return ends.tolist()
 
 
-def _trim(row: list) -> list:
-    """A workbook row without its empty cells at the end."""
+def trim_row(row: list) -> list:
+    """A row without its empty cells (None, '' or spaces) at the end."""
     end = len(row)
     while end and (row[end - 1] is None or (isinstance(row[end - 1], str) and not row[end - 1].strip())):
         end -= 1

@@ -20,7 +20,7 @@ from itertools import islice
 
 from . import cells as C
 from .plate import PLATE_SHAPES, find_well, row_index
-from .source import Sheet
+from .source import Sheet, trim_row
 
 _ROW_LETTERS = {chr(65 + k) for k in range(26)} | {"A" + chr(65 + k) for k in range(6)}
 
@@ -163,7 +163,7 @@ def _read_grid(sheet: Sheet, top: int, label_col: int, j0: int, first_column: in
             current, line_in_group = label, 0
             grid.letters.append(label)
         elif label is None and current is not None and (len(row) <= label_col or C.is_blank(row[label_col])) \
-                and any(not C.is_blank(c) for c in data):
+                and not C.row_blank(data):
             line_in_group += 1
         else:
             break
@@ -269,7 +269,7 @@ def find_blocks(sheet: Sheet, start: int = 0, stop: int | None = None,
         while j < stop and len(rows[j]) == length and _block_row(sheet, j):
             j += 1
         run = rows[i:j]
-        while run and all(C.is_blank(c) for c in run[-1]) and len(run) not in {r for r, _ in shapes}:
+        while run and C.row_blank(run[-1]) and len(run) not in {r for r, _ in shapes}:
             run = run[:-1]
         left = 0
         while left < length and all(C.is_blank(r[left]) for r in run):
@@ -377,7 +377,7 @@ def _across_header(row: list, min_wells: int) -> tuple[int, list[int], list[tupl
             wells.append(w)
             k += 1
         if len(set(wells)) >= min_wells and len(set(wells)) == len(wells) and \
-                all(C.is_blank(c) for c in row[k:]):
+                C.row_blank(row[k:]):
             return j, columns, wells
         return None
     return None
@@ -390,7 +390,7 @@ def _read_across(sheet: Sheet, i: int, header: tuple, stop: int) -> WellTable | 
     dc = sheet.decimal_comma
     # A header may hold one more field than its lines (an unquoted comma in a title): align at the right.
     shift = 0
-    widths = [len(_strip_tail(rows[j])) for j in range(i + 1, min(stop, i + 6)) if _strip_tail(rows[j])]
+    widths = [width for j in range(i + 1, min(stop, i + 6)) if (width := len(trim_row(rows[j])))]
     if widths and columns[-1] + 1 - max(widths) == 1 and first > 0:
         shift = 1
         lead_names = lead_names[:-2] + [",".join(lead_names[-2:])] if len(lead_names) > 1 else lead_names
@@ -405,7 +405,7 @@ def _read_across(sheet: Sheet, i: int, header: tuple, stop: int) -> WellTable | 
         row = rows[j]
         if C.row_blank(row):
             break
-        spill = len(_strip_tail(row)) - header_end if sheet.separator == "," else 0
+        spill = len(trim_row(row)) - header_end if sheet.separator == "," else 0
         lead = first - shift
         if spill > 0 and lead > 0:  # an unquoted comma in this line's title: its last lead field took more fields
             row = [*row[:lead - 1], ",".join(C.text(c) for c in row[lead - 1:lead + spill]), *row[lead + spill:]]
@@ -435,20 +435,13 @@ def _text_line(cells: list, decimal_comma: bool, sample: int = 5) -> bool:
         return False  # the usual measurement line, decided by its first cell
     seen = values = 0
     for cell in cells:
-        if cell is None or cell == "" or (isinstance(cell, str) and not cell.strip()):
+        if C.is_blank(cell):
             continue
         seen += 1
         values += C.is_datum(cell, decimal_comma)
         if seen == sample:
             break
     return seen > 0 and values < seen / 2
-
-
-def _strip_tail(row: list) -> list:
-    end = len(row)
-    while end and C.is_blank(row[end - 1]):
-        end -= 1
-    return row[:end]
 
 
 def find_wells_down(sheet: Sheet, start: int = 0, stop: int | None = None, min_wells: int = 2,
@@ -486,7 +479,7 @@ def _read_down(sheet: Sheet, top: int, bottom: int, col: int, wells: list, reach
     points, notes = [], {}
     header_rows = []
     k = top - 1
-    while k >= 0 and top - k <= reach and any(not C.is_blank(c) for c in rows[k]):
+    while k >= 0 and top - k <= reach and not C.row_blank(rows[k]):
         header_rows.insert(0, k)
         k -= 1
     block = [row if len(row) == width else [*row, *[None] * (width - len(row))] for row in rows[top:bottom]]
@@ -528,7 +521,7 @@ def _line_name(row: list, first_point: int) -> str:
 
 def describe_nearest(source) -> str:
     """What came closest to a plate table in a file no reader took, for the error message."""
-    for sheet in source.sheets[:5]:
+    for sheet in map(source.sheet, source.sheet_names[:5]):
         for i, row in enumerate(sheet.rows[:5000]):
             run = _header_run(row) if _is_header_candidate(row) else None
             if run is not None:

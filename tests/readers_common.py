@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 
 from assayrunner.plugins import load as load_plugins
-from assayrunner.reading import HEAD_BYTES, choose_reader
+from assayrunner.reading import candidates
 from assayrunner.source import load
 
 EXPORTS = Path(__file__).parent / "data" / "plate-exports"
@@ -12,7 +12,7 @@ EXPORTS = Path(__file__).parent / "data" / "plate-exports"
 
 def chosen(path: Path) -> str:
     """The name of the reader that wins the sniff among all registered readers."""
-    return choose_reader(path, path.read_bytes()[:HEAD_BYTES], load_plugins().readers).name
+    return candidates(load(path), load_plugins().readers)[0][1].name
 
 
 def other_vendors_files(own: str) -> list[Path]:

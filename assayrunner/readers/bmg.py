@@ -70,7 +70,7 @@ def sniff_bmg(source: Source) -> float:
 def _is_dump(source: Source) -> bool:
     """An Omega ASCII dump: nothing but comma-separated plate-sized blocks of numbers and '-'."""
     sheet = source.sheets[0]
-    filled = [row for row in sheet.rows if any(not C.is_blank(c) for c in row)]
+    filled = [row for row in sheet.rows if not C.row_blank(row)]
     return bool(filled) and all(C.is_value(c) for row in filled[:200] for c in row if not C.is_blank(c))
 
 

@@ -138,10 +138,10 @@ def _header_and_procedure(out: _Export) -> None:
 def _procedure(out: _Export, i: int) -> int:
     """'Procedure Details' lines up to the next blank line: plate type, read steps, filters, kinetic settings."""
     rows = out.sheet.rows
-    while i < out.hi and not any(not C.is_blank(c) for c in rows[i]):
+    while i < out.hi and C.row_blank(rows[i]):
         i += 1
     lines, read, mode = [], None, None
-    while i < out.hi and any(not C.is_blank(c) for c in rows[i]):
+    while i < out.hi and not C.row_blank(rows[i]):
         texts = [C.text(c) for c in rows[i] if not C.is_blank(c)]
         line = " ".join(texts)
         lines.append(line)
@@ -306,7 +306,7 @@ def _kinetic_table(out: _Export, table: T.WellTable) -> None:
     if temperature is not None:
         for line, cells in zip(table.lead, table.cells):
             value = C.number(line[temperature], sheet.decimal_comma) if temperature < len(line) else None
-            if value is not None and any(not C.is_blank(c) for c in cells):
+            if value is not None and not C.row_blank(cells):
                 out.temperatures.append(value)
     out.grow(table.extent())
     raw = _is_raw(label, out)
@@ -387,11 +387,11 @@ def _curve_fits(out: _Export) -> None:
     for i in range(out.lo, out.hi):
         if rows[i] and C.text(rows[i][0]) == "Curve Fitting Results":
             j = i + 1
-            while j < out.hi and not any(not C.is_blank(c) for c in rows[j]):
+            while j < out.hi and C.row_blank(rows[j]):
                 j += 1
             names = [C.text(c) for c in rows[j]] if j < out.hi else []
             table, j = [], j + 1
-            while j < out.hi and any(not C.is_blank(c) for c in rows[j]):
+            while j < out.hi and not C.row_blank(rows[j]):
                 table.append({n: C.text(c) for n, c in zip(names, rows[j]) if n and not C.is_blank(c)})
                 j += 1
             out.meta["curve_fits"] = table

@@ -58,10 +58,6 @@ def _texts(row: list) -> list[str]:
     return [C.text(c) for c in row]
 
 
-def _blank(row: list) -> bool:
-    return C.row_blank(row)
-
-
 def _numbers(text: str) -> list[float]:
     return [float(t) for t in text.replace(",", ".").split() if re.fullmatch(r"\d+(\.\d+)?", t)]
 
@@ -88,14 +84,14 @@ def _parse_header(row: list, source: Source, where: str) -> _Header:
 
 def _split_blocks(rows: list[list], source: Source, sheet: Sheet) -> tuple[list[tuple[int, list]], int]:
     """The '##BLOCKS= n' blocks as (first row index, rows without '~End'), and the row after them."""
-    i = next((k for k, row in enumerate(rows) if not _blank(row)), len(rows))
+    i = next((k for k, row in enumerate(rows) if not C.row_blank(row)), len(rows))
     m = _BLOCKS.match(C.text(rows[i][0])) if i < len(rows) else None
     if not m:
         raise FormatMismatch("not a SoftMax Pro export (no '##BLOCKS=' first line)", file=source.path,
                              where=sheet.where(min(i, len(rows) - 1)) if rows else None)
     blocks, i = [], i + 1
     for _ in range(int(m[1])):
-        while i < len(rows) and _blank(rows[i]):
+        while i < len(rows) and C.row_blank(rows[i]):
             i += 1
         if i >= len(rows):
             raise UserError(f"the file ends after {len(blocks)} of {m[1]} blocks: it is truncated; export it again",
@@ -144,7 +140,7 @@ def _sections(rows: list[list], h: _Header) -> list[tuple[str, list, list[list]]
 def _paragraphs(rows: list[list]) -> list[list[list]]:
     out: list[list[list]] = [[]]
     for row in rows:
-        if _blank(row):
+        if C.row_blank(row):
             out.append([])
         else:
             out[-1].append(row)
@@ -198,14 +194,14 @@ def _plate_format(kind: str, h: _Header, header: list, rows: list[list], source:
         chunks = []
         for k, end in zip(timed, timed[1:] + [len(rows)]):
             # plate rows, not the short separator line ('\t\t') between time points
-            chunk = [row for row in rows[k:end] if len(row) >= 2 + h.columns or not _blank(row[2:])]
+            chunk = [row for row in rows[k:end] if len(row) >= 2 + h.columns or not C.row_blank(row[2:])]
             if len(chunk) != n_rows:
                 raise UserError(f"the time point {C.text(rows[k][0])!r} has {len(chunk)} plate rows, not {n_rows}: "
                                 "the file is truncated or edited; export it again", file=source.path,
                                 where=f"{where}, time point line {k + 1} of the table")
             chunks.append(chunk)
     else:
-        data = [row for row in rows if not _blank(row)]
+        data = [row for row in rows if not C.row_blank(row)]
         n_rows = h.rows if kinetic else len(data)
         if not columns or not data or len(data) % n_rows:
             raise UserError(f"a {kind} data table has {len(data)} lines, not a multiple of {h.rows} plate rows: "
