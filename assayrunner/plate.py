@@ -107,7 +107,6 @@ class Read:
         return self.covered is None or bool(self.covered[parse_well(well)])
 
     def to_json(self) -> dict:
-        rows, columns = self.values.shape[:2]
         kinetic = self.kind == "kinetic"
         out: dict[str, object] = {"label": self.label, "wavelength_nm": self.wavelength_nm, "kind": self.kind}
         if self.excitation_nm is not None or self.emission_nm is not None:

@@ -112,20 +112,34 @@ def plate_shape(extent: tuple[int, int], declared: tuple[int, int] | None = None
     return smallest_shape(*extent)
 
 
+def plate_type_shape(plate_type: object, extent: tuple[int, int]) -> tuple[int, int]:
+    """The shape for a free-text plate type ('96 WELL PLATE', 'Generic 24'): the plate it names when the
+    data fit on it, else (no size named, or a name the data contradict) the smallest plate holding them."""
+    declared = declared_shape(str(plate_type or ""))
+    if declared and (declared[0] < extent[0] or declared[1] < extent[1]):
+        declared = None
+    return plate_shape(extent, declared)
+
+
 def declared_shape(text: str) -> tuple[int, int] | None:
-    """A plate size named in text: '96 WELL PLATE', 'Corning 384 flat', '6-well' -> its (rows, columns)."""
+    """A plate size named in text: '96 WELL PLATE', '6-well', '384' -> its (rows, columns). A size among
+    other words counts only beside 'well' ('Corning 384 flat' may be a catalogue number)."""
     m = re.search(r"(?<!\d)(6|12|24|48|96|384|1536)[\s-]*(?:well|wells|-well)?\b", text, re.IGNORECASE)
     if m and ("well" in text.lower() or text.strip().isdigit()):
         return PLATE_SHAPES[int(m[1])]
     return None
 
 
-def mark_unread(read: Read, covered: np.ndarray) -> None:
-    """Record which wells the export read at all; the others are flagged 'missing' (and stay NaN)."""
+def mark_unread(read: Read, covered) -> Read:
+    """Record which wells the export read at all, as (row, column) pairs or a mask of the plate; the
+    others are flagged 'missing' (and stay NaN). Returns the read."""
+    if not isinstance(covered, np.ndarray):
+        covered = coverage(read.values.shape[:2], covered)
     read.covered = covered
     for r, c in zip(*np.nonzero(~covered)):
         well = well_name(int(r), int(c))
         read.flags.setdefault(well, "missing")
+    return read
 
 
 def describe_area(covered: np.ndarray) -> str:

@@ -82,6 +82,11 @@ class Grid:
         return max(self.letters) + 1, self.first_column + self.width
 
     @property
+    def wells(self) -> list[tuple[int, int]]:
+        """Every (row, column) the grid spans: the wells the export read, filled or not."""
+        return [(r, c) for r in self.letters for c in range(self.first_column, self.first_column + self.width)]
+
+    @property
     def where(self) -> str:
         return self.sheet.where(self.top)
 

@@ -112,3 +112,15 @@ def test_victor_style_long_table_with_plates_repeats_and_a_time_per_label(cli, w
     assert (absorbance["kind"], absorbance["wavelength_nm"], absorbance["times_s"]) == ("kinetic", 600, [1.0, 601.0])
     assert absorbance["values"]["A2"] == [0.111, 0.121] and absorbance["well_times_s"]["A2"] == [1.2, 601.2]
     assert fluorescence["times_s"] == [2.5, 602.5] and fluorescence["values"]["A1"] == [11000, 12000]
+
+
+def test_plate_type_names_the_shape_only_when_the_data_fit():
+    """A free-text plate type decides the shape when it names a size the data fit on; else the data do."""
+    from assayrunner.reads import plate_type_shape
+
+    assert plate_type_shape("96 WELL PLATE", (4, 6)) == (8, 12)  # a partial read of a named 96-well plate
+    assert plate_type_shape("Corning 384 well flat", (8, 12)) == (16, 24)
+    assert plate_type_shape("Corning 384 flat", (8, 12)) == (8, 12)  # a number without 'well' names no plate
+    assert plate_type_shape("Generic 24-well", (8, 12)) == (8, 12)  # the name contradicts the data
+    assert plate_type_shape("Generic_Plate_123", (4, 6)) == (4, 6)  # no size named: the smallest plate that holds
+    assert plate_type_shape(None, (3, 5)) == (4, 6)

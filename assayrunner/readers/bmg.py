@@ -31,7 +31,7 @@ from .. import hookimpl
 from .. import reads as R
 from .. import tables as T
 from ..errors import FormatMismatch
-from ..plate import Plate, Read, find_well
+from ..plate import Plate, find_well
 from ..registry import Reader
 from ..source import Sheet, Source
 
@@ -155,15 +155,14 @@ def _grid_reads(sheet: Sheet, grids: list[T.Grid], meta: dict):
         times = [_grid_time(sheet, grid) for _, _, grid, _ in items]
         extent = (max(g.extent[0] for _, _, g, _ in items), max(g.extent[1] for _, _, g, _ in items))
         yield extent, (lambda shape, base=base, wells=wells, points=points, times=times, where=items[0][2].where:
-                       _covered(R.kinetic(base, wells, points, times, shape, sheet.decimal_comma, source=where,
-                                          **_fields(base, meta)), wells))
+                       R.mark_unread(R.kinetic(base, wells, points, times, shape, sheet.decimal_comma,
+                                               source=where, **_fields(base, meta)), wells))
     for label, grid, cells in labelled:
         if id(grid) in done:
             continue
-        covered = [(r, c) for r in grid.letters for c in range(grid.first_column, grid.first_column + grid.width)]
-        yield grid.extent, (lambda shape, label=label, cells=cells, covered=covered, where=grid.where:
-                            _covered(R.endpoint(label, cells, shape, sheet.decimal_comma, _kind(label),
-                                                source=where, **_fields(label, meta)), covered))
+        yield grid.extent, (lambda shape, label=label, cells=cells, grid=grid:
+                            R.mark_unread(R.endpoint(label, cells, shape, sheet.decimal_comma, _kind(label),
+                                                     source=grid.where, **_fields(label, meta)), grid.wells))
 
 
 def _grid_title(sheet: Sheet, grid: T.Grid) -> str:
@@ -188,11 +187,6 @@ def _grid_time(sheet: Sheet, grid: T.Grid) -> float | None:
                 if seconds is not None:
                     return seconds
     return None
-
-
-def _covered(read: Read, wells) -> Read:
-    R.mark_unread(read, R.coverage(read.values.shape[:2], wells))
-    return read
 
 
 def _wells_down_reads(sheet: Sheet, table: T.WellTable, meta: dict):
@@ -225,10 +219,10 @@ def _builder(table: T.WellTable, label: str, points: list[int], times: list, kin
     """shape -> the read of a well table's points: kinetic over them, or the first as an endpoint read."""
     dc, fields = table.sheet.decimal_comma, _fields(label, meta)
     if kinetic:
-        return lambda shape: _covered(R.kinetic(label, table.wells, [table.cells[p] for p in points], times, shape,
-                                                dc, source=table.where, **fields), table.wells)
-    return lambda shape: _covered(R.endpoint(label, dict(zip(table.wells, table.cells[points[0]])), shape, dc,
-                                             _kind(label), source=table.where, **fields), table.wells)
+        return lambda shape: R.mark_unread(R.kinetic(label, table.wells, [table.cells[p] for p in points], times,
+                                                     shape, dc, source=table.where, **fields), table.wells)
+    return lambda shape: R.mark_unread(R.endpoint(label, dict(zip(table.wells, table.cells[points[0]])), shape, dc,
+                                                  _kind(label), source=table.where, **fields), table.wells)
 
 
 def _row_col_table(sheet: Sheet, meta: dict):
@@ -253,7 +247,7 @@ def _row_col_table(sheet: Sheet, meta: dict):
             label = C.text(row[k])
             cells = dict(zip(wells, (_at(line, k) for line in lines)))
             extent = (max(r for r, _ in wells) + 1, max(c for _, c in wells) + 1)
-            yield extent, (lambda shape, label=label, cells=cells: _covered(R.endpoint(
+            yield extent, (lambda shape, label=label, cells=cells: R.mark_unread(R.endpoint(
                 label, cells, shape, sheet.decimal_comma, _kind(label), source=sheet.where(i),
                 **_fields(label, meta)), cells))
 

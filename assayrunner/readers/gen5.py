@@ -29,7 +29,7 @@ from .. import hookimpl
 from .. import reads as R
 from .. import tables as T
 from ..errors import FormatMismatch
-from ..plate import Plate, Read, well_name
+from ..plate import Plate, well_name
 from ..registry import Reader
 from ..source import Sheet, Source
 
@@ -247,11 +247,10 @@ def _grids(out: _Export) -> None:
                 out.series.setdefault(m["base"], []).append((C.duration(time[1]), cells))
                 continue
             raw = _is_raw(label, out)
-            covered = [(r, c) for r in grid.letters for c in range(grid.first_column, grid.first_column + grid.width)]
-            out.pending.append((raw, lambda shape, label=label, cells=cells, raw=raw, covered=covered, where=grid.where:
-                                _covered(R.endpoint(label, _cells_for(cells, raw), shape, sheet.decimal_comma,
-                                                    "endpoint" if raw else "calculated", source=where,
-                                                    **_read_fields(label, out, raw)), covered)))
+            out.pending.append((raw, lambda shape, label=label, cells=cells, raw=raw, grid=grid: R.mark_unread(
+                R.endpoint(label, _cells_for(cells, raw), shape, sheet.decimal_comma,
+                           "endpoint" if raw else "calculated", source=grid.where, **_read_fields(label, out, raw)),
+                grid.wells)))
 
 
 def _time_tables(out: _Export) -> None:
@@ -313,7 +312,7 @@ def _kinetic_table(out: _Export, table: T.WellTable) -> None:
     if not raw:
         out.meta.setdefault("calculated_kinetic_not_read", []).append(label)
         return
-    out.pending.append((True, lambda shape: _covered(R.kinetic(
+    out.pending.append((True, lambda shape: R.mark_unread(R.kinetic(
         label, table.wells, table.cells, times, shape, sheet.decimal_comma, source=table.where,
         **_read_fields(label, out, True)), table.wells)))
 
@@ -324,7 +323,7 @@ def _results_table(out: _Export, table: T.WellTable) -> None:
     for line, cells in zip(table.lead, table.cells):
         label = next((C.text(c) for c in line if not C.is_blank(c)), "Results")
         raw = _is_raw(label, out)
-        out.pending.append((raw, lambda shape, label=label, cells=cells, raw=raw: _covered(R.endpoint(
+        out.pending.append((raw, lambda shape, label=label, cells=cells, raw=raw: R.mark_unread(R.endpoint(
             label, _cells_for(dict(zip(table.wells, cells)), raw), shape, out.sheet.decimal_comma,
             "endpoint" if raw else "calculated", source=out.sheet.where(table.top), **_read_fields(label, out, raw)),
             table.wells)))
@@ -338,21 +337,10 @@ def _matrix_series(out: _Export) -> None:
             continue
         wells = sorted({p for _, cells in frames for p in cells})
         points = [[cells.get(w) for w in wells] for _, cells in frames]
-        out.pending.insert(0, (True, lambda shape, label=label, wells=wells, points=points, frames=frames: _covered(
-            R.kinetic(label, wells, points, [t for t, _ in frames], shape, out.sheet.decimal_comma,
-                      **_read_fields(label, out, True)), wells)))
-
-
-def _shape(out: _Export) -> tuple[int, int]:
-    declared = R.declared_shape(str(out.meta.get("plate_type", "")))
-    if declared and (declared[0] < out.extent[0] or declared[1] < out.extent[1]):
-        declared = None  # Gen5 plate type names are free text ('Generic 24'); the data decide then
-    return R.plate_shape(out.extent, declared)
-
-
-def _covered(read: Read, wells) -> Read:
-    R.mark_unread(read, R.coverage(read.values.shape[:2], wells))
-    return read
+        out.pending.insert(0, (True, lambda shape, label=label, wells=wells, points=points, frames=frames:
+                               R.mark_unread(R.kinetic(label, wells, points, [t for t, _ in frames], shape,
+                                                       out.sheet.decimal_comma, **_read_fields(label, out, True)),
+                                             wells)))
 
 
 def _finish(out: _Export, shape: tuple[int, int], name: str) -> Plate:
@@ -416,7 +404,7 @@ def _sheet_plates(source: Source, sheet: Sheet, shared: dict) -> list[Plate]:
             raise FormatMismatch(f"no data block ({what}) in this Gen5 export: export the plate again with "
                                  "its data", file=source.path, where=sheet.where(lo))
         name = source.path.stem if source.kind == "text" else sheet.name
-        plates.append(_finish(out, _shape(out), name))
+        plates.append(_finish(out, R.plate_type_shape(out.meta.get("plate_type"), out.extent), name))
     return plates
 
 

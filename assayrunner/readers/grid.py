@@ -67,9 +67,7 @@ def _grid_reads(grids: list[T.Grid], sheet: Sheet, shape: tuple[int, int], fallb
             wavelength = R.wavelength_in(label) or (fallback_wavelength if k == 0 and kind == "endpoint" else None)
             read = R.endpoint(label, cells, shape, sheet.decimal_comma, kind, wavelength_nm=wavelength,
                               source=grid.where)
-            letters = set(grid.letters)
-            R.mark_unread(read, R.coverage(shape, [(r, c) for r in letters
-                                                   for c in range(grid.first_column, grid.first_column + grid.width)]))
+            R.mark_unread(read, grid.wells)
             read.area_declared = False  # a bare grid names no plate size: where it stops is not a read area
             reads.append(read)
     return reads
@@ -100,7 +98,7 @@ def _across_reads(tables: list[T.WellTable], sheet: Sheet, shape: tuple[int, int
                          wavelength_nm=R.wavelength_in(title), source=table.where)
         if is_calculated(label):
             continue
-        R.mark_unread(read, R.coverage(shape, table.wells))
+        R.mark_unread(read, table.wells)
         reads.append(read)
     return reads
 

@@ -75,7 +75,7 @@ def well_list_reads(table: T.WellTable, shape: tuple[int, int], title: str = "",
                 read = R.endpoint(label, cells, shape, dc, kind, wavelength_nm=wavelength, source=table.where)
             if excitation and wavelength == emission:
                 read.excitation_nm, read.mode = excitation, "fluorescence"
-            R.mark_unread(read, R.coverage(shape, wells))
+            R.mark_unread(read, wells)
             reads.append(read)
     return reads
 
@@ -149,7 +149,7 @@ def _wide_kinetic(table: T.WellTable, names: list[str], value_cols: list[int], t
                          wavelength_nm=R.wavelength_in(label) or R.wavelength_in(title), source=table.where)
         if kind_calc:
             continue
-        R.mark_unread(read, R.coverage(shape, table.wells))
+        R.mark_unread(read, table.wells)
         reads.append(read)
     return reads
 

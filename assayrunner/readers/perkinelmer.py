@@ -168,8 +168,7 @@ def _grids(sheet: Sheet, stop: int) -> list[tuple[int, tuple[int, int], dict, li
     found = []
     for grid in T.grid_chunks(T.find_grids(sheet, 0, stop)):
         cells = grid.layers.get("") or next(iter(grid.layers.values()))
-        covered = [(r, c) for r in grid.letters for c in range(grid.first_column, grid.first_column + grid.width)]
-        found.append((grid.top, grid.extent, cells, covered))
+        found.append((grid.top, grid.extent, cells, grid.wells))
     taken = {r for g in found for r in range(g[0], g[0] + g[1][0] + 1)}
     for block in T.find_blocks(sheet, 0, stop):
         if block.top in taken:
@@ -225,7 +224,7 @@ def _plates(source: Source, sheet: Sheet) -> list[Plate]:
         fields = _wavelengths(label, settings) if kind == "endpoint" else {}
         read = R.endpoint(label or f"Read {len(plate.reads) + 1}", cells, shape, sheet.decimal_comma, kind,
                           source=sheet.where(top), **fields)
-        R.mark_unread(read, R.coverage(shape, covered))
+        R.mark_unread(read, covered)
         if lower.startswith("saturated"):
             saturated[key] = cells
         plate.reads.append(read)

@@ -139,10 +139,9 @@ def _results_sheet(sheet: Sheet, measured: set[str], shape_hint) -> list[tuple[s
         plate = max((p for p in plate_at if p[0] < grid.top), default=(0, "Plate 1"))[1]
         label = step if per_plate[plate] == 1 else f"{step}: {name}"
         cells = grid.layers.get("") or {}
-        covered = [(r, c) for r in grid.letters for c in range(grid.first_column, grid.first_column + grid.width)]
-        out.append((plate, label, grid.extent, lambda shape, label=label, cells=cells, covered=covered,
-                    where=grid.where: _covered(R.endpoint(label, cells, shape, sheet.decimal_comma, kind,
-                                                          wavelength_nm=wavelength, source=where), covered),
+        out.append((plate, label, grid.extent, lambda shape, label=label, cells=cells, grid=grid:
+                    R.mark_unread(R.endpoint(label, cells, shape, sheet.decimal_comma, kind, wavelength_nm=wavelength,
+                                             source=grid.where), grid.wells),
                     None, None))
     for table in T.find_wells_across(sheet):
         reading = table.lead_column("reading", "time", "cycle")
@@ -151,16 +150,11 @@ def _results_sheet(sheet: Sheet, measured: set[str], shape_hint) -> list[tuple[s
         name = next((n for n in table.lead_names if n), "")
         unit = C.header_unit(name)
         times = R.time_axis(reading, unit) if name.lower().startswith("time") else [None] * len(reading)
-        out.append((plate, step, table.extent(), lambda shape, table=table, times=times: _covered(R.kinetic(
+        out.append((plate, step, table.extent(), lambda shape, table=table, times=times: R.mark_unread(R.kinetic(
             step, table.wells, table.cells, times, shape, sheet.decimal_comma, wavelength_nm=wavelength,
             source=table.where), table.wells), "reading" if not name.lower().startswith("time") else "time",
             reading))
     return out
-
-
-def _covered(read, wells):
-    R.mark_unread(read, R.coverage(read.values.shape[:2], wells))
-    return read
 
 
 def _text_plates(source: Source) -> list[Plate]:
@@ -222,8 +216,7 @@ def read_skanit(source: Source) -> list[Plate]:
         raise FormatMismatch("no SkanIt results sheet ('Measurement results' with a plate grid) or raw data list "
                              "in this workbook", file=source.path)
     extents = [e[2] for entries in found.values() for e in entries] + [t.extent() for _, t in raw_reads]
-    shape = R.plate_shape((max(e[0] for e in extents), max(e[1] for e in extents)),
-                          _declared(meta, extents))
+    shape = R.plate_type_shape(meta.get("plate_type"), (max(e[0] for e in extents), max(e[1] for e in extents)))
     plates: dict[str, Plate] = {}
     for name, table in raw_reads:
         plate = plates.setdefault("Plate 1", Plate("Plate 1", shape[0], shape[1], metadata=dict(meta)))
@@ -260,13 +253,6 @@ def _same_series(read, raw) -> bool:
 def _mode(label: str) -> str | None:
     lower = label.lower()
     return next((m for m in ("absorbance", "fluorescence", "luminescence") if m in lower), None)
-
-
-def _declared(meta: dict, extents) -> tuple[int, int] | None:
-    declared = R.declared_shape(str(meta.get("plate_type", "")))
-    if declared and all(declared[0] >= e[0] and declared[1] >= e[1] for e in extents):
-        return declared
-    return None
 
 
 @hookimpl

@@ -248,7 +248,7 @@ def _make_read(label: str, kind: str, series: _Series, h: _Header, dc: bool, whe
                           **fields)
     read_area = [(r, c) for r in range(h.first_row - 1, h.first_row - 1 + h.rows)
                  for c in range(h.first_column - 1, h.first_column - 1 + h.columns)]
-    R.mark_unread(read, R.coverage(shape, read_area))
+    R.mark_unread(read, read_area)
     return read
 
 

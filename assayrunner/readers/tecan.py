@@ -197,12 +197,10 @@ def _cycles_as_rows(sheet: Sheet, table: T.WellTable) -> _Block | None:
 
 def _endpoint_grid(sheet: Sheet, grid: T.Grid) -> _Block:
     cells = grid.layers.get("") or next(iter(grid.layers.values()))
-    covered = [(r, c) for r in grid.letters for c in range(grid.first_column, grid.first_column + grid.width)]
 
     def build(shape, label):
         read = R.endpoint(label, cells, shape, sheet.decimal_comma, source=grid.where)
-        R.mark_unread(read, R.coverage(shape, covered))
-        return read
+        return R.mark_unread(read, grid.wells)
 
     return _Block(grid.top, build, grid.extent)
 
@@ -260,7 +258,7 @@ def _multiread_block(sheet: Sheet, top: int, wells: list, series: list[dict[str,
                 values, _ = C.to_array([line[p] if p < len(line) else None for p in range(n)], dc)
                 layer[w[0], w[1], :len(values)] = values[:layer.shape[2]]
             read.layers[key] = layer
-        R.mark_unread(read, R.coverage(shape, wells))
+        R.mark_unread(read, wells)
         return read
 
     extent = (max(r for r, _ in wells) + 1, max(c for _, c in wells) + 1)
@@ -331,7 +329,7 @@ def _icontrol_plate(sheet: Sheet, name: str) -> tuple[Plate, list[list[float]]] 
         return None
     blocks.sort(key=lambda b: b.top)
     extent = (max(b.extent[0] for b in blocks), max(b.extent[1] for b in blocks))
-    shape = R.plate_shape(extent, _declared(meta, extent))
+    shape = R.plate_type_shape(meta.get("plate_type"), extent)
     reads = []
     for k, block in enumerate(blocks):
         label = _label_for(block, labels, titles) or f"Read {k + 1}"
@@ -352,11 +350,6 @@ def _icontrol_plate(sheet: Sheet, name: str) -> tuple[Plate, list[list[float]]] 
     if excitation:
         meta["excitation_nm"] = excitation
     return Plate(name, shape[0], shape[1], reads, meta), [b.cycles for b in blocks]
-
-
-def _declared(meta: dict, extent: tuple[int, int]) -> tuple[int, int] | None:
-    declared = R.declared_shape(str(meta.get("plate_type", "")))
-    return declared if declared and declared[0] >= extent[0] and declared[1] >= extent[1] else None
 
 
 # --- Magellan ---------------------------------------------------------------------------------
@@ -383,7 +376,7 @@ def _magellan_plates(sheet: Sheet, name: str) -> list[Plate]:
     footer = [C.text(r[0]) for r in sheet.rows[table.bottom:] if r and not C.is_blank(r[0])]
     meta, wavelengths, temperatures = _magellan_footer(footer)
     extent = table.extent()
-    shape = R.plate_shape(extent, _declared(meta, extent))
+    shape = R.plate_type_shape(meta.get("plate_type"), extent)
     value_points = [p for p, col in enumerate(table.point_rows) if col != plate_col]
     plates: dict[str, Plate] = {}
     for pid in dict.fromkeys(ids):
@@ -396,7 +389,7 @@ def _magellan_plates(sheet: Sheet, name: str) -> list[Plate]:
             cells = {table.wells[k]: table.cells[p][k] for k in rows}
             read = R.endpoint(label, cells, shape, sheet.decimal_comma, wavelength_nm=wavelength,
                               source=sheet.where(header_row))
-            R.mark_unread(read, R.coverage(shape, cells))
+            R.mark_unread(read, cells)
             plate.reads.append(read)
         if pid:
             plate.metadata["plate_id"] = pid
