@@ -171,13 +171,18 @@ def unique_labels(reads: list[Read]) -> None:
             read.label = f"{read.label} #{seen[read.label]}"
 
 
+def is_wavelength(nm: float) -> bool:
+    """A number a plate reader could name as a wavelength in nm: 200 to 1100 (UV to near infrared)."""
+    return 200 <= nm <= 1100
+
+
 _WAVELENGTH = re.compile(r"(?<![\d.])(\d{3,4})(?:[.,]0+)?\s*(?:nm)?(?![\d.])", re.IGNORECASE)
 
 
 def wavelength_in(text: str) -> float | None:
     """A wavelength in nm named in a label ('540 nm', 'Abs 405', 'OD600'), else None (200-1100 nm only)."""
     for m in _WAVELENGTH.finditer(text):
-        if 200 <= int(m.group(1)) <= 1100:
+        if is_wavelength(int(m.group(1))):
             return float(m.group(1))
     return None
 
@@ -187,6 +192,6 @@ def filter_pair(text: str) -> tuple[float | None, float | None]:
     '485-20/528-20' (a bandwidth after a dash) -> (485, 530); (None, None) if it names no pair."""
     m = re.search(r"(?<![\d.])(\d{3,4})(?:[-/]\d{1,3}(?=[,/ ]))?\s*(?:nm)?\s*(?:[,/]|\s+em\.?\s*)\s*(?:em\.?\s*)?"
                   r"(\d{3,4})(?![\d.])", text, re.IGNORECASE)
-    if m and 200 <= int(m[1]) <= 1100 and 200 <= int(m[2]) <= 1100:
+    if m and is_wavelength(int(m[1])) and is_wavelength(int(m[2])):
         return float(m[1]), float(m[2])
     return None, None

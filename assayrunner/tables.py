@@ -455,7 +455,7 @@ def find_wells_down(sheet: Sheet, start: int = 0, stop: int | None = None, min_w
     rows = sheet.rows
 
     def table_at(i: int, stop: int) -> tuple[WellTable, int] | None:
-        col = _first_well(rows[i])
+        col = first_well(rows[i])
         if col is None:
             return None
         j = i
@@ -470,7 +470,8 @@ def find_wells_down(sheet: Sheet, start: int = 0, stop: int | None = None, min_w
     return _scan(sheet, start, stop, table_at)
 
 
-def _first_well(row: list) -> int | None:
+def first_well(row: list) -> int | None:
+    """The column of the first well name among a row's first 8 cells, else None."""
     for j, cell in enumerate(row[:8]):
         if well_at(cell) is not None:
             return j
@@ -532,7 +533,7 @@ def describe_nearest(source) -> str:
             if run is not None:
                 return (f"a line of column numbers at {sheet.where(i)} but no row letters A, B, ... "
                         "in the column before them on the next line")
-            well = _first_well(row)
+            well = first_well(row)
             if well is not None:
                 return f"a well name at {sheet.where(i, well)} but no table of wells with values around it"
     return "no line of column numbers 1, 2, 3 ... with row letters, and no well names A1, B1, ..."

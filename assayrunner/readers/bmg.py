@@ -81,9 +81,9 @@ def _wavelengths(label: str) -> tuple[float | None, float | None]:
         return None, None
     first = float(m.group(1).replace(",", "."))
     second = float(m.group(2).replace(",", ".")) if m.group(2) else None
-    if second is not None and 200 <= second <= 1100:
+    if second is not None and R.is_wavelength(second):
         return second, first  # 'Raw Data (485/520)': excitation / emission
-    return (first, None) if 200 <= first <= 1100 else (None, None)  # '(450)', '(450 1)': a read number after it
+    return (first, None) if R.is_wavelength(first) else (None, None)  # '(450)', '(450 1)': a read number after it
 
 
 def _kind(label: str) -> str:

@@ -22,6 +22,7 @@ from .. import cells as C
 from .. import hookimpl
 from .. import reads as R
 from .. import tables as T
+from ..errors import FormatMismatch
 from ..plate import Plate, well_name
 from ..registry import Reader
 from ..source import Sheet, Source
@@ -79,27 +80,24 @@ def _numeric(cells: dict, sheet: Sheet) -> bool:
     return not filled or sum(C.is_value(c, sheet.decimal_comma) for c in filled) >= len(filled) / 2
 
 
+_POINT_HEADS = ("time", "zeit", "cycle", "reading", "kinetic", "read")  # lead columns that count the points
+
+
 def _across_reads(tables: list[T.WellTable], sheet: Sheet, shape: tuple[int, int]):
     reads = []
     for table in tables:
         title = table.title(reach=2)
-        times_cells = table.lead_column("time", "zeit", "cycle", "reading", "kinetic", "read")
-        unit = None
-        if times_cells is not None:
-            name = next(n for n in table.lead_names if n.lower().startswith(("time", "zeit", "cycle", "reading",
-                                                                           "kinetic", "read")))
-            unit = C.header_unit(name)
-            times = R.time_axis(times_cells, unit) if name.lower().startswith(("time", "zeit")) else \
-                [None] * len(times_cells)
-        else:
-            times = [None] * len(table.cells)
         label = title or "Kinetic"
-        read = R.kinetic(label, table.wells, table.cells, times, shape, sheet.decimal_comma,
-                         wavelength_nm=R.wavelength_in(title), source=table.where)
         if is_calculated(label):
             continue
-        R.mark_unread(read, table.wells)
-        reads.append(read)
+        name = next((n for n in table.lead_names if n.lower().startswith(_POINT_HEADS)), "")
+        if name.lower().startswith(("time", "zeit")):
+            times = R.time_axis(table.lead_column(name), C.header_unit(name))
+        else:
+            times = [None] * len(table.cells)
+        read = R.kinetic(label, table.wells, table.cells, times, shape, sheet.decimal_comma,
+                         wavelength_nm=R.wavelength_in(title), source=table.where)
+        reads.append(R.mark_unread(read, table.wells))
     return reads
 
 
@@ -143,7 +141,7 @@ def read_grid(source: Source) -> list[Plate]:
         name = source.path.stem if source.kind == "text" else sheet.name
         plates.extend(plates_of_sheet(sheet, name))
     if not plates:
-        raise R.FormatMismatch("no plate grid (a header row 1..12 with rows A, B, ... below it), well table or "
+        raise FormatMismatch("no plate grid (a header row 1..12 with rows A, B, ... below it), well table or "
                                "plate-sized block of values found", file=source.path)
     return plates
 

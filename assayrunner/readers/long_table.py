@@ -18,7 +18,7 @@ from .. import cells as C
 from .. import hookimpl
 from .. import reads as R
 from .. import tables as T
-from ..errors import UserError
+from ..errors import FormatMismatch, UserError
 from ..plate import Plate
 from ..registry import Reader
 from ..source import Sheet, Source
@@ -83,7 +83,7 @@ def well_list_reads(table: T.WellTable, shape: tuple[int, int], title: str = "",
 def _wavelength(table: T.WellTable, columns: list[int], rows: list[int]) -> float | None:
     for p in columns:
         found = {C.number(table.cells[p][k], table.sheet.decimal_comma) for k in rows}
-        if len(found) == 1 and (w := found.pop()) is not None and 200 <= w <= 1100:
+        if len(found) == 1 and (w := found.pop()) is not None and R.is_wavelength(w):
             return w
     return None
 
@@ -142,15 +142,13 @@ def _wide_kinetic(table: T.WellTable, names: list[str], value_cols: list[int], t
         by_name.setdefault(names[p] or title or "Kinetic", []).append(p)
     reads = []
     for label, columns in by_name.items():
+        if is_calculated(label):
+            continue
         times = R.time_axis([table.lead[p][time_line] for p in columns], unit)
         points = [table.cells[p] for p in columns]
-        kind_calc = is_calculated(label)
         read = R.kinetic(label, table.wells, points, times, shape, dc,
                          wavelength_nm=R.wavelength_in(label) or R.wavelength_in(title), source=table.where)
-        if kind_calc:
-            continue
-        R.mark_unread(read, table.wells)
-        reads.append(read)
+        reads.append(R.mark_unread(read, table.wells))
     return reads
 
 
@@ -162,8 +160,8 @@ def read_long_table(source: Source) -> list[Plate]:
         except UserError as exc:
             raise UserError(exc.message, file=source.path, where=exc.where) from None
     if not plates:
-        raise R.FormatMismatch("no well list (a column of well names A1, B1, ... under a header) found",
-                               file=source.path)
+        raise FormatMismatch("no well list (a column of well names A1, B1, ... under a header) found",
+                             file=source.path)
     return plates
 
 
@@ -193,8 +191,7 @@ def sniff_long_table(source: Source) -> float:
     rows = sheet.rows
     run, column = 0, None
     for i, row in enumerate(rows):
-        hit = next((j for j, cell in enumerate(row[:8]) if T.well_at(cell) is not None), None) \
-            if sheet.lettered[i] else None
+        hit = T.first_well(row) if sheet.lettered[i] else None
         if hit is None:
             run, column = 0, None
             continue

@@ -147,7 +147,7 @@ def _wavelengths(label: str, settings: dict[str, dict[str, str]]) -> dict:
             for k, v in mine.items():
                 if k.lower().startswith(key):
                     m = re.search(r"(\d{3,4})(?:[.,]\d+)?\s*(?:nm)?\s*$" if tail else r"^(\d{3,4}(?:[.,]\d+)?)", v.strip())
-                    if m and 200 <= float(m[1].replace(",", ".")) <= 1100:
+                    if m and R.is_wavelength(float(m[1].replace(",", "."))):
                         return float(m[1].replace(",", "."))
         return None
 
