@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -181,7 +182,7 @@ class Source:
         except (OSError, zipfile.BadZipFile, KeyError, RuntimeError, ValueError, NotImplementedError):
             return ""
 
-    @property
+    @cached_property
     def sheet_names(self) -> list[str]:
         """The workbook's sheet names in workbook order, or the text's one sheet (the file's stem)."""
         if self.kind == "workbook":
@@ -195,8 +196,10 @@ class Source:
         return self._sheets[name]
 
     @property
-    def sheets(self) -> list[Sheet]:
-        return [self.sheet(name) for name in self.sheet_names]
+    def sheets(self) -> Sequence[Sheet]:
+        """The sheets in workbook order, each read from the workbook when first used (a sniff that looks at
+        sheets[0] or sheets[:3] does not read the others)."""
+        return _Sheets(self)
 
     def _load_sheet(self, name: str) -> Sheet:
         if self.kind == "text":
@@ -214,6 +217,18 @@ class Source:
         while rows and not rows[-1]:
             rows.pop()
         return Sheet(name, rows, detect_decimal_comma(rows), from_text=False)
+
+
+class _Sheets(Sequence):
+    def __init__(self, source: Source):
+        self._source = source
+
+    def __len__(self) -> int:
+        return len(self._source.sheet_names)
+
+    def __getitem__(self, k):
+        names = self._source.sheet_names[k]
+        return [self._source.sheet(name) for name in names] if isinstance(k, slice) else self._source.sheet(names)
 
 
 def _row_ends(grid: list[list]) -> list[int]:
