@@ -291,6 +291,15 @@ def find_blocks(sheet: Sheet, start: int = 0, stop: int | None = None,
     return blocks
 
 
+def block_series(blocks: list[Block]) -> tuple[tuple[int, int], list[tuple[int, int]], list[list], list[Block]]:
+    """The blocks shaped like the first, as a series: (shape, wells in row order, each block's cells in
+    that order, those blocks). Bare blocks in a file are cycles in file order."""
+    shape = blocks[0].shape
+    same = [b for b in blocks if b.shape == shape]
+    wells = [(r, c) for r in range(shape[0]) for c in range(shape[1])]
+    return shape, wells, [[b.cells[r][c] for r, c in wells] for b in same], same
+
+
 # --- well tables ----------------------------------------------------------------------------------
 
 @dataclass

@@ -131,3 +131,21 @@ def test_table_view_with_cycle_times_in_the_column_headers(tmp_path):
     [read] = plate.reads
     assert (read.label, read.kind, list(read.times_s)) == ("Raw Data (600)", "kinetic", [0, 600, 1200])
     assert list(read.value("A2")) == [0.11, 0.21, 0.31]
+
+
+def test_workbook_plates_with_one_id_are_named_by_their_own_sheets(tmp_path):
+    """Two sheets with plates of the same ID1 after a sheet without a plate: each plate takes its own sheet's name."""
+    from openpyxl import Workbook
+
+    book = Workbook()
+    book.active.title = "Notes"
+    book.active.append(["exported by MARS, see the plate sheets"])
+    for title, value in (("Run A", 0.1), ("Run B", 0.2)):
+        sheet = book.create_sheet(title)
+        for row in (["User: USER", "Path: C:\\BMG\\PHERAstar\\User\\Data"], ["ID1: P9"], ["Absorbance"],
+                    ["Raw Data (450)"], [None, 1, 2], ["A", value, value]):
+            sheet.append(row)
+    path = tmp_path / "two.xlsx"
+    book.save(path)
+    plates = read_bmg(load(path))
+    assert [(p.name, p.reads[0].value("A1")) for p in plates] == [("P9 (Run A)", 0.1), ("P9 (Run B)", 0.2)]

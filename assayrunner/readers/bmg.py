@@ -145,9 +145,12 @@ def _grid_reads(sheet: Sheet, grids: list[T.Grid], meta: dict):
         found = _cycle(label)
         if found:
             series.setdefault(found[0], []).append((found[1], label, grid, cells))
-    kinetic = {base: sorted(items, key=lambda x: x[0]) for base, items in series.items()
-               if len(items) > 1 and [n for n, *_ in sorted(items, key=lambda x: x[0])] ==
-               list(range(min(n for n, *_ in items), min(n for n, *_ in items) + len(items)))}
+    kinetic = {}
+    for base, items in series.items():
+        items.sort(key=lambda item: item[0])
+        numbers = [n for n, *_ in items]
+        if len(items) > 1 and numbers == list(range(numbers[0], numbers[0] + len(items))):  # cycles 1, 2, 3 ...
+            kinetic[base] = items
     done = {id(item[2]) for items in kinetic.values() for item in items}
     for base, items in kinetic.items():
         wells = sorted({p for *_, cells in items for p in cells})
@@ -277,10 +280,7 @@ def _dump_plate(sheet: Sheet, name: str) -> Plate | None:
     blocks = T.find_blocks(sheet)
     if not blocks:
         return None
-    shape = blocks[0].shape
-    blocks = [b for b in blocks if b.shape == shape]
-    wells = [(r, c) for r in range(shape[0]) for c in range(shape[1])]
-    points = [[b.cells[r][c] for r, c in wells] for b in blocks]
+    shape, wells, points, blocks = T.block_series(blocks)
     numbers = [v for line in points for c in line if (v := C.number(c)) is not None]
     counts = bool(numbers) and all(float(v).is_integer() for v in numbers)
     label = "fluorescence" if counts else "absorbance"
@@ -318,7 +318,7 @@ def _sheet_plate(source: Source, sheet: Sheet, name: str) -> Plate | None:
 
 
 def read_bmg(source: Source) -> list[Plate]:
-    plates = []
+    plates, sheets = [], []
     for sheet in source.sheets:
         if not sheet.rows:
             continue
@@ -326,11 +326,12 @@ def read_bmg(source: Source) -> list[Plate]:
         plate = _sheet_plate(source, sheet, name)
         if plate is not None:
             plates.append(plate)
+            sheets.append(sheet)
     if not plates:
         raise FormatMismatch("no BMG plate grid found (a 'Raw Data (...)' label, a header row 1..12 and rows "
                              "A, B, ...), no table of wells and no plate dump", file=source.path)
     if len(plates) > 1 and len({p.name for p in plates}) < len(plates):
-        for plate, sheet in zip(plates, [s for s in source.sheets if s.rows]):
+        for plate, sheet in zip(plates, sheets):
             plate.name = f"{plate.name} ({sheet.name})"
     return plates
 

@@ -104,10 +104,7 @@ def _across_reads(tables: list[T.WellTable], sheet: Sheet, shape: tuple[int, int
 def _block_reads(blocks: list[T.Block], sheet: Sheet) -> tuple[list, tuple[int, int] | None]:
     if not blocks:
         return [], None
-    shape = blocks[0].shape
-    same = [b for b in blocks if b.shape == shape]
-    wells = [(r, c) for r in range(shape[0]) for c in range(shape[1])]
-    points = [[b.cells[r][c] for r, c in wells] for b in same]
+    shape, wells, points, same = T.block_series(blocks)
     if len(same) == 1:
         cells = dict(zip(wells, points[0]))
         return [R.endpoint("Read 1", cells, shape, sheet.decimal_comma, source=sheet.where(same[0].top))], shape
