@@ -162,37 +162,21 @@ def _temperatures(cells: list | None, dc: bool) -> list[float]:
     return [t for c in cells or [] if (t := C.number(c, dc)) is not None]
 
 
-def _wells_as_rows(sheet: Sheet, table: T.WellTable) -> _Block | None:
+def _kinetic_block(sheet: Sheet, table: T.WellTable) -> _Block | None:
+    """A kinetic block under 'Cycle Nr.', 'Time [s]', 'Temp. [°C]' lead lines (wells as rows) or columns (cycles
+    as rows); None for a table without a cycle or time lead."""
     dc = sheet.decimal_comma
-    names = [n.lower() for n in table.lead_names]
-    k_time = next((k for k, n in enumerate(names) if n.startswith("time")), None)
-    k_cycle = next((k for k, n in enumerate(names) if n.startswith("cycle")), None)
-    if k_time is None and k_cycle is None:
-        return None
-    unit = C.header_unit(table.lead_names[k_time]) if k_time is not None else None
-    times = R.time_axis([line[k_time] for line in table.lead], unit) if k_time is not None else \
-        [None] * len(table.lead)
-    k_temp = next((k for k, n in enumerate(names) if n.startswith("temp")), None)
-    temps = _temperatures([line[k_temp] for line in table.lead], dc) if k_temp is not None else []
-    cycles = [C.number(line[k_cycle], dc) for line in table.lead] if k_cycle is not None else []
-    title = next((n for n in table.lead_names if n and not n.lower().startswith(_NOT_TITLES)), "")
-    return _Block(table.top, lambda shape, label: R.kinetic(label, table.wells, table.cells, times, shape, dc,
-                                                             source=table.where),
-                  table.extent(), [c for c in cycles if c is not None], temps, title)
-
-
-def _cycles_as_rows(sheet: Sheet, table: T.WellTable) -> _Block | None:
-    dc = sheet.decimal_comma
-    time_cells = table.lead_column("time")
-    cycle_cells = table.lead_column("cycle")
+    time_cells, cycle_cells = table.lead_column("time"), table.lead_column("cycle")
     if time_cells is None and cycle_cells is None:
         return None
     name = next((n for n in table.lead_names if n.lower().startswith("time")), "")
     times = R.time_axis(time_cells, C.header_unit(name)) if time_cells is not None else [None] * len(table.cells)
+    title = "" if table.across else next((n for n in table.lead_names
+                                          if n and not n.lower().startswith(_NOT_TITLES)), "")
     return _Block(table.top, lambda shape, label: R.kinetic(label, table.wells, table.cells, times, shape, dc,
                                                              source=table.where),
                   table.extent(), [c for x in cycle_cells or [] if (c := C.number(x, dc)) is not None],
-                  _temperatures(table.lead_column("temp"), dc))
+                  _temperatures(table.lead_column("temp"), dc), title)
 
 
 def _endpoint_grid(sheet: Sheet, grid: T.Grid) -> _Block:
@@ -311,17 +295,9 @@ def _area(text: str, shape: tuple[int, int]) -> np.ndarray | None:
 def _icontrol_plate(sheet: Sheet, name: str) -> tuple[Plate, list[list[float]]] | None:
     meta, modes, labels = _header(sheet)
     titles = _title_rows(sheet)
-    blocks: list[_Block] = []
-    for table in T.find_wells_down(sheet):
-        block = _wells_as_rows(sheet, table)
-        if block is not None:
-            blocks.append(block)
-    for table in T.find_wells_across(sheet):
-        block = _cycles_as_rows(sheet, table)
-        if block is not None:
-            blocks.append(block)
-    for grid in T.find_grids(sheet):
-        blocks.append(_endpoint_grid(sheet, grid))
+    tables = T.find_wells_down(sheet) + T.find_wells_across(sheet)
+    blocks = [block for table in tables if (block := _kinetic_block(sheet, table)) is not None]
+    blocks += [_endpoint_grid(sheet, grid) for grid in T.find_grids(sheet)]
     multi = _multiread_blocks(sheet)
     if multi is not None:
         blocks.append(multi)
