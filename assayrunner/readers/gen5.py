@@ -32,6 +32,7 @@ from ..errors import FormatMismatch
 from ..plate import Plate, well_name
 from ..registry import Reader
 from ..source import Sheet, Source
+from .long_table import well_list_reads
 
 _HEADER = {
     "software version": "software_version", "experiment file path:": "experiment_file",
@@ -191,11 +192,7 @@ def _title(sheet: Sheet, row: int, column: int) -> str:
 def _is_raw(label: str, out: _Export) -> bool:
     if _CALCULATED.match(label):
         return False
-    m = _RAW_LABEL.match(label)
-    if m:
-        name = (m["name"] or "").strip()
-        return not (name and out.read_names and name not in out.read_names)
-    m = _MODE_LABELS.match(label)
+    m = _RAW_LABEL.match(label) or _MODE_LABELS.match(label)
     if m:
         name = (m["name"] or "").strip()
         return not (name and out.read_names and name not in out.read_names)
@@ -226,7 +223,7 @@ def _cells_for(cells: dict, raw: bool) -> dict:
     """Calculated tables hold durations ('t at Max V' 10:10:22): as seconds."""
     if raw:
         return cells
-    return {p: (C.duration(c) if isinstance(c, str) and ":" in c and C.duration(c) is not None else c)
+    return {p: s if isinstance(c, str) and ":" in c and (s := C.duration(c)) is not None else c
             for p, c in cells.items()}
 
 
@@ -268,8 +265,6 @@ def _time_tables(out: _Export) -> None:
 
 def _well_lists(out: _Export) -> None:
     """Gen5's well-per-row tables ('Well, Well ID, Conc/Dil, 450' or a statistics table): a read per column."""
-    from .long_table import well_list_reads
-
     for table in T.find_wells_down(out.sheet, out.lo, out.hi):
         if not table.lead_names or not table.cells:
             continue
@@ -296,7 +291,7 @@ def _well_lists(out: _Export) -> None:
 
 def _kinetic_table(out: _Export, table: T.WellTable) -> None:
     sheet = out.sheet
-    names = [n for n in table.lead_names]
+    names = table.lead_names
     k_time = names.index("Time")
     temperature = next((k for k, n in enumerate(names) if n.startswith("T") and k != k_time and n != "Time"), None)
     title = _title(sheet, table.top, 0)
@@ -349,10 +344,10 @@ def _finish(out: _Export, shape: tuple[int, int], name: str) -> Plate:
              for r in (made if isinstance(made, list) else [made])]
     meta: dict[str, object] = {"vendor": "Agilent BioTek", "software": "Gen5"}
     meta.update({k: v for k, v in out.meta.items() if v not in ("", None, [], {})})
-    for key in ("date", "time"):
-        if key in meta and not isinstance(meta[key], str):
-            meta[key] = C.parse_datetime(meta[key]) if key == "date" else C.text(meta[key]) if not hasattr(
-                meta[key], "hour") else meta[key].strftime("%H:%M:%S")
+    if "date" in meta and not isinstance(meta["date"], str):  # a workbook date cell
+        meta["date"] = C.parse_datetime(meta["date"])
+    if "time" in meta and not isinstance(meta["time"], str):
+        meta["time"] = meta["time"].strftime("%H:%M:%S") if hasattr(meta["time"], "hour") else C.text(meta["time"])
     when = C.parse_datetime(meta.get("date", ""), meta.get("time", ""))
     if when:
         meta["datetime"] = when
