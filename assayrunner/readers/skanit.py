@@ -18,6 +18,9 @@ template and the temperature.
 from __future__ import annotations
 
 import re
+from collections import Counter
+from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 
@@ -26,7 +29,7 @@ from .. import hookimpl
 from .. import reads as R
 from .. import tables as T
 from ..errors import FormatMismatch
-from ..plate import Plate
+from ..plate import Plate, Read
 from ..registry import Reader
 from ..source import Sheet, Source
 from .long_table import well_list_reads
@@ -37,6 +40,7 @@ _INFO_SHEETS = ("General information", "Session information", "Instrument inform
                 "Run log", "Layout definitions")
 
 
+_NOT_SKANIT = "no SkanIt results sheet ('Measurement results' with a plate grid) or raw data list in this workbook"
 _TEXT_SECTION = re.compile(r"^Plate:\s*(\d+)\s*-\s*Wavelength:\s*(\d+(?:[.,]\d+)?)", re.IGNORECASE)
 _ITERATION = re.compile(r"^(Iteration|Reading|Cycle):\s*(\d+)", re.IGNORECASE)
 
@@ -115,8 +119,19 @@ def _numeric(cells: dict, dc: bool) -> bool:
     return any(C.is_value(c, dc) for c in cells.values() if not C.is_blank(c))
 
 
-def _results_sheet(sheet: Sheet, measured: set[str], shape_hint) -> list[tuple[str, str, str, object]]:
-    """(plate name, label, kind, builder) for every numeric grid and kinetic table of a results sheet."""
+class _Found(NamedTuple):
+    """A read found on a results sheet, built once the plate's shape is known."""
+
+    plate: str
+    label: str
+    extent: tuple[int, int]
+    build: Callable[[tuple[int, int]], Read]
+    axis: str | None = None  # kinetic tables: 'time' (a time column) or 'reading' (reading numbers only)
+    reading: list | None = None  # the lead cells of that column
+
+
+def _results_sheet(sheet: Sheet, measured: set[str]) -> list[_Found]:
+    """Every numeric grid and kinetic table of a results sheet."""
     header = [C.text(r[0]) for r in sheet.rows[1:12] if r and not C.is_blank(r[0])]
     step = header[2] if len(header) > 2 else sheet.name
     wavelength = next((R.wavelength_in(h) for h in header if h.startswith("Wavelength")), None) or \
@@ -131,18 +146,14 @@ def _results_sheet(sheet: Sheet, measured: set[str], shape_hint) -> list[tuple[s
     grids = [g for g in T.find_grids(sheet) if g.title(reach=1) != "Sample"]
     named = [(g, C.text(sheet.rows[g.top][g.left]) if g.left >= 0 else "") for g in grids]
     named = [(g, n) for g, n in named if n != "Sample" and _numeric(g.layers.get("") or {}, sheet.decimal_comma)]
-    per_plate: dict[str, int] = {}
-    for grid, _ in named:
-        plate = max((p for p in plate_at if p[0] < grid.top), default=(0, "Plate 1"))[1]
-        per_plate[plate] = per_plate.get(plate, 0) + 1
-    for grid, name in named:
-        plate = max((p for p in plate_at if p[0] < grid.top), default=(0, "Plate 1"))[1]
+    on_plate = [max((p for p in plate_at if p[0] < grid.top), default=(0, "Plate 1"))[1] for grid, _ in named]
+    per_plate = Counter(on_plate)
+    for (grid, name), plate in zip(named, on_plate):
         label = step if per_plate[plate] == 1 else f"{step}: {name}"
         cells = grid.layers.get("") or {}
-        out.append((plate, label, grid.extent, lambda shape, label=label, cells=cells, grid=grid:
-                    R.mark_unread(R.endpoint(label, cells, shape, sheet.decimal_comma, kind, wavelength_nm=wavelength,
-                                             source=grid.where), grid.wells),
-                    None, None))
+        out.append(_Found(plate, label, grid.extent, lambda shape, label=label, cells=cells, grid=grid:
+                          R.mark_unread(R.endpoint(label, cells, shape, sheet.decimal_comma, kind,
+                                                   wavelength_nm=wavelength, source=grid.where), grid.wells)))
     for table in T.find_wells_across(sheet):
         reading = table.lead_column("reading", "time", "cycle")
         if reading is None:
@@ -150,10 +161,10 @@ def _results_sheet(sheet: Sheet, measured: set[str], shape_hint) -> list[tuple[s
         name = next((n for n in table.lead_names if n), "")
         unit = C.header_unit(name)
         times = R.time_axis(reading, unit) if name.lower().startswith("time") else [None] * len(reading)
-        out.append((plate, step, table.extent(), lambda shape, table=table, times=times: R.mark_unread(R.kinetic(
-            step, table.wells, table.cells, times, shape, sheet.decimal_comma, wavelength_nm=wavelength,
-            source=table.where), table.wells), "reading" if not name.lower().startswith("time") else "time",
-            reading))
+        out.append(_Found(plate, step, table.extent(), lambda shape, table=table, times=times: R.mark_unread(
+            R.kinetic(step, table.wells, table.cells, times, shape, sheet.decimal_comma, wavelength_nm=wavelength,
+                      source=table.where), table.wells),
+            "time" if name.lower().startswith("time") else "reading", reading))
     return out
 
 
@@ -196,8 +207,7 @@ def read_skanit(source: Source) -> list[Plate]:
     if source.kind == "text":
         return _text_plates(source)
     if source.kind != "workbook" or not sniff_skanit(source):
-        raise FormatMismatch("no SkanIt results sheet ('Measurement results' with a plate grid) or raw data list "
-                             "in this workbook", file=source.path)
+        raise FormatMismatch(_NOT_SKANIT, file=source.path)
     meta = _metadata(source)
     measured = _steps(source)
     found: dict[str, list] = {}
@@ -210,12 +220,11 @@ def read_skanit(source: Source) -> list[Plate]:
         if first.lower().startswith("raw data"):
             raw_reads.extend((name, t) for t in T.find_wells_down(sheet, min_wells=1) if t.cells)
         elif first.startswith("Measurement results"):
-            for entry in _results_sheet(sheet, measured, None):
-                found.setdefault(entry[0], []).append(entry)
+            for entry in _results_sheet(sheet, measured):
+                found.setdefault(entry.plate, []).append(entry)
     if not found and not raw_reads:
-        raise FormatMismatch("no SkanIt results sheet ('Measurement results' with a plate grid) or raw data list "
-                             "in this workbook", file=source.path)
-    extents = [e[2] for entries in found.values() for e in entries] + [t.extent() for _, t in raw_reads]
+        raise FormatMismatch(_NOT_SKANIT, file=source.path)
+    extents = [e.extent for entries in found.values() for e in entries] + [t.extent() for _, t in raw_reads]
     shape = R.plate_type_shape(meta.get("plate_type"), (max(e[0] for e in extents), max(e[1] for e in extents)))
     plates: dict[str, Plate] = {}
     for name, table in raw_reads:
@@ -228,15 +237,15 @@ def read_skanit(source: Source) -> list[Plate]:
     for plate_name, entries in found.items():
         plate = plates.setdefault(plate_name, Plate(plate_name, shape[0], shape[1], metadata=dict(meta)))
         for entry in entries:
-            read = entry[3](shape)
+            read = entry.build(shape)
             if read.kind == "kinetic":
                 if any(_same_series(read, raw) for raw in plate.reads):
                     plate.metadata.setdefault("not_read", []).append(
                         f"{read.label}: the results table repeats the raw data list without its times")
                     continue
-                if entry[4] == "reading" and interval:
-                    read.times_s = read.times_s.copy()
-                    read.times_s[:] = [float(C.number(x) or 0) * interval for x in entry[5][:len(read.times_s)]]
+                if entry.axis == "reading" and interval:  # reading numbers times the kinetic interval
+                    read.times_s = np.array([float(C.number(x) or 0) * interval
+                                             for x in entry.reading[:len(read.times_s)]])
             plate.reads.append(read)
     for plate in plates.values():
         plate.reads.sort(key=lambda r: r.kind == "calculated")
