@@ -115,10 +115,13 @@ def plate_shape(extent: tuple[int, int], declared: tuple[int, int] | None = None
 def plate_type_shape(plate_type: object, extent: tuple[int, int]) -> tuple[int, int]:
     """The shape for a free-text plate type ('96 WELL PLATE', 'Generic 24'): the plate it names when the
     data fit on it, else (no size named, or a name the data contradict) the smallest plate holding them."""
-    declared = declared_shape(str(plate_type or ""))
-    if declared and (declared[0] < extent[0] or declared[1] < extent[1]):
-        declared = None
-    return plate_shape(extent, declared)
+    return fitting_shape(extent, declared_shape(str(plate_type or "")))
+
+
+def fitting_shape(extent: tuple[int, int], declared: tuple[int, int] | None) -> tuple[int, int]:
+    """The declared shape when the data fit on it, else the smallest standard plate holding the data."""
+    fits = declared is not None and declared[0] >= extent[0] and declared[1] >= extent[1]
+    return plate_shape(extent, declared if fits else None)
 
 
 def declared_shape(text: str) -> tuple[int, int] | None:

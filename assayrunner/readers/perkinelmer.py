@@ -27,7 +27,7 @@ from .. import hookimpl
 from .. import reads as R
 from .. import tables as T
 from ..errors import FormatMismatch
-from ..plate import Plate
+from ..plate import Plate, well_name
 from ..registry import Reader
 from ..source import Sheet, Source
 
@@ -191,8 +191,7 @@ def _plates(source: Source, sheet: Sheet) -> list[Plate]:
     common = _common_metadata(sheet, footer)
     extent = (max(g[1][0] for g in grids), max(g[1][1] for g in grids))
     declared = _declared(footer)
-    shape = R.plate_shape(extent, declared if declared and declared[0] >= extent[0]
-                          and declared[1] >= extent[1] else None)
+    shape = R.fitting_shape(extent, declared)
     if declared and declared != shape:
         common["plate_size_note"] = (f"the footer says {declared[0]} rows x {declared[1]} columns; "
                                      f"the data are {extent[0]} x {extent[1]}")
@@ -244,7 +243,7 @@ def _apply_status(plate: Plate, saturated: dict | None, times: dict | None, shap
     for (r, c), cell in (saturated or {}).items():
         if C.text(cell).upper().startswith("SAT"):
             for read in measured:
-                well = f"{chr(65 + r)}{c + 1}"
+                well = well_name(r, c)
                 read.values[r, c] = np.nan
                 read.flags[well], read.texts[well] = "saturated", C.text(cell)
     if times and measured:
