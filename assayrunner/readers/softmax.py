@@ -32,6 +32,7 @@ from ..source import Sheet, Source, detect_decimal_comma
 
 _BLOCKS = re.compile(r"^##BLOCKS=\s*(\d+)")
 _TRAILER = re.compile(r"Original Filename:\s*(?P<file>.*?)[;\s]\s*Date Last Saved:\s*(?P<date>.*)$")
+_NOT_SOFTMAX = "not a SoftMax Pro export (no '##BLOCKS=' first line)"
 _DATA_TYPES = ("Raw", "Reduced", "Both")
 
 
@@ -87,7 +88,7 @@ def _split_blocks(rows: list[list], source: Source, sheet: Sheet) -> tuple[list[
     i = next((k for k, row in enumerate(rows) if not C.row_blank(row)), len(rows))
     m = _BLOCKS.match(C.text(rows[i][0])) if i < len(rows) else None
     if not m:
-        raise FormatMismatch("not a SoftMax Pro export (no '##BLOCKS=' first line)", file=source.path,
+        raise FormatMismatch(_NOT_SOFTMAX, file=source.path,
                              where=sheet.where(min(i, len(rows) - 1)) if rows else None)
     blocks, i = [], i + 1
     for _ in range(int(m[1])):
@@ -320,13 +321,10 @@ def _read_group(block: list[list]) -> dict[str, object]:
 
 
 def read_softmax(source: Source) -> list[Plate]:
-    plates: list[Plate] = []
-    for sheet in source.sheets:
-        if sheet.rows and any(_BLOCKS.match(C.text(r[0])) for r in sheet.rows[:5] if r):
-            plates.extend(_sheet_plates(source, sheet))
-    if not plates and not any(sheet.rows and any(_BLOCKS.match(C.text(r[0])) for r in sheet.rows[:5] if r)
-                              for sheet in source.sheets):
-        raise FormatMismatch("not a SoftMax Pro export (no '##BLOCKS=' first line)", file=source.path)
+    marked = [s for s in source.sheets if any(_BLOCKS.match(C.text(r[0])) for r in s.rows[:5] if r)]
+    if not marked:
+        raise FormatMismatch(_NOT_SOFTMAX, file=source.path)
+    plates = [plate for sheet in marked for plate in _sheet_plates(source, sheet)]
     if not plates:
         raise FormatMismatch("no 'Plate:' block in this SoftMax Pro export: export the plate section",
                              file=source.path)
