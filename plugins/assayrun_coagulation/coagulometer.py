@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import re
 from collections import Counter
+
 import numpy as np
 
 from assayrunner import AssayInput, FormatMismatch, Reader, Source, UserError
@@ -39,7 +40,7 @@ def read_label(test: str) -> str:
 def _header(lines: list[str]) -> tuple[int, str, dict[str, int]] | None:
     """(line index, separator, column -> index) of the first line naming all four columns."""
     for i, line in enumerate(lines):
-        if "seconds" not in line.lower():  # quick: the header names every column
+        if not all(name in line.lower() for name in COLUMNS):  # quick: the header names every column
             continue
         for sep in ("\t", ";", ","):
             names = [c.strip().strip('"').lower() for c in line.split(sep)]
