@@ -20,6 +20,8 @@ protocols_app = typer.Typer(help="List protocols, or show one.", invoke_without_
 runs_app = typer.Typer(help="List stored runs, or show one.", invoke_without_command=True)
 app.add_typer(protocols_app, name="protocols")
 app.add_typer(runs_app, name="runs")
+plugin_app = typer.Typer(help="Write a new assay plugin package.", no_args_is_help=True)
+app.add_typer(plugin_app, name="plugin")
 
 DbOption = Annotated[Path, typer.Option("--db", envvar="ASSAYRUN_DB", help="SQLite database (env ASSAYRUN_DB).")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (a stable contract).")]
@@ -207,6 +209,23 @@ def plugins(
         return
     typer.echo(_table([[i.name, i.distribution, i.version, "BROKEN: " + i.error if i.error else ", ".join(i.hooks)]
                        for i in infos], ["plugin", "distribution", "version", "hooks"]))
+
+
+@plugin_app.command("new")
+@handles_errors
+def plugin_new(
+    name: Annotated[str, typer.Argument(help="Assay name, e.g. endotoxin (the package is assayrun-NAME).")],
+    dir: Annotated[Optional[Path], typer.Option("--dir", help="Folder to create (default: ./assayrun-NAME).")] = None,
+    title: Annotated[Optional[str], typer.Option(help="The assay's title on certificates.")] = None,
+):
+    """Write a ready plugin package: pyproject with the entry point, analysis, protocol, certificate block,
+    example plate and passing tests."""
+    from .scaffold import new_plugin
+
+    folder = dir or Path(f"assayrun-{name}")
+    for path in new_plugin(name, folder, title):
+        typer.echo(f"wrote {path}")
+    typer.echo(f"\nNext: cd {folder} && pip install -e '.[test]' && python -m pytest")
 
 
 @protocols_app.callback()

@@ -5,17 +5,26 @@ import shutil
 import subprocess
 import sys
 
+import pytest
+
 from conftest import REPO
 
 
-def test_wheel_in_a_fresh_venv_runs_hemolysis(tmp_path):
-    dist, venv, elsewhere = tmp_path / "dist", tmp_path / "venv", tmp_path / "elsewhere"
+@pytest.fixture(scope="module")
+def venv(tmp_path_factory):
+    """A fresh virtual environment with the built wheel of this tree installed (and nothing else of ours)."""
+    dist, venv = tmp_path_factory.mktemp("dist"), tmp_path_factory.mktemp("venv")
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
                     str(REPO), "-w", str(dist)], check=True, capture_output=True)
     wheel = next(dist.glob("assayrunner-*.whl"))
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     subprocess.run([venv / "bin" / "python", "-m", "pip", "install", "--quiet", str(wheel)], check=True,
                    capture_output=True)
+    return venv
+
+
+def test_wheel_in_a_fresh_venv_runs_hemolysis(venv, tmp_path):
+    elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     shutil.copy(REPO / "examples" / "hemolysis" / "plate.csv", elsewhere / "plate.csv")
     run = subprocess.run([venv / "bin" / "assayrun", "execute", "hemolysis", "plate.csv", "--json"],
@@ -30,3 +39,22 @@ def test_wheel_in_a_fresh_venv_runs_hemolysis(tmp_path):
                             "print(assayrunner.__file__); print(assayrun_hemolysis.__file__)"],
                            cwd=elsewhere, capture_output=True, text=True, check=True).stdout.split()
     assert all(str(venv) in path for path in where)  # the wheel's copy, not the source tree
+
+
+def test_scaffold_installs_and_its_tests_pass_in_a_fresh_venv(venv, tmp_path):
+    """`assayrun plugin new`, then pip install the package into the venv and run its own tests there."""
+    new = subprocess.run([venv / "bin" / "assayrun", "plugin", "new", "endotoxin"], cwd=tmp_path,
+                         capture_output=True, text=True)
+    assert new.returncode == 0, new.stderr
+    package = tmp_path / "assayrun-endotoxin"
+    install = subprocess.run([venv / "bin" / "python", "-m", "pip", "install", "--quiet", f"{package}[test]"],
+                             capture_output=True, text=True)
+    assert install.returncode == 0, install.stderr
+    listed = subprocess.run([venv / "bin" / "assayrun", "plugins", "--json"], capture_output=True, text=True)
+    assert [p["distribution"] for p in json.loads(listed.stdout)] == ["assayrun-endotoxin"]
+    tests = subprocess.run([venv / "bin" / "python", "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=package,
+                           capture_output=True, text=True)
+    assert tests.returncode == 0 and "3 passed" in tests.stdout, tests.stdout + tests.stderr
+    again = subprocess.run([venv / "bin" / "assayrun", "plugin", "new", "endotoxin"], cwd=tmp_path,
+                           capture_output=True, text=True)
+    assert again.returncode == 2 and again.stderr.count("\n") == 1 and "already exists" in again.stderr
