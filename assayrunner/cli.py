@@ -207,8 +207,9 @@ def plugins(
     if not infos:
         typer.echo("No third-party plugins installed (--all shows the built-in ones).")
         return
-    typer.echo(_table([[i.name, i.distribution, i.version, "BROKEN: " + i.error if i.error else ", ".join(i.hooks)]
-                       for i in infos], ["plugin", "distribution", "version", "hooks"]))
+    typer.echo(_table([[i.name, i.distribution, i.version, i.api or "?",
+                        "BROKEN: " + i.error if i.error else ", ".join(i.hooks)]
+                       for i in infos], ["plugin", "distribution", "version", "api", "hooks"]))
 
 
 @plugin_app.command("new")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pluggy
 
-from . import hookspecs
+from . import PLUGIN_API, hookspecs
 from .errors import PluginError
 from .readers import BUILTIN_READERS
 from .registry import Assay, Reader
@@ -32,6 +32,7 @@ class PluginInfo:
     builtin: bool
     hooks: list[str] = field(default_factory=list)
     error: str | None = None
+    api: str | None = None  # the PLUGIN_API the plugin says it was written against
 
 
 @dataclass
@@ -72,7 +73,13 @@ def _load_entry_points(pm: pluggy.PluginManager, info: list[PluginInfo]) -> None
                   file=sys.stderr)
             info.append(PluginInfo(ep.name, dist, version, builtin, error=message))
             continue
-        info.append(PluginInfo(ep.name, dist, version, builtin, _hook_names(pm, plugin)))
+        api = getattr(plugin, "PLUGIN_API", None)
+        if api is not None and str(api).split(".")[0] != PLUGIN_API.split(".")[0]:
+            print(f"warning: plugin {ep.name!r} ({dist} {version}) was written for plugin API {api}; this "
+                  f"assayrunner has {PLUGIN_API}: check it works, or install a version made for {PLUGIN_API}",
+                  file=sys.stderr)
+        info.append(PluginInfo(ep.name, dist, version, builtin, _hook_names(pm, plugin),
+                               api=None if api is None else str(api)))
 
 
 def _hook_names(pm: pluggy.PluginManager, plugin: object) -> list[str]:
@@ -109,7 +116,8 @@ def load() -> Plugins:
     for module_name in BUILTIN_READERS:
         module = importlib.import_module(module_name)
         pm.register(module, name=module_name)
-        info.append(PluginInfo(module_name, "assayrunner", __version__, True, _hook_names(pm, module)))
+        info.append(PluginInfo(module_name, "assayrunner", __version__, True, _hook_names(pm, module),
+                               api=PLUGIN_API))
     _load_entry_points(pm, info)
     pm.check_pending()
     if os.environ.get("ASSAYRUN_TRACE_PLUGINS"):

@@ -7,6 +7,8 @@ import sys
 
 import pytest
 
+import assayrunner
+
 from conftest import DATA, count_rows
 
 PLUGINS = __import__("pathlib").Path(__file__).parent / "plugins"
@@ -16,7 +18,7 @@ PLUGINS = __import__("pathlib").Path(__file__).parent / "plugins"
 def installed(tmp_path_factory):
     """name -> a folder where that test plugin is pip-installed (with its dist-info and entry points)."""
     folders = {}
-    for name in ("assayrun_broken", "assayrun_demo", "assayrun_clash"):
+    for name in ("assayrun_broken", "assayrun_demo", "assayrun_clash", "assayrun_oldapi"):
         target = tmp_path_factory.mktemp(name)
         subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
                         "--target", str(target), str(PLUGINS / name)], check=True, capture_output=True)
@@ -84,3 +86,18 @@ def test_duplicate_reader_names_both_plugins_and_stores_nothing(installed, tmp_p
     assert "reader 'grid' is registered twice" in result.stderr
     assert "'assayrunner.readers.grid'" in result.stderr and "'clash'" in result.stderr
     assert count_rows(tmp_path / "assayrun.db") == 0
+
+
+def test_plugin_api_version_shown_and_a_mismatch_warned(installed):
+    both = [installed["assayrun_demo"], installed["assayrun_oldapi"]]
+    result = assayrun("plugins", "--json", plugins=both)
+    assert result.returncode == 0
+    api = {p["distribution"]: p["api"] for p in json.loads(result.stdout)}
+    assert api == {"assayrun-demo": assayrunner.PLUGIN_API, "assayrun-oldapi": "0.3"}
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "'oldapi'" in warnings[0] and "0.3" in warnings[0], result.stderr
+    table = assayrun("plugins", plugins=both).stdout
+    assert "api" in table.splitlines()[0] and "0.3" in table
+    assert assayrun("oldapi-hello", plugins=both).stdout.strip() == "hello from an old plugin"
+    builtin = json.loads(assayrun("plugins", "--all", "--json").stdout)
+    assert {p["api"] for p in builtin} == {assayrunner.PLUGIN_API}

@@ -8,6 +8,8 @@ from .analysis import analyze
 from .coagulometer import READER
 from .model import Parameters
 
+PLUGIN_API = "1.0"  # the assayrunner plugin API this plugin is written against
+
 
 @assayrunner.hookimpl
 def register_assays(register):

@@ -6,6 +6,8 @@ import assayrunner
 
 from .analysis import Parameters, analyze
 
+PLUGIN_API = "1.0"  # the assayrunner plugin API this plugin is written against
+
 
 @assayrunner.hookimpl
 def register_assays(register):

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict
 import assayrunner
 
 HERE = Path(__file__).parent
+PLUGIN_API = "1.0"
 
 
 def sniff(source: assayrunner.Source) -> float:
