@@ -149,11 +149,15 @@ def _check_shape(plate: Plate, proto: Protocol, path: Path) -> None:
 
 
 def _sample_slots(proto: Protocol) -> dict[str, list[str]]:
-    """Sample slot name -> its wells (a slot may span several layout entries)."""
+    """Sample slot name -> its wells: every layout entry with the slot's name, whatever its role (a slot may
+    span several entries, e.g. its spiked wells with role 'spike')."""
+    names = {group.name for group in proto.layout.groups("sample")}
     slots: dict[str, list[str]] = {}
-    for group in proto.layout.groups("sample"):
-        slots.setdefault(group.name, []).extend(group.wells)
+    for group in proto.layout.groups():
+        if group.name in names:
+            slots.setdefault(group.name, []).extend(group.wells)
     return slots
+
 
 
 def _check_covered(proto: Protocol, reads: dict[str, Read], path: Path) -> set[str]:
@@ -165,7 +169,7 @@ def _check_covered(proto: Protocol, reads: dict[str, Read], path: Path) -> set[s
         if read.area_declared:
             outside |= {slot for slot, wells in slots.items() if not any(read.is_covered(w) for w in wells)}
         unread = [well for group in proto.layout.groups() for well in group.wells
-                  if not read.is_covered(well) and not (group.role == "sample" and group.name in outside)]
+                  if not read.is_covered(well) and group.name not in outside]
         if unread:
             names = ", ".join(unread[:12]) + (f" and {len(unread) - 12} more" if len(unread) > 12 else "")
             raise UserError(f"the export does not cover {len(unread)} well(s) of protocol {proto.id}'s layout "
@@ -180,7 +184,7 @@ def _used_layout(proto: Protocol, reads: dict[str, Read], path: Path) -> tuple[L
     for slot, wells in _sample_slots(proto).items():
         if slot not in empty_slots and all(_is_empty(read, w) for read in reads.values() for w in wells):
             empty_slots.append(slot)
-    kept = [g for g in proto.layout.groups() if not (g.role == "sample" and g.name in empty_slots)]
+    kept = [g for g in proto.layout.groups() if g.name not in empty_slots]
     for group in kept:
         for well in group.wells:
             for name, read in reads.items():

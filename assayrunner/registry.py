@@ -109,6 +109,7 @@ class Result:
     flags: list[str] = field(default_factory=list)
     interpretation: str | None = None
     scope: str | None = None  # which scoped acceptance criteria guard it (e.g. "APTT")
+    qualifier: str | None = None  # "<" or ">" for a censored value (value is then the bound), else None
 
 
 @dataclass
