@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -27,9 +28,16 @@ def installed(tmp_path_factory):
 
 
 def assayrun(*args, plugins=(), cwd=None, env=None):
-    environment = {**os.environ, "PYTHONPATH": os.pathsep.join(str(p) for p in plugins), **(env or {})}
+    """The CLI in a subprocess with these plugin folders, and only their plugins besides the built-in ones
+    (other plugins installed in the environment, like the LAL example, are not loaded)."""
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join(str(p) for p in plugins),
+                   "ASSAYRUN_LOAD_PLUGINS": ",".join(_distributions(plugins)), **(env or {})}
     return subprocess.run([sys.executable, "-m", "assayrunner", *map(str, args)], capture_output=True, text=True,
                           cwd=cwd, env=environment)
+
+
+def _distributions(folders) -> list[str]:
+    return [d.name.split("-")[0].replace("_", "-") for folder in folders for d in Path(folder).glob("*.dist-info")]
 
 
 def test_broken_plugin_is_named_and_the_tool_keeps_working(installed, tmp_path):
