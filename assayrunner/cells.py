@@ -20,8 +20,10 @@ MARKERS = {
     "nan": "missing", "?????": "missing", "masked": "masked", "range?": "masked", "excluded": "masked",
     "-": "no_value", "--": "no_value", "—": "no_value", "nofit": "no_value", "no fit": "no_value",
     "invalid": "invalid", "error": "invalid", "err": "invalid", "#value!": "invalid", "#div/0!": "invalid",
+    "inf": "overflow", "+inf": "overflow", "-inf": "overflow", "infinity": "overflow", "+infinity": "overflow",
+    "-infinity": "overflow", "#num!": "overflow",
 }
-FLAGS = ("saturated", "missing", "masked", "no_value", "below-range", "invalid")
+FLAGS = ("saturated", "missing", "masked", "no_value", "below-range", "invalid", "overflow")
 
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 _COMMA_NUMBER = re.compile(r"^[+-]?(\d+,\d*|,\d+|\d+)([eE][+-]?\d+)?$")
@@ -57,7 +59,7 @@ def parse(cell: object, decimal_comma: bool = False) -> tuple[float | None, str 
     """One cell to (number, flag): '0.5' -> (0.5, None); 'OVRFLW' -> (None, 'saturated'); '' -> (None, None).
 
     Text that is neither a number nor a known marker gives (None, 'invalid'). Inf and NaN are
-    never numbers: 'inf' is invalid, 'NaN' is a missing value.
+    never numbers: 'inf' and '1e400' are an overflow, 'NaN' is a missing value.
     """
     if cell is None or isinstance(cell, bool):
         return None, None
@@ -65,7 +67,7 @@ def parse(cell: object, decimal_comma: bool = False) -> tuple[float | None, str 
         value = float(cell)
         if math.isfinite(value):
             return value, None
-        return None, "missing" if value != value else "invalid"
+        return None, "missing" if value != value else "overflow"
     if not isinstance(cell, str):  # a date or time where a number belongs
         return None, "invalid"
     if cell and (cell[0].isdigit() or cell[0] in "-.+ "):  # the usual case: a plain number
@@ -82,13 +84,14 @@ def parse(cell: object, decimal_comma: bool = False) -> tuple[float | None, str 
         return None, MARKERS[raw]
     if _NUMBER.match(raw):
         value = float(raw)
-        return (value, None) if math.isfinite(value) else (None, "invalid")
+        return (value, None) if math.isfinite(value) else (None, "overflow")
     squeezed = raw.translate(_SPACES)
     if decimal_comma and _COMMA_NUMBER.match(squeezed):
         value = float(squeezed.replace(",", "."))
-        return (value, None) if math.isfinite(value) else (None, "invalid")
+        return (value, None) if math.isfinite(value) else (None, "overflow")
     if _NUMBER.match(squeezed):  # '1 234.5' written with a thousands space
-        return float(squeezed), None
+        value = float(squeezed)
+        return (value, None) if math.isfinite(value) else (None, "overflow")
     lower = " ".join(raw.lower().split())
     if lower in MARKERS:
         return None, MARKERS[lower]
@@ -172,9 +175,8 @@ def _flag_odd(cells: list, values: np.ndarray, odd: list, decimal_comma: bool) -
     for k in odd:  # markers, texts and written 'NaN' / 'inf': cell by cell
         cell = cells[k]
         value, flag = parse(cell, decimal_comma)
-        if value is not None:
-            values[k] = value
-        elif flag:
+        values[k] = float("nan") if value is None else value
+        if value is None and flag:
             flags[k] = (flag, text(cell))
     return values, flags
 

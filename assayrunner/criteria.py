@@ -12,7 +12,7 @@ import operator
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Op = Literal[">=", ">", "<=", "<", "within"]
 _OPS = {">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt}
@@ -21,7 +21,7 @@ _OPS = {">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt
 class Condition(BaseModel):
     """metric op limit, with per-item limits in overrides (e.g. { CAL6 = 25 })."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     metric: str
     op: Op
@@ -33,6 +33,9 @@ class Condition(BaseModel):
         for limit in (self.limit, *self.overrides.values()):
             if (self.op == "within") != isinstance(limit, tuple):
                 raise ValueError("op 'within' takes limit = [low, high]; the other ops take one number")
+            if isinstance(limit, tuple) and limit[0] > limit[1]:
+                raise ValueError(f"limit: within [{_fmt(limit[0])}, {_fmt(limit[1])}] has low above high; "
+                                 "write [low, high]")
         return self
 
     def limit_for(self, item: str | None) -> float | tuple[float, float]:
@@ -57,7 +60,7 @@ class Condition(BaseModel):
 class Criterion(BaseModel):
     """One named acceptance criterion of a protocol."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     id: str
     description: str
@@ -66,7 +69,7 @@ class Criterion(BaseModel):
     limit: float | tuple[float, float] | None = None
     items: str | None = None
     require: list[Condition] = []
-    at_least: int | None = None
+    at_least: int | None = Field(None, ge=1)
     scope: str | None = None  # the results it guards (e.g. "APTT"); failing, it invalidates only those
 
     @model_validator(mode="after")
@@ -102,6 +105,10 @@ class MissingMetric(KeyError):
     """A criterion names a metric the assay does not compute."""
 
 
+class TooFewItems(ValueError):
+    """A counted criterion needs more passing items than the assay computed: (items, count)."""
+
+
 def lookup(metrics: dict, path: str) -> Any:
     """metrics['a']['b'] for 'a.b'; MissingMetric when the path does not exist."""
     node: Any = metrics
@@ -120,6 +127,8 @@ def evaluate(criterion: Criterion, metrics: dict) -> Check:
         return Check(criterion.id, criterion.description, _number(value), condition.describe(),
                      condition.passes(value), scope=criterion.scope)
     items = lookup(metrics, criterion.items)
+    if not isinstance(items, dict) or criterion.at_least > len(items):
+        raise TooFewItems(criterion.items, len(items) if isinstance(items, dict) else 0)
     passing, failing = [], []
     for item, item_metrics in items.items():
         ok = all(c.passes(lookup(item_metrics, c.metric), item) for c in criterion.require)

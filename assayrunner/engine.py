@@ -11,16 +11,19 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
+
 from . import __version__, integrity, plugins, store
-from .criteria import Check, MissingMetric, evaluate
+from .criteria import Check, MissingMetric, TooFewItems, evaluate
 from .errors import PluginError, UserError
 from .layout import Layout
-from .plate import Plate, Read, parse_well
+from .plate import Plate, Read, parse_well, well_name
 from .parameters import validated_parameters
 from .protocol import Protocol, ReadSpec, find
 from .reading import InputFile, read_input, select_plate
 from .reads import describe_area
 from .registry import Assay, AssayInput, AssayResult
+from .result_check import check_result
 from .samples import read_samples
 
 
@@ -83,7 +86,7 @@ def execute(assay_name: str, files: list[Path], *, protocol: str | Path | None =
     _check_shape(chosen, proto, inputs[0].path)
     layout, skipped = _used_layout(proto, reads, inputs[0].path)
     slots = sorted({g.name for g in proto.layout.groups("sample")}, key=_slot_order)
-    sample_info = read_samples(samples, slots) if samples else {}
+    sample_info = read_samples(samples, slots, skipped) if samples else {}
     assay_input = AssayInput(proto, parameters, chosen, reads, layout, sample_info)
     result = _analyze(assay, assay_input)
     _interpret(proto, result)
@@ -123,12 +126,16 @@ def _check_supersedes(database, run_id: int, assay: str, db: Path) -> None:
 
 
 def _find_read(spec: ReadSpec, plate: Plate, inputs: list[InputFile], only_spec: bool) -> Read | None:
-    """The plate's read the protocol's read spec names (by label, else by wavelength and kind)."""
-    for read in plate.reads:
-        if read.kind != spec.kind:
-            continue
-        if (read.label == spec.label) if spec.label is not None else (read.wavelength_nm == spec.wavelength_nm):
-            return read
+    """The plate's read the protocol's read spec names (by label, else by wavelength and kind); two that
+    match are an error (the same read twice: which one holds the data is not known)."""
+    found = [read for read in plate.reads if read.kind == spec.kind and (
+        (read.label == spec.label) if spec.label is not None else (read.wavelength_nm == spec.wavelength_nm))]
+    if len(found) > 1:
+        raise UserError(f"reads {found[0].label!r} and {found[1].label!r} both match read {spec.name!r} of the "
+                        "protocol: the file holds that read twice; export it once, or give the protocol's read "
+                        "a label that names one", file=inputs[0].path)
+    if found:
+        return found[0]
     unnamed = [r for r in plate.reads if r.kind == spec.kind and r.wavelength_nm is None]
     if only_spec and len(plate.reads) == 1 and unnamed:
         return unnamed[0]  # an export that names no wavelength: its only read is the one
@@ -141,11 +148,33 @@ def _find_read(spec: ReadSpec, plate: Plate, inputs: list[InputFile], only_spec:
 
 
 def _check_shape(plate: Plate, proto: Protocol, path: Path) -> None:
+    """The plate must hold the layout's rows x columns, and no data outside them (a plate larger than the
+    layout is fine only where its extra wells are empty: a 384-well export of a 96-well area)."""
     need = (proto.layout.rows, proto.layout.columns)
     if plate.rows < need[0] or plate.columns < need[1]:
         raise UserError(f"the plate is {plate.rows} x {plate.columns} ({plate.rows * plate.columns} wells) but "
                         f"protocol {proto.id} needs {need[0]} x {need[1]} ({need[0] * need[1]} wells); "
                         "export the whole plate or use a protocol with a smaller layout", file=path)
+    extra = _data_outside(plate, *need) if proto.layout.wells else []  # no wells: the assay reads a table
+    if extra:
+        names = ", ".join(extra[:8]) + (f" and {len(extra) - 8} more" if len(extra) > 8 else "")
+        raise UserError(f"the plate holds data outside the {need[0]} x {need[1]} wells protocol {proto.id}'s layout "
+                        f"is written for ({names}): more rows or columns than the layout reads; export only the "
+                        "plate the protocol is written for, or use a protocol whose layout matches", file=path)
+
+
+def _data_outside(plate: Plate, rows: int, columns: int) -> list[str]:
+    """Wells beyond rows x columns that hold a number or an instrument marker in any read."""
+    wells: set[tuple[int, int]] = set()
+    for read in plate.reads:
+        finite = np.isfinite(read.values)
+        filled = finite.any(axis=2) if finite.ndim == 3 else finite
+        filled = filled.copy()
+        filled[:rows, :columns] = False
+        wells |= {(int(r), int(c)) for r, c in np.argwhere(filled)}
+        wells |= {parse_well(w) for w, f in read.flags.items() if f not in ("missing", "no_value")
+                  and (parse_well(w)[0] >= rows or parse_well(w)[1] >= columns)}
+    return [well_name(r, c) for r, c in sorted(wells)]
 
 
 def _sample_slots(proto: Protocol) -> dict[str, list[str]]:
@@ -195,8 +224,17 @@ def _used_layout(proto: Protocol, reads: dict[str, Read], path: Path) -> tuple[L
                 if _is_empty(read, well):
                     raise UserError(f"has no value in read {read.label!r}; every layout well needs a reading "
                                     "(a sample slot may be left entirely empty)", file=path, where=place)
+                flag = read.flags.get(well)
+                if flag in NOT_A_NUMBER and not group.spec.leave_out:
+                    raise UserError(f"holds {read.texts.get(well, flag)!r} in read {read.label!r}, "
+                                    f"{NOT_A_NUMBER[flag]}; correct the export, or set leave_out = true on this "
+                                    "layout group to leave such wells out", file=path, where=place)
     layout = proto.layout.model_copy(update={"wells": [g.spec for g in kept]})
     return layout, sorted(empty_slots, key=_slot_order)
+
+
+#: Flags of a layout well that has no usable number: an error unless its group says leave_out = true.
+NOT_A_NUMBER = {"missing": "a missing value (NaN)", "overflow": "an overflow (infinite or beyond float range)"}
 
 
 def _is_empty(read: Read, well: str) -> bool:
@@ -212,12 +250,26 @@ def _slot_order(name: str) -> tuple:
 
 
 def _analyze(assay: Assay, assay_input: AssayInput) -> AssayResult:
+    """The assay's result, checked against the AssayResult contract, with the wells it was told to leave out."""
+    who = f"assay {assay.name!r} (plugin {assay.plugin or '?'})"
     try:
-        return assay.analyze(assay_input)
+        result = assay.analyze(assay_input)
     except UserError:
         raise
     except Exception as exc:
-        raise PluginError(f"assay plugin {assay.name!r} failed: {type(exc).__name__}: {exc}") from exc
+        raise PluginError(f"{who} failed: {type(exc).__name__}: {exc}") from exc
+    check_result(result, who)
+    _note_left_out(result, assay_input)
+    return result
+
+
+def _note_left_out(result: AssayResult, assay_input: AssayInput) -> None:
+    """Layout wells left out under leave_out = true: every result says so (unless the assay already did)."""
+    notes = [f"{read.flags[well]} well {well} ({group.name}) left out"
+             for group in assay_input.layout.groups() if group.spec.leave_out for well in group.wells
+             for read in assay_input.reads.values() if read.flags.get(well) in NOT_A_NUMBER]
+    for r in result.results:
+        r.flags += [n for n in dict.fromkeys(notes) if not any(n.split(" (")[0] in f for f in r.flags)]
 
 
 def _interpret(proto: Protocol, result: AssayResult) -> None:
@@ -235,6 +287,9 @@ def _judge(proto: Protocol, result: AssayResult) -> list[Check]:
         except MissingMetric as exc:
             raise UserError(f"metric {exc.args[0]!r} is not computed by assay {proto.assay!r}",
                             file=proto.path, where=f"acceptance[{i}]") from None
+        except TooFewItems as exc:
+            raise UserError(f"needs {criterion.at_least} passing {exc.args[0]!r} but this run has {exc.args[1]}; "
+                            "lower at_least", file=proto.path, where=f"acceptance[{i}].at_least") from None
     return checks
 
 

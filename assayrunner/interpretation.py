@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, model_validator
 class InterpretationClass(BaseModel):
     """A class: the value is in it when below `below` (strict) or at most `at_most`; neither = the rest."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     label: str
     below: float | None = None
@@ -37,6 +37,17 @@ class Interpretation(BaseModel):
 
     metric: str
     classes: list[InterpretationClass]
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        bounds = [c.below if c.below is not None else c.at_most for c in self.classes]
+        for k, bound in enumerate(bounds):
+            if bound is None and k != len(bounds) - 1:
+                raise ValueError(f"classes[{k}]: a class without below or at_most takes the rest and must come last")
+            if k and bound is not None and bounds[k - 1] is not None and bound < bounds[k - 1]:
+                raise ValueError(f"classes[{k}]: its bound {bound:g} is below the previous class's "
+                                 f"{bounds[k - 1]:g}; list the classes from low to high")
+        return self
 
     def classify(self, value: float | None) -> str | None:
         if value is None or not math.isfinite(value):

@@ -13,22 +13,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .plate import parse_well, well_name
+
+
+#: Roles whose name is one level with one nominal value (a dose series may repeat a sample's name per dose).
+SINGLE_NOMINAL_ROLES = ("calibrator", "qc", "standard")
 
 
 class WellGroup(BaseModel):
     """One group of replicate wells with the same role and content."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     wells: str
     role: str
     name: str | None = None
-    nominal: float | None = None
+    nominal: float | None = Field(None, ge=0)
     unit: str | None = None
     interference: bool = Field(False, description="the same condition without the biological matrix")
+    leave_out: bool = Field(False, description="a well without a number (NaN, overflow) is left out, not an error")
 
     @field_validator("wells")
     @classmethod
@@ -77,9 +82,33 @@ class Layout(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    rows: int = 8
-    columns: int = 12
+    rows: int = Field(8, ge=1, le=32)
+    columns: int = Field(12, ge=1, le=48)
     wells: list[WellGroup]
+
+    @model_validator(mode="after")
+    def _wells_on_the_plate(self):
+        for k, group in enumerate(self.wells):
+            for well in expand_wells(group.wells):
+                r, c = parse_well(well)
+                if r >= self.rows or c >= self.columns:
+                    raise ValueError(f"wells[{k}]: well {well} is outside the {self.rows} x {self.columns} plate "
+                                     "the layout declares (rows, columns)")
+        return self
+
+    def duplicate_groups(self) -> list[tuple[int, int]]:
+        """(first, second) indices of groups that say the same thing twice: the same role, name and
+        interference (and, except for levels with one nominal each, the same nominal): merge their wells."""
+        seen: dict[tuple, int] = {}
+        clashes = []
+        for group in self.groups():
+            spec = group.spec
+            key = (spec.role, group.name, spec.interference,
+                   None if spec.role in SINGLE_NOMINAL_ROLES else spec.nominal)
+            if key in seen:
+                clashes.append((seen[key], group.index))
+            seen.setdefault(key, group.index)
+        return clashes
 
     def groups(self, role: str | None = None, interference: bool | None = None) -> list[Group]:
         """Resolved groups, optionally only those with a role / interference setting."""

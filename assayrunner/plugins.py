@@ -9,7 +9,7 @@ import importlib
 import os
 import sys
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -95,6 +95,8 @@ def _collect(pm: pluggy.PluginManager, hook: str, kind: str) -> dict[str, tuple[
             if name in found:
                 raise PluginError(f"{kind} {name!r} is registered twice: by plugin {found[name][1]!r} "
                                   f"and by plugin {plugin!r}; uninstall one of them")
+            if isinstance(obj, (Reader, Assay)):
+                obj = replace(obj, plugin=plugin)
             found[name] = (obj, plugin)
         try:
             impl.function(register=register)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import math
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .criteria import Criterion
 from .errors import UserError
@@ -32,10 +34,10 @@ class Source(BaseModel):
 class ReadSpec(BaseModel):
     """A read the protocol uses, found in the plate by wavelength (or label)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     name: str
-    wavelength_nm: float | None = None
+    wavelength_nm: float | None = Field(None, gt=0)
     label: str | None = None
     kind: Literal["endpoint", "kinetic", "calculated"] = "endpoint"
     optional: bool = False
@@ -60,12 +62,54 @@ class Protocol(BaseModel):
     sha256: str = ""
     text: str = ""
 
+    @field_validator("parameters")
+    @classmethod
+    def _finite_parameters(cls, value: dict) -> dict:
+        _check_numbers(value, "")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        for first, second in self.layout.duplicate_groups():
+            raise ValueError(f"layout.wells[{second}]: repeats the role, name and nominal of layout.wells[{first}]; "
+                             "put the wells of one group in one entry")
+        for k, criterion in enumerate(self.acceptance):
+            role = criterion.items.removesuffix("s") if criterion.items else None
+            count = len({g.label for g in self.layout.wells if g.role == role})
+            if count and criterion.at_least > count:
+                raise ValueError(f"acceptance[{k}].at_least: needs {criterion.at_least} of {criterion.items!r} but "
+                                 f"the layout has {count}; lower at_least or add {role} groups")
+        return self
+
+
+_KEY_PATH = re.compile(r"^[\w-]+(\[\d+\])*(\.[\w-]+(\[\d+\])*)*$|^\[\d+\](\.[\w-]+)*$")
+
 
 def _location(loc: tuple) -> str:
     out = ""
     for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif str(part).startswith("["):
+            out += str(part)
+        else:
+            out += f".{part}" if out else str(part)
     return out
+
+
+def _check_numbers(value: Any, path: str) -> None:
+    """Every number finite; a dilution or dilution factor above 0 (ValueError naming the key)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_numbers(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list):
+        for k, item in enumerate(value):
+            _check_numbers(item, f"{path}[{k}]")
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{path}: {value} is not a finite number")
+    elif isinstance(value, (int, float)) and not isinstance(value, bool) and "dilution" in path.lower() \
+            and value <= 0:
+        raise ValueError(f"{path}: a dilution must be above 0, not {value:g}")
 
 
 def validation_message(exc: ValidationError, prefix: str = "") -> tuple[str, str]:
@@ -84,6 +128,10 @@ def validation_message(exc: ValidationError, prefix: str = "") -> tuple[str, str
         message = f"unknown key; did you mean {close[0]!r}?" if close else "unknown key; check its spelling"
     elif error["type"] == "missing":
         message = "required key is missing"
+    elif error["type"] == "value_error":  # our validators: 'key.path: what is wrong'
+        key, sep, rest = message.removeprefix("Value error, ").partition(": ")
+        if sep and _KEY_PATH.match(key):
+            loc, message = loc + (key,), rest
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
     return _location(loc) or "(top level)", message + more
 

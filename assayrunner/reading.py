@@ -50,8 +50,8 @@ def candidates(source: Source, readers: dict[str, Reader]) -> list[tuple[float, 
         try:
             score = float(reader.sniff(source))
         except Exception as exc:  # a broken sniff must not keep the other readers from the file
-            print(f"warning: reader {reader.name!r} failed to sniff {source.path}: {type(exc).__name__}: {exc}",
-                  file=sys.stderr)
+            print(f"warning: {_who(reader)} failed to sniff {source.path} and is skipped: {type(exc).__name__}: "
+                  f"{_short(exc)}", file=sys.stderr)
             continue
         if score > 0:
             scored.append((score, reader))
@@ -81,10 +81,12 @@ def read_input(path: Path, readers: dict[str, Reader], forced: str | None = None
         except UserError:
             raise
         except Exception as exc:
-            crash = crash or PluginError(f"reader {reader.name!r} failed on {path}: {type(exc).__name__}: {exc}")
-            failures.append((reader, f"failed ({type(exc).__name__}: {exc})"))
+            crash = crash or PluginError(f"{_who(reader)} failed on {path}: {type(exc).__name__}: {_short(exc)}")
+            failures.append((reader, f"failed ({type(exc).__name__}: {_short(exc)})"))
             if forced:
                 raise crash from exc
+            print(f"warning: {_who(reader)} failed to read {path} and is skipped: {type(exc).__name__}: "
+                  f"{_short(exc)}", file=sys.stderr)
             continue
         _name_apart(plates)
         notes = [f"the {r.name} reader tried first: {why}" for r, why in failures]
@@ -93,6 +95,16 @@ def read_input(path: Path, readers: dict[str, Reader], forced: str | None = None
     if crash is not None and len(failures) == 1:
         raise crash
     raise _no_reader(source, failures)
+
+
+def _who(reader: Reader) -> str:
+    return f"reader {reader.name!r} (plugin {reader.plugin or '?'})"
+
+
+def _short(exc: Exception) -> str:
+    """An exception's message on one line, cut to a readable length."""
+    text = " ".join(str(exc).split())
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 def _forced(name: str, readers: dict[str, Reader], path: Path) -> Reader:
@@ -179,13 +191,31 @@ def _check_read(read, plate: Plate, reader: str, path: Path) -> None:
     if kinetic and (read.times_s is None or len(read.times_s) != values.shape[2]):
         raise PluginError(f"reader {reader!r}: kinetic read {read.label!r} has {values.shape[2]} points "
                           f"but {0 if read.times_s is None else len(read.times_s)} times")
-    if np.isinf(values).any():
-        r, c = np.argwhere(np.isinf(values))[0][:2]
-        raise UserError(f"read {read.label!r} has an infinite value in well {well_name(int(r), int(c))}: "
-                        "correct the export", file=path)
+    _flag_overflow(read)
     if not np.isfinite(values).any() and not any(f != "missing" for f in read.flags.values()):
         raise FormatMismatch(f"the {reader} reader found read {read.label!r} without any value", file=path,
                              where=read.source or None)
+
+
+#: Beyond this magnitude a value's square overflows float64: no computation on it can be trusted.
+OVERFLOW = float(np.sqrt(np.finfo(np.float64).max))
+
+
+def _flag_overflow(read) -> None:
+    """Infinite or overflowing values (1e400, 'inf', 1e308) become NaN wells flagged 'overflow', never numbers."""
+    with np.errstate(invalid="ignore"):
+        bad = ~np.isnan(read.values) & ~(np.abs(read.values) < OVERFLOW)
+    if not bad.any():
+        return
+    for index in np.argwhere(bad):
+        r, c = int(index[0]), int(index[1])
+        well = well_name(r, c)
+        if read.kind == "kinetic":
+            read.point_flags.setdefault(well, {})[int(index[2])] = "overflow"
+        read.texts.setdefault(well, repr(float(read.values[tuple(index)])))
+        if read.flags.get(well) in (None, "no_value", "missing"):
+            read.flags[well] = "overflow"
+    read.values[bad] = np.nan
 
 
 def _name_apart(plates: list[Plate]) -> None:

@@ -31,6 +31,7 @@ class Reader:
     extensions: tuple[str, ...] = ()
     instruments: tuple[str, ...] = ()
     generic: bool = False  # reads any plain table; never tries a file a format reader recognized and refused
+    plugin: str = ""  # the plugin that registered it (set when plugins load)
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class Assay:
     analyze: Callable[["AssayInput"], "AssayResult"]
     parameters: type["BaseModel"]
     template: str | None = None
+    plugin: str = ""  # the plugin that registered it (set when plugins load)
 
 
 @dataclass(frozen=True)

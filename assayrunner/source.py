@@ -350,7 +350,10 @@ def split_cells(lines: list[str], sep: str) -> list[list[str]]:
     rows = []
     for line in lines:
         if '"' in line:
-            rows.append(next(csv.reader([line], delimiter=sep), []))
+            try:
+                rows.append(next(csv.reader([line], delimiter=sep), []))
+            except csv.Error:  # a quoted cell beyond csv's field size limit: no plate cell is that long
+                rows.append([cell.strip('"') for cell in line.split(sep)])
         else:
             rows.append(line.split(sep))
     return rows

@@ -16,9 +16,11 @@ def test_list_and_show(cli):
     result, shown = cli.json("protocols", "show", "ncl-ita-1")
     wells = shown["layout"]["wells"]
     assert len(wells) == 96
-    assert wells["A3"] == {"role": "calibrator", "name": "CAL1", "nominal": 0.8, "unit": "mg/mL", "interference": False}
+    assert wells["A3"] == {"role": "calibrator", "name": "CAL1", "nominal": 0.8, "unit": "mg/mL", "interference": False,
+                           "leave_out": False}
     assert wells["B2"]["name"] == "CAL6" and wells["B2"]["nominal"] == 0.025
-    assert wells["F12"] == {"role": "sample", "name": "S10", "nominal": None, "unit": None, "interference": True}
+    assert wells["F12"] == {"role": "sample", "name": "S10", "nominal": None, "unit": None, "interference": True,
+                             "leave_out": False}
     assert shown["parameters"]["tbhd_dilution"] == 40.0
     assert shown["sha256"] and shown["source"]["document"] == "NCL ITA-1"
     text = cli("protocols", "show", str(REPO / "protocols" / "ncl-ita-1.toml"))

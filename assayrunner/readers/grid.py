@@ -127,9 +127,30 @@ def plates_of_sheet(sheet: Sheet, name: str) -> list[Plate]:
     extents = [g.extent for g in grids] + [t.extent() for t in across]
     shape = R.plate_shape((max(e[0] for e in extents), max(e[1] for e in extents)))
     fallback = R.wavelength_in(str(meta.get("Wavelength", meta.get("wavelength", ""))))
-    reads = _grid_reads(grids, sheet, shape, fallback, meta) + _across_reads(across, sheet, shape)
-    reads.sort(key=lambda r: r.kind == "calculated")
-    return [Plate(name, shape[0], shape[1], reads, meta)] if reads else []
+    plates = []
+    for k, part in enumerate(_repeats_apart(grids) or [[]]):
+        plate_meta = meta if k == 0 else dict(meta)
+        reads = _grid_reads(part, sheet, shape, fallback, plate_meta) + (_across_reads(across, sheet, shape)
+                                                                        if k == 0 else [])
+        reads.sort(key=lambda r: r.kind == "calculated")
+        if reads:
+            plates.append(Plate(name if k == 0 else f"{name} #{k + 1}", shape[0], shape[1], reads, plate_meta))
+    return plates
+
+
+def _repeats_apart(grids: list[T.Grid]) -> list[list[T.Grid]]:
+    """Grids split into plates: a titled grid whose title (and layers) repeat an earlier grid's starts the next
+    plate (the same export twice in one file), so a second plate is never taken for a second read."""
+    parts: list[list[T.Grid]] = []
+    seen: set = set()
+    for grid in grids:
+        key = (grid.title(reach=2), tuple(grid.layers))
+        if not parts or (key[0] and key in seen):
+            parts.append([])
+            seen = set()
+        parts[-1].append(grid)
+        seen.add(key)
+    return parts
 
 
 def read_grid(source: Source) -> list[Plate]:
