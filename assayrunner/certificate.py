@@ -17,7 +17,7 @@ from sqlite_utils import Database
 
 from . import plugins, store
 from .config import load_config
-from .errors import UserError
+from .errors import PluginError, UserError
 from .plate import parse_well, row_label
 from .plots import curve_plot
 from .protocol import Protocol
@@ -126,10 +126,60 @@ def plate_maps(db: Database, run_id: int) -> list[dict]:
 
 
 def render_html(db: Database, run_id: int, templates: Path | None = None, revision: int = 1) -> str:
+    """The certificate's HTML; a broken template in the user's folder is a UserError naming it."""
+    from jinja2 import TemplateError
+
     config = load_config()
-    return environment(templates).get_template("certificate.html").render(
-        **context(db, run_id), lab=config.lab, paper=config.certificate.paper, revision=revision,
-        logo=_data_uri(config.lab.logo) if config.lab.logo else None)
+    try:
+        return environment(templates).get_template("certificate.html").render(
+            **context(db, run_id), lab=config.lab, paper=config.certificate.paper, revision=revision,
+            logo=_data_uri(config.lab.logo) if config.lab.logo else None)
+    except TemplateError as exc:
+        raise _template_error(exc, templates) from None
+
+
+def _user_folders(templates: Path | None) -> list[Path]:
+    return [Path(p) for p in (templates, os.environ.get("ASSAYRUN_TEMPLATES")) if p]
+
+
+def _template_error(exc: Exception, templates: Path | None) -> Exception:
+    """A user's broken template is theirs to fix (UserError); a shipped or plugin one is a PluginError."""
+    where = f"{Path(exc.filename).name} line {exc.lineno}" if getattr(exc, "filename", None) else None
+    what = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+    user = _user_folders(templates)
+    if user:
+        return UserError(f"a certificate template is broken ({what}); fix the template or remove it from the "
+                         "folder to use the shipped one", file=user[0], where=where)
+    return PluginError(f"a shipped or plugin certificate template is broken: {what}")
+
+
+def check_destination(out: Path, templates: Path | None = None) -> None:
+    """Before anything is stored: --out is (or can be made) a writable folder, the user's template folders
+    exist and every template in them parses."""
+    from jinja2 import TemplateError
+
+    _writable(out)
+    env = environment(templates)
+    for folder in _user_folders(templates):
+        if not folder.is_dir():
+            raise UserError("the templates folder does not exist", file=folder, where="--templates")
+        for path in sorted(folder.glob("*.html")):
+            try:
+                env.parse(path.read_text(encoding="utf-8"), path.name, str(path))
+            except TemplateError as exc:
+                raise _template_error(exc, templates) from None
+            except (OSError, UnicodeDecodeError) as exc:
+                raise UserError(f"cannot read this template ({exc})", file=path) from None
+
+
+def _writable(out: Path) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        if not os.access(out, os.W_OK | os.X_OK):
+            raise PermissionError(13, "Permission denied")
+    except OSError as exc:
+        raise UserError(f"cannot write certificates here ({exc.strerror or exc}); give --out a writable folder",
+                        file=out, where="--out") from None
 
 
 def issue(db: Database, run_id: int, out: Path, formats: tuple[str, ...] = ("html",),
@@ -139,7 +189,7 @@ def issue(db: Database, run_id: int, out: Path, formats: tuple[str, ...] = ("htm
     revision = 1 + db.execute("select count(distinct created_at) from certificates where run_id = ?",
                               [run_id]).fetchone()[0]
     html = render_html(db, run_id, templates, revision)
-    out.mkdir(parents=True, exist_ok=True)
+    _writable(out)
     stem = f"run-{run_id}-{run['assay']}" + (f"-r{revision}" if revision > 1 else "")
     issued_at = datetime.now(timezone.utc).isoformat(timespec="microseconds")
     paths = {}

@@ -101,6 +101,7 @@ def execute(assay_name: str, files: list[Path], *, protocol: str | Path | None =
         "samples": {k: vars(v) for k, v in sample_info.items()}, "skipped": skipped,
     }
     record["digest"] = run_digest(record)
+    certificate.check_destination(out, templates)
     database = store.open_db(db)
     formats = ("html", "pdf") if pdf else ("html",)
     with database.atomic():

@@ -11,13 +11,18 @@ from typing import Any
 from pydantic import ValidationError
 
 from .errors import UserError
-from .protocol import Protocol, validation_message
+from .protocol import Protocol, check_numbers, validation_message
 from .registry import Assay
 
 
 def validated_parameters(assay: Assay, proto: Protocol, params: Sequence[str] = ()):
     """The protocol's [parameters] with the run's overrides, validated by the assay's model."""
     values, overridden = override_parameters(proto.parameters, params)
+    try:
+        check_numbers({key: values[key] for key in overridden}, "")
+    except ValueError as exc:
+        key, _, why = str(exc).partition(": ")
+        raise UserError(why, where=f"--param {key}") from None
     try:
         return assay.parameters.model_validate(values)
     except ValidationError as exc:

@@ -65,7 +65,7 @@ class Protocol(BaseModel):
     @field_validator("parameters")
     @classmethod
     def _finite_parameters(cls, value: dict) -> dict:
-        _check_numbers(value, "")
+        check_numbers(value, "")
         return value
 
     @model_validator(mode="after")
@@ -97,14 +97,14 @@ def _location(loc: tuple) -> str:
     return out
 
 
-def _check_numbers(value: Any, path: str) -> None:
+def check_numbers(value: Any, path: str) -> None:
     """Every number finite; a dilution or dilution factor above 0 (ValueError naming the key)."""
     if isinstance(value, dict):
         for key, item in value.items():
-            _check_numbers(item, f"{path}.{key}" if path else str(key))
+            check_numbers(item, f"{path}.{key}" if path else str(key))
     elif isinstance(value, list):
         for k, item in enumerate(value):
-            _check_numbers(item, f"{path}[{k}]")
+            check_numbers(item, f"{path}[{k}]")
     elif isinstance(value, float) and not math.isfinite(value):
         raise ValueError(f"{path}: {value} is not a finite number")
     elif isinstance(value, (int, float)) and not isinstance(value, bool) and "dilution" in path.lower() \

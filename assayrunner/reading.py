@@ -233,7 +233,7 @@ def select_plate(inputs: list[InputFile], choice: str | None) -> Plate:
         for k, (_, plate) in enumerate(plates, start=1):
             if choice in (plate.name, str(k)):
                 return plate
-        raise UserError(f"no plate {choice!r}; plates: {_names(plates)}")
+        raise UserError(f"no plate {choice!r}; plates: {_names(plates)}", file=inputs[0].path, where="--plate")
     if len(plates) == 1:
         return plates[0][1]
     if len(plates) == len(inputs) and len({(p.rows, p.columns) for _, p in plates}) == 1:

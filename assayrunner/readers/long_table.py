@@ -19,7 +19,7 @@ from .. import hookimpl
 from .. import reads as R
 from .. import tables as T
 from ..errors import FormatMismatch, UserError
-from ..plate import Plate
+from ..plate import Plate, well_name
 from ..registry import Reader
 from ..source import Sheet, Source
 from .grid import is_calculated, sheet_metadata
@@ -68,6 +68,8 @@ def well_list_reads(table: T.WellTable, shape: tuple[int, int], title: str = "",
             wavelength = _wavelength(table, wavelength_cols, rows) or emission or R.wavelength_in(label) or (
                 R.wavelength_in(title) if kind == "endpoint" else None)
             wells = [table.wells[k] for k in rows]
+            if not time_cols:
+                _check_repeats(table, rows, label)
             if len(set(wells)) < len(wells) or time_cols:
                 read = _long_kinetic(table, rows, p, _time_for(table, p, time_cols), label, shape, wavelength)
             else:
@@ -78,6 +80,20 @@ def well_list_reads(table: T.WellTable, shape: tuple[int, int], title: str = "",
             R.mark_unread(read, wells)
             reads.append(read)
     return reads
+
+
+def _check_repeats(table: T.WellTable, rows: list[int], label: str) -> None:
+    """Without a time column a well listed again means a series only when every well is listed equally often;
+    a well listed more often than the others is a duplicate (which of its values is meant is unknown)."""
+    seen: dict[tuple[int, int], list[int]] = {}
+    for k in rows:
+        seen.setdefault(table.wells[k], []).append(k)
+    counts = {len(lines) for lines in seen.values()}
+    if len(counts) > 1:
+        well, lines = max(seen.items(), key=lambda item: len(item[1]))
+        raise UserError(f"well {well_name(*well)} is listed more than once ({len(lines)} times) in read {label!r}, "
+                        f"other wells {min(counts)} time(s): remove the duplicate line",
+                        where=table.sheet.where(table.top + lines[-1]))
 
 
 def _wavelength(table: T.WellTable, columns: list[int], rows: list[int]) -> float | None:
