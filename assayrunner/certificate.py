@@ -100,7 +100,9 @@ def _protocol_parameters(assay, protocol: Protocol) -> dict:
 
 
 def fit_svg(plot: dict) -> str:
-    """The inline SVG of a stored fit: its points and fitted line."""
+    """The inline SVG of a stored fit: its points and fitted line ('' for a fit stored without points)."""
+    if not plot.get("x") or not plot.get("y"):
+        return ""
     x_label = f"concentration ({plot['x_unit']})" if plot.get("x_unit") else "concentration"
     return curve_plot(list(zip(plot["x"] or [], plot["y"] or [])), [tuple(p) for p in plot.get("line") or []],
                       x_label, plot.get("y_label") or "response", log_x=bool(plot.get("log_x")))

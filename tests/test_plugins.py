@@ -19,7 +19,7 @@ PLUGINS = __import__("pathlib").Path(__file__).parent / "plugins"
 def installed(tmp_path_factory):
     """name -> a folder where that test plugin is pip-installed (with its dist-info and entry points)."""
     folders = {}
-    for name in ("assayrun_broken", "assayrun_demo", "assayrun_clash", "assayrun_oldapi"):
+    for name in ("assayrun_broken", "assayrun_demo", "assayrun_clash", "assayrun_oldapi", "assayrun_faulty"):
         target = tmp_path_factory.mktemp(name)
         subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
                         "--target", str(target), str(PLUGINS / name)], check=True, capture_output=True)
@@ -109,3 +109,58 @@ def test_plugin_api_version_shown_and_a_mismatch_warned(installed):
     assert assayrun("oldapi-hello", plugins=both).stdout.strip() == "hello from an old plugin"
     builtin = json.loads(assayrun("plugins", "--all", "--json").stdout)
     assert {p["api"] for p in builtin} == {assayrunner.PLUGIN_API}
+
+
+def test_reader_whose_sniff_or_read_raises_is_skipped_with_a_warning(installed, tmp_path):
+    plate = tmp_path / "plate.csv"
+    plate.write_text("Note,FAULTY-READ\n" + (DATA / "hemolysis" / "valid_plate.csv").read_text())
+    run = assayrun("execute", "hemolysis", plate, "--json", plugins=[installed["assayrun_faulty"]], cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["valid"] is True
+    warnings = run.stderr.strip().splitlines()
+    assert len(warnings) == 2 and all(w.startswith("warning: reader 'faulty-") for w in warnings)
+    assert "'faulty-sniff' (plugin faulty) failed to sniff" in warnings[0] and "RuntimeError: sniff exploded" in warnings[0]
+    assert "'faulty-read' (plugin faulty) failed to read" in warnings[1] and "IndexError" in warnings[1]
+    shown = assayrun("read", plate, "--json", plugins=[installed["assayrun_faulty"]])
+    assert shown.returncode == 0 and json.loads(shown.stdout)["format"] == "grid"
+
+
+MALFORMED = {"none": "NoneType, not an AssayResult", "dict": "dict, not an AssayResult",
+             "nan": "NaN without a flag", "inf": "is infinite", "text-value": "'0.5' is not a number",
+             "no-unit": "has no unit", "not-a-result": "results[0] is a dict, not a Result",
+             "non-json": "metrics cannot be stored as JSON", "broken-fit": "fits[0] needs 'parameters'",
+             "fit-points": "'x' and 'y' differ in length", "raise": "failed: ZeroDivisionError"}
+
+
+_EVERY_MODE = """
+import json, os, sys
+from typer.testing import CliRunner
+from assayrunner.cli import app
+out = {}
+for mode in sys.argv[2:]:
+    os.makedirs(mode)
+    r = CliRunner().invoke(app, ["execute", "faulty", sys.argv[1], "--param", "mode=" + mode, "--db", mode + "/runs.db",
+                                 "--out", mode + "/certificates"])
+    out[mode] = [r.exit_code, r.stderr]
+print(json.dumps(out))
+"""
+
+
+def test_assay_returning_a_malformed_result_exits_3_naming_the_plugin(installed, tmp_path):
+    """Every malformed result in one process (the real CLI app, the plugin installed): exit 3, one line naming
+    the plugin, nothing stored; the same plugin returning a good result is stored (the check is no blanket)."""
+    modes = [*MALFORMED, "good"]
+    run = subprocess.run([sys.executable, "-c", _EVERY_MODE, str(DATA / "hemolysis" / "valid_plate.csv"), *modes],
+                         capture_output=True, text=True, cwd=tmp_path,
+                         env={**os.environ, "PYTHONPATH": str(installed["assayrun_faulty"]),
+                              "ASSAYRUN_LOAD_PLUGINS": "assayrun-faulty"})
+    outcomes = json.loads(run.stdout)
+    assert outcomes["good"][0] == 0, outcomes["good"]
+    assert count_rows(tmp_path / "good" / "runs.db") == 1
+    for mode, why in MALFORMED.items():
+        code, stderr = outcomes[mode]
+        errors = [line for line in stderr.splitlines() if not line.startswith("warning: ")]
+        assert code == 3 and len(errors) == 1, (mode, stderr)
+        assert errors[0].startswith("error: assay 'faulty' (plugin faulty)") and why in errors[0], (mode, errors[0])
+        assert "Traceback" not in stderr
+        assert count_rows(tmp_path / mode / "runs.db") == 0
