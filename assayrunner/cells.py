@@ -229,7 +229,7 @@ def duration(cell: object, unit: float = 1.0) -> float | None:
     if isinstance(cell, date):
         return None
     raw = str(cell).strip()
-    if not raw:
+    if not raw or len(raw) > _LONGEST_DURATION:  # no time axis cell is longer; the unit search is quadratic
         return None
     m = _CLOCK.match(raw)
     if m:
@@ -241,6 +241,9 @@ def duration(cell: object, unit: float = 1.0) -> float | None:
     if parts and not _UNITS.sub("", raw).strip(" ,;"):
         return sum(float(n.replace(",", ".")) * unit_seconds(u) for n, u in parts)
     return None
+
+
+_LONGEST_DURATION = 100
 
 
 def _clock_seconds(days: str | None, a: str, b: str, c: str | None) -> float:

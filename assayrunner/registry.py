@@ -85,6 +85,18 @@ class AssayInput:
         sample = self.samples.get(slot)
         return sample.label if sample else slot
 
+    def with_nominal(self, role: str, interference: bool | None = False) -> list["Group"]:
+        """The layout's groups of a role, every one with its nominal; UserError naming the protocol key if not."""
+        from .errors import UserError
+
+        groups = self.layout.groups(role, interference)
+        for group in groups:
+            if group.spec.nominal is None:
+                index = self.protocol.layout.wells.index(group.spec)
+                raise UserError(f"{role} {group.name!r} needs a nominal value (nominal = its concentration)",
+                                file=self.protocol.path, where=f"layout.wells[{index}].nominal")
+        return groups
+
     def values(self, group: "Group", read: str | None = None):
         """The group's well values in one read (the first by default); flagged wells are NaN."""
         import numpy as np

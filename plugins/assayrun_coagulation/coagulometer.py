@@ -61,6 +61,16 @@ def seconds_cell(text: str, decimal_comma: bool) -> tuple[float, bool] | None:
     return (value, False) if value is not None and value > 0 else None
 
 
+def _rows(lines: list[str], sep: str, path, first: int):
+    """The table's lines as cells; a cell beyond csv's field size limit is a UserError naming the line."""
+    reader = csv.reader(lines, delimiter=sep)
+    try:
+        yield from reader
+    except csv.Error as exc:
+        raise UserError(f"not a readable table line ({exc})", file=path, where=f"line {first + reader.line_num - 1}") \
+            from None
+
+
 def read_coagulometer(source: Source) -> list[Plate]:
     path, lines = source.path, source.lines
     found = _header(lines)
@@ -69,7 +79,7 @@ def read_coagulometer(source: Source) -> list[Plate]:
     start, sep, col = found
     entries: list[tuple[str, str, float, bool, str]] = []  # test, sample, seconds, censored, cell text
     seen: dict[tuple[str, str, str], int] = {}
-    for n, cells in enumerate(csv.reader(lines[start + 1:], delimiter=sep), start=start + 2):
+    for n, cells in enumerate(_rows(lines[start + 1:], sep, path, start + 2), start=start + 2):
         if not any(c.strip() for c in cells):
             continue
         test, sample, replicate, text = (cells[col[c]].strip() if len(cells) > col[c] else "" for c in COLUMNS)

@@ -48,7 +48,7 @@ def analyze(inp: AssayInput) -> AssayResult:
     layout = inp.layout
     blank_group = _one(inp, "blank")
     blank = mean(inp.values(blank_group, p.read))
-    calibrators = layout.groups("calibrator", interference=False)
+    calibrators = inp.with_nominal("calibrator")
     if len(calibrators) < 2:
         raise UserError("a hemolysis layout needs at least two calibrator levels", file=inp.protocol.path,
                         where="layout.wells")
@@ -62,7 +62,7 @@ def analyze(inp: AssayInput) -> AssayResult:
         return curve.inverse(inp.values(group, p.read) - blank)[0]
 
     levels = {role: {g.name: _level(g, concentrations(g), inp.values(g, p.read) - blank)
-                     for g in layout.groups(role, interference=False)} for role in ("calibrator", "qc")}
+                     for g in inp.with_nominal(role)} for role in ("calibrator", "qc")}
     lloq, uloq = float(x.min()), float(x.max())
     blood = {name: mean(concentrations(_one(inp, "blood", name))) * dilution
              for name, dilution in (("TBHd", p.tbhd_dilution), ("PFH", p.pfh_dilution))}
