@@ -75,6 +75,7 @@ class Grid:
     bottom: int  # the row after the grid
     layers: dict[str, dict[tuple[int, int], object]] = field(default_factory=dict)
     letters: list[int] = field(default_factory=list)  # plate rows in the order they appear
+    beyond: list[tuple[int, int]] = field(default_factory=list)  # (sheet row, column) of numbers right of the grid
 
     @property
     def extent(self) -> tuple[int, int]:
@@ -179,6 +180,10 @@ def _read_grid(sheet: Sheet, top: int, label_col: int, j0: int, first_column: in
         j += 1
     grid.bottom = j
     named = _tails_are_labels(lines)
+    header_ends = len(trim_row(rows[top])) <= j0 + width
+    if not named and header_ends:  # numbers past the header's last column: more cells than the plate has
+        grid.beyond = [(j, j0 + width + k) for j in range(top + 1, grid.bottom)
+                       for k, cell in enumerate(rows[j][j0 + width:]) if C.number(cell, sheet.decimal_comma) is not None]
     for r, k, data, tail in lines:
         name = C.text(tail) if named and not C.is_blank(tail) else ""
         if not name and k:

@@ -81,7 +81,8 @@ def fuzz(reader: str, count: int, seed: int, keep: Path | None) -> Counter:
             tally[kind] += 1
             if peak > GIB:
                 tally["over 1 GiB"] += 1
-            tally["slowest s"] = max(tally["slowest s"], round(seconds, 2))
+            if seconds > tally["slowest s"]:
+                tally["slowest s"], tally["slowest input"] = round(seconds, 2), got
             if kind == "failed":
                 print(f"  {reader} seed {seed} input {got}: {result}", flush=True)
                 _keep(keep, reader, seed, got, "failed")
@@ -116,13 +117,14 @@ def main() -> None:
 
     names = args.reader or [*load().readers, "auto"]
     print(f"{'reader':14} {'inputs':>7} {'plates':>7} {'refused':>8} {'failed':>7} {'abort':>6} {'>1GiB':>6} "
-          f"{'slowest s':>10}  wall s", flush=True)
+          f"{'slowest s':>10} {'(input)':>8}  wall s", flush=True)
     for name in names:
         began = time.perf_counter()
         tally = fuzz(name, args.per_reader, args.seed, args.keep)
         inputs = sum(tally[k] for k in ("plates", "refused", "failed", "hang (>120 s)")) + tally["abort"]
         print(f"{name:14} {inputs:7} {tally['plates']:7} {tally['refused']:8} {tally['failed']:7} {tally['abort']:6} "
-              f"{tally['over 1 GiB']:6} {tally['slowest s']:10}  {time.perf_counter() - began:.0f}", flush=True)
+              f"{tally['over 1 GiB']:6} {tally['slowest s']:10} {tally['slowest input']:8}  "
+              f"{time.perf_counter() - began:.0f}", flush=True)
 
 
 if __name__ == "__main__":

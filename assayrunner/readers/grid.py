@@ -22,7 +22,7 @@ from .. import cells as C
 from .. import hookimpl
 from .. import reads as R
 from .. import tables as T
-from ..errors import FormatMismatch
+from ..errors import FormatMismatch, UserError
 from ..plate import Plate, well_name
 from ..registry import Reader
 from ..source import Sheet, Source
@@ -124,6 +124,12 @@ def plates_of_sheet(sheet: Sheet, name: str) -> list[Plate]:
             return []
         meta["layout_note"] = "bare blocks without row or column labels: wells by position, blocks in file order"
         return [Plate(name, shape[0], shape[1], reads, meta)]
+    for grid in grids:
+        if grid.beyond:
+            row, column = grid.beyond[0]
+            raise UserError(f"a number right of the plate grid whose header is on {sheet.where(grid.top)}: the "
+                            "line has more cells than the header has columns; correct the export",
+                            where=sheet.where(row, column))
     extents = [g.extent for g in grids] + [t.extent() for t in across]
     shape = R.plate_shape((max(e[0] for e in extents), max(e[1] for e in extents)))
     fallback = R.wavelength_in(str(meta.get("Wavelength", meta.get("wavelength", ""))))
@@ -157,7 +163,10 @@ def read_grid(source: Source) -> list[Plate]:
     plates = []
     for sheet in source.sheets:
         name = source.path.stem if source.kind == "text" else sheet.name
-        plates.extend(plates_of_sheet(sheet, name))
+        try:
+            plates.extend(plates_of_sheet(sheet, name))
+        except UserError as exc:
+            raise UserError(exc.message, file=source.path, where=exc.where) from None
     if not plates:
         raise FormatMismatch("no plate grid (a header row 1..12 with rows A, B, ... below it), well table or "
                                "plate-sized block of values found", file=source.path)
