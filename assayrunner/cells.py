@@ -25,7 +25,7 @@ MARKERS = {
 }
 FLAGS = ("saturated", "missing", "masked", "no_value", "below-range", "invalid", "overflow")
 
-_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+_NUMBER = re.compile(r"^[+-]?(\d+(?:\.\d*)?|\.\d+)([eE][+-]?\d+)?$")  # no nested \d runs: linear on long cells
 _COMMA_NUMBER = re.compile(r"^[+-]?(\d+,\d*|,\d+|\d+)([eE][+-]?\d+)?$")
 _SPACES = str.maketrans("", "", " \u00a0\u202f\t")
 

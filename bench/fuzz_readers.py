@@ -72,7 +72,9 @@ def fuzz(reader: str, count: int, seed: int, keep: Path | None) -> Counter:
                 if not process.is_alive() or process.exitcode is not None:
                     break
                 process.kill()
+                process.join()
                 tally["hang (>120 s)"] += 1
+                print(f"  {reader} seed {seed} input {index}: no answer in 120 s", flush=True)
                 _keep(keep, reader, seed, index, "hang")
                 index += 1
                 break
@@ -87,7 +89,7 @@ def fuzz(reader: str, count: int, seed: int, keep: Path | None) -> Counter:
                 print(f"  {reader} seed {seed} input {got}: {result}", flush=True)
                 _keep(keep, reader, seed, got, "failed")
         process.join(timeout=5)
-        if process.exitcode not in (0, None) and index < count:
+        if process.exitcode not in (0, None, -9) and index < count:
             tally["abort"] += 1
             print(f"  {reader} seed {seed} input {index}: worker died with exit code {process.exitcode}", flush=True)
             _keep(keep, reader, seed, index, "abort")
