@@ -241,7 +241,8 @@ class Block:
         return len(self.cells), len(self.cells[0])
 
 
-_PLAIN_CELL = r" *(?:[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|--?)? *"  # a number with a point, '-' or blank
+# a number with a point, '-' or blank; no two runs can take the same characters (linear on a huge cell)
+_PLAIN_CELL = r" *(?:(?:[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?|--?) *)?"
 _PLAIN_LINES = {sep: re.compile(f"{_PLAIN_CELL}(?:{re.escape(sep)}{_PLAIN_CELL})*") for sep in "\t;,"}
 
 
