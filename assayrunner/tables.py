@@ -53,11 +53,16 @@ def title_above(sheet: Sheet, row: int, column: int = 0, reach: int = 3) -> str:
     for k in range(row - 1, max(-1, row - 1 - reach), -1):
         texts = [C.text(c) for c in sheet.rows[k][max(0, column - 1):] if not C.is_blank(c)]
         if texts:
-            return _RULE.sub("", " ".join(texts)).strip()  # '=====Data=====' -> 'Data'
+            return _unruled(" ".join(texts))
     return ""
 
 
-_RULE = re.compile(r"^[\W_]{3,}|[\W_]{3,}$")
+_RULE = re.compile(r"^[\W_]{3,}")
+
+
+def _unruled(text: str) -> str:
+    """'=====Data=====' -> 'Data': rules of 3+ signs cut at both ends (anchored both ways: linear time)."""
+    return _RULE.sub("", _RULE.sub("", text)[::-1])[::-1].strip()
 
 
 # --- grids ----------------------------------------------------------------------------------------
