@@ -78,7 +78,9 @@ def read_input(path: Path, readers: dict[str, Reader], forced: str | None = None
             failures.append((reader, ": ".join(str(p) for p in (exc.where, exc.message) if p)))
             recognized = recognized or (score >= 0.9 and not reader.generic)
             continue
-        except UserError:
+        except UserError as exc:
+            if exc.file is None:  # a reader's error names the place; the file is this one
+                raise UserError(exc.message, file=path, where=exc.where) from None
             raise
         except Exception as exc:
             crash = crash or PluginError(f"{_who(reader)} failed on {path}: {type(exc).__name__}: {_short(exc)}")

@@ -12,7 +12,7 @@ from itertools import chain
 import numpy as np
 
 from . import cells as C
-from .errors import FormatMismatch
+from .errors import FormatMismatch, UserError
 from .plate import PLATE_SHAPES, Read, smallest_shape, well_name
 
 
@@ -31,6 +31,16 @@ def endpoint(label: str, cells: dict[tuple[int, int], object], shape: tuple[int,
     return read
 
 
+def distinct_wells(wells: list[tuple[int, int]], where: str | None = None) -> list[tuple[int, int]]:
+    """The wells of a table that names each well once; UserError for a well named twice (which value is meant
+    is not known)."""
+    if len(set(wells)) < len(wells):
+        seen: set[tuple[int, int]] = set()
+        twice = next(w for w in wells if w in seen or seen.add(w))
+        raise UserError(f"well {well_name(*twice)} is listed twice in one table: remove the duplicate", where=where)
+    return wells
+
+
 def kinetic(label: str, wells: list[tuple[int, int]], points: list[list], times: list[float | None],
             shape: tuple[int, int], decimal_comma: bool, well_times: list[list[float | None]] | None = None,
             **fields) -> Read:
@@ -39,6 +49,7 @@ def kinetic(label: str, wells: list[tuple[int, int]], points: list[list], times:
     Points where every well is empty (a stopped run's placeholder lines) are dropped; a first
     time the export left empty is taken one read interval before the second.
     """
+    distinct_wells(wells, fields.get("source"))
     keep = [p for p, line in enumerate(points) if not C.row_blank(line)]
     points = [points[p] for p in keep]
     times = fill_first_time([times[p] for p in keep])

@@ -40,7 +40,8 @@ def test_bad_input_is_refused_with_one_line(name, seeded, tmp_path, monkeypatch)
     monkeypatch.chdir(BAD)
     monkeypatch.delenv("ASSAYRUN_TEMPLATES", raising=False)
     args = [a.replace("{data}", str(DATA)) for a in case["args"]]
-    extra = ["--db", str(db)] + ([] if "--out" in args else ["--out", str(tmp_path / "certificates")])
+    extra = [] if args[0] != "execute" else ["--db", str(db)] + (
+        [] if "--out" in args else ["--out", str(tmp_path / "certificates")])
     result = Cli()(*args, *extra)
     assert result.exit_code == 2, (result.exit_code, result.output)
     lines = result.stderr.strip().splitlines()

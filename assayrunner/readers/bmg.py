@@ -224,7 +224,7 @@ def _builder(table: T.WellTable, label: str, points: list[int], times: list, kin
     if kinetic:
         return lambda shape: R.mark_unread(R.kinetic(label, table.wells, [table.cells[p] for p in points], times,
                                                      shape, dc, source=table.where, **fields), table.wells)
-    return lambda shape: R.mark_unread(R.endpoint(label, dict(zip(table.wells, table.cells[points[0]])), shape, dc,
+    return lambda shape: R.mark_unread(R.endpoint(label, dict(zip(R.distinct_wells(table.wells, table.where), table.cells[points[0]])), shape, dc,
                                                   _kind(label), source=table.where, **fields), table.wells)
 
 

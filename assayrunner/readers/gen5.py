@@ -319,7 +319,7 @@ def _results_table(out: _Export, table: T.WellTable) -> None:
         label = next((C.text(c) for c in line if not C.is_blank(c)), "Results")
         raw = _is_raw(label, out)
         out.pending.append((raw, lambda shape, label=label, cells=cells, raw=raw: R.mark_unread(R.endpoint(
-            label, _cells_for(dict(zip(table.wells, cells)), raw), shape, out.sheet.decimal_comma,
+            label, _cells_for(dict(zip(R.distinct_wells(table.wells, table.where), cells)), raw), shape, out.sheet.decimal_comma,
             "endpoint" if raw else "calculated", source=out.sheet.where(table.top), **_read_fields(label, out, raw)),
             table.wells)))
 

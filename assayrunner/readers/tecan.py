@@ -362,6 +362,7 @@ def _magellan_plates(sheet: Sheet, name: str) -> list[Plate]:
             label = header[table.point_rows[p]] or f"Read {n + 1}"
             wavelength = wavelengths[n] if len(wavelengths) == len(value_points) else \
                 (wavelengths[0] if len(wavelengths) == 1 else R.wavelength_in(label))
+            R.distinct_wells([table.wells[k] for k in rows], table.where)
             cells = {table.wells[k]: table.cells[p][k] for k in rows}
             read = R.endpoint(label, cells, shape, sheet.decimal_comma, wavelength_nm=wavelength,
                               source=sheet.where(header_row))
