@@ -266,11 +266,11 @@ def _analyze(assay: Assay, assay_input: AssayInput) -> AssayResult:
 
 def _note_left_out(result: AssayResult, assay_input: AssayInput) -> None:
     """Layout wells left out under leave_out = true: every result says so (unless the assay already did)."""
-    notes = [f"{read.flags[well]} well {well} ({group.name}) left out"
+    notes = {f"{read.flags[well]} well {well}": f"{read.flags[well]} well {well} ({group.name}) left out"
              for group in assay_input.layout.groups() if group.spec.leave_out for well in group.wells
-             for read in assay_input.reads.values() if read.flags.get(well) in NOT_A_NUMBER]
-    for r in result.results:
-        r.flags += [n for n in dict.fromkeys(notes) if not any(n.split(" (")[0] in f for f in r.flags)]
+             for read in assay_input.reads.values() if read.flags.get(well) in NOT_A_NUMBER}
+    for r in result.results:  # an assay flags wells as '<flag> well <well>': those rows say it already
+        r.flags += [note for plain, note in notes.items() if plain not in r.flags and note not in r.flags]
 
 
 def _interpret(proto: Protocol, result: AssayResult) -> None:
