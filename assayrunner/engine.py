@@ -225,8 +225,8 @@ def _used_layout(proto: Protocol, reads: dict[str, Read], path: Path) -> tuple[L
                 if _is_empty(read, well):
                     raise UserError(f"has no value in read {read.label!r}; every layout well needs a reading "
                                     "(a sample slot may be left entirely empty)", file=path, where=place)
-                flag = read.flags.get(well)
-                if flag in NOT_A_NUMBER and not group.spec.leave_out:
+                flag = _not_a_number(read, well)
+                if flag and not group.spec.leave_out:
                     raise UserError(f"holds {read.texts.get(well, flag)!r} in read {read.label!r}, "
                                     f"{NOT_A_NUMBER[flag]}; correct the export, or set leave_out = true on this "
                                     "layout group to leave such wells out", file=path, where=place)
@@ -236,6 +236,12 @@ def _used_layout(proto: Protocol, reads: dict[str, Read], path: Path) -> tuple[L
 
 #: Flags of a layout well that has no usable number: an error unless its group says leave_out = true.
 NOT_A_NUMBER = {"missing": "a missing value (NaN)", "overflow": "an overflow (infinite or beyond float range)"}
+
+
+def _not_a_number(read: Read, well: str) -> str | None:
+    """The NOT_A_NUMBER flag of a well (of any of its time points in a kinetic read), or None."""
+    flags = [read.flags.get(well), *read.point_flags.get(well, {}).values()]
+    return next((f for f in flags if f in NOT_A_NUMBER), None)
 
 
 def _is_empty(read: Read, well: str) -> bool:
@@ -266,9 +272,9 @@ def _analyze(assay: Assay, assay_input: AssayInput) -> AssayResult:
 
 def _note_left_out(result: AssayResult, assay_input: AssayInput) -> None:
     """Layout wells left out under leave_out = true: every result says so (unless the assay already did)."""
-    notes = {f"{read.flags[well]} well {well}": f"{read.flags[well]} well {well} ({group.name}) left out"
+    notes = {f"{flag} well {well}": f"{flag} well {well} ({group.name}) left out"
              for group in assay_input.layout.groups() if group.spec.leave_out for well in group.wells
-             for read in assay_input.reads.values() if read.flags.get(well) in NOT_A_NUMBER}
+             for read in assay_input.reads.values() if (flag := _not_a_number(read, well))}
     for r in result.results:  # an assay flags wells as '<flag> well <well>': those rows say it already
         r.flags += [note for plain, note in notes.items() if plain not in r.flags and note not in r.flags]
 
