@@ -50,7 +50,11 @@ def sniff_allotropy(source: Source) -> float:
     if source.path.suffix.lower() not in _EXTENSIONS or not allotropy_installed():
         return 0.0
     if source.kind == "workbook":
-        text = source.workbook_text or " ".join(C.text(c) for row in source.sheets[0].rows[:100] for c in row)
+        try:
+            text = source.workbook_text or " ".join(C.text(c) for sheet in source.sheets[:1]
+                                                    for row in sheet.rows[:100] for c in row)
+        except UserError:  # a damaged sheet in a zip that opens: nothing allotropy could read either
+            return 0.0
     elif source.kind == "text":
         text = "\n".join(source.head_lines(400))
     else:

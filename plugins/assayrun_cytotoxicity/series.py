@@ -18,7 +18,7 @@ from assayrunner import Sample, UserError
 class DoseSeries(BaseModel):
     """A dilution series: top concentration and dilution factor, or explicit concentrations (top first)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     unit: str
     top: PositiveFloat | None = None
