@@ -44,11 +44,14 @@ class InputFile:
 
 
 def candidates(source: Source, readers: dict[str, Reader]) -> list[tuple[float, Reader]]:
-    """Readers whose sniff scores above 0, best first (a sniff that fails counts as 0 and is reported)."""
+    """Readers whose sniff scores above 0, best first (a sniff that fails counts as 0 and is reported; one that
+    finds the file damaged, a UserError, stops the read)."""
     scored = []
     for reader in readers.values():
         try:
             score = float(reader.sniff(source))
+        except UserError:  # the file itself is damaged (a sheet that cannot be read): say so, once
+            raise
         except Exception as exc:  # a broken sniff must not keep the other readers from the file
             print(f"warning: {_who(reader)} failed to sniff {source.path} and is skipped: {type(exc).__name__}: "
                   f"{_short(exc)}", file=sys.stderr)

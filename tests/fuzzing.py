@@ -130,16 +130,21 @@ def mutate(data: bytes, rng: random.Random) -> bytes:
 
 
 def outcome(path: Path, readers: dict, forced: str | None = None) -> str:
-    """'plates', 'refused' (our UserError) or 'failed: <what>' for anything else (a bug to fix)."""
+    """'plates', 'refused' (our UserError) or 'failed: <what>' for anything else (a bug to fix), including a
+    warning that a reader's sniff or read raised (built-in readers must not)."""
+    import contextlib
     import json
 
+    warnings = io.StringIO()
     try:
-        result = read_input(path, readers, forced)
-        json.dumps(result.to_json(), allow_nan=False)  # what `assayrun read --json` prints
-        return "plates"
+        with contextlib.redirect_stderr(warnings):
+            result = read_input(path, readers, forced)
+            json.dumps(result.to_json(), allow_nan=False)  # what `assayrun read --json` prints
+        found = "plates"
     except UserError:
-        return "refused"
+        found = "refused"
     except PluginError as exc:
         return f"failed: PluginError: {str(exc)[:300]}"
     except Exception as exc:  # noqa: BLE001 - the point: anything else is a bug
         return f"failed: {type(exc).__name__}: {str(exc)[:300]}"
+    return f"failed: {warnings.getvalue()[:300]}" if "warning:" in warnings.getvalue() else found
