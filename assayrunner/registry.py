@@ -126,6 +126,18 @@ class Result:
     qualifier: str | None = None  # "<" or ">" for a censored value (value is then the bound), else None
 
 
+NOT_COMPUTABLE = "not-computable"
+
+
+def flag_not_computable(results: list[Result]) -> list[Result]:
+    """Rows whose value came out NaN (the assay could not compute it, e.g. a CV of one replicate) get the flag
+    'not-computable', so no NaN is ever reported without a reason (a NaN without any flag is malformed)."""
+    for r in results:
+        if isinstance(r.value, float) and r.value != r.value and NOT_COMPUTABLE not in r.flags:
+            r.flags.append(NOT_COMPUTABLE)
+    return results
+
+
 @dataclass
 class AssayResult:
     """What analyze() returns.

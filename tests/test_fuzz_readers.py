@@ -52,3 +52,32 @@ def test_the_checker_sees_a_crash(tmp_path):
     path.write_text("Well,Value\nA1,1\n")
     reader = assayrunner.Reader(name="boom", sniff=lambda s: 1.0, read=boom)
     assert outcome(path, {"boom": reader}, "boom").startswith("failed: PluginError")
+
+
+ASSAY_INPUTS = [("hemolysis", "hemolysis/valid_plate.csv", []), ("hemolysis", "hemolysis/gen5_plate_540.txt", []),
+                ("complement", "complement/valid_plate.csv", ["--param", "@{data}/complement/kit-lot-T1.toml"]),
+                ("cytotoxicity", "cytotoxicity/mtt_llc-pk1.csv", ["--protocol", "ncl-gta-1-mtt"]),
+                ("coagulation", "coagulation/coagulometer_run.csv", [])]
+
+
+@settings(FUZZ, max_examples=15)
+@given(case=st.sampled_from(ASSAY_INPUTS), seed=st.integers(0, 2**32 - 1))
+def test_execute_on_damaged_values_is_stored_or_refused_never_a_crash(case, seed):
+    """Numbers replaced by odd values (NaN, inf, 1e400, huge, markers) through the whole run: exit 0, 1 or 2."""
+    from typer.testing import CliRunner
+
+    from assayrunner.cli import app
+    from conftest import DATA
+    from fuzzing import odd_numbers
+
+    assay, name, options = case
+    source = DATA / name
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / source.name
+        path.write_bytes(odd_numbers(source.read_bytes(), random.Random(seed)))
+        args = ["execute", assay, str(path), *(o.replace("{data}", str(DATA)) for o in options),
+                "--db", f"{folder}/runs.db", "--out", f"{folder}/certificates"]
+        result = CliRunner().invoke(app, args)
+    assert result.exit_code in (0, 1, 2), (name, seed, result.stderr)
+    if result.exit_code == 2:
+        assert len(result.stderr.strip().splitlines()) == 1 and result.stderr.startswith("error: ")

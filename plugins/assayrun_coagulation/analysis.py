@@ -16,6 +16,7 @@ from dataclasses import asdict
 import numpy as np
 
 from assayrunner import AssayInput, AssayResult, Result
+from assayrunner.registry import flag_not_computable
 from assayrunner.criteria import MissingMetric, evaluate
 
 from .coagulometer import table_conditions
@@ -127,7 +128,7 @@ def _results(test: str, row: dict) -> list[Result]:
     if row["role"] not in CONTROL_ROLES:
         out += [Result(row["sample"], f"{test}_ratio_to_vehicle", row["ratio"], "ratio", list(flags), scope=test),
                 Result(row["sample"], f"{test}_percent_change", row["change"], "%", list(flags), scope=test)]
-    return out
+    return flag_not_computable(out)
 
 
 def _failed_scopes(inp: AssayInput, metrics: dict) -> dict[str, list[str]]:

@@ -18,6 +18,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, NonNegativeFloat, PositiveFloat, field_validator
 
 from assayrunner import AssayInput, AssayResult, Result, UserError
+from assayrunner.registry import flag_not_computable
 from assayrunner.stats import cv_percent, mean, sd
 from assayrunner.curves import fit
 from assayrunner.plots import line_through
@@ -169,7 +170,7 @@ def _results(p: Parameters, conditions: list[dict], nc: dict, kit: dict) -> list
                     for metric, value, unit, call in rows]
     results += [Result(f"kit {name} control", "concentration", k["concentration"], p.unit, list(k["flags"]))
                 for name, k in kit.items()]
-    return results
+    return flag_not_computable(results)
 
 
 def _reference_read(inp: AssayInput) -> str | None:
