@@ -30,6 +30,12 @@ _COMMA_NUMBER = re.compile(r"^[+-]?(\d+,\d*|,\d+|\d+)([eE][+-]?\d+)?$")
 _SPACES = str.maketrans("", "", " \u00a0\u202f\t")
 
 
+def whole_number(text: str, digits: int = 6) -> int | None:
+    """A count written in ASCII digits, at most `digits` of them: '12' -> 12; '²', '1e3' or 5,000 digits -> None
+    (int() raises on those: superscripts pass str.isdigit, and Python refuses over 4,300 digits)."""
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= digits else None
+
+
 def is_blank(cell: object) -> bool:
     """True for an empty cell: None, '' or only spaces."""
     return cell is None or (isinstance(cell, str) and not cell.strip())

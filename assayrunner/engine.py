@@ -252,7 +252,7 @@ def _is_empty(read: Read, well: str) -> bool:
 
 
 def _slot_order(name: str) -> tuple:
-    digits = "".join(ch for ch in name if ch.isdigit())
+    digits = "".join(ch for ch in name if ch.isascii() and ch.isdigit())[:18]
     return (name.rstrip("0123456789"), int(digits) if digits else 0, name)
 
 

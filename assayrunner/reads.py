@@ -110,12 +110,18 @@ def time_axis(cells: list, unit: float | None = None) -> list[float | None]:
     return seconds
 
 
+_LARGEST = max(PLATE_SHAPES.values())
+
+
 def plate_shape(extent: tuple[int, int], declared: tuple[int, int] | None = None, where: str = "") -> tuple[int, int]:
     """The plate's shape: the one the file declares, else the smallest standard plate holding the data.
 
     FormatMismatch when the data reach beyond the declared plate.
     """
     if declared:
+        if declared[0] > _LARGEST[0] or declared[1] > _LARGEST[1] or min(declared) < 1:
+            raise FormatMismatch(f"the file declares a {declared[0]} x {declared[1]} plate; plates have 1 to "
+                                 f"{_LARGEST[0]} rows and 1 to {_LARGEST[1]} columns", where=where or None)
         if extent[0] > declared[0] or extent[1] > declared[1]:
             raise FormatMismatch(f"the file declares a {declared[0]} x {declared[1]} plate but has data up to "
                                  f"well {well_name(extent[0] - 1, extent[1] - 1)}", where=where or None)

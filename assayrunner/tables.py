@@ -41,10 +41,8 @@ def _column_number(cell: object) -> int | None:
         return int(cell) if cell == int(cell) and 1 <= cell <= 48 else None
     if isinstance(cell, str):
         s = cell.strip()
-        if s.isdigit() and len(s) <= 2:
-            return int(s) if 1 <= int(s) <= 48 else None
-        if s.endswith(".0") and s[:-2].isdigit():
-            return int(s[:-2]) if 1 <= int(s[:-2]) <= 48 else None
+        n = C.whole_number(s.removesuffix(".0"), 2)
+        return n if n is not None and 1 <= n <= 48 else None
     return None
 
 

@@ -283,7 +283,8 @@ def _plate_info(info: dict[str, str], barcode: str) -> dict[str, object]:
 def _declared(footer: dict[str, str]) -> tuple[int, int] | None:
     rows = footer.get("Number of rows") or footer.get("Number of Rows") or ""
     columns = footer.get("Number of columns") or footer.get("Number of Columns") or ""
-    return (int(rows), int(columns)) if rows.isdigit() and columns.isdigit() else None
+    rows, columns = C.whole_number(rows), C.whole_number(columns)
+    return (rows, columns) if rows and columns else None
 
 
 def _common_metadata(sheet: Sheet, footer: dict[str, str]) -> dict[str, object]:

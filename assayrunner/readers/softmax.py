@@ -30,7 +30,7 @@ from ..plate import PLATE_SHAPES, Plate, find_well, smallest_shape
 from ..registry import Reader
 from ..source import Sheet, Source, detect_decimal_comma
 
-_BLOCKS = re.compile(r"^##BLOCKS=\s*(\d+)")
+_BLOCKS = re.compile(r"^##BLOCKS=\s*(\d{1,6})")
 _TRAILER = re.compile(r"Original Filename:\s*(?P<file>.*?)[;\s]\s*Date Last Saved:\s*(?P<date>.*)$")
 _NOT_SOFTMAX = "not a SoftMax Pro export (no '##BLOCKS=' first line)"
 _DATA_TYPES = ("Raw", "Reduced", "Both")
@@ -71,7 +71,8 @@ def _parse_header(row: list, source: Source, where: str) -> _Header:
                         "export the plate again as text", file=source.path, where=where)
 
     def number(k: int, default: int) -> int:
-        return int(f[k]) if len(f) > k and f[k].isdigit() else default
+        found = C.whole_number(f[k]) if len(f) > k else None
+        return default if found is None else found
 
     first_column, columns, wells = number(d + 10, 1), number(d + 11, 12), number(d + 12, 96)
     rows_at = d + 13 if f[5] == "Absorbance" else d + 22
@@ -153,8 +154,8 @@ def _column_groups(header: list) -> list[list[tuple[int, int]]]:
     groups: list[list[tuple[int, int]]] = [[]]
     for k, cell in enumerate(header[2:], start=2):
         text = C.text(cell)
-        if text.isdigit():
-            groups[-1].append((k, int(text) - 1))
+        if (column := C.whole_number(text, 2)) is not None:
+            groups[-1].append((k, column - 1))
         elif groups[-1]:
             groups.append([])
     return [g for g in groups if g]
