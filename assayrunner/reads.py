@@ -207,9 +207,14 @@ def wavelength_in(text: str) -> float | None:
     return None
 
 
+#: No read label is longer; label patterns look at this much of a text.
+LABEL_CHARS = 300
+
+
 def filter_pair(text: str) -> tuple[float | None, float | None]:
     """Excitation and emission in a fluorescence label: '485/530', 'Ex 485 / Em 530', 'GFP:485,530',
     '485-20/528-20' (a bandwidth after a dash) -> (485, 530); (None, None) if it names no pair."""
+    text = text[:LABEL_CHARS]  # adjacent optional spaces below: a long label would take quadratic time
     m = re.search(r"(?<![\d.])(\d{3,4})(?:[-/]\d{1,3}(?=[,/ ]))?\s*(?:nm)?\s*(?:[,/]|\s+em\.?\s*)\s*(?:em\.?\s*)?"
                   r"(\d{3,4})(?![\d.])", text, re.IGNORECASE)
     if m and is_wavelength(int(m[1])) and is_wavelength(int(m[2])):

@@ -76,7 +76,7 @@ def _is_dump(source: Source) -> bool:
 
 def _wavelengths(label: str) -> tuple[float | None, float | None]:
     """'Raw Data (450)' -> (450, None); 'Raw Data (485/520)' -> (520, 485); 'Raw Data (No filter)' -> (None, None)."""
-    m = _FILTER.search(label)
+    m = _FILTER.search(label[:R.LABEL_CHARS])
     if not m:
         return None, None
     first = float(m.group(1).replace(",", "."))
@@ -126,7 +126,7 @@ _CYCLE = re.compile(r"^(?P<base>.*?\S)\s*(?:\((?P<inner>[^)]*?)\s+(?P<n1>\d+)\)|
 
 def _cycle(label: str) -> tuple[str, int] | None:
     """'Raw Data (600) 3' or 'Raw Data (600 3)' -> ('Raw Data (600)', 3): a microplate view's cycle number."""
-    m = _CYCLE.match(label)
+    m = _CYCLE.match(label[:R.LABEL_CHARS])
     if not m:
         return None
     if m["n1"]:
@@ -200,7 +200,7 @@ def _wells_down_reads(sheet: Sheet, table: T.WellTable, meta: dict):
     groups: dict[str, list[int]] = {}
     stamped: dict[int, float] = {}  # 'Raw Data (600) 2 - 0 h 10 min': the cycle's time in its own header
     for p, name in enumerate(names):
-        m = _STAMP.match(name)
+        m = _STAMP.match(name[:R.LABEL_CHARS])
         if m and (seconds := C.duration(m["time"])) is not None:
             name, stamped[p] = m["base"], seconds
         if name.lower().startswith(("raw data", "blank", "average", "ratio", "corrected")) or time_line is not None:

@@ -161,7 +161,7 @@ def _procedure(out: _Export, i: int) -> int:
         elif first == "Start Kinetic" and len(texts) > 1:
             rest = ", ".join(texts[1:])
             interval = re.search(r"Interval (\d+:\d\d(?::\d\d)?)", rest)
-            planned = re.search(r"(\d+) Reads", rest)
+            planned = re.search(r"(?<!\d)(\d{1,7}) Reads", rest)  # one try per digit run: linear
             if interval:
                 out.meta["kinetic_interval_s"] = C.duration(interval[1])
             if planned:
