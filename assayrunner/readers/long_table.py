@@ -71,7 +71,8 @@ def well_list_reads(table: T.WellTable, shape: tuple[int, int], title: str = "",
             if not time_cols:
                 _check_repeats(table, rows, label)
             if len(set(wells)) < len(wells) or time_cols:
-                read = _long_kinetic(table, rows, p, _time_for(table, p, time_cols), label, shape, wavelength)
+                read = _long_kinetic(table, rows, p, _time_for(table, p, time_cols), label, shape, wavelength,
+                                     names)
             else:
                 cells = {table.wells[k]: table.cells[p][k] for k in rows}
                 read = R.endpoint(label, cells, shape, dc, kind, wavelength_nm=wavelength, source=table.where)
@@ -124,7 +125,7 @@ def plate_lines(table: T.WellTable) -> dict[str, list[int]]:
 
 
 def _long_kinetic(table: T.WellTable, rows: list[int], p: int, time_cols: list[int], label: str,
-                  shape: tuple[int, int], wavelength: float | None):
+                  shape: tuple[int, int], wavelength: float | None, names: list[str]):
     """Lines per well and time: each well's values in the order listed, each well's own times."""
     dc = table.sheet.decimal_comma
     per_well: dict[tuple[int, int], list[int]] = {}
@@ -136,7 +137,7 @@ def _long_kinetic(table: T.WellTable, rows: list[int], p: int, time_cols: list[i
     well_times = None
     times: list[float | None] = [None] * n
     if time_cols:
-        unit = C.header_unit(_column_names(table)[time_cols[0]]) or 1.0
+        unit = C.header_unit(names[time_cols[0]]) or 1.0
         column = table.cells[time_cols[0]]
         for k in rows:
             if not C.is_blank(column[k]) and C.duration(column[k], unit) is None:
