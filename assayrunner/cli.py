@@ -76,7 +76,9 @@ def main_callback(version: Annotated[bool, typer.Option("--version", help="Print
 @handles_errors
 def execute(
     assay: Annotated[str, typer.Argument(help="Assay name (see `assayrun plugins --all`).")],
-    files: Annotated[list[Path], typer.Argument(help="Plate-reader export file(s).")],
+    files: Annotated[Optional[list[Path]], typer.Argument(
+        help="Plate-reader exports: files, folders or patterns; one run per file (a batch when more than one).",
+        show_default=False)] = None,
     protocol: Annotated[Optional[str], typer.Option(help="Protocol id or TOML path (default: the assay's).")] = None,
     samples: Annotated[Optional[Path], typer.Option(help="CSV: slot, sample[, concentration, unit, lot].")] = None,
     db: DbOption = DEFAULT_DB,
@@ -86,24 +88,75 @@ def execute(
     plate: Annotated[Optional[str], typer.Option(help="Plate name or number when a file holds several.")] = None,
     templates: TemplatesOption = None,
     pdf: Annotated[bool, typer.Option("--pdf", help="Also write the certificate as PDF (needs WeasyPrint).")] = False,
+    no_certificate: Annotated[bool, typer.Option("--no-certificate", help="Store the runs, write no certificate.")] = False,
     supersedes: Annotated[Optional[int], typer.Option(help="Run id this run corrects (re-analysis).")] = None,
     param: Annotated[Optional[list[str]], typer.Option(
         "--param", help="Set a protocol parameter for this run: KEY=VALUE (a TOML value; KEY.ENTRY for one "
                         "entry of a table) or @FILE.toml (e.g. a kit lot's values). Repeatable.")] = None,
+    group: Annotated[Optional[list[str]], typer.Option(
+        "--group", help="Files of one run, comma-separated, for a protocol that takes several (`files = N`). "
+                        "Repeatable.")] = None,
+    sheet: Annotated[Optional[Path], typer.Option(
+        help="Run sheet CSV: file[, samples, operator, run]; rows with the same run are one run's files.")] = None,
+    jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", min=1,
+                                                help="Worker processes for a batch (default: the cores).")] = None,
+    timeout: Annotated[float, typer.Option(min=0.1, help="Seconds one run of a batch may take.")] = 300.0,
     as_json: JsonOption = False,
 ):
-    """Run an assay on export files: compute, judge, store and write the certificate."""
+    """Run an assay on export files: compute, judge, store and write the certificate (one run per plate)."""
+    from .batch import is_batch
+
+    files, groups = files or [], group or []
+    if is_batch(files, groups, sheet):
+        if supersedes is not None:
+            raise UserError("--supersedes corrects one run: give one file")
+        _execute_batch(assay, files, groups, sheet, protocol=protocol, samples=samples, db=db, out=out,
+                       operator=operator, format=format, plate=plate, templates=templates, pdf=pdf,
+                       certificate=not no_certificate, params=param or [], jobs=jobs, timeout=timeout,
+                       as_json=as_json)
+        return
     from .engine import execute as run
 
     outcome = run(assay, files, protocol=protocol, samples=samples, db=db, out=out, operator=operator,
                   format=format, plate=plate, templates=templates, pdf=pdf, supersedes=supersedes,
-                  params=param or [])
+                  params=param or [], certificate=not no_certificate)
     if as_json:
         _print_json(outcome.to_json())
     else:
         _print_summary(outcome)
     if not outcome.valid:
         raise typer.Exit(1)
+
+
+def _execute_batch(assay: str, files: list[Path], groups: list[str], sheet: Path | None, *, protocol, samples,
+                   operator, format, plate, params, jobs, timeout, as_json, **commit) -> None:
+    """One run per unit in worker processes; exit 0 only when every run is valid, else 1."""
+    from . import batch
+    from .progress import progress
+
+    units = batch.plan(files, groups, sheet, samples=samples, operator=operator, skip=(samples, sheet))
+    job = batch.Job(assay, protocol, tuple(params), format, plate)
+    jobs = jobs or batch.default_jobs()
+    with progress(len(units), enabled=not as_json) as tick:
+        entries, seconds = batch.execute(job, units, jobs=jobs, timeout=timeout, on_entry=tick, **commit)
+    summary = batch.summary(entries, seconds, jobs)
+    if as_json:
+        _print_json({"runs": [e.to_json() for e in entries], "summary": summary})
+    else:
+        typer.echo(_table([[", ".join(str(f) for f in e.files), e.status.upper() if e.status != "valid" else "valid",
+                            e.run_id or "", _clip(e.error or ", ".join(e.failed_checks))] for e in entries],
+                          ["file", "status", "run", "failed checks or error"]))
+        typer.echo(f"\n{summary['runs']} runs: {summary['valid']} valid, {summary['invalid']} invalid, "
+                   f"{summary['failed']} failed ({seconds:.1f} s, {jobs} worker process(es))")
+    for entry in entries:
+        if entry.status == "failed":
+            typer.echo(f"error: {entry.error}", err=True)
+    if summary["valid"] != summary["runs"]:
+        raise typer.Exit(1)
+
+
+def _clip(text: str, width: int = 100) -> str:
+    return text if len(text) <= width else text[:width - 1] + "…"
 
 
 def _print_summary(outcome) -> None:
@@ -118,7 +171,8 @@ def _print_summary(outcome) -> None:
     typer.echo(_results_table(outcome.result.results, num))
     if outcome.skipped:
         typer.echo(f"\nEmpty slots skipped: {', '.join(outcome.skipped)}")
-    typer.echo(f"\nCertificate: {outcome.certificate_html}")
+    if outcome.certificate_html:
+        typer.echo(f"\nCertificate: {outcome.certificate_html}")
 
 
 def _results_table(results, num) -> str:

@@ -37,7 +37,7 @@ class RunOutcome:
     valid: bool
     checks: list[Check]
     result: AssayResult
-    certificate_html: Path
+    certificate_html: Path | None
     certificate_pdf: Path | None = None
     skipped: list[str] = field(default_factory=list)
 
@@ -49,7 +49,7 @@ class RunOutcome:
             "valid": self.valid,
             "checks": [c.to_json() for c in self.checks],
             "results": [result_json(r) for r in self.result.results],
-            "certificate": {"html": str(self.certificate_html),
+            "certificate": {"html": str(self.certificate_html) if self.certificate_html else None,
                             "pdf": str(self.certificate_pdf) if self.certificate_pdf else None},
         }
 
@@ -64,21 +64,50 @@ def execute(assay_name: str, files: list[Path], *, protocol: str | Path | None =
             samples: Path | None = None, db: Path = Path("assayrun.db"), out: Path = Path("certificates"),
             operator: str | None = None, format: str | None = None, plate: str | None = None,
             templates: Path | None = None, pdf: bool = False, supersedes: int | None = None,
-            params: Sequence[str] = ()) -> RunOutcome:
-    """Run one assay on export files, store the run and write its certificate.
+            params: Sequence[str] = (), certificate: bool = True) -> RunOutcome:
+    """Run one assay on export files (one plate, or the group of files the protocol takes for one run),
+    store the run and write its certificate.
 
     params: per-run overrides of the protocol's [parameters] (see override_parameters); the
     validated parameters are stored with the run.
     """
-    from . import certificate
+    setup = prepare(assay_name, protocol, params)
+    record = compute(setup, files, samples=samples, operator=operator, format=format, plate=plate)
+    if certificate:
+        from .certificate import check_destination
 
+        check_destination(out, templates)  # before anything is stored
+    return commit(record, store.open_db(db), out=out, templates=templates, pdf=pdf, supersedes=supersedes,
+                  certificate=certificate, db_path=db)
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What every run of a call shares: the assay, its protocol and the validated parameters."""
+
+    assay: Assay
+    protocol: Protocol
+    parameters: object
+    software: dict
+
+
+def prepare(assay_name: str, protocol: str | Path | None = None, params: Sequence[str] = ()) -> Setup:
+    """Find the assay and protocol and validate the parameters (UserError for any of them)."""
     loaded = plugins.load()
     assay = loaded.assay(assay_name)
     proto = find(protocol or assay.default_protocol, loaded.protocol_files)
     if proto.assay != assay.name:
         raise UserError(f"this protocol is for assay {proto.assay!r}, not {assay.name!r}", file=proto.path,
                         where="assay")
-    parameters = validated_parameters(assay, proto, params)
+    return Setup(assay, proto, validated_parameters(assay, proto, params), software_versions(loaded))
+
+
+def compute(setup: Setup, files: Sequence[Path], *, samples: Path | None = None, operator: str | None = None,
+            format: str | None = None, plate: str | None = None) -> dict:
+    """Read, lay out, analyze and judge one run: the run record store.save_run takes. Pure (no writes)."""
+    assay, proto = setup.assay, setup.protocol
+    _check_file_count(proto, files)
+    loaded = plugins.load()
     inputs = [read_input(Path(f), loaded.readers, format) for f in files]
     chosen = select_plate(inputs, plate)
     reads = {spec.name: _find_read(spec, chosen, inputs, len(proto.reads) == 1) for spec in proto.reads}
@@ -87,34 +116,57 @@ def execute(assay_name: str, files: list[Path], *, protocol: str | Path | None =
     layout, skipped = _used_layout(proto, reads, inputs[0].path)
     slots = sorted({g.name for g in proto.layout.groups("sample")}, key=_slot_order)
     sample_info = read_samples(samples, slots, skipped) if samples else {}
-    assay_input = AssayInput(proto, parameters, chosen, reads, layout, sample_info)
+    assay_input = AssayInput(proto, setup.parameters, chosen, reads, layout, sample_info)
     result = _analyze(assay, assay_input)
     _interpret(proto, result)
     checks = _judge(proto, result)
     _invalidate_scoped(checks, result)
     started = datetime.now(timezone.utc)
     record = {
-        "assay": assay.name, "protocol": proto, "parameters": parameters.model_dump(mode="json"),
+        "assay": assay.name, "protocol": proto, "parameters": setup.parameters.model_dump(mode="json"),
         "inputs": inputs, "plate": chosen, "layout": proto.layout, "result": result, "checks": checks,
         "valid": all(c.passed for c in checks), "operator": operator or _os_user(),
-        "created_at": started.isoformat(timespec="seconds"), "software": software_versions(loaded),
+        "created_at": started.isoformat(timespec="seconds"), "software": setup.software,
         "samples": {k: vars(v) for k, v in sample_info.items()}, "skipped": skipped,
     }
     record["digest"] = run_digest(record)
-    certificate.check_destination(out, templates)
-    database = store.open_db(db)
+    return record
+
+
+def commit(record: dict, database, *, out: Path = Path("certificates"), templates: Path | None = None,
+           pdf: bool = False, supersedes: int | None = None, certificate: bool = True,
+           db_path: Path | None = None) -> RunOutcome:
+    """Store a computed run in one transaction and write its certificate (unless certificate=False)."""
+    from . import certificate as cert
+
     formats = ("html", "pdf") if pdf else ("html",)
+    paths: dict = {}
     with database.atomic():
         if supersedes is not None:
-            _check_supersedes(database, supersedes, assay.name, db)
+            _check_supersedes(database, supersedes, record["assay"], db_path)
             record["supersedes"] = supersedes
         run_id = store.save_run(database, record)
-        paths = certificate.issue(database, run_id, out, formats, templates)
+        if certificate:
+            paths = cert.issue(database, run_id, out, formats, templates)
         if supersedes is not None:
             store.audit(database, "run superseded", supersedes, record["operator"], {"by": run_id})
-            certificate.issue(database, supersedes, out, formats, templates)
-    return RunOutcome(run_id, assay.name, proto, record["valid"], checks, result, paths["html"], paths.get("pdf"),
-                      skipped)
+            if certificate:
+                cert.issue(database, supersedes, out, formats, templates)
+    return RunOutcome(run_id, record["assay"], record["protocol"], record["valid"], record["checks"],
+                      record["result"], paths.get("html"), paths.get("pdf"), record["skipped"])
+
+
+def _check_file_count(proto: Protocol, files: Sequence[Path]) -> None:
+    """One run reads as many export files as the protocol's `files` says: never a silent merge."""
+    if len(files) == proto.files:
+        return
+    names = ", ".join(Path(f).name for f in files) or "none"
+    if proto.files == 1:
+        raise UserError(f"protocol {proto.id} takes one export file per run, not {len(files)} ({names}); "
+                        "give them as a batch (one run per file)", file=Path(files[0]) if files else None)
+    raise UserError(f"protocol {proto.id} takes {proto.files} export files per run (`files` in the protocol), "
+                    f"not {len(files)} ({names}); group them with --group A,B or a run sheet", file=proto.path,
+                    where="files")
 
 
 def _check_supersedes(database, run_id: int, assay: str, db: Path) -> None:

@@ -7,6 +7,7 @@ import hashlib
 import math
 import re
 import tomllib
+from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -52,6 +53,8 @@ class Protocol(BaseModel):
     version: str
     title: str
     assay: str
+    files: int = Field(1, ge=1, description="export files one run takes (separate exports per read), grouped "
+                                            "explicitly by --group or a run sheet")
     source: Source
     reads: list[ReadSpec]
     layout: Layout
@@ -166,17 +169,57 @@ def shipped_files(extra: list[Path] = ()) -> list[Path]:
 
 
 def find(ref: str | Path, extra: list[Path] = ()) -> Protocol:
-    """A protocol by file path, or by id among the shipped ones."""
+    """A protocol by file path, or by id among the shipped ones (only the file with that id is parsed)."""
     path = Path(ref)
     if path.suffix == ".toml" or path.exists():
         if not path.is_file():
             raise UserError("protocol file not found", file=path)
         return load_file(path)
-    known = {}
-    for file in shipped_files(extra):
-        protocol = load_file(file)
-        known[protocol.id] = protocol
-    if str(ref) not in known:
-        raise UserError(f"unknown protocol {str(ref)!r}; shipped protocols: {', '.join(sorted(known))}. "
+    files = shipped_files(extra)
+    index = protocol_index(files)
+    if str(ref) in index:
+        protocol = load_file(index[str(ref)])
+        if protocol.id == str(ref):
+            return protocol
+        index = {p.id: p.path for p in map(load_file, files)}  # an id line the quick scan misread: parse all
+    if str(ref) not in index:
+        raise UserError(f"unknown protocol {str(ref)!r}; shipped protocols: {', '.join(sorted(index))}. "
                         "Give an id or the path of a .toml file")
-    return known[str(ref)]
+    return load_file(index[str(ref)])
+
+
+#: A top-level `id = "..."` (or '...') line, the form every shipped protocol uses.
+_ID_LINE = re.compile(r"""^id\s*=\s*(?:"([^"\\]*)"|'([^']*)')\s*(?:#.*)?$""")
+
+
+def protocol_index(files: list[Path]) -> dict[str, Path]:
+    """Protocol id -> file (a later file wins, as before), read from each file's `id` line; a file
+    whose id is not written that simply is parsed whole. Cached per file state (path, size, mtime)."""
+    return dict(_index(tuple(_state(f) for f in files)))
+
+
+def _state(path: Path) -> tuple[Path, int, int]:
+    try:
+        st = path.stat()
+    except OSError:
+        return path, -1, -1
+    return path, st.st_size, st.st_mtime_ns
+
+
+@cache
+def _index(states: tuple[tuple[Path, int, int], ...]) -> tuple[tuple[str, Path], ...]:
+    return tuple((_declared_id(path), path) for path, _, _ in states)
+
+
+def _declared_id(path: Path) -> str:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return load_file(path).id  # raises the UserError naming the file
+    for line in text.splitlines():
+        if line.lstrip().startswith("["):
+            break  # past the top-level keys
+        match = _ID_LINE.match(line.strip())
+        if match:
+            return match.group(1) if match.group(1) is not None else match.group(2)
+    return load_file(path).id

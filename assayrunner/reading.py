@@ -231,22 +231,47 @@ def _name_apart(plates: list[Plate]) -> None:
 
 
 def select_plate(inputs: list[InputFile], choice: str | None) -> Plate:
-    """The plate to analyze: the only one, the one --plate names (name or 1-based index), or one merged
-    from single-plate files of the same shape (each file then adds its reads)."""
+    """The plate to analyze: the only one, the one --plate names (name or 1-based index), or, for a group of
+    files the protocol takes for one run (`files = N`), one plate merged from their single plates."""
     plates = [(f, p) for f in inputs for p in f.plates]
-    if choice is not None:
+    if choice is not None and len(inputs) == 1:
         for k, (_, plate) in enumerate(plates, start=1):
             if choice in (plate.name, str(k)):
                 return plate
         raise UserError(f"no plate {choice!r}; plates: {_names(plates)}", file=inputs[0].path, where="--plate")
-    if len(plates) == 1:
-        return plates[0][1]
-    if len(plates) == len(inputs) and len({(p.rows, p.columns) for _, p in plates}) == 1:
-        first = plates[0][1]
-        reads = [read for _, p in plates for read in p.reads]
-        return Plate(first.name, first.rows, first.columns, reads, first.metadata)
-    raise UserError(f"the input holds {len(plates)} plates; choose one with --plate NAME or --plate N: "
-                    f"{_names(plates)}", file=inputs[0].path)
+    if len(inputs) == 1:
+        if len(plates) == 1:
+            return plates[0][1]
+        raise UserError(f"the input holds {len(plates)} plates; choose one with --plate NAME or --plate N: "
+                        f"{_names(plates)}", file=inputs[0].path)
+    if choice is not None:
+        raise UserError(f"--plate chooses among the plates of one file; the files of a group hold one plate each "
+                        f"({_names(plates)})", file=inputs[0].path)
+    return _merge_group(inputs)
+
+
+def _merge_group(inputs: list[InputFile]) -> Plate:
+    """One plate from a group's files: each file one plate of the same shape, each read from one file only."""
+    for f in inputs:
+        if len(f.plates) != 1:
+            raise UserError(f"a file of a group must hold one plate, this one holds {len(f.plates)}: export each "
+                            "plate separately", file=f.path)
+    first = inputs[0].plates[0]
+    seen: dict[tuple, Path] = {}
+    for f in inputs:
+        plate = f.plates[0]
+        if (plate.rows, plate.columns) != (first.rows, first.columns):
+            raise UserError(f"the plate is {plate.rows} x {plate.columns} but {inputs[0].path.name} is "
+                            f"{first.rows} x {first.columns}: the files of one run must be the same plate", file=f.path)
+        for read in plate.reads:
+            key = (read.kind, read.wavelength_nm) if read.wavelength_nm is not None else (read.kind, read.label)
+            if key in seen:
+                raise UserError(f"read {read.label!r} is also in {seen[key].name}: the files of one run must hold "
+                                "different reads", file=f.path)
+            seen[key] = f.path
+    reads = [read for f in inputs for read in f.plates[0].reads]
+    unique_labels(reads)
+    return Plate(first.name, first.rows, first.columns, reads, first.metadata)
 
 
 def _names(plates) -> str:

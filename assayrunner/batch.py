@@ -1,0 +1,229 @@
+"""Batch execution: one run per plate file (or per group of files a protocol takes for one run), computed in
+worker processes, stored and certified by this process. Every file gets an outcome; a failure stops no other.
+
+A run sheet is a CSV (comma, semicolon or tab) with a header: `file` (required; relative to the sheet's
+folder), and optionally `samples`, `operator` and `run`. Rows with the same `run` value are one run whose
+files are grouped in row order; without a `run` column every row is a run.
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from . import engine, store
+from .errors import PluginError, UserError
+from .plugins import format_traceback
+from .workers import Failure, run as run_workers
+
+#: Characters that make a FILES argument a pattern to expand (when no file has that name).
+GLOB_CHARS = "*?["
+
+
+@dataclass(frozen=True)
+class Unit:
+    """The files of one run and what the run sheet says about it."""
+
+    files: tuple[Path, ...]
+    samples: Path | None = None
+    operator: str | None = None
+
+
+@dataclass(frozen=True)
+class Job:
+    """What every worker needs to compute any unit of the batch (picklable)."""
+
+    assay: str
+    protocol: str | None
+    params: tuple[str, ...]
+    format: str | None
+    plate: str | None
+
+
+@dataclass
+class Entry:
+    """The outcome of one unit: valid, invalid (stored, a criterion failed) or failed (nothing stored)."""
+
+    files: tuple[Path, ...]
+    status: str = "failed"
+    run_id: int | None = None
+    error: str | None = None
+    exit_code: int = 3
+    certificate: dict | None = None
+    failed_checks: tuple[str, ...] = ()
+
+    def to_json(self) -> dict:
+        return {"file": str(self.files[0]), "files": [str(f) for f in self.files], "status": self.status,
+                "run_id": self.run_id, "valid": None if self.run_id is None else self.status == "valid",
+                "exit_code": self.exit_code, "error": self.error, "failed_checks": list(self.failed_checks),
+                "certificate": self.certificate}
+
+
+def is_batch(files: Sequence[Path], groups: Sequence[str], sheet: Path | None) -> bool:
+    """Anything but a single plain file (several files, a folder, a pattern, --group or --sheet) is a batch."""
+    if groups or sheet is not None or len(files) != 1:
+        return True
+    only = Path(files[0])
+    return only.is_dir() or (not only.exists() and any(ch in str(only) for ch in GLOB_CHARS))
+
+
+def plan(files: Sequence[Path], groups: Sequence[str], sheet: Path | None, *, samples: Path | None,
+         operator: str | None, skip: Sequence[Path] = ()) -> list[Unit]:
+    """The runs of a batch, in order: each FILES argument expanded (folder, pattern), each --group, each
+    run of the run sheet. `skip`: files a folder must not contribute (the samples file, the sheet)."""
+    skipped = {Path(p).resolve() for p in skip if p}
+    units = [Unit((path,), samples, operator) for arg in files for path in _expand(Path(arg), skipped)]
+    units += [Unit(_group(text), samples, operator) for text in groups]
+    if sheet is not None:
+        units += read_sheet(sheet, samples, operator)
+    if not units:
+        raise UserError("no plate files to run: give files, a folder, a pattern, --group or --sheet")
+    return units
+
+
+def _expand(arg: Path, skipped: set[Path]) -> list[Path]:
+    if arg.is_dir():
+        found = [p for p in sorted(arg.iterdir()) if p.is_file() and not p.name.startswith(".")
+                 and p.resolve() not in skipped]
+        if not found:
+            raise UserError("the folder holds no files", file=arg)
+        return found
+    if not arg.exists() and any(ch in str(arg) for ch in GLOB_CHARS):
+        found = [Path(p) for p in sorted(glob.glob(str(arg))) if Path(p).is_file()]
+        if not found:
+            raise UserError("the pattern matches no file", file=arg)
+        return found
+    return [arg]  # a file that is missing fails its own run, not the batch
+
+
+def _group(text: str) -> tuple[Path, ...]:
+    files = tuple(Path(p.strip()) for p in text.split(",") if p.strip())
+    if not files:
+        raise UserError(f"--group {text!r} names no file; give the files of one run separated by commas")
+    return files
+
+
+def read_sheet(path: Path, samples: Path | None, operator: str | None) -> list[Unit]:
+    """The runs a run sheet lists; UserError naming the line for a missing column or cell."""
+    from .source import load
+
+    if not path.is_file():
+        raise UserError("run sheet not found", file=path)
+    source = load(path)
+    if source.kind != "text":
+        raise UserError(f"a run sheet is a CSV table, not a {source.kind} file", file=path)
+    lines = [line for line in source.lines if line.strip()]
+    rows = list(csv.reader(lines, delimiter=max((",", ";", "\t"), key=lines[0].count)))
+    header = [h.strip().lower() for h in rows[0]]
+    if "file" not in header:
+        raise UserError("the header needs a column 'file' (columns: file, samples, operator, run)", file=path,
+                        where="line 1")
+    runs: dict[str, dict] = {}
+    for n, row in enumerate(rows[1:], start=2):
+        cells = dict(zip(header, (c.strip() for c in row)))
+        if not cells.get("file"):
+            raise UserError("the row names no file", file=path, where=f"line {n}")
+        key = cells.get("run") or f"line {n}"
+        run = runs.setdefault(key, {"files": [], "samples": None, "operator": None, "line": n})
+        run["files"].append(path.parent / cells["file"])
+        for column in ("samples", "operator"):
+            value = cells.get(column) or None
+            if value and run[column] not in (None, value):
+                raise UserError(f"run {key!r} has two {column} values ({run[column]!r} on an earlier line); "
+                                "give one per run", file=path, where=f"line {n}")
+            run[column] = run[column] or value
+    return [Unit(tuple(r["files"]), path.parent / r["samples"] if r["samples"] else samples,
+                 r["operator"] or operator) for r in runs.values()]
+
+
+def check_units(units: list[Unit], files_per_run: int, protocol_id: str) -> None:
+    """Every run has the number of files its protocol takes: a usage error before anything runs."""
+    for unit in units:
+        if len(unit.files) != files_per_run:
+            names = ", ".join(f.name for f in unit.files)
+            how = ("give each file as its own run" if files_per_run == 1 else
+                   f"group {files_per_run} files per run with --group A,B or a run sheet's `run` column")
+            raise UserError(f"protocol {protocol_id} takes {files_per_run} file(s) per run, not {len(unit.files)} "
+                            f"({names}); {how}", file=unit.files[0])
+
+
+@cache
+def _setup(job: Job) -> engine.Setup:
+    """The batch's setup, once per process (a forked worker inherits the parent's)."""
+    return engine.prepare(job.assay, job.protocol, job.params)
+
+
+def compute(task: tuple[Job, Unit]) -> dict | Failure:
+    """A worker's step: the run record of one unit, or why there is none."""
+    job, unit = task
+    try:
+        return engine.compute(_setup(job), unit.files, samples=unit.samples, operator=unit.operator,
+                              format=job.format, plate=job.plate)
+    except (UserError, PluginError) as exc:
+        return Failure(exc.exit_code, str(exc))
+    except Exception as exc:
+        return Failure(3, f"internal error: {format_traceback(exc)}")
+
+
+def execute(job: Job, units: list[Unit], *, db: Path, out: Path, templates: Path | None, pdf: bool,
+            certificate: bool, jobs: int, timeout: float,
+            on_entry: Callable[[Entry], None] = lambda entry: None) -> tuple[list[Entry], float]:
+    """Compute every unit in worker processes, store each run here as it arrives; entries in unit order."""
+    setup = _setup(job)  # usage errors (assay, protocol, parameters) stop the batch before it starts
+    check_units(units, setup.protocol.files, setup.protocol.id)
+    if certificate:
+        from .certificate import check_destination
+
+        check_destination(out, templates)
+    database = store.open_db(db)
+    entries = [Entry(unit.files) for unit in units]
+    started = time.perf_counter()
+    for index, reply in run_workers(compute, [(job, unit) for unit in units], jobs, timeout):
+        entry = entries[index]
+        if isinstance(reply, Failure):
+            entry.exit_code, entry.error = reply.exit_code, _naming(entry.files, reply.message)
+        else:
+            _commit(entry, reply, database, out=out, templates=templates, pdf=pdf, certificate=certificate)
+        on_entry(entry)
+    return entries, time.perf_counter() - started
+
+
+def _commit(entry: Entry, record: dict, database, **options) -> None:
+    try:
+        outcome = engine.commit(record, database, **options)
+    except (UserError, PluginError) as exc:
+        entry.exit_code, entry.error = exc.exit_code, _naming(entry.files, str(exc))
+        return
+    except Exception as exc:
+        entry.error = _naming(entry.files, f"internal error: {format_traceback(exc)}")
+        return
+    entry.run_id, entry.exit_code = outcome.run_id, 0 if outcome.valid else 1
+    entry.status = "valid" if outcome.valid else "invalid"
+    entry.failed_checks = tuple(c.id for c in outcome.checks if not c.passed)
+    if outcome.certificate_html:
+        entry.certificate = {"html": str(outcome.certificate_html),
+                             "pdf": str(outcome.certificate_pdf) if outcome.certificate_pdf else None}
+
+
+def _naming(files: tuple[Path, ...], message: str) -> str:
+    """The message starting with the file it is about (errors that name no file get the run's first)."""
+    return message if any(message.startswith(str(f)) for f in files) else f"{files[0]}: {message}"
+
+
+def default_jobs() -> int:
+    """The cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def summary(entries: list[Entry], seconds: float, jobs: int) -> dict:
+    counts = {status: sum(e.status == status for e in entries) for status in ("valid", "invalid", "failed")}
+    return {"runs": len(entries), **counts, "jobs": jobs, "seconds": round(seconds, 3)}

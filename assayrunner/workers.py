@@ -1,0 +1,136 @@
+"""Worker processes for a batch: each computes one item at a time. A worker that dies (an abort in a library,
+out of memory) or overruns the time limit fails only its own item and is replaced; the rest go on."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import signal
+import sys
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from multiprocessing.connection import wait
+
+from .plugins import format_traceback
+
+
+@dataclass(frozen=True)
+class Failure:
+    """An item that produced no result: the exit code it stands for (2 user-fixable, 3 internal) and why."""
+
+    exit_code: int
+    message: str
+
+
+def run(work: Callable[[object], object], items: list, jobs: int, timeout: float) -> Iterator[tuple[int, object]]:
+    """Yield (index, work(item) or Failure) as each item finishes, computed by up to `jobs` processes.
+
+    work must be a module-level function (spawned workers import it); an exception it raises becomes a
+    Failure of that item. Items start in order; results come in the order they finish.
+    """
+    context = mp.get_context("fork" if sys.platform == "linux" else "spawn")
+    queue = deque(enumerate(items))
+    workers = [_Worker(context, work) for _ in range(max(1, min(jobs, len(items))))]
+    try:
+        while True:
+            for worker in workers:
+                if worker.task is None and queue:
+                    worker.give(*queue.popleft())
+            busy = [w for w in workers if w.task is not None]
+            if not busy:
+                return
+            deadline = min(w.started + timeout for w in busy)
+            wait([w.conn for w in busy] + [w.process.sentinel for w in busy],
+                 timeout=max(0.0, deadline - time.monotonic()))
+            for k, worker in enumerate(workers):
+                if worker.task is None:
+                    continue
+                done = worker.collect(timeout)
+                if done is None:
+                    continue
+                if isinstance(done[1], Failure) and not worker.process.is_alive():
+                    worker.stop()
+                    workers[k] = _Worker(context, work)
+                yield done
+    finally:
+        for worker in workers:
+            worker.stop()
+
+
+class _Worker:
+    """One process and the pipe to it; `task` is the index it is computing, or None when idle."""
+
+    def __init__(self, context, work: Callable[[object], object]):
+        self.conn, child = context.Pipe()
+        self.process = context.Process(target=_serve, args=(child, work), daemon=True)
+        self.process.start()
+        child.close()
+        self.task: int | None = None
+        self.started = 0.0
+
+    def give(self, index: int, item: object) -> None:
+        self.conn.send((index, item))
+        self.task, self.started = index, time.monotonic()
+
+    def collect(self, timeout: float) -> tuple[int, object] | None:
+        """(index, reply) when the task ended (done, died or overran), else None."""
+        index = self.task
+        if self.conn.poll():
+            try:
+                got, reply = self.conn.recv()
+            except (EOFError, OSError):
+                self.process.join(1)
+                got, reply = index, Failure(3, f"the worker process died ({_how(self.process.exitcode)})")
+            self.task = None
+            return got, reply
+        if not self.process.is_alive():
+            self.task = None
+            return index, Failure(3, f"the worker process died ({_how(self.process.exitcode)}); "
+                                     "nothing was stored for this file")
+        if time.monotonic() - self.started > timeout:
+            self.process.kill()
+            self.process.join()
+            self.task = None
+            return index, Failure(3, f"stopped after {timeout:g} s (the per-file time limit, --timeout)")
+        return None
+
+    def stop(self) -> None:
+        if self.process.is_alive():
+            try:
+                self.conn.send(None)
+            except OSError:
+                pass
+            self.process.join(2)
+            if self.process.is_alive():
+                self.process.kill()
+                self.process.join()
+        self.conn.close()
+
+
+def _how(exitcode: int | None) -> str:
+    if exitcode is not None and exitcode < 0:
+        name = signal.Signals(-exitcode).name
+        return f"killed by {name}" + (", perhaps out of memory" if name == "SIGKILL" else "")
+    return f"exit code {exitcode}"
+
+
+def _serve(conn, work: Callable[[object], object]) -> None:
+    """The worker's loop: receive (index, item), send (index, result); None ends it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    while True:
+        try:
+            task = conn.recv()
+        except (EOFError, OSError):
+            return
+        if task is None:
+            return
+        index, item = task
+        try:
+            reply = work(item)
+        except BaseException as exc:  # SystemExit from a plugin too: it fails this item, not the worker
+            reply = Failure(3, f"internal error: {format_traceback(exc)}")
+        try:
+            conn.send((index, reply))
+        except Exception as exc:  # e.g. a result that cannot be pickled
+            conn.send((index, Failure(3, f"internal error: the result could not be passed back: {exc}")))
