@@ -65,11 +65,16 @@ def _table(rows: list[list[str]], header: list[str]) -> str:
     return "\n".join(lines)
 
 
-@app.callback()
-def main_callback(version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False):
-    if version:
+def _print_version(value: bool) -> None:
+    if value:
         typer.echo(f"assayrunner {__version__}")
         raise typer.Exit()
+
+
+@app.callback()
+def main_callback(version: Annotated[bool, typer.Option(
+        "--version", is_eager=True, callback=_print_version, help="Print the version and exit.")] = False):
+    """Run NCL-style assays on plate-reader exports, store the runs, issue certificates."""
 
 
 @app.command()

@@ -81,19 +81,21 @@ class _Worker:
                 got, reply = self.conn.recv()
             except (EOFError, OSError):
                 self.process.join(1)
-                got, reply = index, Failure(3, f"the worker process died ({_how(self.process.exitcode)})")
+                got, reply = index, self._died()
             self.task = None
             return got, reply
         if not self.process.is_alive():
             self.task = None
-            return index, Failure(3, f"the worker process died ({_how(self.process.exitcode)}); "
-                                     "nothing was stored for this file")
+            return index, self._died()
         if time.monotonic() - self.started > timeout:
             self.process.kill()
             self.process.join()
             self.task = None
             return index, Failure(3, f"stopped after {timeout:g} s (the per-file time limit, --timeout)")
         return None
+
+    def _died(self) -> Failure:
+        return Failure(3, f"the worker process died ({_how(self.process.exitcode)}); nothing was stored for this file")
 
     def stop(self) -> None:
         if self.process.is_alive():

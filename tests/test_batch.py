@@ -1,0 +1,207 @@
+"""Batch execution: one run per plate, every file an outcome, groups only when the protocol takes several files."""
+
+import csv
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+
+from conftest import DATA, REPO, count_rows
+
+PLATE = DATA / "hemolysis" / "valid_plate.csv"
+COMPLEMENT = DATA / "complement" / "valid_plate.csv"
+
+
+def grid_values(path):
+    """Well -> value of every 8 x 12 grid row in a CSV, read with the csv module (not our readers)."""
+    rows = [r for r in csv.reader(open(path, newline="")) if r and len(r[0]) == 1 and r[0] in "ABCDEFGH"]
+    return {f"{r[0]}{c}": float(v) for r in rows for c, v in enumerate(r[1:13], start=1) if v}
+
+
+def scaled_plate(path, factor):
+    """The valid plate with every absorbance multiplied by factor (the same run, other numbers)."""
+    lines = []
+    for line in PLATE.read_text().splitlines():
+        cells = line.split(",")
+        if len(cells) == 13 and cells[0] in list("ABCDEFGH"):
+            cells[1:] = [f"{float(c) * factor:.4f}" if c else "" for c in cells[1:]]
+        lines.append(",".join(cells))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture
+def mixed(workdir):
+    """A day's folder: two good plates, one invalid (weak positive control), one unreadable, one truncated."""
+    files = {"good": workdir / "p1_good.csv", "invalid": workdir / "p2_invalid.csv", "broken": workdir / "p3_broken.csv",
+             "truncated": workdir / "p4_truncated.csv", "good2": workdir / "p5_good.csv"}
+    files["good"].write_bytes(PLATE.read_bytes())
+    files["invalid"].write_text(PLATE.read_text().replace("C,0.0492,0.0498,0.2526,0.2530", "C,0.0492,0.0498,0.0501,0.0499"))
+    files["broken"].write_text("this is not a plate export\nat all\n")
+    files["truncated"].write_text(PLATE.read_text()[:PLATE.read_text().index("D,") + 20])
+    scaled_plate(files["good2"], 1.1)
+    return files
+
+
+def test_mixed_batch_stores_the_good_and_names_every_failure(cli, workdir, mixed):
+    missing = workdir / "p6_missing.csv"
+    args = [*mixed.values(), missing]
+    result, data = cli.json("execute", "hemolysis", *args, "-j", "2")
+    assert result.exit_code == 1
+    assert [e["file"] for e in data["runs"]] == [str(f) for f in args]  # every file, in order, once
+    status = {os.path.basename(e["file"]): e["status"] for e in data["runs"]}
+    assert status == {"p1_good.csv": "valid", "p2_invalid.csv": "invalid", "p3_broken.csv": "failed",
+                      "p4_truncated.csv": "failed", "p5_good.csv": "valid", "p6_missing.csv": "failed"}
+    assert data["summary"] == {**data["summary"], "runs": 6, "valid": 2, "invalid": 1, "failed": 3, "jobs": 2}
+    by_file = {os.path.basename(e["file"]): e for e in data["runs"]}
+    assert by_file["p2_invalid.csv"]["failed_checks"] == ["positive-control"]
+    assert by_file["p2_invalid.csv"]["exit_code"] == 1 and by_file["p2_invalid.csv"]["run_id"] is not None
+    for name in ("p3_broken.csv", "p4_truncated.csv", "p6_missing.csv"):
+        entry = by_file[name]
+        assert entry["run_id"] is None and entry["exit_code"] == 2 and entry["error"].startswith(str(workdir / name))
+        assert f"error: {entry['error']}" in result.stderr.splitlines()
+    assert "truncated" in by_file["p4_truncated.csv"]["error"]
+    assert count_rows(workdir / "assayrun.db") == 3
+    with sqlite3.connect(workdir / "assayrun.db") as conn:
+        stored = dict(conn.execute("select r.id, f.name from runs r join input_files f on f.run_id = r.id"))
+        assert sorted(stored.values()) == ["p1_good.csv", "p2_invalid.csv", "p5_good.csv"]
+        assert {e["run_id"]: os.path.basename(e["file"]) for e in data["runs"] if e["run_id"]} == stored
+    assert all((workdir / "certificates").glob("run-*-hemolysis.html"))
+    assert len(list((workdir / "certificates").glob("*.html"))) == 3
+
+
+def test_two_files_in_one_call_are_two_runs_each_with_its_own_wells(cli, workdir):
+    a = workdir / "a.csv"
+    a.write_bytes(PLATE.read_bytes())
+    b = scaled_plate(workdir / "b.csv", 1.25)
+    result, data = cli.json("execute", "hemolysis", a, b, "-j", "1")
+    assert result.exit_code == 0, result.stderr
+    assert [e["status"] for e in data["runs"]] == ["valid", "valid"]
+    with sqlite3.connect(workdir / "assayrun.db") as conn:
+        for entry, path in zip(data["runs"], (a, b)):
+            wells = dict(conn.execute("select well, value from wells where run_id = ?", [entry["run_id"]]))
+            assert wells == grid_values(path)
+            names = [n for (n,) in conn.execute("select name from input_files where run_id = ?", [entry["run_id"]])]
+            assert names == [path.name]
+    html = open(data["runs"][1]["certificate"]["html"], encoding="utf-8").read()
+    assert "a.csv" not in html and "b.csv" in html
+
+
+def test_python_api_refuses_to_merge_files_the_protocol_reads_one_at_a_time(workdir):
+    from assayrunner import UserError
+    from assayrunner.engine import execute
+
+    with pytest.raises(UserError, match="takes one export file per run, not 2"):
+        execute("hemolysis", [PLATE, PLATE], db=workdir / "x.db")
+    assert count_rows(workdir / "x.db") == 0
+
+
+def test_run_sheet_gives_each_plate_its_samples_and_operator(cli, workdir):
+    scaled_plate(workdir / "b.csv", 1.1)
+    (workdir / "a.csv").write_bytes(PLATE.read_bytes())
+    (workdir / "s_a.csv").write_text("slot,sample\nS1,Liposome A\n")
+    (workdir / "s_b.csv").write_text("slot,sample\nS1,Dendrimer B\n")
+    (workdir / "sheet.csv").write_text("file;samples;operator\na.csv;s_a.csv;Ann\nb.csv;s_b.csv;Ben\n")
+    result, data = cli.json("execute", "hemolysis", "--sheet", workdir / "sheet.csv")
+    assert result.exit_code == 0, result.stderr
+    for entry, sample, operator in zip(data["runs"], ("Liposome A", "Dendrimer B"), ("Ann", "Ben")):
+        _, run = cli.json("runs", "show", entry["run_id"])
+        assert run["operator"] == operator
+        assert sample in {r["sample"] for r in run["results"]}
+    bad = workdir / "bad_sheet.csv"
+    bad.write_text("plate,samples\na.csv,s_a.csv\n")
+    result = cli("execute", "hemolysis", "--sheet", bad)
+    assert result.exit_code == 2 and f"{bad}: line 1: the header needs a column 'file'" in result.stderr
+
+
+@pytest.fixture
+def split_complement(workdir):
+    """The complement plate exported as two files, one per read, and a protocol copy that takes two files."""
+    lines = COMPLEMENT.read_text().splitlines()
+    cut = lines.index("650 nm")
+    (workdir / "od450.csv").write_text("\n".join(lines[:cut]) + "\n")
+    (workdir / "od650.csv").write_text("\n".join(lines[:6] + lines[cut:]) + "\n")
+    text = (REPO / "protocols" / "ncl-ita-5.2-sc5b9.toml").read_text()
+    (workdir / "two-files.toml").write_text(text.replace('assay = "complement"\n', 'assay = "complement"\nfiles = 2\n', 1))
+    return workdir / "od450.csv", workdir / "od650.csv", workdir / "two-files.toml"
+
+
+def test_group_makes_one_run_from_the_files_of_one_plate(cli, workdir, split_complement):
+    od450, od650, protocol = split_complement
+    _, whole = cli.json("execute", "complement", COMPLEMENT)
+    result, data = cli.json("execute", "complement", "--protocol", protocol, "--group", f"{od450},{od650}")
+    assert result.exit_code == 0, result.stderr
+    assert data["runs"][0]["files"] == [str(od450), str(od650)]
+    _, run = cli.json("runs", "show", data["runs"][0]["run_id"])
+    assert [(r["sample"], r["metric"], r["value"]) for r in run["results"]] == \
+        [(r["sample"], r["metric"], r["value"]) for r in whole["results"]]
+    assert [f["name"] for f in run["inputs"]] == ["od450.csv", "od650.csv"]
+    (workdir / "sheet.csv").write_text("run,file\nplate1,od450.csv\nplate1,od650.csv\n")
+    result, data = cli.json("execute", "complement", "--protocol", protocol, "--sheet", workdir / "sheet.csv")
+    assert result.exit_code == 0 and len(data["runs"]) == 1 and data["runs"][0]["status"] == "valid"
+
+
+def test_files_are_never_merged_unless_the_protocol_takes_several(cli, workdir, split_complement):
+    od450, od650, protocol = split_complement
+    before = count_rows(workdir / "assayrun.db")
+    ungrouped = cli("execute", "complement", "--protocol", protocol, od450, od650)
+    assert ungrouped.exit_code == 2 and "takes 2 file(s) per run, not 1" in ungrouped.stderr
+    assert "--group" in ungrouped.stderr
+    grouped = cli("execute", "complement", "--group", f"{od450},{od650}")
+    assert grouped.exit_code == 2 and "takes 1 file(s) per run, not 2" in grouped.stderr
+    same_read = cli("execute", "complement", "--protocol", protocol, "--group", f"{od450},{od450}")
+    assert same_read.exit_code == 1 and "read '450 nm' is also in od450.csv" in same_read.stderr
+    assert count_rows(workdir / "assayrun.db") == before
+
+
+def test_folder_and_pattern_expand_to_one_run_per_file(cli, workdir, mixed):
+    (workdir / "samples.csv").write_text("slot,sample\nS1,Liposome A\n")
+    result, data = cli.json("execute", "hemolysis", workdir, "--samples", workdir / "samples.csv", "--no-certificate")
+    assert [os.path.basename(e["file"]) for e in data["runs"]] == sorted(p.name for p in mixed.values())
+    assert all(e["certificate"] is None for e in data["runs"]) and not (workdir / "certificates").exists()
+    result, data = cli.json("execute", "hemolysis", str(workdir / "p*_good.csv"))
+    assert result.exit_code == 0 and [e["status"] for e in data["runs"]] == ["valid", "valid"]
+    empty = workdir / "empty"
+    empty.mkdir()
+    assert cli("execute", "hemolysis", empty).exit_code == 2
+    assert cli("execute", "hemolysis", str(workdir / "nothing*.csv")).exit_code == 2
+
+
+@pytest.fixture(scope="module")
+def crash_plugin(tmp_path_factory):
+    target = tmp_path_factory.mktemp("crash")
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+                    "--target", str(target), str(REPO / "tests" / "plugins" / "assayrun_crash")],
+                   check=True, capture_output=True)
+    return target
+
+
+def test_a_dying_or_hanging_worker_fails_only_its_file(crash_plugin, tmp_path):
+    (tmp_path / "good.csv").write_bytes(PLATE.read_bytes())
+    (tmp_path / "abort.txt").write_text("CRASHTEST abort\n")
+    (tmp_path / "hang.txt").write_text("CRASHTEST sleep 60\n")
+    (tmp_path / "good2.csv").write_bytes(PLATE.read_bytes())
+    env = {**os.environ, "PYTHONPATH": str(crash_plugin)}
+    env.pop("ASSAYRUN_DB", None)
+    run = subprocess.run([sys.executable, "-m", "assayrunner", "execute", "hemolysis", "good.csv", "abort.txt",
+                          "hang.txt", "good2.csv", "-j", "2", "--timeout", "3", "--json"],
+                         capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120)
+    assert run.returncode == 1, run.stderr
+    assert "Traceback" not in run.stderr
+    entries = {e["file"]: e for e in json.loads(run.stdout)["runs"]}
+    assert [entries[f]["status"] for f in ("good.csv", "abort.txt", "hang.txt", "good2.csv")] == \
+        ["valid", "failed", "failed", "valid"]
+    assert entries["abort.txt"]["error"] == "abort.txt: the worker process died (killed by SIGABRT); " \
+                                            "nothing was stored for this file"
+    assert entries["hang.txt"]["error"] == "hang.txt: stopped after 3 s (the per-file time limit, --timeout)"
+    assert count_rows(tmp_path / "assayrun.db") == 2
+
+
+def test_version_alone(tmp_path):
+    from assayrunner import __version__
+
+    run = subprocess.run([sys.executable, "-m", "assayrunner", "--version"], capture_output=True, text=True, cwd=tmp_path)
+    assert run.returncode == 0 and run.stdout == f"assayrunner {__version__}\n" and run.stderr == ""
