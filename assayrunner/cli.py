@@ -1,7 +1,5 @@
 """The `assayrun` command: parses arguments, calls engine/store/certificate, prints. Nothing else."""
 
-from __future__ import annotations
-
 import functools
 import json
 import os
@@ -11,13 +9,13 @@ from typing import Annotated, Optional
 
 import typer
 
-from . import __version__
 from .errors import PluginError, UserError
 
 app = typer.Typer(help="Run NCL-style assays on plate-reader exports, store the runs, issue certificates.",
-                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
-protocols_app = typer.Typer(help="List protocols, or show one.", invoke_without_command=True)
-runs_app = typer.Typer(help="List stored runs, or show one.", invoke_without_command=True)
+                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
+                  rich_markup_mode=None)  # plain help: rendering it with rich costs more than typer's import
+protocols_app = typer.Typer(help="List protocols, or show one.", invoke_without_command=True, rich_markup_mode=None)
+runs_app = typer.Typer(help="List stored runs, or show one.", invoke_without_command=True, rich_markup_mode=None)
 app.add_typer(protocols_app, name="protocols")
 app.add_typer(runs_app, name="runs")
 plugin_app = typer.Typer(help="Write a new assay plugin package.", no_args_is_help=True)
@@ -67,6 +65,8 @@ def _table(rows: list[list[str]], header: list[str]) -> str:
 
 def _print_version(value: bool) -> None:
     if value:
+        from . import __version__
+
         typer.echo(f"assayrunner {__version__}")
         raise typer.Exit()
 
@@ -473,12 +473,27 @@ def _existing_db(path: Path):
 
 
 def main() -> None:
-    """Console entry point: load plugin commands, then run the app."""
-    try:
-        from .plugins import load
+    """Console entry point: load plugin commands when the arguments may need them, then run the app."""
+    if _wants_plugin_commands(sys.argv[1:]):
+        try:
+            from .plugins import add_commands
 
-        load().manager.hook.register_commands(app=app)
-    except PluginError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        sys.exit(exc.exit_code)
+            add_commands(app)
+        except PluginError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            sys.exit(exc.exit_code)
     app()
+
+
+def _wants_plugin_commands(args: list[str]) -> bool:
+    """Help (which lists them) and any command that is not built in; not --version or a built-in command.
+    The built-in plugins add no commands: help imports plugins only when another distribution has some."""
+    words = [a for a in args if not a.startswith("-")]
+    if not words:
+        if "--version" in args:
+            return False
+        from .installed import others_may_plug_in
+
+        return others_may_plug_in()
+    builtin = {c.name or c.callback.__name__.replace("_", "-") for c in app.registered_commands}
+    return words[0] not in builtin | {g.name for g in app.registered_groups}

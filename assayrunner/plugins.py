@@ -11,7 +11,6 @@ import sys
 import traceback
 from dataclasses import dataclass, field, replace
 from functools import cache
-from importlib.metadata import entry_points
 from pathlib import Path
 
 import pluggy
@@ -55,9 +54,15 @@ class Plugins:
         return self.assays[name]
 
 
-def _load_entry_points(pm: pluggy.PluginManager, info: list[PluginInfo]) -> None:
+@cache
+def _entry_points() -> tuple[tuple[str, str, str, bool, object | None, str | None], ...]:
+    """(name, distribution, version, builtin, plugin or None, error) per allowed entry point, imported once
+    per process (a broken one is warned about once)."""
+    from importlib.metadata import entry_points  # not on the path of `--help`
+
     only = os.environ.get("ASSAYRUN_LOAD_PLUGINS")
     allowed = None if only is None else {n.strip() for n in only.split(",") if n.strip()}
+    found = []
     for ep in entry_points(group="assayrunner"):
         dist = ep.dist.name if ep.dist else ep.value
         version = ep.dist.version if ep.dist else "?"
@@ -65,21 +70,52 @@ def _load_entry_points(pm: pluggy.PluginManager, info: list[PluginInfo]) -> None
         if allowed is not None and not builtin and dist not in allowed:
             continue
         try:
-            plugin = ep.load()
-            pm.register(plugin, name=ep.name)
+            found.append((ep.name, dist, version, builtin, ep.load(), None))
         except Exception as exc:  # a third-party plugin must never break the tool
             message = f"{type(exc).__name__}: {exc}"
             print(f"warning: plugin {ep.name!r} ({dist} {version}) failed to load and is disabled: {message}",
                   file=sys.stderr)
-            info.append(PluginInfo(ep.name, dist, version, builtin, error=message))
+            found.append((ep.name, dist, version, builtin, None, message))
+    return tuple(found)
+
+
+def _load_entry_points(pm: pluggy.PluginManager, info: list[PluginInfo]) -> None:
+    for name, dist, version, builtin, plugin, error in _entry_points():
+        if plugin is None:
+            info.append(PluginInfo(name, dist, version, builtin, error=error))
+            continue
+        try:
+            pm.register(plugin, name=name)
+        except Exception as exc:
+            message = f"{type(exc).__name__}: {exc}"
+            print(f"warning: plugin {name!r} ({dist} {version}) failed to load and is disabled: {message}",
+                  file=sys.stderr)
+            info.append(PluginInfo(name, dist, version, builtin, error=message))
             continue
         api = getattr(plugin, "PLUGIN_API", None)
         if api is not None and str(api).split(".")[0] != PLUGIN_API.split(".")[0]:
-            print(f"warning: plugin {ep.name!r} ({dist} {version}) was written for plugin API {api}; this "
+            print(f"warning: plugin {name!r} ({dist} {version}) was written for plugin API {api}; this "
                   f"assayrunner has {PLUGIN_API}: check it works, or install a version made for {PLUGIN_API}",
                   file=sys.stderr)
-        info.append(PluginInfo(ep.name, dist, version, builtin, _hook_names(pm, plugin),
+        info.append(PluginInfo(name, dist, version, builtin, _hook_names(pm, plugin),
                                api=None if api is None else str(api)))
+
+
+def add_commands(app) -> None:
+    """Let the installed plugins add CLI commands. Only entry-point plugins are imported: the built-in
+    readers add none, and skipping them keeps `assayrun --help` as quick as typer itself allows."""
+    pm = pluggy.PluginManager("assayrunner")
+    pm.add_hookspecs(hookspecs)
+    for name, _, _, _, plugin, _ in _entry_points():
+        if plugin is not None and pm.get_plugin(name) is None:
+            try:
+                pm.register(plugin, name=name)
+            except Exception:  # `assayrun plugins` names it; it adds no command
+                continue
+    try:
+        pm.hook.register_commands(app=app)
+    except Exception as exc:
+        raise PluginError(f"a plugin failed in register_commands: {type(exc).__name__}: {exc}") from exc
 
 
 def _hook_names(pm: pluggy.PluginManager, plugin: object) -> list[str]:

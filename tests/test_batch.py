@@ -198,10 +198,3 @@ def test_a_dying_or_hanging_worker_fails_only_its_file(crash_plugin, tmp_path):
                                             "nothing was stored for this file"
     assert entries["hang.txt"]["error"] == "hang.txt: stopped after 3 s (the per-file time limit, --timeout)"
     assert count_rows(tmp_path / "assayrun.db") == 2
-
-
-def test_version_alone(tmp_path):
-    from assayrunner import __version__
-
-    run = subprocess.run([sys.executable, "-m", "assayrunner", "--version"], capture_output=True, text=True, cwd=tmp_path)
-    assert run.returncode == 0 and run.stdout == f"assayrunner {__version__}\n" and run.stderr == ""

@@ -4,15 +4,14 @@ from pathlib import Path
 
 import assayrunner
 
-from .analysis import analyze
-from .coagulometer import READER
-from .model import Parameters
-
 PLUGIN_API = "1.0"  # the assayrunner plugin API this plugin is written against
 
 
 @assayrunner.hookimpl
 def register_assays(register):
+    from .analysis import analyze
+    from .model import Parameters
+
     register(assayrunner.Assay(
         name="coagulation",
         title="Plasma coagulation (NCL ITA-12)",
@@ -25,6 +24,8 @@ def register_assays(register):
 
 @assayrunner.hookimpl
 def register_readers(register):
+    from .coagulometer import READER
+
     register(READER)
 
 

@@ -4,13 +4,13 @@ from pathlib import Path
 
 import assayrunner
 
-from .analysis import Parameters, analyze
-
 PLUGIN_API = "1.0"  # the assayrunner plugin API this plugin is written against
 
 
 @assayrunner.hookimpl
 def register_assays(register):
+    from .analysis import Parameters, analyze  # imported when used: `assayrun --help` stays light
+
     register(assayrunner.Assay(
         name="complement",
         title="Complement activation, SC5b-9 EIA (NCL ITA-5.2)",

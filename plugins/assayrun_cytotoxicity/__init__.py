@@ -5,13 +5,13 @@ from pathlib import Path
 
 import assayrunner
 
-from .analysis import Parameters, analyze
-
 PLUGIN_API = "1.0"  # the assayrunner plugin API this plugin is written against
 
 
 @assayrunner.hookimpl
 def register_assays(register):
+    from .analysis import Parameters, analyze  # imported when used: `assayrun --help` stays light
+
     register(assayrunner.Assay(
         name="cytotoxicity",
         title="Cytotoxicity (NCL GTA-1 / GTA-2, MTT and LDH)",

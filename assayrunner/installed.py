@@ -1,0 +1,26 @@
+"""What is installed, found without importing importlib.metadata (which costs `assayrun --help` half of typer)."""
+
+import os
+import sys
+
+
+def others_may_plug_in() -> bool:
+    """Whether a distribution besides assayrunner may declare an 'assayrunner' entry point: a look at the
+    dist-info folders on sys.path (True when unsure, e.g. a zip on the path)."""
+    for entry in sys.path:
+        folder = entry or "."
+        if os.path.isfile(folder):
+            return True
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            continue
+        for name in names:
+            if name.endswith((".dist-info", ".egg-info")) and name.split("-")[0].lower() != "assayrunner":
+                try:
+                    with open(os.path.join(folder, name, "entry_points.txt"), encoding="utf-8") as f:
+                        if "[assayrunner]" in f.read():
+                            return True
+                except OSError:
+                    continue
+    return False
