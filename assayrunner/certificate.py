@@ -7,28 +7,34 @@ import hashlib
 import math
 import mimetypes
 import os
-import tomllib
 from datetime import datetime, timezone
+from functools import lru_cache
 from pathlib import Path
 
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
-from sqlite_utils import Database
 
 from . import plugins, store
 from .config import load_config
 from .errors import PluginError, UserError
 from .plate import parse_well, row_label
 from .plots import curve_plot
-from .protocol import Protocol
+from .protocol import Protocol, from_text
 from .resources import data_dir
+from .store import Database
 
 
 def environment(user_templates: Path | None = None) -> Environment:
     """Templates from the user's folder (--templates or ASSAYRUN_TEMPLATES), then plugins', then built-in."""
     folders = [Path(p) for p in (user_templates, os.environ.get("ASSAYRUN_TEMPLATES")) if p]
     folders += plugins.load().template_dirs + [data_dir("templates")]
-    env = Environment(loader=ChoiceLoader([FileSystemLoader(str(f)) for f in folders]),
+    return _environment(tuple(str(f) for f in folders))
+
+
+@lru_cache(maxsize=8)
+def _environment(folders: tuple[str, ...]) -> Environment:
+    """One environment per process and template set: templates compile once (Jinja reloads a changed file)."""
+    env = Environment(loader=ChoiceLoader([FileSystemLoader(f) for f in folders]),
                       autoescape=select_autoescape(default=True, default_for_string=True),
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["num"] = format_number
@@ -78,7 +84,7 @@ def format_number(value, digits: int = 4) -> str:
 def context(db: Database, run_id: int) -> dict:
     """Everything a certificate shows, read back from the database."""
     run = store.get_run(db, run_id)
-    protocol = Protocol.model_validate(tomllib.loads(run["protocol_toml"]))
+    protocol = from_text(run["protocol_toml"])
     assay = plugins.load().assays.get(run["assay"])
     fits = [{**f, "svg": Markup(fit_svg(f["plot"]))} for f in run["fits"]]
     return {

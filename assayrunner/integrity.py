@@ -7,7 +7,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlite_utils import Database
+from . import store
+from .store import Database
 
 
 def digest(input_sha256: list[str], protocol_sha256: str, parameters: dict, valid: bool, checks: list[dict],
@@ -87,7 +88,7 @@ def verify_run(db: Database, run_id: int, report: Report, files: list[Path] = ()
     for sha, path in given.items():
         known = db.execute("select 1 from input_files where run_id = ? and sha256 = ?", [run_id, sha]).fetchone()
         report.check(bool(known), f"run {run_id}: given file {path}", "its SHA-256 is not one of the run's inputs")
-    protocol_sha = hashlib.sha256(run["protocol_toml"].encode("utf-8")).hexdigest()
+    protocol_sha = hashlib.sha256(store.protocol_text(db, run).encode("utf-8")).hexdigest()
     report.check(protocol_sha == run["protocol_sha256"], f"run {run_id}: protocol text",
                  "the stored protocol no longer matches its SHA-256")
     report.check(stored_digest(db, run_id) == run["digest"], f"run {run_id}: digest {run['digest'][:16]}…",

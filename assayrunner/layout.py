@@ -12,6 +12,7 @@ A range "A1:B3" is the rectangle between two corners; "A1,A3" lists wells.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -48,6 +49,12 @@ class WellGroup(BaseModel):
 
 def expand_wells(spec: str) -> list[str]:
     """'A1:B2,C5' -> ['A1', 'A2', 'B1', 'B2', 'C5'] (row by row); ValueError for a bad name."""
+    return list(_expanded(spec))
+
+
+@lru_cache(maxsize=4096)
+def _expanded(spec: str) -> tuple[str, ...]:
+    """expand_wells once per distinct spec and process: a batch resolves its layout's groups once."""
     wells: list[str] = []
     for part in spec.split(","):
         if ":" in part:
@@ -57,7 +64,7 @@ def expand_wells(spec: str) -> list[str]:
                       for c in range(min(c0, c1), max(c0, c1) + 1)]
         else:
             wells.append(well_name(*parse_well(part)))
-    return wells
+    return tuple(wells)
 
 
 @dataclass(frozen=True)
@@ -113,7 +120,7 @@ class Layout(BaseModel):
     def groups(self, role: str | None = None, interference: bool | None = None) -> list[Group]:
         """Resolved groups, optionally only those with a role / interference setting."""
         return [
-            Group(i, g, tuple(expand_wells(g.wells)))
+            Group(i, g, _expanded(g.wells))
             for i, g in enumerate(self.wells)
             if (role is None or g.role == role) and (interference is None or g.interference == interference)
         ]

@@ -7,7 +7,7 @@ import hashlib
 import math
 import re
 import tomllib
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -161,6 +161,12 @@ def load_file(path: Path) -> Protocol:
                         file=path, where=f"layout.wells[{second}]")
     return protocol.model_copy(update={"path": path, "sha256": hashlib.sha256(data).hexdigest(),
                                        "text": data.decode("utf-8")})
+
+
+@lru_cache(maxsize=32)
+def from_text(text: str) -> Protocol:
+    """A stored protocol text as a Protocol (without path and hash), parsed once per distinct text."""
+    return Protocol.model_validate(tomllib.loads(text))
 
 
 def shipped_files(extra: list[Path] = ()) -> list[Path]:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlite_utils import Database
-
 from . import store
+from .store import Database
 from .errors import UserError
 
 ROLES = ("reviewed", "approved")

@@ -3,16 +3,33 @@
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import math
+import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-from sqlite_utils import Database
 
 from .errors import UserError
 from .plate import well_name
+
+
+def _sqlite_utils_without_pandas() -> None:
+    """sqlite-utils imports pandas when it is installed, only to store pandas Timestamps (we never do): hide
+    pandas during that import, so it costs no command its ~0.3 s."""
+    if "sqlite_utils" in sys.modules or "pandas" in sys.modules:
+        return
+    sys.modules["pandas"] = None  # makes `import pandas` raise ImportError, which sqlite-utils expects
+    try:
+        importlib.import_module("sqlite_utils")
+    finally:
+        del sys.modules["pandas"]
+
+
+_sqlite_utils_without_pandas()
+from sqlite_utils import Database  # noqa: E402
 
 
 def m001_initial(db: Database) -> None:
@@ -56,7 +73,19 @@ def m002_integrity(db: Database) -> None:
                        f"BEGIN SELECT RAISE(ABORT, '{table} is append-only: records are never changed'); END")
 
 
-MIGRATIONS = [m001_initial, m002_integrity]
+def m004_protocol_texts(db: Database) -> None:
+    """Protocol text stored once per distinct SHA-256 instead of once per run. Runs stored before keep their
+    runs.protocol_toml (records are never changed); texts that still match their hash are copied over."""
+    db["protocol_texts"].create({"sha256": str, "text": str}, pk="sha256")
+    texts = db.execute("select distinct protocol_sha256, protocol_toml from runs where protocol_toml is not null")
+    db.conn.executemany("insert or ignore into protocol_texts (sha256, text) values (?, ?)",
+                        [(sha, text) for sha, text in texts if hashlib.sha256(text.encode()).hexdigest() == sha])
+    for action in ("UPDATE", "DELETE"):
+        db.execute(f"CREATE TRIGGER protocol_texts_no_{action.lower()} BEFORE {action} ON protocol_texts "
+                   "BEGIN SELECT RAISE(ABORT, 'protocol_texts is append-only: records are never changed'); END")
+
+
+MIGRATIONS = [m001_initial, m002_integrity, m004_protocol_texts]
 
 
 def migrate(db: Database) -> list[str]:
@@ -88,36 +117,56 @@ def open_db(path: Path) -> Database:
 def save_run(db: Database, record: dict) -> int:
     """Insert one run and everything it computed; call inside db.atomic()."""
     proto, result, plate = record["protocol"], record["result"], record["plate"]
-    run_id = db["runs"].insert({
+    db.execute("insert or ignore into protocol_texts (sha256, text) values (?, ?)", [proto.sha256, proto.text])
+    run_id = _insert(db, "runs", [{
         "assay": record["assay"], "protocol_id": proto.id, "protocol_version": proto.version,
         "protocol_sha256": proto.sha256, "protocol_path": str(proto.path),
-        "protocol_toml": proto.text,
         "parameters": _json(record["parameters"]), "valid": int(record["valid"]), "operator": record["operator"],
         "created_at": record["created_at"], "software": _json(record["software"]),
         "metrics": _json(result.metrics), "details": _json(result.details), "samples": _json(record["samples"]),
         "skipped": _json(record["skipped"]), "plate_name": plate.name, "plate_metadata": _json(plate.metadata),
         "digest": record["digest"], "supersedes": record.get("supersedes"),
-    }).last_pk
-    db["input_files"].insert_all({
+    }])
+    _insert(db, "input_files", [{
         "run_id": run_id, "position": i, "name": f.path.name, "path": str(f.path.resolve()), "sha256": f.sha256,
         "size": f.size, "format": f.format, "content": f.content,
-    } for i, f in enumerate(record["inputs"]))
-    db["wells"].insert_all(_well_rows(run_id, plate, record["layout"]))
-    db["fits"].insert_all({
+    } for i, f in enumerate(record["inputs"])])
+    _insert(db, "wells", list(_well_rows(run_id, plate, record["layout"])))
+    _insert(db, "fits", [{
         "run_id": run_id, "name": fit["name"], "model": fit["model"], "parameters": _json(fit["parameters"]),
         "se": _json(fit["se"]), "r2": _float(fit["r2"]), "n": fit["n"], "converged": int(fit["converged"]),
         "plot": _json({k: fit.get(k) for k in ("x", "y", "line", "x_unit", "y_label", "log_x")}),
-    } for fit in result.fits)
-    db["checks"].insert_all({
+    } for fit in result.fits])
+    _insert(db, "checks", [{
         "run_id": run_id, "position": i, "check_id": c.id, "description": c.description, "value": c.value,
         "limit_text": c.limit, "passed": int(c.passed), "detail": c.detail, "scope": c.scope, "is_count": int(c.is_count),
-    } for i, c in enumerate(record["checks"]))
-    db["results"].insert_all({
+    } for i, c in enumerate(record["checks"])])
+    _insert(db, "results", [{
         "run_id": run_id, "position": i, "sample": r.sample, "metric": r.metric, "value": _float(r.value),
         "unit": r.unit, "flags": _json(r.flags), "interpretation": r.interpretation, "scope": r.scope,
-    } for i, r in enumerate(result.results))
+    } for i, r in enumerate(result.results)])
     audit(db, "run stored", run_id, record["operator"], {"digest": record["digest"], "valid": record["valid"]})
     return run_id
+
+
+def _insert(db: Database, table: str, rows: list[dict]) -> int | None:
+    """Insert rows that share their keys in one executemany; returns the last row id."""
+    if not rows:
+        return None
+    columns = ", ".join(f"[{c}]" for c in rows[0])
+    sql = f"insert into [{table}] ({columns}) values ({', '.join('?' * len(rows[0]))})"
+    with db.atomic():  # a savepoint inside the caller's transaction
+        if len(rows) == 1:
+            return db.conn.execute(sql, tuple(rows[0].values())).lastrowid
+        return db.conn.executemany(sql, [tuple(row.values()) for row in rows]).lastrowid
+
+
+def protocol_text(db: Database, run: dict) -> str:
+    """The protocol text a run was computed with: stored once per SHA-256, or in the run row (older runs)."""
+    if run.get("protocol_toml") is not None:
+        return run["protocol_toml"]
+    row = db.execute("select text from protocol_texts where sha256 = ?", [run["protocol_sha256"]]).fetchone()
+    return row[0] if row else ""
 
 
 def _well_rows(run_id: int, plate, layout):
@@ -139,12 +188,12 @@ def _well_rows(run_id: int, plate, layout):
 
 def audit(db: Database, event: str, run_id: int | None, actor: str, payload: dict) -> None:
     """Append an audit row chained to the previous one by SHA-256."""
-    last = next(db.query("select sha256 from audit_log order by id desc limit 1"), None)
-    prev = last["sha256"] if last else "0" * 64
+    last = db.execute("select sha256 from audit_log order by id desc limit 1").fetchone()
+    prev = last[0] if last else "0" * 64
     row = {"at": _now(), "event": event, "run_id": run_id, "actor": actor, "payload": _json(payload),
            "prev_sha256": prev}
     row["sha256"] = hashlib.sha256(_json(row, canonical=True).encode()).hexdigest()
-    db["audit_log"].insert(row)
+    _insert(db, "audit_log", [row])
 
 
 def get_run(db: Database, run_id: int) -> dict:
@@ -156,6 +205,7 @@ def get_run(db: Database, run_id: int) -> dict:
             "pragma database_list").fetchone()[2]) from None
     for key in ("parameters", "software", "metrics", "details", "samples", "skipped", "plate_metadata"):
         run[key] = json.loads(run[key])
+    run["protocol_toml"] = protocol_text(db, run)
     run["valid"] = bool(run["valid"])
     where = {"run_id": run_id}
     run["inputs"] = list(db.query("select name, path, sha256, size, format from input_files where run_id = :run_id "
@@ -196,12 +246,16 @@ def _json(value, canonical: bool = False) -> str:
 
 def _plain(value):
     """JSON-ready copy: numpy scalars and arrays to Python, NaN and infinities to None, paths to str."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, np.ndarray)):
-        return [_plain(v) for v in value]
+    if value is None or isinstance(value, (str, int)):  # the common leaves first (bool is an int)
+        return value
     if isinstance(value, (float, np.floating)):
         return _float(value)
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _plain(value.tolist())
     if isinstance(value, np.integer):
         return int(value)
     if isinstance(value, Path):
@@ -210,7 +264,10 @@ def _plain(value):
 
 
 def _float(value) -> float | None:
-    return None if value is None or not math.isfinite(float(value)) else float(value)
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
 
 
 def _now() -> str:

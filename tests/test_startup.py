@@ -41,3 +41,11 @@ def test_builtin_plugins_add_no_commands():
     assert len(builtin) >= 4
     for name in builtin:
         assert "register_commands" not in next(i for i in loaded.info if i.name == name).hooks
+
+
+def test_a_run_does_not_import_pandas():
+    """sqlite-utils would import pandas (when installed) for nothing: the store hides it."""
+    code = ("import sys\nfrom assayrunner import batch, certificate, engine, store\n"
+            "print('pandas' in sys.modules, store.Database.__name__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "Database"]
