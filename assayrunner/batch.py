@@ -163,12 +163,27 @@ def compute(task: tuple[Job, Unit]) -> dict | Failure:
     """A worker's step: the run record of one unit, or why there is none."""
     job, unit = task
     try:
-        return engine.compute(_setup(job), unit.files, samples=unit.samples, operator=unit.operator,
-                              format=job.format, plate=job.plate)
+        record = engine.compute(_setup(job), unit.files, samples=unit.samples, operator=unit.operator,
+                                format=job.format, plate=job.plate)
     except (UserError, PluginError) as exc:
         return Failure(exc.exit_code, str(exc))
     except Exception as exc:
         return Failure(3, f"internal error: {format_traceback(exc)}")
+    for key in SHARED:  # the parent has these: sending them back costs more than computing the run
+        del record[key]
+    record["protocol_sha256"] = _setup(job).protocol.sha256
+    return record
+
+
+#: Parts of a run record every run of a batch shares (engine.Setup): not passed back from the workers.
+SHARED = ("protocol", "layout", "software")
+
+
+def _restore(record: dict, setup: engine.Setup) -> dict:
+    """The record with the shared parts put back, once its protocol is known to be the parent's."""
+    if record.pop("protocol_sha256") != setup.protocol.sha256:
+        raise PluginError(f"the protocol file {setup.protocol.path} changed while the batch ran; run it again")
+    return {**record, "protocol": setup.protocol, "layout": setup.protocol.layout, "software": setup.software}
 
 
 def execute(job: Job, units: list[Unit], *, db: Path, out: Path, templates: Path | None, pdf: bool,
@@ -189,14 +204,14 @@ def execute(job: Job, units: list[Unit], *, db: Path, out: Path, templates: Path
         if isinstance(reply, Failure):
             entry.exit_code, entry.error = reply.exit_code, _naming(entry.files, reply.message)
         else:
-            _commit(entry, reply, database, out=out, templates=templates, pdf=pdf, certificate=certificate)
+            _commit(entry, reply, setup, database, out=out, templates=templates, pdf=pdf, certificate=certificate)
         on_entry(entry)
     return entries, time.perf_counter() - started
 
 
-def _commit(entry: Entry, record: dict, database, **options) -> None:
+def _commit(entry: Entry, record: dict, setup: engine.Setup, database, **options) -> None:
     try:
-        outcome = engine.commit(record, database, **options)
+        outcome = engine.commit(_restore(record, setup), database, **options)
     except (UserError, PluginError) as exc:
         entry.exit_code, entry.error = exc.exit_code, _naming(entry.files, str(exc))
         return

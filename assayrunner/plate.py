@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Literal
 
 import numpy as np
@@ -36,8 +37,10 @@ def well_name(row: int, column: int) -> str:
     return f"{row_label(row)}{column + 1}"
 
 
+@lru_cache(maxsize=8192)
 def parse_well(name: str) -> tuple[int, int]:
-    """A well name ('A1', 'b03', 'AF48') to 0-based (row, column); ValueError if it is not one."""
+    """A well name ('A1', 'b03', 'AF48') to 0-based (row, column); ValueError if it is not one.
+    Cached: a run looks up the same few hundred names many times."""
     m = _WELL.match(name)
     if not m or int(m.group(2)) < 1:
         raise ValueError(f"not a well name: {name!r}")

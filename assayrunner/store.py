@@ -150,15 +150,18 @@ def save_run(db: Database, record: dict) -> int:
 
 
 def _insert(db: Database, table: str, rows: list[dict]) -> int | None:
-    """Insert rows that share their keys in one executemany; returns the last row id."""
+    """Insert rows that share their keys in one executemany; returns the last row id. Inside the caller's
+    transaction (save_run runs in one), else in its own."""
     if not rows:
         return None
+    if not db.conn.in_transaction:
+        with db.atomic():
+            return _insert(db, table, rows)
     columns = ", ".join(f"[{c}]" for c in rows[0])
     sql = f"insert into [{table}] ({columns}) values ({', '.join('?' * len(rows[0]))})"
-    with db.atomic():  # a savepoint inside the caller's transaction
-        if len(rows) == 1:
-            return db.conn.execute(sql, tuple(rows[0].values())).lastrowid
-        return db.conn.executemany(sql, [tuple(row.values()) for row in rows]).lastrowid
+    if len(rows) == 1:
+        return db.conn.execute(sql, tuple(rows[0].values())).lastrowid
+    return db.conn.executemany(sql, [tuple(row.values()) for row in rows]).lastrowid
 
 
 def protocol_text(db: Database, run: dict) -> str:
@@ -170,20 +173,24 @@ def protocol_text(db: Database, run: dict) -> str:
 
 
 def _well_rows(run_id: int, plate, layout):
+    """One row per well and read (per time point for kinetic reads); endpoint wells neither read nor flagged
+    are left out."""
     groups = layout.by_well()
     for read in plate.reads:
-        rows, columns = read.values.shape[:2]
-        for r in range(rows):
-            for c in range(columns):
+        times = [float(t) for t in read.times_s] if read.kind == "kinetic" else None
+        for r, row in enumerate(read.values.tolist()):
+            for c, value in enumerate(row):
                 well = well_name(r, c)
+                if times is None and math.isnan(value) and well not in read.flags:
+                    continue
                 group = groups.get(well)
                 base = {"run_id": run_id, "read": read.label, "well": well, "flag": read.flags.get(well),
                         "role": group.role if group else None, "group_name": group.name if group else None}
-                if read.kind == "kinetic":
-                    for t, v in zip(read.times_s, read.values[r, c]):
-                        yield {**base, "time_s": float(t), "value": _float(v)}
-                elif not np.isnan(read.values[r, c]) or well in read.flags:
-                    yield {**base, "time_s": None, "value": _float(read.values[r, c])}
+                if times is None:
+                    yield {**base, "time_s": None, "value": _float(value)}
+                else:
+                    for t, v in zip(times, value):
+                        yield {**base, "time_s": t, "value": _float(v)}
 
 
 def audit(db: Database, event: str, run_id: int | None, actor: str, payload: dict) -> None:
@@ -240,8 +247,26 @@ def canonical_json(value) -> str:
 
 
 def _json(value, canonical: bool = False) -> str:
-    """JSON text keeping the producer's key order; canonical (sorted keys) for hashing."""
+    """JSON text keeping the producer's key order; canonical (sorted keys, through _plain) for hashing."""
+    if not canonical:
+        try:
+            return json.dumps(value, allow_nan=False, default=_plain_leaf)
+        except (ValueError, TypeError):  # a NaN to write as null, or a key JSON cannot take: the careful way
+            pass
     return json.dumps(_plain(value), sort_keys=canonical, allow_nan=False)
+
+
+def _plain_leaf(value):
+    """What json.dumps cannot write itself: numpy scalars and arrays, paths."""
+    if isinstance(value, np.ndarray):
+        return _plain(value.tolist())
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return _float(value)
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON")
 
 
 def _plain(value):
