@@ -3,6 +3,7 @@ out of memory) or overruns the time limit fails only its own item and is replace
 
 from __future__ import annotations
 
+import gc
 import multiprocessing as mp
 import signal
 import sys
@@ -30,6 +31,7 @@ def run(work: Callable[[object], object], items: list, jobs: int, timeout: float
     Failure of that item. Items start in order; results come in the order they finish.
     """
     context = mp.get_context("fork" if sys.platform == "linux" else "spawn")
+    gc.freeze()  # what the workers inherit is never scanned by their collector (nor copied on write for it)
     queue = deque(enumerate(items))
     workers = [_Worker(context, work) for _ in range(max(1, min(jobs, len(items))))]
     try:
@@ -56,6 +58,7 @@ def run(work: Callable[[object], object], items: list, jobs: int, timeout: float
     finally:
         for worker in workers:
             worker.stop()
+        gc.unfreeze()
 
 
 class _Worker:
