@@ -28,7 +28,8 @@ def run(work: Callable[[object], object], items: list, jobs: int, timeout: float
     """Yield (index, work(item) or Failure) as each item finishes, computed by up to `jobs` processes.
 
     work must be a module-level function (spawned workers import it); an exception it raises becomes a
-    Failure of that item. Items start in order; results come in the order they finish.
+    Failure of that item. Each worker holds its next item while it computes one (no idle gap while the
+    caller stores a result); results come in the order they finish.
     """
     context = mp.get_context("fork" if sys.platform == "linux" else "spawn")
     gc.freeze()  # what the workers inherit is never scanned by their collector (nor copied on write for it)
@@ -37,65 +38,78 @@ def run(work: Callable[[object], object], items: list, jobs: int, timeout: float
     try:
         while True:
             for worker in workers:
-                if worker.task is None and queue:
+                while len(worker.tasks) < AHEAD and queue:
                     worker.give(*queue.popleft())
-            busy = [w for w in workers if w.task is not None]
+            busy = [w for w in workers if w.tasks]
             if not busy:
                 return
             deadline = min(w.started + timeout for w in busy)
             wait([w.conn for w in busy] + [w.process.sentinel for w in busy],
                  timeout=max(0.0, deadline - time.monotonic()))
             for k, worker in enumerate(workers):
-                if worker.task is None:
-                    continue
-                done = worker.collect(timeout)
-                if done is None:
-                    continue
-                if isinstance(done[1], Failure) and not worker.process.is_alive():
-                    worker.stop()
-                    workers[k] = _Worker(context, work)
-                yield done
+                while worker.tasks:
+                    done = worker.collect(timeout)
+                    if done is None:
+                        break
+                    if isinstance(done[1], Failure) and not worker.process.is_alive():
+                        queue.extendleft(reversed(worker.tasks))  # its waiting items go to another worker
+                        worker.stop()
+                        workers[k] = _Worker(context, work)
+                        yield done
+                        break
+                    yield done
     finally:
         for worker in workers:
             worker.stop()
         gc.unfreeze()
 
 
+#: Items a worker holds: the one it computes and the next.
+AHEAD = 2
+
+
 class _Worker:
-    """One process and the pipe to it; `task` is the index it is computing, or None when idle."""
+    """One process and the pipe to it; `tasks` are the (index, item) it holds, the first in the works since
+    `started`."""
 
     def __init__(self, context, work: Callable[[object], object]):
         self.conn, child = context.Pipe()
         self.process = context.Process(target=_serve, args=(child, work), daemon=True)
         self.process.start()
         child.close()
-        self.task: int | None = None
+        self.tasks: deque[tuple[int, object]] = deque()
         self.started = 0.0
 
     def give(self, index: int, item: object) -> None:
         self.conn.send((index, item))
-        self.task, self.started = index, time.monotonic()
+        if not self.tasks:
+            self.started = time.monotonic()
+        self.tasks.append((index, item))
 
     def collect(self, timeout: float) -> tuple[int, object] | None:
-        """(index, reply) when the task ended (done, died or overran), else None."""
-        index = self.task
+        """(index, reply) when the first task ended (done, died or overran), else None."""
+        index = self.tasks[0][0]
         if self.conn.poll():
             try:
                 got, reply = self.conn.recv()
             except (EOFError, OSError):
                 self.process.join(1)
                 got, reply = index, self._died()
-            self.task = None
+            self._next()
             return got, reply
         if not self.process.is_alive():
-            self.task = None
+            self._next()
             return index, self._died()
         if time.monotonic() - self.started > timeout:
             self.process.kill()
             self.process.join()
-            self.task = None
+            self._next()
             return index, Failure(3, f"stopped after {timeout:g} s (the per-file time limit, --timeout)")
         return None
+
+    def _next(self) -> None:
+        self.tasks.popleft()
+        self.started = time.monotonic()
 
     def _died(self) -> Failure:
         return Failure(3, f"the worker process died ({_how(self.process.exitcode)}); nothing was stored for this file")

@@ -180,6 +180,7 @@ def crash_plugin(tmp_path_factory):
 
 
 def test_a_dying_or_hanging_worker_fails_only_its_file(crash_plugin, tmp_path):
+    """With one worker, each crash also takes the next file the worker held: that file must still run."""
     (tmp_path / "good.csv").write_bytes(PLATE.read_bytes())
     (tmp_path / "abort.txt").write_text("CRASHTEST abort\n")
     (tmp_path / "hang.txt").write_text("CRASHTEST sleep 60\n")
@@ -187,7 +188,7 @@ def test_a_dying_or_hanging_worker_fails_only_its_file(crash_plugin, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(crash_plugin)}
     env.pop("ASSAYRUN_DB", None)
     run = subprocess.run([sys.executable, "-m", "assayrunner", "execute", "hemolysis", "good.csv", "abort.txt",
-                          "hang.txt", "good2.csv", "-j", "2", "--timeout", "3", "--json"],
+                          "hang.txt", "good2.csv", "-j", "1", "--timeout", "3", "--json"],
                          capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120)
     assert run.returncode == 1, run.stderr
     assert "Traceback" not in run.stderr
