@@ -67,6 +67,22 @@ def _expanded(spec: str) -> tuple[str, ...]:
     return tuple(wells)
 
 
+#: id(wells list) -> (that list, its resolved groups); the list is kept so its id cannot be reused.
+_RESOLVED: dict[int, tuple[list, tuple]] = {}
+
+
+def _resolved(wells: list[WellGroup]) -> tuple["Group", ...]:
+    """A layout's groups, resolved once per layout (the list of a frozen Layout never changes)."""
+    hit = _RESOLVED.get(id(wells))
+    if hit is not None and hit[0] is wells:
+        return hit[1]
+    groups = tuple(Group(i, g, _expanded(g.wells)) for i, g in enumerate(wells))
+    if len(_RESOLVED) >= 256:
+        del _RESOLVED[next(iter(_RESOLVED))]  # the oldest
+    _RESOLVED[id(wells)] = (wells, groups)
+    return groups
+
+
 @dataclass(frozen=True)
 class Group:
     """A resolved group: its definition, its wells and its index in the protocol's layout list."""
@@ -119,11 +135,8 @@ class Layout(BaseModel):
 
     def groups(self, role: str | None = None, interference: bool | None = None) -> list[Group]:
         """Resolved groups, optionally only those with a role / interference setting."""
-        return [
-            Group(i, g, _expanded(g.wells))
-            for i, g in enumerate(self.wells)
-            if (role is None or g.role == role) and (interference is None or g.interference == interference)
-        ]
+        return [g for g in _resolved(self.wells)
+                if (role is None or g.role == role) and (interference is None or g.spec.interference == interference)]
 
     def group(self, role: str, name: str | None = None, interference: bool = False) -> Group | None:
         """The single group with this role (and name), or None."""
