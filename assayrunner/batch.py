@@ -199,13 +199,18 @@ def execute(job: Job, units: list[Unit], *, db: Path, out: Path, templates: Path
     database = store.open_db(db)
     entries = [Entry(unit.files) for unit in units]
     started = time.perf_counter()
-    for index, reply in run_workers(compute, [(job, unit) for unit in units], jobs, timeout):
-        entry = entries[index]
-        if isinstance(reply, Failure):
-            entry.exit_code, entry.error = reply.exit_code, _naming(entry.files, reply.message)
-        else:
-            _commit(entry, reply, setup, database, out=out, templates=templates, pdf=pdf, certificate=certificate)
-        on_entry(entry)
+    try:
+        for index, reply in run_workers(compute, [(job, unit) for unit in units], jobs, timeout):
+            entry = entries[index]
+            if isinstance(reply, Failure):
+                entry.exit_code, entry.error = reply.exit_code, _naming(entry.files, reply.message)
+            else:
+                _commit(entry, reply, setup, database, out=out, templates=templates, pdf=pdf, certificate=certificate)
+            on_entry(entry)
+    except KeyboardInterrupt:  # the runs stored so far stay stored; the rest are reported, not lost
+        for entry in entries:
+            if entry.status == "failed" and entry.error is None:
+                entry.error = _naming(entry.files, "interrupted (Ctrl-C) before this run was stored")
     return entries, time.perf_counter() - started
 
 

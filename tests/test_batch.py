@@ -199,3 +199,27 @@ def test_a_dying_or_hanging_worker_fails_only_its_file(crash_plugin, tmp_path):
                                             "nothing was stored for this file"
     assert entries["hang.txt"]["error"] == "hang.txt: stopped after 3 s (the per-file time limit, --timeout)"
     assert count_rows(tmp_path / "assayrun.db") == 2
+
+
+def test_ctrl_c_keeps_the_stored_runs_and_reports_the_rest(crash_plugin, tmp_path):
+    import signal
+    import time
+
+    (tmp_path / "hang.txt").write_text("CRASHTEST sleep 60\n")
+    (tmp_path / "good.csv").write_bytes(PLATE.read_bytes())
+    env = {**os.environ, "PYTHONPATH": str(crash_plugin)}
+    env.pop("ASSAYRUN_DB", None)
+    process = subprocess.Popen([sys.executable, "-m", "assayrunner", "execute", "hemolysis", "hang.txt", "good.csv",
+                                "-j", "1", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               cwd=tmp_path, env=env)
+    children = f"/proc/{process.pid}/task/{process.pid}/children"
+    deadline = time.monotonic() + 60
+    while not open(children).read().strip() and time.monotonic() < deadline:  # the batch has started its worker
+        time.sleep(0.05)
+    time.sleep(0.5)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 1 and "Traceback" not in stderr
+    entries = json.loads(stdout)["runs"]
+    assert [e["status"] for e in entries] == ["failed", "failed"]
+    assert entries[0]["error"] == "hang.txt: interrupted (Ctrl-C) before this run was stored"
