@@ -26,7 +26,7 @@ from .workers import Failure, run as run_workers
 GLOB_CHARS = "*?["
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Unit:
     """The files of one run and what the run sheet says about it."""
 
@@ -46,7 +46,7 @@ class Job:
     plate: str | None
 
 
-@dataclass
+@dataclass(slots=True)
 class Entry:
     """The outcome of one unit: valid, invalid (stored, a criterion failed) or failed (nothing stored)."""
 

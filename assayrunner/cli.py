@@ -4,6 +4,7 @@ import functools
 import json
 import os
 import sys
+import textwrap
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -146,7 +147,7 @@ def _execute_batch(assay: str, files: list[Path], groups: list[str], sheet: Path
         entries, seconds = batch.execute(job, units, jobs=jobs, timeout=timeout, on_entry=tick, **commit)
     summary = batch.summary(entries, seconds, jobs)
     if as_json:
-        _print_json({"runs": [e.to_json() for e in entries], "summary": summary})
+        _print_batch_json(entries, summary)
     else:
         typer.echo(_table([[", ".join(str(f) for f in e.files), e.status.upper() if e.status != "valid" else "valid",
                             e.run_id or "", _clip(e.error or ", ".join(e.failed_checks))] for e in entries],
@@ -158,6 +159,17 @@ def _execute_batch(assay: str, files: list[Path], groups: list[str], sheet: Path
             typer.echo(f"error: {entry.error}", err=True)
     if summary["valid"] != summary["runs"]:
         raise typer.Exit(1)
+
+
+def _print_batch_json(entries, summary: dict) -> None:
+    """{"runs": [...], "summary": {...}} as _print_json writes it, one entry at a time (no second copy of a
+    large batch's outcomes in memory)."""
+    typer.echo('{\n  "runs": [', nl=False)
+    for k, entry in enumerate(entries):
+        text = json.dumps(entry.to_json(), indent=2, ensure_ascii=False, allow_nan=False)
+        typer.echo(("," if k else "") + "\n" + textwrap.indent(text, "    "), nl=False)
+    summary_text = textwrap.indent(json.dumps(summary, indent=2), "  ").lstrip()
+    typer.echo(f'\n  ],\n  "summary": {summary_text}\n}}')
 
 
 def _clip(text: str, width: int = 100) -> str:

@@ -131,7 +131,7 @@ def save_run(db: Database, record: dict) -> int:
         "run_id": run_id, "position": i, "name": f.path.name, "path": str(f.path.resolve()), "sha256": f.sha256,
         "size": f.size, "format": f.format, "content": f.content,
     } for i, f in enumerate(record["inputs"])])
-    _insert(db, "wells", list(_well_rows(run_id, plate, record["layout"])))
+    _insert_values(db, "wells", WELL_COLUMNS, _well_rows(run_id, plate, record["layout"]))
     _insert(db, "fits", [{
         "run_id": run_id, "name": fit["name"], "model": fit["model"], "parameters": _json(fit["parameters"]),
         "se": _json(fit["se"]), "r2": _float(fit["r2"]), "n": fit["n"], "converged": int(fit["converged"]),
@@ -150,18 +150,22 @@ def save_run(db: Database, record: dict) -> int:
 
 
 def _insert(db: Database, table: str, rows: list[dict]) -> int | None:
-    """Insert rows that share their keys in one executemany; returns the last row id. Inside the caller's
-    transaction (save_run runs in one), else in its own."""
-    if not rows:
+    """Insert rows that share their keys in one executemany; returns the last row id."""
+    return _insert_values(db, table, list(rows[0]), [tuple(row.values()) for row in rows]) if rows else None
+
+
+def _insert_values(db: Database, table: str, columns: list[str], values: list[tuple]) -> int | None:
+    """Insert value tuples in one executemany, inside the caller's transaction (save_run runs in one) or
+    else in its own; returns the last row id."""
+    if not values:
         return None
     if not db.conn.in_transaction:
         with db.atomic():
-            return _insert(db, table, rows)
-    columns = ", ".join(f"[{c}]" for c in rows[0])
-    sql = f"insert into [{table}] ({columns}) values ({', '.join('?' * len(rows[0]))})"
-    if len(rows) == 1:
-        return db.conn.execute(sql, tuple(rows[0].values())).lastrowid
-    return db.conn.executemany(sql, [tuple(row.values()) for row in rows]).lastrowid
+            return _insert_values(db, table, columns, values)
+    sql = f"insert into [{table}] ({', '.join(f'[{c}]' for c in columns)}) values ({', '.join('?' * len(columns))})"
+    if len(values) == 1:
+        return db.conn.execute(sql, values[0]).lastrowid
+    return db.conn.executemany(sql, values).lastrowid
 
 
 def protocol_text(db: Database, run: dict) -> str:
@@ -172,25 +176,30 @@ def protocol_text(db: Database, run: dict) -> str:
     return row[0] if row else ""
 
 
-def _well_rows(run_id: int, plate, layout):
+#: The columns of a wells row, in the order _well_rows gives them.
+WELL_COLUMNS = ["run_id", "read", "well", "flag", "role", "group_name", "time_s", "value"]
+
+
+def _well_rows(run_id: int, plate, layout) -> list[tuple]:
     """One row per well and read (per time point for kinetic reads); endpoint wells neither read nor flagged
     are left out."""
     groups = layout.by_well()
+    rows = []
     for read in plate.reads:
         times = [float(t) for t in read.times_s] if read.kind == "kinetic" else None
-        for r, row in enumerate(read.values.tolist()):
-            for c, value in enumerate(row):
+        for r, values in enumerate(read.values.tolist()):
+            for c, value in enumerate(values):
                 well = well_name(r, c)
-                if times is None and math.isnan(value) and well not in read.flags:
+                flag = read.flags.get(well)
+                if times is None and flag is None and math.isnan(value):
                     continue
                 group = groups.get(well)
-                base = {"run_id": run_id, "read": read.label, "well": well, "flag": read.flags.get(well),
-                        "role": group.role if group else None, "group_name": group.name if group else None}
+                role, name = (group.role, group.name) if group else (None, None)
                 if times is None:
-                    yield {**base, "time_s": None, "value": _float(value)}
+                    rows.append((run_id, read.label, well, flag, role, name, None, _float(value)))
                 else:
-                    for t, v in zip(times, value):
-                        yield {**base, "time_s": t, "value": _float(v)}
+                    rows.extend((run_id, read.label, well, flag, role, name, t, _float(v)) for t, v in zip(times, value))
+    return rows
 
 
 def audit(db: Database, event: str, run_id: int | None, actor: str, payload: dict) -> None:
