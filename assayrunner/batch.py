@@ -116,21 +116,26 @@ def read_sheet(path: Path, samples: Path | None, operator: str | None) -> list[U
     if not path.is_file():
         raise UserError("run sheet not found", file=path)
     source = load(path)
-    if source.kind != "text":
+    if source.kind not in ("text", "empty"):
         raise UserError(f"a run sheet is a CSV table, not a {source.kind} file", file=path)
-    lines = [line for line in source.lines if line.strip()]
-    rows = list(csv.reader(lines, delimiter=max((",", ";", "\t"), key=lines[0].count)))
-    header = [h.strip().lower() for h in rows[0]]
+    numbered = [(n, line) for n, line in enumerate(source.lines if source.kind == "text" else [], start=1)
+                if line.strip()]
+    if not numbered:
+        raise UserError("the run sheet is empty; give a header (file, samples, operator, run) and a row per file",
+                        file=path)
+    delimiter = max((",", ";", "\t"), key=numbered[0][1].count)
+    rows = [(n, next(csv.reader([line], delimiter=delimiter))) for n, line in numbered]
+    header = [h.strip().lower() for h in rows[0][1]]
     if "file" not in header:
         raise UserError("the header needs a column 'file' (columns: file, samples, operator, run)", file=path,
-                        where="line 1")
+                        where=f"line {rows[0][0]}")
     runs: dict[str, dict] = {}
-    for n, row in enumerate(rows[1:], start=2):
+    for n, row in rows[1:]:
         cells = dict(zip(header, (c.strip() for c in row)))
         if not cells.get("file"):
             raise UserError("the row names no file", file=path, where=f"line {n}")
         key = cells.get("run") or f"line {n}"
-        run = runs.setdefault(key, {"files": [], "samples": None, "operator": None, "line": n})
+        run = runs.setdefault(key, {"files": [], "samples": None, "operator": None})
         run["files"].append(path.parent / cells["file"])
         for column in ("samples", "operator"):
             value = cells.get(column) or None

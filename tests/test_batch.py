@@ -117,6 +117,20 @@ def test_run_sheet_gives_each_plate_its_samples_and_operator(cli, workdir):
     assert result.exit_code == 2 and f"{bad}: line 1: the header needs a column 'file'" in result.stderr
 
 
+@pytest.mark.parametrize("text, where, message", [
+    ("file,samples\na.csv,s1.csv\n\n,s2.csv\n", "line 4", "the row names no file"),
+    ("run,file,samples\nr1,a.csv,s1.csv\nr1,b.csv,s2.csv\n", "line 3", "run 'r1' has two samples values"),
+    ("\n\n", None, "the run sheet is empty"),
+])
+def test_a_bad_run_sheet_is_named_with_its_line_and_nothing_runs(cli, workdir, text, where, message):
+    sheet = workdir / "sheet.csv"
+    sheet.write_text(text)
+    result = cli("execute", "hemolysis", "--sheet", sheet)
+    place = f"{sheet}: {where}: " if where else f"{sheet}: "
+    assert result.exit_code == 2 and result.stderr.startswith(f"error: {place}{message}")
+    assert count_rows(workdir / "assayrun.db") == 0
+
+
 @pytest.fixture
 def split_complement(workdir):
     """The complement plate exported as two files, one per read, and a protocol copy that takes two files."""
