@@ -78,6 +78,8 @@ def test_third_party_assay_reader_protocol_template_and_command(installed, tmp_p
     assert "assayrun-demo 1.2.3" in html
     assert "demo-od-1" in assayrun("protocols", plugins=demo).stdout
     assert assayrun("demo-hello", plugins=demo).stdout.strip() == "hello from assayrun-demo"
+    assert "demo-hello" in assayrun("--help", plugins=demo).stdout  # help lists a plugin's commands
+    assert "demo-hello" not in assayrun("--help").stdout
 
 
 def test_load_only_named_plugins(installed):
