@@ -65,9 +65,10 @@ class Entry:
                 "certificate": self.certificate}
 
 
-def is_batch(files: Sequence[Path], groups: Sequence[str], sheet: Path | None) -> bool:
-    """Anything but a single plain file (several files, a folder, a pattern, --group or --sheet) is a batch."""
-    if groups or sheet is not None or len(files) != 1:
+def is_batch(files: Sequence[Path], groups: Sequence[str], sheet: Path | None, samples: Path | None = None) -> bool:
+    """Anything but a single plain file (several files, a folder, a pattern, --group, --sheet or a run sheet
+    as --samples) is a batch."""
+    if groups or sheet is not None or len(files) != 1 or (samples is not None and is_run_sheet(samples)):
         return True
     only = Path(files[0])
     return only.is_dir() or (not only.exists() and any(ch in str(only) for ch in GLOB_CHARS))
@@ -76,15 +77,46 @@ def is_batch(files: Sequence[Path], groups: Sequence[str], sheet: Path | None) -
 def plan(files: Sequence[Path], groups: Sequence[str], sheet: Path | None, *, samples: Path | None,
          operator: str | None, skip: Sequence[Path] = ()) -> list[Unit]:
     """The runs of a batch, in order: each FILES argument expanded (folder, pattern), each --group, each
-    run of the run sheet. `skip`: files a folder must not contribute (the samples file, the sheet)."""
+    run of the run sheet. `skip`: files a folder must not contribute (the samples file, the sheet).
+
+    `samples` may itself be a run sheet (a `file` column, no `slot`): alone it lists the runs; beside
+    FILES or --group it gives each plate file its samples file (and operator) by the file's path."""
     skipped = {Path(p).resolve() for p in skip if p}
+    mapping, by_file = None, {}
+    if samples is not None and is_run_sheet(samples):
+        if not files and not groups and sheet is None:
+            sheet, samples = samples, None
+        else:
+            mapping, samples = samples, None
+            by_file = {f.resolve(): unit for unit in read_sheet(mapping, None, operator) for f in unit.files}
+            skipped |= {unit.samples.resolve() for unit in by_file.values() if unit.samples}
     units = [Unit((path,), samples, operator) for arg in files for path in _expand(Path(arg), skipped)]
     units += [Unit(_group(text), samples, operator) for text in groups]
+    if mapping is not None:
+        units = [_with_samples(unit, by_file, mapping) for unit in units]
     if sheet is not None:
         units += read_sheet(sheet, samples, operator)
     if not units:
         raise UserError("no plate files to run: give files, a folder, a pattern, --group or --sheet")
     return units
+
+
+def is_run_sheet(path: Path) -> bool:
+    """A CSV whose header has a `file` column and no `slot` column (a samples file has `slot`)."""
+    try:
+        head = path.read_text(encoding="utf-8-sig", errors="replace").lstrip().split("\n", 1)[0]
+    except OSError:
+        return False
+    names = {c.strip().lower() for c in head.replace(";", ",").replace("\t", ",").split(",")}
+    return "file" in names and "slot" not in names
+
+
+def _with_samples(unit: Unit, by_file: dict[Path, Unit], sheet: Path) -> Unit:
+    row = by_file.get(unit.files[0].resolve())
+    if row is None:
+        raise UserError(f"no row for plate file {unit.files[0]}; add one (file, samples) or leave the file out",
+                        file=sheet)
+    return Unit(unit.files, row.samples, row.operator)
 
 
 def _expand(arg: Path, skipped: set[Path]) -> list[Path]:

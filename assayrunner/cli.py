@@ -86,7 +86,9 @@ def execute(
         help="Plate-reader exports: files, folders or patterns; one run per file (a batch when more than one).",
         show_default=False)] = None,
     protocol: Annotated[Optional[str], typer.Option(help="Protocol id or TOML path (default: the assay's).")] = None,
-    samples: Annotated[Optional[Path], typer.Option(help="CSV: slot, sample[, concentration, unit, lot].")] = None,
+    samples: Annotated[Optional[Path], typer.Option(
+        help="CSV: slot, sample[, concentration, unit, lot]; or a run sheet (file, samples) giving each plate "
+             "its own.")] = None,
     db: DbOption = DEFAULT_DB,
     out: Annotated[Path, typer.Option(help="Folder for certificates.")] = Path("certificates"),
     operator: Annotated[Optional[str], typer.Option(help="Who ran the assay (default: the OS user).")] = None,
@@ -113,7 +115,7 @@ def execute(
     from .batch import is_batch
 
     files, groups = files or [], group or []
-    if is_batch(files, groups, sheet):
+    if is_batch(files, groups, sheet, samples):
         if supersedes is not None:
             raise UserError("--supersedes corrects one run: give one file")
         _execute_batch(assay, files, groups, sheet, protocol=protocol, samples=samples, db=db, out=out,

@@ -117,6 +117,31 @@ def test_run_sheet_gives_each_plate_its_samples_and_operator(cli, workdir):
     assert result.exit_code == 2 and f"{bad}: line 1: the header needs a column 'file'" in result.stderr
 
 
+def test_samples_may_be_a_run_sheet_giving_each_plate_its_samples(cli, workdir):
+    day = workdir / "day"
+    day.mkdir()
+    (day / "a.csv").write_bytes(PLATE.read_bytes())
+    scaled_plate(day / "b.csv", 1.1)
+    (day / "s_a.csv").write_text("slot,sample\nS1,Liposome A\n")
+    (day / "s_b.csv").write_text("slot,sample\nS1,Dendrimer B\n")
+    (day / "map.csv").write_text("file,samples\na.csv,s_a.csv\nb.csv,s_b.csv\n")
+    result, data = cli.json("execute", "hemolysis", day, "--samples", day / "map.csv")
+    assert result.exit_code == 0, result.stderr
+    assert [os.path.basename(e["file"]) for e in data["runs"]] == ["a.csv", "b.csv"]  # samples files left out
+    for entry, sample in zip(data["runs"], ("Liposome A", "Dendrimer B")):
+        _, run = cli.json("runs", "show", entry["run_id"])
+        assert sample in {r["sample"] for r in run["results"]}
+    result, data = cli.json("execute", "hemolysis", day / "b.csv", "--samples", day / "map.csv")
+    assert result.exit_code == 0 and len(data["runs"]) == 1
+    _, run = cli.json("runs", "show", data["runs"][0]["run_id"])
+    assert "Dendrimer B" in {r["sample"] for r in run["results"]}
+    (day / "c.csv").write_bytes(PLATE.read_bytes())
+    before = count_rows(workdir / "assayrun.db")
+    result = cli("execute", "hemolysis", day, "--samples", day / "map.csv")
+    assert result.exit_code == 2 and f"{day / 'map.csv'}: no row for plate file {day / 'c.csv'}" in result.stderr
+    assert count_rows(workdir / "assayrun.db") == before
+
+
 @pytest.mark.parametrize("text, where, message", [
     ("file,samples\na.csv,s1.csv\n\n,s2.csv\n", "line 4", "the row names no file"),
     ("run,file,samples\nr1,a.csv,s1.csv\nr1,b.csv,s2.csv\n", "line 3", "run 'r1' has two samples values"),
