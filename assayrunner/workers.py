@@ -24,14 +24,16 @@ class Failure:
     message: str
 
 
-def run(work: Callable[[object], object], items: list, jobs: int, timeout: float) -> Iterator[tuple[int, object]]:
+def run(work: Callable[[object], object], items: list, jobs: int, timeout: float,
+        start_method: str | None = None) -> Iterator[tuple[int, object]]:
     """Yield (index, work(item) or Failure) as each item finishes, computed by up to `jobs` processes.
 
     work must be a module-level function (spawned workers import it); an exception it raises becomes a
     Failure of that item. Each worker holds its next item while it computes one (no idle gap while the
-    caller stores a result); results come in the order they finish.
+    caller stores a result); results come in the order they finish. Workers are forked on Linux (they
+    inherit the loaded plugins), spawned elsewhere.
     """
-    context = mp.get_context("fork" if sys.platform == "linux" else "spawn")
+    context = mp.get_context(start_method or ("fork" if sys.platform == "linux" else "spawn"))
     gc.freeze()  # what the workers inherit is never scanned by their collector (nor copied on write for it)
     queue = deque(enumerate(items))
     workers = [_Worker(context, work) for _ in range(max(1, min(jobs, len(items))))]

@@ -262,3 +262,15 @@ def test_ctrl_c_keeps_the_stored_runs_and_reports_the_rest(crash_plugin, tmp_pat
     entries = json.loads(stdout)["runs"]
     assert [e["status"] for e in entries] == ["failed", "failed"]
     assert entries[0]["error"] == "hang.txt: interrupted (Ctrl-C) before this run was stored"
+
+
+def test_spawned_workers_compute_the_same_run(workdir):
+    """Where workers cannot be forked (macOS, Windows) they start afresh and prepare the protocol themselves."""
+    from assayrunner import batch, engine, workers
+
+    job = batch.Job("hemolysis", None, (), None, None)
+    units = [batch.Unit((PLATE,)), batch.Unit((workdir / "missing.csv",))]
+    replies = dict(workers.run(batch.compute, [(job, u) for u in units], jobs=1, timeout=120, start_method="spawn"))
+    here = engine.compute(engine.prepare("hemolysis"), [PLATE])
+    assert replies[0]["digest"] == here["digest"] and replies[0]["protocol_sha256"] == here["protocol"].sha256
+    assert isinstance(replies[1], workers.Failure) and replies[1].exit_code == 2
