@@ -6,10 +6,10 @@ import sys
 
 def others_may_plug_in() -> bool:
     """Whether a distribution besides assayrunner may declare an 'assayrunner' entry point: a look at the
-    dist-info folders on sys.path (True when unsure, e.g. a zip on the path)."""
+    dist-info folders on sys.path (True when unsure: a zip or an egg on the path)."""
     for entry in sys.path:
         folder = entry or "."
-        if os.path.isfile(folder):
+        if os.path.isfile(folder) or folder.endswith(".egg"):  # a zip or an egg: let importlib.metadata look
             return True
         try:
             names = os.listdir(folder)
