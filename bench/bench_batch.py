@@ -182,6 +182,36 @@ def hemolysis(a: np.ndarray) -> np.ndarray:
     return np.stack(out, axis=1)
 
 
+def phases(folder: Path, work: Path, n: int = 200) -> dict[str, float]:
+    """CPU seconds per plate of each step, in one process: reading the export (all readers sniff, one
+    reads, the plate is checked), the rest of the compute step (layout, analysis, criteria, digest), storing
+    the run, and its HTML certificate."""
+    from assayrunner import certificate, engine, plugins, store
+    from assayrunner.reading import read_input
+
+    setup, readers = engine.prepare("hemolysis"), plugins.load().readers
+    db = store.open_db(work / "phases.db")
+    paths = sorted(folder.glob("*.csv"))[:n]
+    totals = dict.fromkeys(("read", "compute", "store", "certificate"), 0.0)
+    for path in paths:
+        t0 = time.process_time()
+        read_input(path, readers)
+        t1 = time.process_time()
+        record = engine.compute(setup, [path])
+        t2 = time.process_time()
+        with db.atomic():
+            run_id = store.save_run(db, record)
+        t3 = time.process_time()
+        with db.atomic():
+            certificate.issue(db, run_id, work / "phases")
+        t4 = time.process_time()
+        totals["read"] += t1 - t0
+        totals["compute"] += (t2 - t1) - (t1 - t0)
+        totals["store"] += t3 - t2
+        totals["certificate"] += t4 - t3
+    return {**{k: v / len(paths) for k, v in totals.items()}, "plates": len(paths)}
+
+
 def records(folder: Path, n: int) -> list[dict]:
     from assayrunner import engine
 
@@ -219,13 +249,14 @@ def main() -> None:
         except Exception as exc:  # WeasyPrint missing: say so in the results
             pdf = f"not measured ({type(exc).__name__}: {exc})"
         numpy_s, _ = floor(plates)
+        steps = phases(plates, work)
         start = startup()
-    lines = report(n, big, jobs, runs, memory, store_figures, pdf, numpy_s, start)
+    lines = report(n, big, jobs, runs, memory, store_figures, pdf, numpy_s, start, steps)
     args.out.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 
-def report(n, big, jobs, runs, memory, st, pdf, numpy_s, start) -> list[str]:
+def report(n, big, jobs, runs, memory, st, pdf, numpy_s, start, steps) -> list[str]:
     rate = {name: n / r["cpu"] for name, r in runs.items()}
     no_cert = max(v for k, v in rate.items() if k.startswith("no certificate"))
     html = max(v for k, v in rate.items() if k.startswith("HTML"))
@@ -270,6 +301,11 @@ def report(n, big, jobs, runs, memory, st, pdf, numpy_s, start) -> list[str]:
         "The floor computes only the arithmetic, vectorised over all plates with the values already in memory;",
         "ours reads and checks each export, maps the layout, judges the acceptance criteria, computes the digest",
         "and stores every well, result and audit row in its own transaction.",
+        "",
+        f"Where a plate's CPU goes (one process, {steps['plates']} plates, ms per plate): "
+        + ", ".join(f"{k} {v * 1e3:.2f}" for k, v in steps.items() if k != "plates")
+        + f". The rest of the batch's {ours_per_plate * 1e3:.1f} ms (no certificate, -j 1) is the command's "
+        "start-up, passing runs between processes and the system time of each run's commit.",
     ]
     return lines
 
