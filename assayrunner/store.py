@@ -8,6 +8,7 @@ import json
 import math
 import sys
 from datetime import datetime, timezone
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -187,9 +188,10 @@ def _well_rows(run_id: int, plate, layout) -> list[tuple]:
     rows = []
     for read in plate.reads:
         times = [float(t) for t in read.times_s] if read.kind == "kinetic" else None
+        names = _well_names(*read.values.shape[:2])
         for r, values in enumerate(read.values.tolist()):
             for c, value in enumerate(values):
-                well = well_name(r, c)
+                well = names[r][c]
                 flag = read.flags.get(well)
                 if times is None and flag is None and math.isnan(value):
                     continue
@@ -200,6 +202,11 @@ def _well_rows(run_id: int, plate, layout) -> list[tuple]:
                 else:
                     rows.extend((run_id, read.label, well, flag, role, name, t, _float(v)) for t, v in zip(times, value))
     return rows
+
+
+@lru_cache(maxsize=16)
+def _well_names(rows: int, columns: int) -> list[list[str]]:
+    return [[well_name(r, c) for c in range(columns)] for r in range(rows)]
 
 
 def audit(db: Database, event: str, run_id: int | None, actor: str, payload: dict) -> None:
@@ -259,7 +266,7 @@ def _json(value, canonical: bool = False) -> str:
     """JSON text keeping the producer's key order; canonical (sorted keys, through _plain) for hashing."""
     if not canonical:
         try:
-            return json.dumps(value, allow_nan=False, default=_plain_leaf)
+            return _ENCODER.encode(value)
         except (ValueError, TypeError):  # a NaN to write as null, or a key JSON cannot take: the careful way
             pass
     return json.dumps(_plain(value), sort_keys=canonical, allow_nan=False)
@@ -276,6 +283,9 @@ def _plain_leaf(value):
     if isinstance(value, Path):
         return str(value)
     raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+_ENCODER = json.JSONEncoder(allow_nan=False, default=_plain_leaf)  # made once: json.dumps makes one per call
 
 
 def _plain(value):
