@@ -106,7 +106,7 @@ def migrate(db: Database) -> list[str]:
 def open_db(path: Path) -> Database:
     """Open (creating if needed) and migrate the database; WAL and a busy timeout for concurrent writers."""
     try:
-        db = Database(path)
+        db = Database(path, execute_plugins=False)  # sqlite-utils plugins have no say in our records
         db.execute("PRAGMA busy_timeout = 10000")
         db.enable_wal()
         migrate(db)
