@@ -6,7 +6,11 @@ import sys
 
 def others_may_plug_in() -> bool:
     """Whether a distribution besides assayrunner may declare an 'assayrunner' entry point: a look at the
-    dist-info folders on sys.path (True when unsure: a zip or an egg on the path)."""
+    dist-info folders on sys.path (True when unsure: a zip or an egg on the path). ASSAYRUN_LOAD_PLUGINS=''
+    (load none) means none."""
+    only = os.environ.get("ASSAYRUN_LOAD_PLUGINS")
+    if only is not None and not only.strip(" ,"):
+        return False
     for entry in sys.path:
         folder = entry or "."
         if os.path.isfile(folder) or folder.endswith(".egg"):  # a zip or an egg: let importlib.metadata look

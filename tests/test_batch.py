@@ -224,7 +224,7 @@ def test_a_dying_or_hanging_worker_fails_only_its_file(crash_plugin, tmp_path):
     (tmp_path / "abort.txt").write_text("CRASHTEST abort\n")
     (tmp_path / "hang.txt").write_text("CRASHTEST sleep 60\n")
     (tmp_path / "good2.csv").write_bytes(PLATE.read_bytes())
-    env = {**os.environ, "PYTHONPATH": str(crash_plugin)}
+    env = {**os.environ, "PYTHONPATH": str(crash_plugin), "ASSAYRUN_LOAD_PLUGINS": "assayrun-crash"}
     env.pop("ASSAYRUN_DB", None)
     run = subprocess.run([sys.executable, "-m", "assayrunner", "execute", "hemolysis", "good.csv", "abort.txt",
                           "hang.txt", "good2.csv", "-j", "1", "--timeout", "3", "--json"],
@@ -246,7 +246,7 @@ def test_ctrl_c_keeps_the_stored_runs_and_reports_the_rest(crash_plugin, tmp_pat
 
     (tmp_path / "hang.txt").write_text("CRASHTEST sleep 60\n")
     (tmp_path / "good.csv").write_bytes(PLATE.read_bytes())
-    env = {**os.environ, "PYTHONPATH": str(crash_plugin)}
+    env = {**os.environ, "PYTHONPATH": str(crash_plugin), "ASSAYRUN_LOAD_PLUGINS": "assayrun-crash"}
     env.pop("ASSAYRUN_DB", None)
     process = subprocess.Popen([sys.executable, "-m", "assayrunner", "execute", "hemolysis", "hang.txt", "good.csv",
                                 "-j", "1", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

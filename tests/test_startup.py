@@ -1,5 +1,6 @@
 """Start-up: `--version` alone, and what `--help` imports (the timings are in bench/, not here)."""
 
+import os
 import subprocess
 import sys
 
@@ -26,8 +27,11 @@ def _pyproject_version():
 
 
 def test_version_and_help_load_no_assay_machinery():
+    """Without third-party plugins (none loaded), neither imports the plugins, numpy or importlib.metadata."""
+    env = {**os.environ, "ASSAYRUN_LOAD_PLUGINS": ""}
     for arg in ("--version", "--help"):
-        out = subprocess.run([sys.executable, "-c", PROBE.format(arg=arg)], capture_output=True, text=True, check=True)
+        out = subprocess.run([sys.executable, "-c", PROBE.format(arg=arg)], capture_output=True, text=True, check=True,
+                             env=env)
         assert out.stdout.strip().splitlines()[-1] == "[]", arg
 
 
@@ -50,5 +54,6 @@ def test_a_run_does_not_import_pandas(tmp_path):
     code = ("import sys\nfrom pathlib import Path\nfrom assayrunner.engine import execute\n"
             f"outcome = execute('hemolysis', [Path({str(plate)!r})], db=Path('x.db'))\n"
             "print(outcome.valid, 'pandas' in sys.modules, 'scipy' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path)
+    env = {**os.environ, "ASSAYRUN_LOAD_PLUGINS": ""}  # the built-in plugins only
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path, env=env)
     assert out.stdout.split() == ["True", "False", "False"]
