@@ -8,7 +8,7 @@ from conftest import REPO
 
 PROBE = ("import sys\nsys.argv = ['assayrun', {arg!r}]\nfrom assayrunner.cli import main\n"
          "try:\n    main()\nexcept SystemExit:\n    pass\n"
-         "print(sorted({{m.split('.')[0] for m in sys.modules}} & {{'numpy', 'pydantic', 'rich', 'importlib_metadata', "
+         "print(sorted({{m.split('.')[0] for m in sys.modules}} & {{'numpy', 'pydantic', 'importlib_metadata', "
          "'sqlite_utils', 'jinja2'}} | ({{'importlib.metadata'}} & set(sys.modules))))")
 
 
