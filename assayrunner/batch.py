@@ -247,6 +247,7 @@ def execute(job: Job, units: list[Unit], *, db: Path, out: Path, templates: Path
     except KeyboardInterrupt:  # the runs stored so far stay stored; the rest are reported, not lost
         for entry in entries:
             if entry.status == "failed" and entry.error is None:
+                entry.exit_code = 1
                 entry.error = _naming(entry.files, "interrupted (Ctrl-C) before this run was stored")
     return entries, time.perf_counter() - started
 
@@ -283,4 +284,15 @@ def default_jobs() -> int:
 
 def summary(entries: list[Entry], seconds: float, jobs: int) -> dict:
     counts = {status: sum(e.status == status for e in entries) for status in ("valid", "invalid", "failed")}
-    return {"runs": len(entries), **counts, "jobs": jobs, "seconds": round(seconds, 3)}
+    return {"runs": len(entries), **counts, "jobs": jobs, "seconds": round(seconds, 3),
+            "exit_code": exit_code(entries)}
+
+
+def exit_code(entries: list[Entry]) -> int:
+    """0 when every run is valid, 1 when any is invalid or failed and some run was stored; when none was
+    stored, the highest failure's code (2 bad input, 3 plugin or internal error, 1 interrupted)."""
+    if all(e.status == "valid" for e in entries):
+        return 0
+    if any(e.run_id is not None for e in entries):
+        return 1
+    return max(e.exit_code for e in entries)

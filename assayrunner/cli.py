@@ -159,8 +159,8 @@ def _execute_batch(assay: str, files: list[Path], groups: list[str], sheet: Path
     for entry in entries:
         if entry.status == "failed":
             typer.echo(f"error: {entry.error}", err=True)
-    if summary["valid"] != summary["runs"]:
-        raise typer.Exit(1)
+    if summary["exit_code"]:
+        raise typer.Exit(summary["exit_code"])
 
 
 def _print_batch_json(entries, summary: dict) -> None:

@@ -192,7 +192,7 @@ def test_files_are_never_merged_unless_the_protocol_takes_several(cli, workdir, 
     grouped = cli("execute", "complement", "--group", f"{od450},{od650}")
     assert grouped.exit_code == 2 and "takes 1 file(s) per run, not 2" in grouped.stderr
     same_read = cli("execute", "complement", "--protocol", protocol, "--group", f"{od450},{od450}")
-    assert same_read.exit_code == 1 and "read '450 nm' is also in od450.csv" in same_read.stderr
+    assert same_read.exit_code == 2 and "read '450 nm' is also in od450.csv" in same_read.stderr  # nothing stored
     assert count_rows(workdir / "assayrun.db") == before
 
 
