@@ -143,7 +143,12 @@ def test_migration_from_the_first_schema(tmp_path, workdir):
     store.m001_initial(db)
     db["_migrations"].insert({"name": "m001_initial", "applied_at": "2026-01-01T00:00:00+00:00"})
     db["runs"].insert({"id": 7, "assay": "hemolysis", "digest": "abc", "valid": 1})
-    assert store.migrate(db) == ["m002_integrity"]
+    assert store.migrate(db) == ["m002_integrity", "m005_records"]
     assert db["runs"].get(7)["supersedes"] is None and "signatures" in db.table_names()
     with pytest.raises(sqlite3.DatabaseError, match="append-only"):
         db.execute("delete from runs where id = 7")
+    assert [(fk.column, fk.other_table) for fk in db["runs"].foreign_keys] == [("supersedes", "runs")]
+    assert [(fk.column, fk.other_table) for fk in db["audit_log"].foreign_keys] == [("run_id", "runs")]
+    assert any(index.columns == ["supersedes"] for index in db["runs"].indexes)
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        db.execute("update audit_log set actor = 'x'")
