@@ -9,7 +9,8 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-from . import store
+from . import signing, store
+from .errors import UserError
 
 
 #: Row fields outside a run's digest: ids (assigned by the database), the digest itself, and file bytes
@@ -115,6 +116,13 @@ def verify_run(db: Database, run_id: int, report: Report, files: list[Path] = ()
     logged = store.logged_digests(db, run_id)
     report.check(logged == [run["digest"]], f"run {run_id}: digest in the audit log",
                  "the audit log records another digest for this run")
+    for role, row in store.signatures(db, run_id).items():
+        what = f"run {run_id}: {role} by {row['signer']}"
+        if (row["mode"] or "unauthenticated") == "unauthenticated":
+            report.skipped.append(f"{what}: unauthenticated signature (demo mode), the name is not proven")
+        else:
+            why = signing.check_signature(db, row, run["digest"])
+            report.check(why is None, f"{what}: Ed25519 signature, key {row['key_sha256'][:16]}", why or "")
     for cert in store.certificates(db, run_id):
         path = Path(cert["path"])
         if path.is_file():
@@ -123,6 +131,42 @@ def verify_run(db: Database, run_id: int, report: Report, files: list[Path] = ()
                          "the file was changed after it was issued")
         else:
             report.skipped.append(f"run {run_id}: certificate {path} is no longer on disk")
+
+
+def parse_anchors(anchor: str) -> list[tuple[int, str]]:
+    """(position, hash or its prefix) pairs from POSITION:HASH (as a certificate prints it) or an
+    `assayrun audit export` file (one JSON row per line)."""
+    position, sep, prefix = anchor.partition(":")
+    if sep and position.strip().isdigit() and len(prefix.strip()) >= 8 and \
+            all(ch in "0123456789abcdef" for ch in prefix.strip().lower()):
+        return [(int(position), prefix.strip().lower())]
+    path = Path(anchor)
+    if not path.is_file():
+        raise UserError("give POSITION:HASH as a certificate prints it (at least 8 hex digits), or an "
+                        "`assayrun audit export` file", file=anchor, where="--anchor")
+    anchors = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        try:
+            row = json.loads(line) if line.strip() else None
+            if row is not None:
+                anchors.append((int(row["id"]), str(row["sha256"]).lower()))
+        except (ValueError, KeyError, TypeError):
+            raise UserError("not an audit export line (JSON with id and sha256)", file=path, where=f"line {n}") \
+                from None
+    if not anchors:
+        raise UserError("the anchor file holds no audit rows", file=path)
+    return anchors
+
+
+def verify_anchors(db: Database, anchors: list[tuple[int, str]], report: Report) -> None:
+    """Each anchored audit row is still there with the hash it had: history up to it was not rewritten."""
+    rows = {row["id"]: row["sha256"] for row in store.audit_rows(db)}
+    broken = [f"row {position} is {'gone' if position not in rows else rows[position][:16] + '…'}, "
+              f"the anchor says {sha[:16]}…" for position, sha in anchors
+              if not rows.get(position, "").startswith(sha)]
+    head = max(anchors)[0]
+    report.check(not broken, f"audit log up to row {head} matches {len(anchors)} anchor(s)",
+                 "history was rewritten: " + "; ".join(broken[:5]) + (" …" if len(broken) > 5 else ""))
 
 
 def run_for_certificate(db: Database, path: Path) -> int | None:
