@@ -24,7 +24,6 @@ from .reading import InputFile, read_input, select_plate
 from .reads import describe_area
 from .registry import Assay, AssayInput, AssayResult, Result
 from .result_check import check_result
->>>>>>> fb92c83 (Records: digest over every stored row of a run, every input file stored (samples, @params, lab settings, logo), results by slot/sample/lot/concentration, certificate rendered from the stored record, m005 with foreign keys)
 from .samples import read_samples
 
 
@@ -91,7 +90,6 @@ def execute(assay_name: str, files: list[Path], *, protocol: str | Path | None =
     slots = sorted({g.name for g in proto.layout.groups("sample")}, key=_slot_order)
     sample_info = read_samples(samples, slots, skipped) if samples else {}
     settings, settings_files = lab_settings()
->>>>>>> fb92c83 (Records: digest over every stored row of a run, every input file stored (samples, @params, lab settings, logo), results by slot/sample/lot/concentration, certificate rendered from the stored record, m005 with foreign keys)
     assay_input = AssayInput(proto, parameters, chosen, reads, layout, sample_info)
     result = _analyze(assay, assay_input)
     _interpret(proto, result)
