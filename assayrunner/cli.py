@@ -385,7 +385,11 @@ def sign(
         row = record_signature(database, run_id, role, by, meaning, passphrase=passphrase, keys=keys,
                                unauthenticated=unauthenticated)
         issued = {c["format"] for c in store.certificates(database, run_id)}
-        paths = cert.issue(database, run_id, out, tuple(f for f in ("html", "pdf") if f in issued), templates)
+        try:
+            paths = cert.issue(database, run_id, out, tuple(f for f in ("html", "pdf") if f in issued), templates)
+        except UserError as exc:  # e.g. the assay plugin was upgraded since the run: the signature still stands
+            paths = {}
+            typer.echo(f"warning: the certificate was not issued again: {exc}", err=True)
     how = "with key " + row["key_sha256"][:16] if row["mode"] == "ed25519" else "(unauthenticated signature)"
     typer.echo(f"Run {run_id} {role} by {row['signer']} at {row['signed_at']} {how}.")
     for path in paths.values():

@@ -33,11 +33,11 @@ def signer_add(
     keys: KeysOption = None,
 ):
     """Register a signer: an Ed25519 key pair; the private key, encrypted with a passphrase, goes to the keys folder."""
-    from .signing import add_signer
+    from .signing import add_signer, check_new_signer
     from .store import open_db
 
     database = open_db(db)
-    passphrase = passphrase_input(f"New passphrase for {' '.join(name.split())}'s key", confirm=True)
+    passphrase = passphrase_input(f"New passphrase for {check_new_signer(database, name, role)}'s key", confirm=True)
     with database.atomic():
         row = add_signer(database, name, role, passphrase, keys)
     typer.echo(f"Registered {row['name']} as {', '.join(json.loads(row['roles']))}; key {row['key_sha256'][:16]}, "

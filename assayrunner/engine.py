@@ -40,6 +40,7 @@ class RunOutcome:
     certificate_html: Path
     certificate_pdf: Path | None = None
     skipped: list[str] = field(default_factory=list)
+    digest: str | None = None
 
     def to_json(self) -> dict:
         return {
@@ -51,6 +52,7 @@ class RunOutcome:
             "results": [result_json(r) for r in self.result.results],
             "certificate": {"html": str(self.certificate_html),
                             "pdf": str(self.certificate_pdf) if self.certificate_pdf else None},
+            "digest": self.digest,
         }
 
 
@@ -124,7 +126,7 @@ def execute(assay_name: str, files: list[Path], *, protocol: str | Path | None =
         if supersedes is not None:
             certificate.issue(database, supersedes, out, formats, templates)
     return RunOutcome(run_id, assay.name, proto, record["valid"], checks, result, paths["html"], paths.get("pdf"),
-                      skipped)
+                      skipped, record["digest"])
 
 
 def _operator(operator: str | None) -> str:

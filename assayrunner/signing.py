@@ -44,19 +44,9 @@ def add_signer(db: Database, name: str, roles: list[str], passphrase: str, keys:
     from cryptography.hazmat.primitives import serialization as ser
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    name = " ".join(name.split())
-    if not name:
-        raise UserError("a signer needs a name", where="NAME")
-    unknown = [r for r in roles if r not in SIGNER_ROLES.values()]
-    if not roles or unknown:
-        raise UserError(f"give --role reviewer and/or --role approver, not {', '.join(unknown) or 'none'}",
-                        where="--role")
+    name = check_new_signer(db, name, roles)
     if len(passphrase) < MIN_PASSPHRASE:
         raise UserError(f"the passphrase needs at least {MIN_PASSPHRASE} characters", where="passphrase")
-    existing = store.signer(db, name_key(name))
-    if existing:
-        raise UserError(f"{existing['name']} is already registered (since {existing['added_at']}); "
-                        "a name is registered once")
     private = Ed25519PrivateKey.generate()
     public = private.public_key()
     raw = public.public_bytes(ser.Encoding.Raw, ser.PublicFormat.Raw)
@@ -77,6 +67,22 @@ def add_signer(db: Database, name: str, roles: list[str], passphrase: str, keys:
     row["id"] = store.add_signer(db, row)
     store.audit(db, "signer added", None, name, {"roles": sorted(set(roles)), "key_sha256": key_sha256})
     return {**row, "key_file": path}
+
+
+def check_new_signer(db: Database, name: str, roles: list[str]) -> str:
+    """The name to register (spaces normalised); UserError for a blank or taken name or an unknown role."""
+    name = " ".join(name.split())
+    if not name:
+        raise UserError("a signer needs a name", where="NAME")
+    unknown = [r for r in roles if r not in SIGNER_ROLES.values()]
+    if not roles or unknown:
+        raise UserError(f"give --role reviewer and/or --role approver, not {', '.join(unknown) or 'none'}",
+                        where="--role")
+    existing = store.signer(db, name_key(name))
+    if existing:
+        raise UserError(f"{existing['name']} is already registered (since {existing['added_at']}); "
+                        "a name is registered once")
+    return name
 
 
 def key_file(keys: Path | None, key_sha256: str) -> Path:

@@ -186,5 +186,9 @@ def test_reissue_needs_the_assay_plugin_version_that_computed_the_run(installed,
     assert other.returncode == 2
     assert "computed by assayrun-demo 1.2.3, but assayrun-demo 1.2.4 is installed" in other.stderr
     assert count_rows(tmp_path / "assayrun.db", "certificates") == 1  # nothing issued
+    signed = assayrun("sign", "1", "--role", "reviewed", "--by", "R. Jones", "--meaning", "ok", "--unauthenticated",
+                      plugins=[newer], cwd=tmp_path)
+    assert signed.returncode == 0 and "warning: the certificate was not issued again" in signed.stderr
+    assert count_rows(tmp_path / "assayrun.db", "signatures") == 1  # the signature stands
     assert assayrun("certificate", "1", plugins=demo, cwd=tmp_path).returncode == 0
     assert assayrun("verify", "1", cwd=tmp_path).returncode == 0
