@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import numbers
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,7 +29,7 @@ def record_digest(rows: dict[str, list[dict]]) -> str:
 
 
 def _canonical(value):
-    return float(value) if isinstance(value, (bool, int, float)) else value
+    return float(value) if isinstance(value, numbers.Real) else value  # bool, int, float, numpy scalars
 
 
 def digest_v1(input_sha256: list[str], protocol_sha256: str, parameters: dict, valid: bool, checks: list[dict],

@@ -122,6 +122,11 @@ ASSAY_RUNS = {
     "cytotoxicity": ["cytotoxicity", EXAMPLES / "cytotoxicity" / "mtt_plate.csv", "--protocol", "ncl-gta-1-mtt",
                      "--samples", EXAMPLES / "cytotoxicity" / "samples.csv"],
     "coagulation": ["coagulation", EXAMPLES / "coagulation" / "coagulometer.csv"],
+    "coagulation-kinetic": ["coagulation", EXAMPLES / "coagulation" / "plate_kinetic.csv", "--protocol",
+                            "ncl-ita-12-plate", "--samples", EXAMPLES / "coagulation" / "samples.csv"],
+    "complement-kit-lot": ["complement", EXAMPLES / "complement" / "plate.csv", "--param",
+                           f"@{EXAMPLES / 'complement' / 'kit-lot-XYZ.toml'}"],
+    "cytotoxicity-ldh": ["cytotoxicity", EXAMPLES / "cytotoxicity" / "ldh_plate.csv", "--protocol", "ncl-gta-2-ldh"],
 }
 
 
@@ -162,6 +167,7 @@ def test_certificate_is_a_function_of_the_stored_record_and_its_numbers_are_stor
 
     record["chain_head"] = {"position": 1, "sha256": db["audit_log"].get(1)["sha256"]}
     assert render_html(environment(load().template_dirs), record) == html  # nothing but the stored record
+    assert cli("verify", str(data["run_id"])).exit_code == 0  # the digest made in memory is the stored rows'
     text = unescape(re.sub(r"<style>.*?</style>|<svg.*?</svg>|<[^>]+>", " ", html, flags=re.S))
     text = re.sub(r"\b[0-9a-f]{16,64}\b|\d{4}-\d\d-\d\dT[\d:.]+\+00:00|\b[A-P]\d{1,2}\b|SHA-256", " ", text)
     stored = _numbers(store.stored_rows(db, data["run_id"]), set()) | _numbers(record["run"], set())
