@@ -117,8 +117,11 @@ def verify_run(db: Database, run_id: int, report: Report, files: list[Path] = ()
     logged = store.logged_digests(db, run_id)
     report.check(logged == [run["digest"]], f"run {run_id}: digest in the audit log",
                  "the audit log records another digest for this run")
-    for role, row in store.signatures(db, run_id).items():
+    signed = store.signatures(db, run_id)
+    for role, row in signed.items():
         what = f"run {run_id}: {role} by {row['signer']}"
+        problem = signing.same_person(store.get_run(db, run_id), signed, role, row["signer"])
+        report.check(problem is None, f"{what}: another person than the run's other signers", problem or "")
         if (row["mode"] or "unauthenticated") == "unauthenticated":
             report.skipped.append(f"{what}: unauthenticated signature (demo mode), the name is not proven")
         else:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import unicodedata
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -25,8 +26,9 @@ MIN_PASSPHRASE = 8
 
 
 def name_key(name: str) -> str:
-    """A name as compared: case folded, runs of whitespace as one space ('jane  Reviewer ' = 'Jane Reviewer')."""
-    return " ".join(name.split()).casefold()
+    """A name as compared: Unicode NFKC, case folded, runs of whitespace as one space ('jane  Reviewer ' =
+    'Jane Reviewer')."""
+    return " ".join(unicodedata.normalize("NFKC", name).split()).casefold()
 
 
 def keys_folder(keys: Path | None = None) -> Path:
@@ -106,7 +108,9 @@ def sign(db: Database, run_id: int, role: str, signer: str, meaning: str, *, pas
         raise UserError(f"run {run_id} must be reviewed before it is approved: sign with --role reviewed first")
     registered = None if unauthenticated else registered_signer(db, signer, role)
     name = registered["name"] if registered else " ".join(signer.split())
-    _check_people(run, signed, role, name)
+    problem = same_person(run, signed, role, name)
+    if problem:
+        raise UserError(problem, where="--by")
     row = {"run_id": run_id, "role": role, "signer": name, "meaning": " ".join(meaning.split()),
            "signed_at": _now(), "mode": "unauthenticated", "signer_id": None, "key_sha256": None, "signature": None}
     if registered:
@@ -137,6 +141,8 @@ def check_signature(db: Database, row: dict, digest: str) -> str | None:
         return "it names no registered signer"
     if signer["key_sha256"] != row["key_sha256"] or name_key(signer["name"]) != name_key(row["signer"]):
         return f"it does not match the registered key of {signer['name']}"
+    if SIGNER_ROLES[row["role"]] not in signer["roles"]:
+        return f"{signer['name']} is not registered as {SIGNER_ROLES[row['role']]}"
     try:
         load_pem_public_key(signer["public_key"].encode()).verify(bytes.fromhex(row["signature"] or ""),
                                                                   signature_payload(row, digest))
@@ -176,15 +182,17 @@ def _private_key(registered: dict, passphrase: str | None, keys: Path | None):
     return private
 
 
-def _check_people(run: dict, signed: dict, role: str, name: str) -> None:
-    """Operator, reviewer and approver are three people, unless the run's lab settings relax it."""
+def same_person(run: dict, signed: dict, role: str, name: str) -> str | None:
+    """Why `name` may not sign `role` (None if they may): operator, reviewer and approver are three
+    people, unless the run's lab settings relax it."""
     if not ((run["settings"] or {}).get("signatures") or {}).get("distinct_people", True):
-        return
+        return None
     if name_key(name) == name_key(run["operator"]):
-        raise UserError(f"{name} ran run {run['id']} as its operator; it is {role} by another person "
-                        "(a small lab may set [signatures] distinct_people = false in assayrun.toml)", where="--by")
-    if role == "approved" and name_key(signed["reviewed"]["signer"]) == name_key(name):
-        raise UserError(f"{name} reviewed run {run['id']}; approval needs a second person", where="--by")
+        return (f"{name} ran run {run['id']} as its operator; it is {role} by another person "
+                "(a small lab may set [signatures] distinct_people = false in assayrun.toml)")
+    if role == "approved" and "reviewed" in signed and name_key(signed["reviewed"]["signer"]) == name_key(name):
+        return f"{name} reviewed run {run['id']}; approval needs a second person"
+    return None
 
 
 def _now() -> str:

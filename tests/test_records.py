@@ -249,6 +249,37 @@ def test_name_variants_are_one_person(cli, signers):
     assert sign(cli, "reviewed", "Jane Reviewer").exit_code == 0
 
 
+def test_names_compare_by_case_spacing_and_unicode_form():
+    from assayrunner.signing import name_key
+
+    assert name_key(" jane\tREVIEWER ") == name_key("Jane Reviewer")
+    assert name_key("Jose\u0301 Núñez") == name_key("JOSÉ NÚÑEZ")
+    assert name_key("Jane Reviewer") != name_key("Jane Reviewers")
+
+
+def test_a_valid_key_signing_outside_its_role_is_named(cli, signers):
+    """An insider with the reviewer's key and database access writes an approval: the key is right, the role not."""
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    from assayrunner.signing import signature_payload
+
+    assert sign(cli, "reviewed", "Alan Approver").exit_code == 2  # approver is not a reviewer
+    assert sign(cli, "reviewed", "Jane Reviewer").exit_code == 0
+    db = Database("assayrun.db")
+    jane = next(db.query("select * from signers where name = 'Jane Reviewer'"))
+    key = load_pem_private_key((signers / "keys" / f"signer-{jane['key_sha256'][:16]}.pem").read_bytes(),
+                               PASS.encode())
+    row = {"run_id": 1, "role": "approved", "signer": "Jane Reviewer", "meaning": "Released",
+           "signed_at": "2026-12-02T09:00:00+00:00", "mode": "ed25519", "signer_id": jane["id"],
+           "key_sha256": jane["key_sha256"]}
+    row["signature"] = key.sign(signature_payload(row, db["runs"].get(1)["digest"])).hex()
+    db["signatures"].insert(row)
+    result = cli("verify", "1")
+    assert result.exit_code == 1 and "Jane Reviewer is not registered as approver" in result.stdout
+    assert "DIFFERS  run 1: approved by Jane Reviewer: another person than the run's other signers: Jane " \
+           "Reviewer reviewed run 1; approval needs a second person" in result.stdout
+
+
 def test_operator_may_review_when_the_lab_allows_and_the_certificate_says_so(cli, workdir, monkeypatch):
     monkeypatch.setenv("ASSAYRUN_KEYS", str(workdir / "keys"))
     monkeypatch.setenv("ASSAYRUN_PASSPHRASE", PASS)
