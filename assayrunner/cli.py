@@ -110,6 +110,8 @@ def execute(
         _print_json(outcome.to_json())
     else:
         _print_summary(outcome)
+    for warning in outcome.warnings:
+        typer.echo(f"warning: {warning}", err=True)
     if not outcome.valid:
         raise typer.Exit(1)
 

@@ -41,6 +41,7 @@ class RunOutcome:
     certificate_pdf: Path | None = None
     skipped: list[str] = field(default_factory=list)
     digest: str | None = None
+    warnings: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict:
         return {
@@ -53,6 +54,7 @@ class RunOutcome:
             "certificate": {"html": str(self.certificate_html),
                             "pdf": str(self.certificate_pdf) if self.certificate_pdf else None},
             "digest": self.digest,
+            "warnings": self.warnings,
         }
 
 
@@ -123,10 +125,14 @@ def execute(assay_name: str, files: list[Path], *, protocol: str | Path | None =
         if supersedes is not None:
             store.audit(database, "run superseded", supersedes, record["operator"], {"by": run_id})
         paths = certificate.issue(database, run_id, out, formats, templates)
+        warnings = []
         if supersedes is not None:
-            certificate.issue(database, supersedes, out, formats, templates)
+            try:
+                certificate.issue(database, supersedes, out, formats, templates)
+            except UserError as exc:  # e.g. its assay plugin was upgraded since: the database records the link
+                warnings.append(f"the certificate of run {supersedes} was not issued again: {exc.message}")
     return RunOutcome(run_id, assay.name, proto, record["valid"], checks, result, paths["html"], paths.get("pdf"),
-                      skipped, record["digest"])
+                      skipped, record["digest"], warnings)
 
 
 def _operator(operator: str | None) -> str:

@@ -190,5 +190,8 @@ def test_reissue_needs_the_assay_plugin_version_that_computed_the_run(installed,
                       plugins=[newer], cwd=tmp_path)
     assert signed.returncode == 0 and "warning: the certificate was not issued again" in signed.stderr
     assert count_rows(tmp_path / "assayrun.db", "signatures") == 1  # the signature stands
+    again = assayrun("execute", "demo-od", plate, "--supersedes", "1", plugins=[newer], cwd=tmp_path)
+    assert again.returncode == 0 and "warning: the certificate of run 1 was not issued again" in again.stderr
+    assert count_rows(tmp_path / "assayrun.db") == 2  # re-analysis with the new plugin is stored all the same
     assert assayrun("certificate", "1", plugins=demo, cwd=tmp_path).returncode == 0
     assert assayrun("verify", "1", cwd=tmp_path).returncode == 0
