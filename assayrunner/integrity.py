@@ -22,10 +22,12 @@ _NOT_DIGESTED = frozenset({"id", "run_id", "digest", "content"})
 def record_digest(rows: dict[str, list[dict]]) -> str:
     """SHA-256 over every row a run is stored as (store.run_rows / store.stored_rows), in canonical JSON:
     keys sorted, numbers as floats (SQLite may store 5 as 5.0), null fields left out (a column added
-    by a later migration does not change an old run's digest)."""
-    payload = {table: [{k: _canonical(v) for k, v in row.items() if k not in _NOT_DIGESTED and v is not None}
-                       for row in table_rows] for table, table_rows in rows.items()}
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, allow_nan=False).encode()).hexdigest()
+    by a later migration does not change an old run's digest), each table's rows sorted (SQLite keeps
+    no row order; checks, results and inputs carry their position)."""
+    payload = {table: sorted(json.dumps({k: _canonical(v) for k, v in row.items()
+                                         if k not in _NOT_DIGESTED and v is not None}, sort_keys=True, allow_nan=False)
+                             for row in table_rows) for table, table_rows in rows.items()}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
 def _canonical(value):

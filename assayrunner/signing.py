@@ -54,7 +54,7 @@ def add_signer(db: Database, name: str, roles: list[str], passphrase: str, keys:
     raw = public.public_bytes(ser.Encoding.Raw, ser.PublicFormat.Raw)
     key_sha256 = hashlib.sha256(raw).hexdigest()
     path = key_file(keys, key_sha256)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     encrypted = private.private_bytes(ser.Encoding.PEM, ser.PrivateFormat.PKCS8,
                                       ser.BestAvailableEncryption(passphrase.encode("utf-8")))
     try:

@@ -186,6 +186,20 @@ def test_tampered_details_change_the_digest(cli, workdir):
     assert result.exit_code == 1 and "DIFFERS  run 1: digest" in result.stdout
 
 
+def test_row_order_is_not_content(cli, workdir):
+    """SQLite promises no row order (VACUUM may renumber rowids): the same rows in reverse still verify."""
+    cli("execute", *ASSAY_RUNS["hemolysis"])
+    drop_triggers("assayrun.db")
+    with sqlite3.connect("assayrun.db") as conn:
+        conn.execute("create table copy as select * from wells order by rowid desc")
+        conn.execute("delete from wells")
+        conn.execute("insert into wells select * from copy")
+    assert cli("verify", "1").exit_code == 0
+    with sqlite3.connect("assayrun.db") as conn:
+        conn.execute("update wells set value = value + 0.001 where rowid = (select max(rowid) from wells)")
+    assert cli("verify", "1").exit_code == 1
+
+
 # --- 4. signatures that prove identity --------------------------------------------------------------------------
 
 @pytest.fixture
