@@ -14,7 +14,7 @@ from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined,
 from markupsafe import Markup
 from sqlite_utils import Database
 
-from . import plugins, store
+from . import integrity, plugins, store
 from .errors import PluginError, UserError
 from .plate import parse_well, row_label
 from .plots import curve_plot
@@ -184,11 +184,15 @@ def issue(db: Database, run_id: int, out: Path, formats: tuple[str, ...] = ("htm
           templates: Path | None = None) -> dict[str, Path]:
     """Render a run's certificate once and write it in each format; record each file (call inside db.atomic()).
 
-    UserError when the run's assay plugin is missing or another version than the one that computed it.
+    UserError when the stored records no longer match the run's digest, or the run's assay plugin is
+    missing or another version than the one that computed it.
     """
     issued_at = datetime.now(timezone.utc).isoformat(timespec="microseconds")
     record = store.run_record(db, run_id, issued_at)
     run = record["run"]
+    if integrity.stored_digest(db, run_id) != run["digest"]:
+        raise UserError(f"run {run_id}'s stored records no longer match its digest; no certificate is issued for "
+                        f"them. See `assayrun verify {run_id}`")
     env = environment(_plugin_templates(run), templates)
     try:
         html = render_html(env, record)

@@ -99,7 +99,12 @@ def sign(db: Database, run_id: int, role: str, signer: str, meaning: str, *, pas
         raise UserError(f"role must be one of {', '.join(ROLES)}, not {role!r}", where="--role")
     if not signer.strip() or not meaning.strip():
         raise UserError("a signature needs a signer (--by) and its meaning (--meaning)")
+    from .integrity import stored_digest
+
     run = store.get_run(db, run_id)
+    if stored_digest(db, run_id) != run["digest"]:
+        raise UserError(f"run {run_id}'s stored records no longer match its digest; nothing was signed. "
+                        f"See `assayrun verify {run_id}`")
     signed = store.signatures(db, run_id)
     if role in signed:
         s = signed[role]

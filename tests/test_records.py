@@ -184,6 +184,8 @@ def test_tampered_details_change_the_digest(cli, workdir):
         assert conn.total_changes == 1
     result = cli("verify", "1")
     assert result.exit_code == 1 and "DIFFERS  run 1: digest" in result.stdout
+    reissue = cli("certificate", "1")
+    assert reissue.exit_code == 2 and "stored records no longer match its digest" in reissue.stderr
 
 
 def test_row_order_is_not_content(cli, workdir):
@@ -261,6 +263,15 @@ def test_name_variants_are_one_person(cli, signers):
     own = sign(cli, "reviewed", "olga operator")
     assert own.exit_code == 2 and "ran run 1 as its operator" in own.stderr
     assert sign(cli, "reviewed", "Jane Reviewer").exit_code == 0
+
+
+def test_a_changed_run_is_not_signed(cli, signers):
+    drop_triggers("assayrun.db")
+    with sqlite3.connect("assayrun.db") as conn:
+        conn.execute("update wells set value = 0.5 where run_id = 1 and well = 'A1'")
+    result = sign(cli, "reviewed", "Jane Reviewer")
+    assert result.exit_code == 2 and "no longer match its digest" in result.stderr
+    assert Database("assayrun.db")["signatures"].count == 0
 
 
 def test_names_compare_by_case_spacing_and_unicode_form():
