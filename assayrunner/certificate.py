@@ -87,7 +87,7 @@ def context(record: dict) -> dict:
         "run": run, "protocol": protocol, "assay_title": run["assay_title"] or run["assay"],
         "assay_template": run["assay_template"], "details": run["details"],
         "fits": [{**f, "svg": Markup(fit_svg(f["plot"]))} for f in run["fits"]],
-        "plate_maps": plate_maps(record["wells"]), "samples": samples_table(run["results"]),
+        "plate_maps": plate_maps(record["wells"]), "samples": samples_table(run["samples"]),
         "signatures": record["signatures"], "superseded_by": [run["superseded_by"]] if run["superseded_by"] else [],
         "overridden": set(overridden), "lab": settings["lab"], "paper": settings["certificate"]["paper"],
         "distinct_people": settings.get("signatures", {}).get("distinct_people", True),
@@ -96,13 +96,10 @@ def context(record: dict) -> dict:
     }
 
 
-def samples_table(results: list[dict]) -> list[dict]:
-    """One row per sample slot that results name: slot, sample id, lot, concentration and unit as stored."""
-    rows: dict[str, dict] = {}
-    for r in results:
-        if r.get("slot") and r.get("sample_id") and r["slot"] not in rows:
-            rows[r["slot"]] = {k: r[k] for k in ("slot", "sample_id", "lot", "concentration", "concentration_unit")}
-    return list(rows.values())
+def samples_table(samples: dict | None) -> list[dict]:
+    """The samples file's rows as stored with the run: slot, sample id, lot, concentration and unit."""
+    return [{"slot": slot, "sample_id": s["name"], "lot": s["lot"], "concentration": s["concentration"],
+             "concentration_unit": s["unit"]} for slot, s in (samples or {}).items()]
 
 
 def fit_svg(plot: dict) -> str:
