@@ -347,7 +347,8 @@ def certificate(
     out: Annotated[Path, typer.Option(help="Folder for the certificate.")] = Path("certificates"),
     templates: TemplatesOption = None,
 ):
-    """Issue the certificate of a stored run again (a new revision, recorded in the audit log)."""
+    """Issue a stored run's certificate again from its stored record (recorded in the audit log); refused when
+    the run's assay plugin is missing or another version."""
     from . import certificate as cert
 
     if format not in ("html", "pdf"):
