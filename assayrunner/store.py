@@ -86,22 +86,24 @@ def _append_only(db: Database, tables) -> None:
 def m005_records(db: Database) -> None:
     """Every input kind, results by sample, the rendered record, key-based signatures, foreign keys.
 
-    SQLite cannot add a foreign key to a table, so runs and audit_log are rebuilt (same rows, same
-    ids) with runs.supersedes -> runs.id and audit_log.run_id -> runs.id; their append-only triggers
-    are dropped with the old tables and created again.
+    SQLite cannot add a foreign key to an existing column, so runs and audit_log are rebuilt (same
+    rows, same ids) with runs.supersedes -> runs.id and audit_log.run_id -> runs.id; their
+    append-only triggers are dropped with the old tables and created again. The new column
+    signatures.signer_id is added with its reference to signers.id.
     """
     for table, columns in {
         "runs": {"settings": str, "overridden": str, "assay_title": str, "assay_template": str,
                  "assay_plugin": str, "digest_version": int},
         "input_files": {"kind": str},
         "results": {"slot": str, "sample_id": str, "lot": str, "concentration": float, "concentration_unit": str},
-        "signatures": {"signer_id": int, "mode": str, "key_sha256": str, "signature": str},
+        "signatures": {"mode": str, "key_sha256": str, "signature": str},
     }.items():
         for column, kind in columns.items():
             db[table].add_column(column, kind)
     db["signers"].create({"id": int, "name": str, "name_key": str, "roles": str, "public_key": str,
                           "key_sha256": str, "added_at": str}, pk="id")
     db["signers"].create_index(["name_key"], unique=True)
+    db.execute("ALTER TABLE signatures ADD COLUMN signer_id INTEGER REFERENCES signers(id)")
     db["runs"].transform(add_foreign_keys=[("supersedes", "runs", "id")])
     db["audit_log"].transform(add_foreign_keys=[("run_id", "runs", "id")])
     db["runs"].create_index(["supersedes"])

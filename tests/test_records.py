@@ -453,6 +453,11 @@ def test_foreign_keys_index_and_datasette_metadata(cli, workdir):
     assert ("supersedes", "runs") in [(fk.column, fk.other_table) for fk in db["runs"].foreign_keys]
     assert ("run_id", "runs") in [(fk.column, fk.other_table) for fk in db["audit_log"].foreign_keys]
     assert any(index.columns == ["supersedes"] for index in db["runs"].indexes)
+    assert ("signer_id", "signers") in [(fk.column, fk.other_table) for fk in db["signatures"].foreign_keys]
+    conn = store.open_db(Path("assayrun.db")).conn  # enforced: a link to no run is refused
+    with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"):
+        conn.execute("insert into audit_log (at, event, run_id, actor, payload, prev_sha256, sha256) "
+                     "values ('', 'x', 99, '', '{}', '', '')")
     assert cli("metadata").exit_code == 0
     meta = json.loads((workdir / "metadata.json").read_text())["databases"]["assayrun"]["tables"]
     undocumented = [t for t in db.table_names() if not t.startswith("_") and not meta.get(t, {}).get("description")]
