@@ -139,6 +139,7 @@ def signature_payload(row: dict, digest: str) -> bytes:
 def check_signature(db: Database, row: dict, digest: str) -> str | None:
     """Why a stored signature does not hold (None when it does): unknown signer, other key, bad signature."""
     from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import serialization as ser
     from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
     signer = store.signer_by_id(db, row["signer_id"]) if row["signer_id"] is not None else None
@@ -148,9 +149,13 @@ def check_signature(db: Database, row: dict, digest: str) -> str | None:
         return f"it does not match the registered key of {signer['name']}"
     if SIGNER_ROLES[row["role"]] not in signer["roles"]:
         return f"{signer['name']} is not registered as {SIGNER_ROLES[row['role']]}"
+    public = load_pem_public_key(signer["public_key"].encode())
+    raw = public.public_bytes(ser.Encoding.Raw, ser.PublicFormat.Raw)
+    if hashlib.sha256(raw).hexdigest() != signer["key_sha256"] or \
+            signer["key_sha256"] not in store.registered_keys(db, signer["name"]):
+        return f"{signer['name']}'s public key is not the one the audit log registered"
     try:
-        load_pem_public_key(signer["public_key"].encode()).verify(bytes.fromhex(row["signature"] or ""),
-                                                                  signature_payload(row, digest))
+        public.verify(bytes.fromhex(row["signature"] or ""), signature_payload(row, digest))
     except (InvalidSignature, ValueError):
         return f"the Ed25519 signature does not verify with {signer['name']}'s public key: forged or changed"
     return None

@@ -385,6 +385,12 @@ def signer(db: Database, name_key: str) -> dict | None:
     return {**row, "roles": json.loads(row["roles"])} if row else None
 
 
+def registered_keys(db: Database, name: str) -> list[str]:
+    """The key fingerprints the audit log recorded when a signer of this name was added."""
+    return [json.loads(r["payload"]).get("key_sha256") for r in
+            db.query("select payload from audit_log where event = 'signer added' and actor = ?", [name])]
+
+
 def signer_by_id(db: Database, signer_id: int) -> dict | None:
     row = next(db.query("select * from signers where id = ?", [signer_id]), None)
     return {**row, "roles": json.loads(row["roles"])} if row else None

@@ -339,6 +339,31 @@ def test_forged_and_changed_signatures_are_named(cli, signers):
     assert changed.exit_code == 1 and "DIFFERS  run 1: reviewed by Jane Reviewer" in changed.stdout
 
 
+def test_a_swapped_public_key_is_named(cli, signers):
+    """Someone replaces the reviewer's public key with their own and signs with it: the audit log disagrees."""
+    from cryptography.hazmat.primitives import serialization as ser
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from assayrunner.signing import signature_payload
+
+    db = Database("assayrun.db")
+    mallory = Ed25519PrivateKey.generate()
+    raw = mallory.public_key().public_bytes(ser.Encoding.Raw, ser.PublicFormat.Raw)
+    pem = mallory.public_key().public_bytes(ser.Encoding.PEM, ser.PublicFormat.SubjectPublicKeyInfo).decode()
+    key_sha256 = __import__("hashlib").sha256(raw).hexdigest()
+    drop_triggers("assayrun.db")
+    db.execute("update signers set public_key = ?, key_sha256 = ? where name = 'Jane Reviewer'", [pem, key_sha256])
+    db.conn.commit()
+    jane = next(db.query("select * from signers where name = 'Jane Reviewer'"))
+    row = {"run_id": 1, "role": "reviewed", "signer": "Jane Reviewer", "meaning": "ok",
+           "signed_at": "2026-12-02T09:00:00+00:00", "mode": "ed25519", "signer_id": jane["id"],
+           "key_sha256": key_sha256}
+    row["signature"] = mallory.sign(signature_payload(row, db["runs"].get(1)["digest"])).hex()
+    db["signatures"].insert(row)
+    result = cli("verify", "1")
+    assert result.exit_code == 1 and "public key is not the one the audit log registered" in result.stdout
+
+
 # --- 5. an anchor outside the database ----------------------------------------------------------------------------
 
 def rebuild_history(db_path) -> None:
