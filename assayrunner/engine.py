@@ -132,7 +132,7 @@ def execute(assay_name: str, files: list[Path], *, protocol: str | Path | None =
             except UserError as exc:  # e.g. its assay plugin was upgraded since: the database records the link
                 warnings.append(f"the certificate of run {supersedes} was not issued again: {exc.message}")
     return RunOutcome(run_id, assay.name, proto, record["valid"], checks, result, paths["html"], paths.get("pdf"),
-                      skipped, record["digest"], warnings)
+                      skipped, digest=record["digest"], warnings=warnings)
 
 
 def _operator(operator: str | None) -> str:
