@@ -396,6 +396,11 @@ def signer_by_id(db: Database, signer_id: int) -> dict | None:
     return {**row, "roles": json.loads(row["roles"])} if row else None
 
 
+def canonical_json(value) -> str:
+    """The JSON text a value is stored as (NaN as null), keys sorted."""
+    return _json(value, canonical=True)
+
+
 def _json(value, canonical: bool = False) -> str:
     """JSON text keeping the producer's key order; canonical (sorted keys) for hashing."""
     return json.dumps(_plain(value), sort_keys=canonical, allow_nan=False)
