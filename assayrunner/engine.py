@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import getpass
-import json
 import math
 import platform
 from collections.abc import Sequence
@@ -18,11 +17,12 @@ from .criteria import Check, MissingMetric, TooFewItems, evaluate
 from .errors import PluginError, UserError
 from .layout import Layout
 from .plate import Plate, Read, parse_well, well_name
-from .parameters import validated_parameters
+from .config import load_config_file
+from .parameters import override_parameters, validated_parameters
 from .protocol import Protocol, ReadSpec, find
 from .reading import InputFile, read_input, select_plate
 from .reads import describe_area
-from .registry import Assay, AssayInput, AssayResult
+from .registry import Assay, AssayInput, AssayResult, Result
 from .result_check import check_result
 from .samples import read_samples
 
@@ -40,6 +40,8 @@ class RunOutcome:
     certificate_html: Path | None
     certificate_pdf: Path | None = None
     skipped: list[str] = field(default_factory=list)
+    digest: str | None = None
+    warnings: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict:
         return {
@@ -51,13 +53,16 @@ class RunOutcome:
             "results": [result_json(r) for r in self.result.results],
             "certificate": {"html": str(self.certificate_html) if self.certificate_html else None,
                             "pdf": str(self.certificate_pdf) if self.certificate_pdf else None},
+            "digest": self.digest,
+            "warnings": self.warnings,
         }
 
 
 def result_json(r) -> dict:
     value = r.value if r.value is not None and math.isfinite(r.value) else None
     return {"sample": r.sample, "metric": r.metric, "value": value, "unit": r.unit,
-            "flags": list(r.flags), "interpretation": r.interpretation}
+            "flags": list(r.flags), "interpretation": r.interpretation, "slot": r.slot, "sample_id": r.sample_id,
+            "lot": r.lot, "concentration": r.concentration, "concentration_unit": r.concentration_unit}
 
 
 def execute(assay_name: str, files: list[Path], *, protocol: str | Path | None = None,
@@ -83,12 +88,15 @@ def execute(assay_name: str, files: list[Path], *, protocol: str | Path | None =
 
 @dataclass(frozen=True)
 class Setup:
-    """What every run of a call shares: the assay, its protocol and the validated parameters."""
+    """What every run of a call shares: the assay, its protocol, the validated parameters and the --param
+    specs they came from, the software and the assay's plugin."""
 
     assay: Assay
     protocol: Protocol
     parameters: object
     software: dict
+    params: tuple[str, ...] = ()
+    assay_plugin: dict | None = None
 
 
 def prepare(assay_name: str, protocol: str | Path | None = None, params: Sequence[str] = ()) -> Setup:
@@ -99,13 +107,16 @@ def prepare(assay_name: str, protocol: str | Path | None = None, params: Sequenc
     if proto.assay != assay.name:
         raise UserError(f"this protocol is for assay {proto.assay!r}, not {assay.name!r}", file=proto.path,
                         where="assay")
-    return Setup(assay, proto, validated_parameters(assay, proto, params), software_versions(loaded))
+    plugin = loaded.assay_plugins.get(assay.name)
+    return Setup(assay, proto, validated_parameters(assay, proto, params), software_versions(loaded),
+                 tuple(params), {"distribution": plugin.distribution, "version": plugin.version} if plugin else None)
 
 
 def compute(setup: Setup, files: Sequence[Path], *, samples: Path | None = None, operator: str | None = None,
             format: str | None = None, plate: str | None = None) -> dict:
     """Read, lay out, analyze and judge one run: the run record store.save_run takes. Pure (no writes)."""
     assay, proto = setup.assay, setup.protocol
+    operator = _operator(operator)
     _check_file_count(proto, files)
     loaded = plugins.load()
     inputs = [read_input(Path(f), loaded.readers, format) for f in files]
@@ -116,18 +127,25 @@ def compute(setup: Setup, files: Sequence[Path], *, samples: Path | None = None,
     layout, skipped = _used_layout(proto, reads, inputs[0].path)
     slots = sorted({g.name for g in proto.layout.groups("sample")}, key=_slot_order)
     sample_info = read_samples(samples, slots, skipped) if samples else {}
+    settings, settings_files = lab_settings()
     assay_input = AssayInput(proto, setup.parameters, chosen, reads, layout, sample_info)
     result = _analyze(assay, assay_input)
     _interpret(proto, result)
     checks = _judge(proto, result)
     _invalidate_scoped(checks, result)
+    describe_samples(result.results, assay_input, slots)
     started = datetime.now(timezone.utc)
     record = {
-        "assay": assay.name, "protocol": proto, "parameters": setup.parameters.model_dump(mode="json"),
-        "inputs": inputs, "plate": chosen, "layout": proto.layout, "result": result, "checks": checks,
-        "valid": all(c.passed for c in checks), "operator": operator or _os_user(),
+        "assay": assay.name, "assay_title": assay.title, "assay_template": assay.template,
+        "assay_plugin": setup.assay_plugin, "protocol": proto,
+        "parameters": setup.parameters.model_dump(mode="json"),
+        "overridden": override_parameters(proto.parameters, setup.params)[1],
+        "inputs": inputs, "attachments": _attachments(samples, setup.params) + settings_files,
+        "plate": chosen, "layout": proto.layout, "result": result, "checks": checks,
+        "valid": all(c.passed for c in checks), "operator": operator,
         "created_at": started.isoformat(timespec="seconds"), "software": setup.software,
-        "samples": {k: vars(v) for k, v in sample_info.items()}, "skipped": skipped,
+        "samples": {k: vars(v) for k, v in sample_info.items()}, "skipped": skipped, "settings": settings,
+        "supersedes": None,
     }
     record["digest"] = run_digest(record)
     return record
@@ -141,19 +159,25 @@ def commit(record: dict, database, *, out: Path = Path("certificates"), template
 
     formats = ("html", "pdf") if pdf else ("html",)
     paths: dict = {}
+    warnings: list[str] = []
     with database.atomic():
         if supersedes is not None:
             _check_supersedes(database, supersedes, record["assay"], db_path)
             record["supersedes"] = supersedes
+            record["digest"] = run_digest(record)  # the link is part of the stored run
         run_id = store.save_run(database, record)
-        if certificate:
-            paths = cert.issue(database, run_id, out, formats, templates)
         if supersedes is not None:
             store.audit(database, "run superseded", supersedes, record["operator"], {"by": run_id})
-            if certificate:
-                cert.issue(database, supersedes, out, formats, templates)
+        if certificate:
+            paths = cert.issue(database, run_id, out, formats, templates)
+            if supersedes is not None:
+                try:
+                    cert.issue(database, supersedes, out, formats, templates)
+                except UserError as exc:  # e.g. its assay plugin was upgraded since: the database records the link
+                    warnings.append(f"the certificate of run {supersedes} was not issued again: {exc.message}")
     return RunOutcome(run_id, record["assay"], record["protocol"], record["valid"], record["checks"],
-                      record["result"], paths.get("html"), paths.get("pdf"), record["skipped"])
+                      record["result"], paths.get("html"), paths.get("pdf"), record["skipped"],
+                      digest=record["digest"], warnings=warnings)
 
 
 def _check_file_count(proto: Protocol, files: Sequence[Path]) -> None:
@@ -167,6 +191,47 @@ def _check_file_count(proto: Protocol, files: Sequence[Path]) -> None:
     raise UserError(f"protocol {proto.id} takes {proto.files} export files per run (`files` in the protocol), "
                     f"not {len(files)} ({names}); group them with --group A,B or a run sheet", file=proto.path,
                     where="files")
+
+
+def _operator(operator: str | None) -> str:
+    """Who ran the assay: the name given, else the OS user; a blank name is refused."""
+    if operator is None:
+        return _os_user()
+    if not operator.strip():
+        raise UserError("the operator's name is blank; give the name of the person who ran the assay",
+                        where="--operator")
+    return " ".join(operator.split())
+
+
+def _attachments(samples: Path | None, params: Sequence[str]) -> list[store.StoredFile]:
+    """The samples file and --param @FILE files, stored with the run like the exports."""
+    files = [store.StoredFile.of("samples", samples, "csv")] if samples else []
+    return files + [store.StoredFile.of("parameters", Path(spec[1:]), "toml") for spec in params
+                    if spec.startswith("@")]
+
+
+def lab_settings() -> tuple[dict, list[store.StoredFile]]:
+    """The lab settings a certificate shows (as stored with the run) and the files they came from."""
+    config, path = load_config_file()
+    files = [store.StoredFile.of("settings", path, "toml")] if path else []
+    if config.lab.logo:
+        files.append(store.StoredFile.of("logo", config.lab.logo, config.lab.logo.suffix.lstrip(".")))
+    settings = config.model_dump(mode="json")
+    settings["lab"]["logo"] = config.lab.logo.name if config.lab.logo else None
+    return settings, files
+
+
+def describe_samples(results: list[Result], assay_input: AssayInput, slots: list[str]) -> None:
+    """Fill each result's slot (from the assay, else its label), sample id, lot and concentration."""
+    by_label = {slot: slot for slot in slots} | {assay_input.sample_name(slot): slot for slot in slots}
+    for r in results:
+        r.slot = r.slot or by_label.get(r.sample)
+        sample = assay_input.samples.get(r.slot) if r.slot else None
+        if sample is None:
+            continue
+        r.sample_id, r.lot = r.sample_id or sample.name, r.lot or sample.lot
+        if r.concentration is None:
+            r.concentration, r.concentration_unit = sample.concentration, sample.unit
 
 
 def _check_supersedes(database, run_id: int, assay: str, db: Path) -> None:
@@ -378,7 +443,5 @@ def software_versions(loaded: plugins.Plugins) -> dict:
 
 
 def run_digest(record: dict) -> str:
-    """The digest a certificate carries (see integrity.digest)."""
-    return integrity.digest([f.sha256 for f in record["inputs"]], record["protocol"].sha256,
-                            json.loads(store.canonical_json(record["parameters"])), record["valid"],
-                            [c.to_json() for c in record["checks"]], [result_json(r) for r in record["result"].results])
+    """The digest a certificate carries: every row the run is stored as (see integrity.record_digest)."""
+    return integrity.record_digest(store.run_rows(record))

@@ -6,15 +6,13 @@ import hashlib
 import importlib
 import json
 import math
+import mimetypes
 import sys
+from dataclasses import dataclass
 from datetime import datetime, timezone
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-
-from .errors import UserError
-from .plate import well_name
 
 
 def _sqlite_utils_without_pandas() -> None:
@@ -31,6 +29,26 @@ def _sqlite_utils_without_pandas() -> None:
 
 _sqlite_utils_without_pandas()
 from sqlite_utils import Database  # noqa: E402
+
+from .errors import UserError
+from .plate import well_name
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """A file a run used besides its exports (samples, parameters, lab settings, logo), stored with its bytes."""
+
+    kind: str
+    path: Path
+    content: bytes
+    format: str
+
+    @classmethod
+    def of(cls, kind: str, path: Path, format: str) -> "StoredFile":
+        try:
+            return cls(kind, Path(path), Path(path).read_bytes(), format)
+        except OSError as exc:
+            raise UserError(f"cannot read the {kind} file: {exc.strerror}", file=path) from None
 
 
 def m001_initial(db: Database) -> None:
@@ -60,6 +78,10 @@ def m001_initial(db: Database) -> None:
 
 #: Tables whose rows are never changed or removed once written.
 APPEND_ONLY = ("runs", "input_files", "wells", "fits", "checks", "results", "certificates", "audit_log", "signatures")
+#: The digest scheme of runs stored by this version (runs before m005 carry none: scheme 1).
+DIGEST_VERSION = 2
+#: Tables whose rows make up a run, in the order the digest covers them (see run_rows).
+RUN_TABLES = ("runs", "input_files", "wells", "fits", "checks", "results")
 
 
 def m002_integrity(db: Database) -> None:
@@ -68,10 +90,42 @@ def m002_integrity(db: Database) -> None:
     db["signatures"].create({"id": int, "run_id": int, "role": str, "signer": str, "meaning": str,
                              "signed_at": str}, pk="id", foreign_keys=[("run_id", "runs")])
     db["signatures"].create_index(["run_id", "role"], unique=True)
-    for table in APPEND_ONLY:
+    _append_only(db, APPEND_ONLY)
+
+
+def _append_only(db: Database, tables) -> None:
+    for table in tables:
         for action in ("UPDATE", "DELETE"):
             db.execute(f"CREATE TRIGGER {table}_no_{action.lower()} BEFORE {action} ON {table} "
                        f"BEGIN SELECT RAISE(ABORT, '{table} is append-only: records are never changed'); END")
+
+
+def m005_records(db: Database) -> None:
+    """Every input kind, results by sample, the rendered record, key-based signatures, foreign keys.
+
+    SQLite cannot add a foreign key to an existing column, so runs and audit_log are rebuilt (same
+    rows, same ids) with runs.supersedes -> runs.id and audit_log.run_id -> runs.id; their
+    append-only triggers are dropped with the old tables and created again. The new column
+    signatures.signer_id is added with its reference to signers.id.
+    """
+    for table, columns in {
+        "runs": {"settings": str, "overridden": str, "assay_title": str, "assay_template": str,
+                 "assay_plugin": str, "digest_version": int},
+        "input_files": {"kind": str},
+        "results": {"slot": str, "sample_id": str, "lot": str, "concentration": float, "concentration_unit": str},
+        "signatures": {"mode": str, "key_sha256": str, "signature": str},
+    }.items():
+        for column, kind in columns.items():
+            db[table].add_column(column, kind)
+    db["signers"].create({"id": int, "name": str, "name_key": str, "roles": str, "public_key": str,
+                          "key_sha256": str, "added_at": str}, pk="id")
+    db["signers"].create_index(["name_key"], unique=True)
+    db.execute("ALTER TABLE signatures ADD COLUMN signer_id INTEGER REFERENCES signers(id)")
+    db["runs"].transform(add_foreign_keys=[("supersedes", "runs", "id")])
+    db["audit_log"].transform(add_foreign_keys=[("run_id", "runs", "id")])
+    db["runs"].create_index(["supersedes"])
+    db["audit_log"].create_index(["run_id"])
+    _append_only(db, ("runs", "audit_log", "signers"))
 
 
 def m004_protocol_texts(db: Database) -> None:
@@ -81,12 +135,10 @@ def m004_protocol_texts(db: Database) -> None:
     texts = db.execute("select distinct protocol_sha256, protocol_toml from runs where protocol_toml is not null")
     db.conn.executemany("insert or ignore into protocol_texts (sha256, text) values (?, ?)",
                         [(sha, text) for sha, text in texts if hashlib.sha256(text.encode()).hexdigest() == sha])
-    for action in ("UPDATE", "DELETE"):
-        db.execute(f"CREATE TRIGGER protocol_texts_no_{action.lower()} BEFORE {action} ON protocol_texts "
-                   "BEGIN SELECT RAISE(ABORT, 'protocol_texts is append-only: records are never changed'); END")
+    _append_only(db, ("protocol_texts",))
 
 
-MIGRATIONS = [m001_initial, m002_integrity, m004_protocol_texts]
+MIGRATIONS = [m001_initial, m002_integrity, m005_records, m004_protocol_texts]
 
 
 def migrate(db: Database) -> list[str]:
@@ -110,63 +162,39 @@ def open_db(path: Path) -> Database:
         db.execute("PRAGMA busy_timeout = 10000")
         db.enable_wal()
         migrate(db)
+        db.execute("PRAGMA foreign_keys = ON")
     except Exception as exc:  # sqlite3.DatabaseError for a file that is not a database, OSError for a bad path
         raise UserError(f"cannot open the database: {exc}", file=path) from None
     return db
 
 
 def save_run(db: Database, record: dict) -> int:
-    """Insert one run and everything it computed; call inside db.atomic()."""
-    proto, result, plate = record["protocol"], record["result"], record["plate"]
-    db.execute("insert or ignore into protocol_texts (sha256, text) values (?, ?)", [proto.sha256, proto.text])
-    run_id = _insert(db, "runs", [{
-        "assay": record["assay"], "protocol_id": proto.id, "protocol_version": proto.version,
-        "protocol_sha256": proto.sha256, "protocol_path": str(proto.path),
-        "parameters": _json(record["parameters"]), "valid": int(record["valid"]), "operator": record["operator"],
-        "created_at": record["created_at"], "software": _json(record["software"]),
-        "metrics": _json(result.metrics), "details": _json(result.details), "samples": _json(record["samples"]),
-        "skipped": _json(record["skipped"]), "plate_name": plate.name, "plate_metadata": _json(plate.metadata),
-        "digest": record["digest"], "supersedes": record.get("supersedes"),
-    }])
-    _insert(db, "input_files", [{
-        "run_id": run_id, "position": i, "name": f.path.name, "path": str(f.path.resolve()), "sha256": f.sha256,
-        "size": f.size, "format": f.format, "content": f.content,
-    } for i, f in enumerate(record["inputs"])])
-    _insert_values(db, "wells", WELL_COLUMNS, _well_rows(run_id, plate, record["layout"]))
-    _insert(db, "fits", [{
-        "run_id": run_id, "name": fit["name"], "model": fit["model"], "parameters": _json(fit["parameters"]),
-        "se": _json(fit["se"]), "r2": _float(fit["r2"]), "n": fit["n"], "converged": int(fit["converged"]),
-        "plot": _json({k: fit.get(k) for k in ("x", "y", "line", "x_unit", "y_label", "log_x")}),
-    } for fit in result.fits])
-    _insert(db, "checks", [{
-        "run_id": run_id, "position": i, "check_id": c.id, "description": c.description, "value": c.value,
-        "limit_text": c.limit, "passed": int(c.passed), "detail": c.detail, "scope": c.scope, "is_count": int(c.is_count),
-    } for i, c in enumerate(record["checks"])])
-    _insert(db, "results", [{
-        "run_id": run_id, "position": i, "sample": r.sample, "metric": r.metric, "value": _float(r.value),
-        "unit": r.unit, "flags": _json(r.flags), "interpretation": r.interpretation, "scope": r.scope,
-    } for i, r in enumerate(result.results)])
+    """Insert one run and everything it computed (run_rows, with record["digest"]); call inside db.atomic().
+    The protocol text goes to protocol_texts, once per SHA-256 (stored_rows puts it back in the run row)."""
+    rows = run_rows(record)
+    run = rows["runs"][0]
+    db.execute("insert or ignore into protocol_texts (sha256, text) values (?, ?)",
+               [run["protocol_sha256"], run["protocol_toml"]])
+    run_id = _insert(db, "runs", [{**run, "protocol_toml": None, "digest": record["digest"]}])
+    for table in RUN_TABLES[1:]:
+        _insert(db, table, [{"run_id": run_id, **row} for row in rows[table]])
     audit(db, "run stored", run_id, record["operator"], {"digest": record["digest"], "valid": record["valid"]})
     return run_id
 
 
 def _insert(db: Database, table: str, rows: list[dict]) -> int | None:
-    """Insert rows that share their keys in one executemany; returns the last row id."""
-    return _insert_values(db, table, list(rows[0]), [tuple(row.values()) for row in rows]) if rows else None
-
-
-def _insert_values(db: Database, table: str, columns: list[str], values: list[tuple]) -> int | None:
-    """Insert value tuples in one executemany, inside the caller's transaction (save_run runs in one) or
-    else in its own; returns the last row id."""
-    if not values:
+    """Insert rows that share their keys in one executemany, inside the caller's transaction (save_run runs
+    in one) or else in its own; returns the last row id."""
+    if not rows:
         return None
     if not db.conn.in_transaction:
         with db.atomic():
-            return _insert_values(db, table, columns, values)
+            return _insert(db, table, rows)
+    columns = list(rows[0])
     sql = f"insert into [{table}] ({', '.join(f'[{c}]' for c in columns)}) values ({', '.join('?' * len(columns))})"
-    if len(values) == 1:
-        return db.conn.execute(sql, values[0]).lastrowid
-    return db.conn.executemany(sql, values).lastrowid
+    if len(rows) == 1:
+        return db.conn.execute(sql, tuple(rows[0].values())).lastrowid
+    return db.conn.executemany(sql, [tuple(row[c] for c in columns) for row in rows]).lastrowid
 
 
 def protocol_text(db: Database, run: dict) -> str:
@@ -177,70 +205,157 @@ def protocol_text(db: Database, run: dict) -> str:
     return row[0] if row else ""
 
 
-#: The columns of a wells row, in the order _well_rows gives them.
-WELL_COLUMNS = ["run_id", "read", "well", "flag", "role", "group_name", "time_s", "value"]
+def run_rows(record: dict) -> dict[str, list[dict]]:
+    """The rows a run is stored as, table by table, without run ids: what the digest covers.
+
+    record: assay, assay_title, assay_template, assay_plugin, protocol, parameters, overridden,
+    inputs (InputFile), attachments (StoredFile: samples, parameter and settings files), plate,
+    layout, result, checks, valid, operator, created_at, software, samples, skipped, settings,
+    supersedes.
+    """
+    proto, result, plate = record["protocol"], record["result"], record["plate"]
+    run = {
+        "assay": record["assay"], "protocol_id": proto.id, "protocol_version": proto.version,
+        "protocol_sha256": proto.sha256, "protocol_path": str(proto.path), "protocol_toml": proto.text,
+        "parameters": _json(record["parameters"]), "valid": int(record["valid"]), "operator": record["operator"],
+        "created_at": record["created_at"], "software": _json(record["software"]),
+        "metrics": _json(result.metrics), "details": _json(result.details), "samples": _json(record["samples"]),
+        "skipped": _json(record["skipped"]), "plate_name": plate.name, "plate_metadata": _json(plate.metadata),
+        "supersedes": record.get("supersedes"), "settings": _json(record["settings"]),
+        "overridden": _json(sorted(record["overridden"])), "assay_title": record["assay_title"],
+        "assay_template": record["assay_template"], "assay_plugin": _json(record["assay_plugin"]),
+        "digest_version": DIGEST_VERSION,
+    }
+    files = [("export", f.path, f.content, f.format) for f in record["inputs"]]
+    files += [(f.kind, f.path, f.content, f.format) for f in record["attachments"]]
+    return {
+        "runs": [run],
+        "input_files": [{
+            "position": i, "name": path.name, "path": str(path.resolve()), "sha256": hashlib.sha256(content).hexdigest(),
+            "size": len(content), "format": fmt, "content": content, "kind": kind,
+        } for i, (kind, path, content, fmt) in enumerate(files)],
+        "wells": list(_well_rows(plate, record["layout"])),
+        "fits": [{
+            "name": fit["name"], "model": fit["model"], "parameters": _json(fit["parameters"]),
+            "se": _json(fit["se"]), "r2": _float(fit["r2"]), "n": fit["n"], "converged": int(fit["converged"]),
+            "plot": _json({k: fit.get(k) for k in ("x", "y", "line", "x_unit", "y_label", "log_x")}),
+        } for fit in result.fits],
+        "checks": [{
+            "position": i, "check_id": c.id, "description": c.description, "value": _float(c.value),
+            "limit_text": c.limit, "passed": int(c.passed), "detail": c.detail, "scope": c.scope,
+            "is_count": int(c.is_count),
+        } for i, c in enumerate(record["checks"])],
+        "results": [{
+            "position": i, "sample": r.sample, "metric": r.metric, "value": _float(r.value), "unit": r.unit,
+            "flags": _json(r.flags), "interpretation": r.interpretation, "scope": r.scope, "slot": r.slot,
+            "sample_id": r.sample_id, "lot": r.lot, "concentration": _float(r.concentration),
+            "concentration_unit": r.concentration_unit,
+        } for i, r in enumerate(result.results)],
+    }
 
 
-def _well_rows(run_id: int, plate, layout) -> list[tuple]:
-    """One row per well and read (per time point for kinetic reads); endpoint wells neither read nor flagged
-    are left out."""
-    groups = layout.by_well()
-    rows = []
-    for read in plate.reads:
-        times = [float(t) for t in read.times_s] if read.kind == "kinetic" else None
-        names = _well_names(*read.values.shape[:2])
-        for r, values in enumerate(read.values.tolist()):
-            for c, value in enumerate(values):
-                well = names[r][c]
-                flag = read.flags.get(well)
-                if times is None and flag is None and math.isnan(value):
-                    continue
-                group = groups.get(well)
-                role, name = (group.role, group.name) if group else (None, None)
-                if times is None:
-                    rows.append((run_id, read.label, well, flag, role, name, None, _float(value)))
-                else:
-                    rows.extend((run_id, read.label, well, flag, role, name, t, _float(v)) for t, v in zip(times, value))
+def stored_rows(db: Database, run_id: int) -> dict[str, list[dict]]:
+    """A stored run's rows, table by table, in the order they were written (the shape run_rows gives)."""
+    rows = {"runs": [{**run, "protocol_toml": protocol_text(db, run)}
+                     for run in db.query("select * from runs where id = ?", [run_id])]}
+    for table in RUN_TABLES[1:]:
+        rows[table] = list(db.query(f"select * from {table} where run_id = ? order by rowid", [run_id]))
     return rows
 
 
-@lru_cache(maxsize=16)
-def _well_names(rows: int, columns: int) -> list[list[str]]:
-    return [[well_name(r, c) for c in range(columns)] for r in range(rows)]
+def _well_rows(plate, layout):
+    groups = layout.by_well()
+    for read in plate.reads:
+        rows, columns = read.values.shape[:2]
+        for r in range(rows):
+            for c in range(columns):
+                well = well_name(r, c)
+                group = groups.get(well)
+                base = {"read": read.label, "well": well, "flag": read.flags.get(well),
+                        "role": group.role if group else None, "group_name": group.name if group else None}
+                if read.kind == "kinetic":
+                    for t, v in zip(read.times_s, read.values[r, c]):
+                        yield {**base, "time_s": float(t), "value": _float(v)}
+                elif not np.isnan(read.values[r, c]) or well in read.flags:
+                    yield {**base, "time_s": None, "value": _float(read.values[r, c])}
 
 
 def audit(db: Database, event: str, run_id: int | None, actor: str, payload: dict) -> None:
     """Append an audit row chained to the previous one by SHA-256."""
-    last = db.execute("select sha256 from audit_log order by id desc limit 1").fetchone()
-    prev = last[0] if last else "0" * 64
+    last = next(db.query("select sha256 from audit_log order by id desc limit 1"), None)
+    prev = last["sha256"] if last else "0" * 64
     row = {"at": _now(), "event": event, "run_id": run_id, "actor": actor, "payload": _json(payload),
            "prev_sha256": prev}
     row["sha256"] = hashlib.sha256(_json(row, canonical=True).encode()).hexdigest()
-    _insert(db, "audit_log", [row])
+    db["audit_log"].insert(row)
+
+
+_JSON_COLUMNS = ("parameters", "software", "metrics", "details", "samples", "skipped", "plate_metadata", "settings",
+                 "overridden", "assay_plugin")
 
 
 def get_run(db: Database, run_id: int) -> dict:
-    """A stored run with its inputs (without content), checks, results and fits; UserError if unknown."""
+    """A stored run with its inputs (without content), checks, results, fits and state; UserError if unknown."""
     try:
         run = db["runs"].get(run_id)
     except Exception:
-        raise UserError(f"no run {run_id} in this database; see `assayrun runs`", file=db.conn.execute(
-            "pragma database_list").fetchone()[2]) from None
-    for key in ("parameters", "software", "metrics", "details", "samples", "skipped", "plate_metadata"):
-        run[key] = json.loads(run[key])
-    run["protocol_toml"] = protocol_text(db, run)
+        raise UserError(f"no run {run_id} in this database; see `assayrun runs`", file=db_path(db)) from None
+    for key in _JSON_COLUMNS:
+        run[key] = json.loads(run[key]) if run.get(key) is not None else None
     run["valid"] = bool(run["valid"])
+    run["protocol_toml"] = protocol_text(db, run)
     where = {"run_id": run_id}
-    run["inputs"] = list(db.query("select name, path, sha256, size, format from input_files where run_id = :run_id "
-                                  "order by position", where))
+    run["inputs"] = [{**f, "kind": f["kind"] or "export"} for f in db.query(
+        "select name, path, sha256, size, format, kind from input_files where run_id = :run_id order by position",
+        where)]
     run["checks"] = [{**c, "passed": bool(c["passed"]), "is_count": bool(c["is_count"])} for c in
                      db.query("select * from checks where run_id = :run_id order by position", where)]
     run["results"] = [{**r, "flags": json.loads(r["flags"])} for r in
                       db.query("select * from results where run_id = :run_id order by position", where)]
     run["fits"] = [{**f, "parameters": json.loads(f["parameters"]), "se": json.loads(f["se"]),
                     "converged": bool(f["converged"]), "plot": json.loads(f["plot"])}
-                   for f in db.query("select * from fits where run_id = :run_id", where)]
+                   for f in db.query("select * from fits where run_id = :run_id order by rowid", where)]
+    run.update(run_states(db, [run_id])[run_id])
     return run
+
+
+def run_record(db: Database, run_id: int, issued_at: str) -> dict:
+    """Everything a certificate of a run shows, as stored: the run, its endpoint wells, signatures, the
+    logo's stored bytes, the revision (1 + signatures + supersession) and the audit chain head."""
+    run = get_run(db, run_id)
+    logo = next(iter(input_contents(db, run_id, "logo")), None)
+    signed = signatures(db, run_id)
+    return {
+        "run": run, "wells": endpoint_wells(db, run_id), "signatures": signed,
+        "logo": {"mime": mimetypes.guess_type(logo["name"])[0] or "image/png", "content": logo["content"]}
+        if logo else None,
+        "revision": 1 + len(signed) + bool(run["superseded_by"]), "issued_at": issued_at,
+        "chain_head": audit_head(db),
+    }
+
+
+def db_path(db: Database) -> str:
+    return db.conn.execute("pragma database_list").fetchone()[2]
+
+
+def run_ids(db: Database) -> list[int]:
+    return [row["id"] for row in db.query("select id from runs order by id")]
+
+
+def endpoint_wells(db: Database, run_id: int) -> list[dict]:
+    """A run's endpoint well rows (no kinetic time points), as stored."""
+    return list(db.query("select * from wells where run_id = ? and time_s is null order by rowid", [run_id]))
+
+
+def input_contents(db: Database, run_id: int, kind: str | None = None) -> list[dict]:
+    """A run's input rows with their stored bytes, optionally of one kind (export rows have kind NULL before m005)."""
+    rows = db.query("select * from input_files where run_id = ? order by position", [run_id])
+    return [{**r, "kind": r["kind"] or "export"} for r in rows if kind is None or (r["kind"] or "export") == kind]
+
+
+def run_has_input(db: Database, run_id: int, sha256: str) -> bool:
+    return db.execute("select 1 from input_files where run_id = ? and sha256 = ?", [run_id, sha256]).fetchone() \
+        is not None
 
 
 def signatures(db: Database, run_id: int) -> dict[str, dict]:
@@ -252,54 +367,109 @@ def superseded_by(db: Database, run_id: int) -> list[int]:
     return [row["id"] for row in db.query("select id from runs where supersedes = ? order by id", [run_id])]
 
 
+def run_states(db: Database, ids: list[int]) -> dict[int, dict]:
+    """Run id -> its state now: superseded_by, reviewed and approved ({by, at, mode} or None), state."""
+    marks = ",".join("?" * len(ids))
+    states = {i: {"superseded_by": None, "reviewed": None, "approved": None} for i in ids}
+    for row in db.query(f"select id, supersedes from runs where supersedes in ({marks}) order by id", ids):
+        states[row["supersedes"]]["superseded_by"] = states[row["supersedes"]]["superseded_by"] or row["id"]
+    for row in db.query(f"select * from signatures where run_id in ({marks}) order by id", ids):
+        states[row["run_id"]][row["role"]] = {"by": row["signer"], "at": row["signed_at"],
+                                              "mode": row["mode"] or "unauthenticated"}
+    for state in states.values():
+        state["state"] = ("superseded" if state["superseded_by"] else "approved" if state["approved"]
+                          else "reviewed" if state["reviewed"] else "computed")
+    return states
+
+
 def list_runs(db: Database, limit: int = 50) -> list[dict]:
-    return list(db.query("select id, created_at, assay, protocol_id, protocol_version, valid, operator "
+    rows = list(db.query("select id, created_at, assay, protocol_id, protocol_version, valid, operator "
                          "from runs order by id desc limit :limit", {"limit": limit}))
+    states = run_states(db, [r["id"] for r in rows])
+    return [{**r, **states[r["id"]]} for r in rows]
+
+
+def certificates(db: Database, run_id: int) -> list[dict]:
+    return list(db.query("select * from certificates where run_id = ? order by id", [run_id]))
+
+
+def add_certificate(db: Database, run_id: int, fmt: str, path: Path, sha256: str, issued_at: str, actor: str,
+                    revision: int) -> None:
+    """Record an issued certificate file and log it."""
+    db["certificates"].insert({"run_id": run_id, "format": fmt, "path": str(path), "sha256": sha256,
+                               "created_at": issued_at})
+    audit(db, "certificate issued", run_id, actor, {"format": fmt, "sha256": sha256, "revision": revision})
+
+
+def run_for_certificate(db: Database, sha256: str) -> int | None:
+    """The run a certificate file with this SHA-256 was issued for."""
+    row = db.execute("select run_id from certificates where sha256 = ?", [sha256]).fetchone()
+    return row[0] if row else None
+
+
+def audit_rows(db: Database) -> list[dict]:
+    return list(db.query("select * from audit_log order by id"))
+
+
+def audit_head(db: Database) -> dict | None:
+    """The last audit row's position and hash: the anchor a certificate prints."""
+    row = next(db.query("select id, sha256 from audit_log order by id desc limit 1"), None)
+    return {"position": row["id"], "sha256": row["sha256"]} if row else None
+
+
+def logged_digests(db: Database, run_id: int) -> list[str | None]:
+    """The digests the audit log recorded when the run was stored."""
+    return [json.loads(r["payload"]).get("digest") for r in
+            db.query("select payload from audit_log where run_id = ? and event = 'run stored'", [run_id])]
+
+
+def add_signature(db: Database, row: dict) -> None:
+    db["signatures"].insert(row)
+
+
+def add_signer(db: Database, row: dict) -> int:
+    return db["signers"].insert(row).last_pk
+
+
+def signers(db: Database) -> list[dict]:
+    return [{**r, "roles": json.loads(r["roles"])} for r in db.query("select * from signers order by id")]
+
+
+def signer(db: Database, name_key: str) -> dict | None:
+    """The registered signer with this normalised name."""
+    row = next(db.query("select * from signers where name_key = ?", [name_key]), None)
+    return {**row, "roles": json.loads(row["roles"])} if row else None
+
+
+def registered_keys(db: Database, name: str) -> list[str]:
+    """The key fingerprints the audit log recorded when a signer of this name was added."""
+    return [json.loads(r["payload"]).get("key_sha256") for r in
+            db.query("select payload from audit_log where event = 'signer added' and actor = ?", [name])]
+
+
+def signer_by_id(db: Database, signer_id: int) -> dict | None:
+    row = next(db.query("select * from signers where id = ?", [signer_id]), None)
+    return {**row, "roles": json.loads(row["roles"])} if row else None
 
 
 def canonical_json(value) -> str:
-    """The JSON text a value is stored as (NaN as null), keys sorted: what digests are computed over."""
+    """The JSON text a value is stored as (NaN as null), keys sorted."""
     return _json(value, canonical=True)
 
 
 def _json(value, canonical: bool = False) -> str:
-    """JSON text keeping the producer's key order; canonical (sorted keys, through _plain) for hashing."""
-    if not canonical:
-        try:
-            return _ENCODER.encode(value)
-        except (ValueError, TypeError):  # a NaN to write as null, or a key JSON cannot take: the careful way
-            pass
+    """JSON text keeping the producer's key order; canonical (sorted keys) for hashing."""
     return json.dumps(_plain(value), sort_keys=canonical, allow_nan=False)
-
-
-def _plain_leaf(value):
-    """What json.dumps cannot write itself: numpy scalars and arrays, paths."""
-    if isinstance(value, np.ndarray):
-        return _plain(value.tolist())
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating):
-        return _float(value)
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"{type(value).__name__} is not JSON")
-
-
-_ENCODER = json.JSONEncoder(allow_nan=False, default=_plain_leaf)  # made once: json.dumps makes one per call
 
 
 def _plain(value):
     """JSON-ready copy: numpy scalars and arrays to Python, NaN and infinities to None, paths to str."""
-    if value is None or isinstance(value, (str, int)):  # the common leaves first (bool is an int)
-        return value
-    if isinstance(value, (float, np.floating)):
-        return _float(value)
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
+    if isinstance(value, (list, tuple, np.ndarray)):
         return [_plain(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _plain(value.tolist())
+    if isinstance(value, (float, np.floating)):
+        return _float(value)
     if isinstance(value, np.integer):
         return int(value)
     if isinstance(value, Path):
@@ -308,10 +478,7 @@ def _plain(value):
 
 
 def _float(value) -> float | None:
-    if value is None:
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else None
+    return None if value is None or not math.isfinite(float(value)) else float(value)
 
 
 def _now() -> str:

@@ -106,7 +106,9 @@ def test_index_follows_an_edited_file(tmp_path):
 
 def test_one_environment_per_template_set(tmp_path):
     from assayrunner.certificate import environment
+    from assayrunner.plugins import load
 
-    assert environment() is environment()
+    dirs = load().template_dirs
+    assert environment(dirs) is environment(dirs)
     (tmp_path / "certificate.css").write_text("body { color: black; }")
-    assert environment(tmp_path) is environment(tmp_path) and environment(tmp_path) is not environment()
+    assert environment(dirs, tmp_path) is environment(dirs, tmp_path) and environment(dirs, tmp_path) is not environment(dirs)

@@ -192,7 +192,8 @@ class Cytotoxicity:
         if ic50.status == "estimated":
             ci = f"{ic50.lower:.4g}–{ic50.upper:.4g}" if ic50.lower is not None else "not computable"
             ic50.reason = f"IC50 {ic50.value:.4g} {unit} ({100 * p.ci_level:g} % CI {ci})"
-        rows = [Result(c["label"], METRIC[p.readout], c["mean"], "%", c["flags"]) for c in conditions]
+        rows = [Result(c["label"], METRIC[p.readout], c["mean"], "%", c["flags"], concentration=c["concentration"],
+                       concentration_unit=unit) for c in conditions]
         rows.append(Result(name, "ic50", ic50.value, unit, [] if ic50.status == "estimated" else [ic50.status],
                            ic50.reason))
         if ic50.status == "estimated":
@@ -200,6 +201,8 @@ class Cytotoxicity:
         top = f"none up to {conc.max():.4g} {unit}" if conc.size else None
         rows.append(Result(name, "lowest_effect_concentration", lowest, unit, [] if lowest else ["not-reached"],
                            None if lowest else top))
+        for row in rows:
+            row.slot = slot
         detail = {"slot": slot, "name": name, "unit": unit, "series_source": source, "conditions": conditions,
                   "ic50": vars(ic50), "lowest_effect": lowest, "no_lowest_effect": top}
         return detail, rows, self.fit_record(name, curve, x, y, unit)
