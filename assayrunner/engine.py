@@ -57,7 +57,7 @@ class RunOutcome:
 def result_json(r) -> dict:
     value = r.value if r.value is not None and math.isfinite(r.value) else None
     return {"sample": r.sample, "metric": r.metric, "value": value, "unit": r.unit,
-            "flags": list(r.flags), "interpretation": r.interpretation}
+            "flags": list(r.flags), "interpretation": r.interpretation, "qualifier": r.qualifier}
 
 
 def execute(assay_name: str, files: list[Path], *, protocol: str | Path | None = None,
@@ -280,9 +280,10 @@ def _note_left_out(result: AssayResult, assay_input: AssayInput) -> None:
 
 
 def _interpret(proto: Protocol, result: AssayResult) -> None:
+    """Class measured values by the protocol's tables; a censored value or one the plugin judged is left alone."""
     for table in proto.interpretation:
         for r in result.results:
-            if r.metric == table.metric:
+            if r.metric == table.metric and r.interpretation is None and r.qualifier is None:
                 r.interpretation = table.classify(r.value)
 
 

@@ -22,7 +22,8 @@ def digest(input_sha256: list[str], protocol_sha256: str, parameters: dict, vali
         "checks": [{"id": c["id"], "description": c["description"], "value": _number(c["value"]),
                     "limit": c["limit"], "passed": bool(c["passed"])} for c in checks],
         "results": [{"sample": r["sample"], "metric": r["metric"], "value": _number(r["value"]), "unit": r["unit"],
-                     "flags": list(r["flags"]), "interpretation": r["interpretation"]} for r in results],
+                     "flags": list(r["flags"]), "interpretation": r["interpretation"],
+                     **({"qualifier": r["qualifier"]} if r.get("qualifier") else {})} for r in results],
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True, allow_nan=False).encode()).hexdigest()
 

@@ -56,7 +56,19 @@ def m002_integrity(db: Database) -> None:
                        f"BEGIN SELECT RAISE(ABORT, '{table} is append-only: records are never changed'); END")
 
 
-MIGRATIONS = [m001_initial, m002_integrity]
+def m003_result_qualifier(db: Database) -> None:
+    """results.qualifier ('<', '>' or NULL: a censored bound or a measured value)."""
+    db["results"].add_column("qualifier", str)
+
+
+def m003_check_unit_and_modified_protocol(db: Database) -> None:
+    """checks.unit and checks.total (a count's item total); runs.protocol_modified (JSON: shipped id, version, keys)."""
+    db["checks"].add_column("unit", str)
+    db["checks"].add_column("total", int)
+    db["runs"].add_column("protocol_modified", str)
+
+
+MIGRATIONS = [m001_initial, m002_integrity, m003_result_qualifier, m003_check_unit_and_modified_protocol]
 
 
 def migrate(db: Database) -> list[str]:
@@ -97,6 +109,7 @@ def save_run(db: Database, record: dict) -> int:
         "metrics": _json(result.metrics), "details": _json(result.details), "samples": _json(record["samples"]),
         "skipped": _json(record["skipped"]), "plate_name": plate.name, "plate_metadata": _json(plate.metadata),
         "digest": record["digest"], "supersedes": record.get("supersedes"),
+        "protocol_modified": _json(record["modified_from"]) if record.get("modified_from") else None,
     }).last_pk
     db["input_files"].insert_all({
         "run_id": run_id, "position": i, "name": f.path.name, "path": str(f.path.resolve()), "sha256": f.sha256,
@@ -111,10 +124,12 @@ def save_run(db: Database, record: dict) -> int:
     db["checks"].insert_all({
         "run_id": run_id, "position": i, "check_id": c.id, "description": c.description, "value": c.value,
         "limit_text": c.limit, "passed": int(c.passed), "detail": c.detail, "scope": c.scope, "is_count": int(c.is_count),
+        "unit": c.unit, "total": c.total,
     } for i, c in enumerate(record["checks"]))
     db["results"].insert_all({
         "run_id": run_id, "position": i, "sample": r.sample, "metric": r.metric, "value": _float(r.value),
         "unit": r.unit, "flags": _json(r.flags), "interpretation": r.interpretation, "scope": r.scope,
+        "qualifier": r.qualifier,
     } for i, r in enumerate(result.results))
     audit(db, "run stored", run_id, record["operator"], {"digest": record["digest"], "valid": record["valid"]})
     return run_id
@@ -156,6 +171,7 @@ def get_run(db: Database, run_id: int) -> dict:
             "pragma database_list").fetchone()[2]) from None
     for key in ("parameters", "software", "metrics", "details", "samples", "skipped", "plate_metadata"):
         run[key] = json.loads(run[key])
+    run["protocol_modified"] = json.loads(run["protocol_modified"]) if run.get("protocol_modified") else None
     run["valid"] = bool(run["valid"])
     where = {"run_id": run_id}
     run["inputs"] = list(db.query("select name, path, sha256, size, format from input_files where run_id = :run_id "
