@@ -35,14 +35,23 @@ def environment(user_templates: Path | None = None) -> Environment:
     env.filters["css_string"] = css_string
     env.filters["param_value"] = param_value
     env.filters["check_value"] = check_value
+    env.filters["qualified"] = qualified
     return env
 
 
 def check_value(check: dict) -> str:
-    """A check's value for reading: a count ("5 of 6 levels") as a whole number, else format_number."""
+    """A check's value for reading, with its unit: a count as "5 of 6 levels", else "10.21 mg/mL"."""
+    unit = f" {check['unit']}" if check.get("unit") and check["value"] is not None else ""
     if check["is_count"] and check["value"] is not None:
-        return str(int(check["value"]))
-    return format_number(check["value"])
+        total = f" of {check['total']}" if check.get("total") is not None else ""
+        return f"{int(check['value'])}{total}{unit}"
+    return format_number(check["value"]) + unit
+
+
+def qualified(result: dict) -> str:
+    """A result's value for reading with its qualifier: "< 4.52", "> 600", "12.3"."""
+    prefix = f"{result['qualifier']} " if result.get("qualifier") else ""
+    return prefix + format_number(result["value"])
 
 
 def param_value(value) -> str:
@@ -75,6 +84,43 @@ def format_number(value, digits: int = 4) -> str:
     return f"{value:.{decimals}f}" if magnitude < 6 else f"{value:.{digits - 1}e}"
 
 
+#: What each flag a result may carry means; a plugin adds or refines entries with details["flag_legend"].
+FLAG_LEGEND = {
+    "saturated": "the reader marked the well over range; the computation left it out",
+    "masked": "the well was masked in the export; left out",
+    "missing": "the export has no reading for the well; left out",
+    "replicate-cv": "replicate wells disagree (%CV above the protocol's flag limit): repeat",
+    "below-lloq": "below the lowest calibrator: reported as '< LLOQ', never as a number",
+    "above-uloq": "above the highest calibrator or saturated: reported as '> ULOQ', re-test diluted",
+    "interference": "the blood-/cell-free signal is too large a part of the signal: not interpretable",
+    "negative-net": "the blood-free signal exceeds the with-blood signal: reported as 0, the signed value kept",
+    "above-100-percent": "more than 100 %: physically impossible, interference or a dilution error",
+    "censored": "no result inside the read window or the instrument limit: '>' a lower bound",
+    "clotted-before-first-read": "at its plateau in the first reads: clotted before the first read ('<')",
+    "clot-time-unreliable": "the rise is clipped by saturated reads: the clot time is a lower bound ('>')",
+    "above-instrument-limit": "above the coagulometer's limit for the test: censored ('>')",
+    "mixed-censored": "one replicate has a time, another is censored: repeat",
+    "prolonged": "above the normal range of the test",
+    "shortened": "below the normal range of the test",
+    "re-assay at another dilution": "outside the standard curve: no value is extrapolated",
+    "not-computable": "the curve cannot give a concentration for the well",
+    "invalid": "an acceptance criterion guarding this result failed",
+}
+
+
+def flag_legend(results: list[dict], extra: dict | None = None) -> list[tuple[str, str]]:
+    """(flag, meaning) for every kind of flag the results carry, in first-seen order."""
+    legend = {**FLAG_LEGEND, **(extra or {})}
+    keys = sorted(legend, key=len, reverse=True)
+    seen: dict[str, str] = {}
+    for r in results:
+        for flag in r["flags"]:
+            key = next((k for k in keys if flag == k or flag.startswith(k + " ") or flag.startswith(k + ":")), None)
+            if key and key not in seen:
+                seen[key] = legend[key]
+    return list(seen.items())
+
+
 def context(db: Database, run_id: int) -> dict:
     """Everything a certificate shows, read back from the database."""
     run = store.get_run(db, run_id)
@@ -84,7 +130,8 @@ def context(db: Database, run_id: int) -> dict:
     return {
         "run": run, "protocol": protocol, "assay_title": assay.title if assay else run["assay"],
         "assay_template": assay.template if assay and assay.template else None,
-        "details": run["details"], "fits": fits, "plate_maps": plate_maps(db, run_id),
+        "details": run["details"], "fits": fits, "plate_maps": plate_maps(db, run_id, protocol),
+        "flag_legend": flag_legend(run["results"], run["details"].get("flag_legend")),
         "signatures": store.signatures(db, run_id), "superseded_by": store.superseded_by(db, run_id),
         "protocol_parameters": _protocol_parameters(assay, protocol),
         "issued_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -108,14 +155,15 @@ def fit_svg(plot: dict) -> str:
                       x_label, plot.get("y_label") or "response", log_x=bool(plot.get("log_x")))
 
 
-def plate_maps(db: Database, run_id: int) -> list[dict]:
-    """Per read with layout wells: a grid of cells (value, role, group, flag) and the value range for shading."""
+def plate_maps(db: Database, run_id: int, protocol: Protocol | None = None) -> list[dict]:
+    """Per read with layout wells: a grid of cells (value, role, group, flag, interference) and the value range."""
+    interference = {w for g in protocol.layout.groups(interference=True) for w in g.wells} if protocol else set()
     maps: dict[str, dict] = {}
     for row in db.query("select * from wells where run_id = ? and time_s is null", [run_id]):
         grid = maps.setdefault(row["read"], {"read": row["read"], "cells": {}, "rows": 0, "columns": 0})
         r, c = parse_well(row["well"])
         grid["rows"], grid["columns"] = max(grid["rows"], r + 1), max(grid["columns"], c + 1)
-        grid["cells"][row["well"]] = row
+        grid["cells"][row["well"]] = {**row, "interference": row["well"] in interference}
     maps = {read: grid for read, grid in maps.items() if any(c["role"] for c in grid["cells"].values())}
     for grid in maps.values():
         values = [c["value"] for c in grid["cells"].values() if c["value"] is not None]

@@ -136,7 +136,7 @@ def _one_results_table(results, num, prefix: str) -> str:
     rows: dict[str, dict] = {}
     for r in results:
         row = rows.setdefault(r.sample, {"interpretation": set(), "flags": []})
-        row[(r.metric, r.unit)] = ("> " if "censored" in r.flags else "") + num(r.value)
+        row[(r.metric, r.unit)] = (f"{r.qualifier} " if r.qualifier else "") + num(r.value)
         row["interpretation"].update([r.interpretation] if r.interpretation else [])
         row["flags"] += [f for f in r.flags if f not in row["flags"]]
     header = ["sample", *(f"{m.removeprefix(prefix)} ({u})" if u else m.removeprefix(prefix) for m, u in metrics),
@@ -296,7 +296,7 @@ def runs_show(run_id: Annotated[int, typer.Argument(help="Run id.")], db: DbOpti
               as_json: JsonOption = False):
     """Show one stored run: protocol, inputs, checks, results."""
     from . import store
-    from .certificate import check_value, format_number as num
+    from .certificate import check_value, qualified
 
     run = store.get_run(_existing_db(db), run_id)
     if as_json:
@@ -310,7 +310,7 @@ def runs_show(run_id: Annotated[int, typer.Argument(help="Run id.")], db: DbOpti
     typer.echo(_table([["PASS" if c["passed"] else "FAIL", c["check_id"], check_value(c), c["limit_text"]]
                        for c in run["checks"]], ["", "check", "value", "limit"]))
     typer.echo("")
-    typer.echo(_table([[r["sample"], r["metric"], num(r["value"]), r["unit"], r["interpretation"] or "",
+    typer.echo(_table([[r["sample"], r["metric"], qualified(r), r["unit"], r["interpretation"] or "",
                         ", ".join(r["flags"])] for r in run["results"]],
                       ["sample", "metric", "value", "unit", "interpretation", "flags"]))
 
