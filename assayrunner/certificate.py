@@ -45,7 +45,9 @@ def check_value(check: dict) -> str:
     if check["is_count"] and check["value"] is not None:
         total = f" of {check['total']}" if check.get("total") is not None else ""
         return f"{int(check['value'])}{total}{unit}"
-    return format_number(check["value"]) + unit
+    value = check["value"]
+    whole = isinstance(value, float) and value.is_integer() and abs(value) < 1e6
+    return (str(int(value)) if whole else format_number(value)) + unit
 
 
 def qualified(result: dict) -> str:

@@ -125,14 +125,21 @@ def _results_table(results, num) -> str:
     """A table per scope (e.g. per coagulation test): one row per sample, one column per metric."""
     scopes = list(dict.fromkeys(r.scope for r in results))
     if len(scopes) > 1:
-        return "\n\n".join(f"{scope or 'other'}:\n" + _one_results_table([r for r in results if r.scope == scope],
-                                                                         num, f"{scope}_" if scope else "")
-                             for scope in scopes)
+        return "\n\n".join(f"{scope or _title([r for r in results if r.scope is None])}:\n" +
+                             _one_results_table([r for r in results if r.scope == scope], num,
+                                                f"{scope}_" if scope else "") for scope in scopes)
     return _one_results_table(results, num, "")
 
 
+def _title(results) -> str:
+    """'pattern' for a group of one metric (the coagulation interpretation lines), else 'other'."""
+    metrics = {r.metric for r in results}
+    return metrics.pop() if len(metrics) == 1 else "other"
+
+
 def _one_results_table(results, num, prefix: str) -> str:
-    metrics = list(dict.fromkeys((r.metric, r.unit) for r in results))
+    """Rows per sample; a metric without any value (a pattern line) gets no column of its own."""
+    metrics = list(dict.fromkeys((r.metric, r.unit) for r in results if r.value is not None))
     rows: dict[str, dict] = {}
     for r in results:
         row = rows.setdefault(r.sample, {"interpretation": set(), "flags": []})
