@@ -56,6 +56,7 @@ class Protocol(BaseModel):
     reads: list[ReadSpec]
     layout: Layout
     parameters: dict[str, Any] = {}
+    lot_parameters: list[str] = []  # parameters each run must set from its kit or control lot (--param @lot.toml)
     acceptance: list[Criterion] = []
     interpretation: list[Interpretation] = []
     path: Path | None = None
@@ -79,6 +80,13 @@ class Protocol(BaseModel):
             if count and criterion.at_least > count:
                 raise ValueError(f"acceptance[{k}].at_least: needs {criterion.at_least} of {criterion.items!r} but "
                                  f"the layout has {count}; lower at_least or add {role} groups")
+        return self
+
+    @model_validator(mode="after")
+    def _lot_parameters_exist(self):
+        unknown = [key for key in self.lot_parameters if key not in self.parameters]
+        if unknown:
+            raise ValueError(f"lot_parameters names {', '.join(unknown)}, not in [parameters]")
         return self
 
 

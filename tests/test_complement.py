@@ -13,6 +13,7 @@ from conftest import DATA, REPO, count_rows
 
 PLATE = DATA / "complement" / "valid_plate.csv"
 KIT_FILE = DATA / "complement" / "kit-lot-T1.toml"
+LOT = ("--param", f"@{DATA / 'complement' / 'kit-lot-default.toml'}")  # the lot the test plates were made for
 EXAMPLES = REPO / "examples" / "complement"
 DEFAULT_LOT = {"A": 10.0, "B": 20.0, "C": 40.0, "D": 80.0, "E": 160.0}
 DEFAULT_RANGES = {"High": (60.0, 110.0), "Low": (14.0, 30.0)}
@@ -123,7 +124,7 @@ def assert_matches(data, hand, rel):
 
 @pytest.fixture
 def run(cli):
-    result, data = cli.json("execute", "complement", PLATE)
+    result, data = cli.json("execute", "complement", *LOT, PLATE)
     assert result.exit_code == 0, result.output
     return data
 
@@ -172,7 +173,7 @@ def test_kit_control_out_of_range_is_stored_invalid_with_exit_1(cli, workdir):
     reads = plate_reads(PLATE)
     low_high = {w: f"{reads['450 nm']['A7'] + d:.4f}" for w, d in (("B1", 0.002), ("B2", -0.002))}
     bad = edit_plate(PLATE, workdir / "low_high_control.csv", "450 nm", low_high)
-    result, data = cli.json("execute", "complement", bad)
+    result, data = cli.json("execute", "complement", *LOT, bad)
     assert result.exit_code == 1
     assert data["valid"] is False
     assert [c["id"] for c in data["checks"] if not c["passed"]] == ["kit-controls"]
@@ -189,7 +190,7 @@ def test_kit_control_out_of_range_is_stored_invalid_with_exit_1(cli, workdir):
 
 
 def test_4pl_selectable_per_run_matches_scipy(cli, workdir):
-    result, data = cli.json("execute", "complement", PLATE, "--param", "calibration_model=4pl")
+    result, data = cli.json("execute", "complement", *LOT, PLATE, "--param", "calibration_model=4pl")
     assert result.exit_code == 0, result.output
     hand = hand_calculation(PLATE, model=four_pl_curve)
     assert_matches(data, hand, rel=1e-6)  # two different solvers: agreement to 6 digits
@@ -205,7 +206,7 @@ def test_4pl_selectable_by_protocol_copy(cli, workdir):
     assert text.count('calibration_model = "linear"') == 1
     copy = workdir / "sc5b9-4pl.toml"
     copy.write_text(text.replace('calibration_model = "linear"', 'calibration_model = "4pl"'))
-    result, data = cli.json("execute", "complement", PLATE, "--protocol", copy)
+    result, data = cli.json("execute", "complement", *LOT, PLATE, "--protocol", copy)
     assert result.exit_code == 0, result.output
     assert_matches(data, hand_calculation(PLATE, model=four_pl_curve), rel=1e-6)
 
@@ -238,7 +239,7 @@ def broken_plate(case, workdir):
     ("reversed", [], "standard curve: the curve does not rise with concentration"),
 ])
 def test_curve_that_cannot_be_fit_is_one_clear_line(cli, workdir, case, params, message):
-    result = cli("execute", "complement", broken_plate(case, workdir), *params)
+    result = cli("execute", "complement", *LOT, broken_plate(case, workdir), *params)
     assert result.exit_code == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: " + message), result.stderr
@@ -248,7 +249,7 @@ def test_curve_that_cannot_be_fit_is_one_clear_line(cli, workdir, case, params, 
 
 def test_curve_that_fits_badly_is_stored_invalid(cli, workdir):
     """Flat standards with reader noise still give a 4PL, a useless one: the R² check fails, the run is kept."""
-    result, data = cli.json("execute", "complement", broken_plate("flat-noisy", workdir),
+    result, data = cli.json("execute", "complement", *LOT, broken_plate("flat-noisy", workdir),
                             "--param", "calibration_model=4pl")
     assert result.exit_code == 1
     assert not checks_by(data)["standard-curve-r2"]["passed"] and checks_by(data)["standard-curve-r2"]["value"] < 0.5
@@ -257,7 +258,7 @@ def test_curve_that_fits_badly_is_stored_invalid(cli, workdir):
 
 def test_kit_lot_file_and_single_entries_per_run(cli, workdir):
     kit = tomllib.loads(KIT_FILE.read_text())
-    result, data = cli.json("execute", "complement", PLATE, "--param", f"@{KIT_FILE}", "--param", "standards.E=170")
+    result, data = cli.json("execute", "complement", *LOT, PLATE, "--param", f"@{KIT_FILE}", "--param", "standards.E=170")
     assert result.exit_code == 0, result.output
     standards = {**kit["standards"], "E": 170.0}
     ranges = {k: tuple(v) for k, v in kit["kit_control_ranges"].items()}
@@ -274,7 +275,7 @@ def test_kit_lot_file_and_single_entries_per_run(cli, workdir):
 def test_activation_threshold_is_a_parameter(cli):
     hand = hand_calculation(PLATE)
     assert 2 <= hand["S2"]["fold_change"] < 3
-    result, data = cli.json("execute", "complement", PLATE, "--param", "activation_fold_change=3",
+    result, data = cli.json("execute", "complement", *LOT, PLATE, "--param", "activation_fold_change=3",
                             "--param", "kit_lot=123456")
     assert result.exit_code == 0
     assert results_by(data)[("S2", "fold_change")]["interpretation"] == "not activated"
@@ -296,7 +297,7 @@ def test_activation_threshold_is_a_parameter(cli):
     ("@missing.toml", "error: missing.toml: cannot read the parameters file"),
 ])
 def test_bad_param_is_one_clear_line(cli, workdir, param, message):
-    result = cli("execute", "complement", PLATE, "--param", param)
+    result = cli("execute", "complement", *LOT, PLATE, "--param", param)
     assert result.exit_code == 2, result.output
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert count_rows(workdir / "assayrun.db") == 0
@@ -306,7 +307,7 @@ def test_without_reference_read(cli, workdir):
     text = PLATE.read_text()
     only_450 = workdir / "only_450.csv"
     only_450.write_text(text[:text.index("650 nm")])
-    result, data = cli.json("execute", "complement", only_450)
+    result, data = cli.json("execute", "complement", *LOT, only_450)
     assert result.exit_code == 0, result.output
     assert_matches(data, hand_calculation(only_450), rel=1e-10)
     assert "the export has no\n  reference read" in open(data["certificate"]["html"]).read()
