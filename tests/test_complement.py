@@ -6,6 +6,7 @@ import sqlite3
 import tomllib
 
 import numpy as np
+import scipy.stats
 import pytest
 from scipy.optimize import curve_fit
 
@@ -80,7 +81,8 @@ def hand_calculation(path, standards=DEFAULT_LOT, ranges=DEFAULT_RANGES, model=l
         values = np.array([od[w] for w in wells])
         return 100 * values.std(ddof=1) / values.mean()
 
-    out = {"r2": r2, "kit": {}, "cv": {}, "in_well": {}}
+    out = {"r2": r2, "kit": {}, "cv": {}, "in_well": {}, "qualifier": {}, "plasma": {}}
+    lloq, uloq = min(standards.values()), max(standards.values())
     for name, wells in KIT_WELLS.items():
         out["kit"][name] = np.mean([back(od[w] - blank) for w in wells])
         out["cv"][f"kit {name}"] = cv(wells)
@@ -90,16 +92,24 @@ def hand_calculation(path, standards=DEFAULT_LOT, ranges=DEFAULT_RANGES, model=l
         in_well = np.array([back(od[w] - blank) for w in wells])
         plasma = in_well * DILUTION
         out["in_well"][name] = in_well.mean()
-        out[name] = {"concentration": plasma.mean(), "concentration_sd": plasma.std(ddof=1)}
+        out["plasma"][name] = plasma
+        bound = lloq if in_well.mean() < lloq else uloq if in_well.mean() > uloq else None  # never extrapolated
+        out["qualifier"][name] = None if bound is None else "<" if bound == lloq else ">"
+        out[name] = {"concentration": plasma.mean() if bound is None else bound * DILUTION,
+                     "concentration_sd": plasma.std(ddof=1) if bound is None else None}
         if name in ("NC", "PC", "vehicle"):
             out["cv"][name] = cv(wells)
     nc = out["NC"]
+    tested = [n for n in CONDITION_WELLS if n != "NC" and out["qualifier"][n] is None]
+    p = scipy.stats.dunnett(*[out["plasma"][n] for n in tested], control=out["plasma"]["NC"], rng=1).pvalue
     for name in CONDITION_WELLS:
         if name != "NC":
             s = out[name]
             s["fold_change"] = s["concentration"] / nc["concentration"]
             s["difference"] = s["concentration"] - nc["concentration"]
-            s["difference_sd"] = np.sqrt(s["concentration_sd"] ** 2 + nc["concentration_sd"] ** 2)
+            censored = out["qualifier"][name] is not None
+            s["difference_sd"] = None if censored else np.sqrt(s["concentration_sd"] ** 2 + nc["concentration_sd"] ** 2)
+            s["p_value"] = None if censored else p[tested.index(name)]
     return out
 
 
@@ -115,7 +125,14 @@ def assert_matches(data, hand, rel):
     results = results_by(data)
     for name in CONDITION_WELLS:
         for metric, expected in hand[name].items():
-            assert results[(name, metric)]["value"] == pytest.approx(expected, rel=rel), (name, metric)
+            got = results[(name, metric)]
+            if metric == "p_value":  # a quasi-Monte-Carlo integral: scipy's own error, not ours
+                assert (got["value"] is None) == (expected is None)
+                assert expected is None or got["value"] == pytest.approx(expected, abs=2e-4), name
+                continue
+            assert got["value"] == (None if expected is None else pytest.approx(expected, rel=rel)), (name, metric)
+            if metric in ("concentration", "fold_change", "difference"):
+                assert got["qualifier"] == hand["qualifier"][name], (name, metric)
     for name, expected in hand["kit"].items():
         assert results[(f"kit {name} control", "concentration")]["value"] == pytest.approx(expected, rel=rel)
     assert checks_by(data)["standard-curve-r2"]["value"] == pytest.approx(hand["r2"], rel=rel)
@@ -152,7 +169,10 @@ def test_calls_and_range_flags(run):
         if name == "NC":
             assert (name, "fold_change") not in results
             continue
-        expected = "activated" if hand[name]["fold_change"] >= 2 else "not activated"
+        h = hand[name]
+        expected = ("activated" if h["fold_change"] >= 2 and h["p_value"] < 0.05 else "not activated") \
+            if hand["qualifier"][name] is None else \
+            f"no call: {'< LLOQ' if hand['qualifier'][name] == '<' else '> ULOQ'}, re-assay at another dilution"
         assert results[(name, "fold_change")]["interpretation"] == expected, name
         flags = results[(name, "concentration")]["flags"]
         in_well = hand["in_well"][name]
@@ -164,6 +184,7 @@ def test_calls_and_range_flags(run):
             assert flags == []
     # the plate holds one of each: activated (S2), not activated (S3), above the top standard (S4), below (S5)
     assert [results[(s, "fold_change")]["interpretation"] for s in ("S2", "S3")] == ["activated", "not activated"]
+    assert results[("S4", "concentration")]["qualifier"] == ">" and results[("S5", "concentration")]["qualifier"] == "<"
     assert hand["in_well"]["S4"] > 160 and hand["in_well"]["S5"] < 10
     assert "S6" not in {r["sample"] for r in run["results"]}  # empty slots skipped
 
