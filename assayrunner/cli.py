@@ -111,7 +111,11 @@ def _print_summary(outcome) -> None:
 
     p = outcome.protocol
     verdict = "VALID" if outcome.valid else "INVALID (acceptance failed)"
-    typer.echo(f"Run {outcome.run_id}: {outcome.assay}, protocol {p.id} {p.version}: {verdict}\n")
+    typer.echo(f"Run {outcome.run_id}: {outcome.assay}, protocol {p.id} {p.version}: {verdict}")
+    if outcome.modified_from:
+        m = outcome.modified_from
+        typer.echo(f"Protocol modified from {m['id']} {m['version']}: changed {', '.join(m['changed'])}")
+    typer.echo("")
     typer.echo(_table([["PASS" if c.passed else "FAIL", c.id, check_value(vars(c)), c.limit] for c in outcome.checks],
                       ["", "check", "value", "limit"]))
     typer.echo("")

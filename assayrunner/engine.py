@@ -19,7 +19,7 @@ from .errors import PluginError, UserError
 from .layout import Layout
 from .plate import Plate, Read, parse_well, well_name
 from .parameters import validated_parameters
-from .protocol import Protocol, ReadSpec, find
+from .protocol import Protocol, ReadSpec, find, modified_from
 from .reading import InputFile, read_input, select_plate
 from .reads import describe_area
 from .registry import Assay, AssayInput, AssayResult
@@ -40,12 +40,14 @@ class RunOutcome:
     certificate_html: Path
     certificate_pdf: Path | None = None
     skipped: list[str] = field(default_factory=list)
+    modified_from: dict | None = None  # the shipped protocol this one has the id and version of, and what changed
 
     def to_json(self) -> dict:
         return {
             "run_id": self.run_id,
             "assay": self.assay,
-            "protocol": {"id": self.protocol.id, "version": self.protocol.version, "sha256": self.protocol.sha256},
+            "protocol": {"id": self.protocol.id, "version": self.protocol.version, "sha256": self.protocol.sha256,
+                         "modified_from": self.modified_from},
             "valid": self.valid,
             "checks": [c.to_json() for c in self.checks],
             "results": [result_json(r) for r in self.result.results],
@@ -79,6 +81,7 @@ def execute(assay_name: str, files: list[Path], *, protocol: str | Path | None =
         raise UserError(f"this protocol is for assay {proto.assay!r}, not {assay.name!r}", file=proto.path,
                         where="assay")
     parameters = validated_parameters(assay, proto, params)
+    modified = modified_from(proto, loaded.protocol_files)
     inputs = [read_input(Path(f), loaded.readers, format) for f in files]
     chosen = select_plate(inputs, plate)
     reads = {spec.name: _find_read(spec, chosen, inputs, len(proto.reads) == 1) for spec in proto.reads}
@@ -98,7 +101,7 @@ def execute(assay_name: str, files: list[Path], *, protocol: str | Path | None =
         "inputs": inputs, "plate": chosen, "layout": proto.layout, "result": result, "checks": checks,
         "valid": all(c.passed for c in checks), "operator": operator or _os_user(),
         "created_at": started.isoformat(timespec="seconds"), "software": software_versions(loaded),
-        "samples": {k: vars(v) for k, v in sample_info.items()}, "skipped": skipped,
+        "samples": {k: vars(v) for k, v in sample_info.items()}, "skipped": skipped, "modified_from": modified,
     }
     record["digest"] = run_digest(record)
     certificate.check_destination(out, templates)
@@ -114,7 +117,7 @@ def execute(assay_name: str, files: list[Path], *, protocol: str | Path | None =
             store.audit(database, "run superseded", supersedes, record["operator"], {"by": run_id})
             certificate.issue(database, supersedes, out, formats, templates)
     return RunOutcome(run_id, assay.name, proto, record["valid"], checks, result, paths["html"], paths.get("pdf"),
-                      skipped)
+                      skipped, modified)
 
 
 def _check_supersedes(database, run_id: int, assay: str, db: Path) -> None:

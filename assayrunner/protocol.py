@@ -188,3 +188,27 @@ def find(ref: str | Path, extra: list[Path] = ()) -> Protocol:
         raise UserError(f"unknown protocol {str(ref)!r}; shipped protocols: {', '.join(sorted(known))}. "
                         "Give an id or the path of a .toml file")
     return known[str(ref)]
+
+
+def modified_from(protocol: Protocol, extra: list[Path] = ()) -> dict | None:
+    """{'id', 'version', 'changed': [key paths]} when a shipped protocol has this id and version but other
+    bytes (a protocol is what its hash says); None for a shipped protocol or one with its own id/version."""
+    for file in shipped_files(extra):
+        if protocol.path is not None and file.resolve() == Path(protocol.path).resolve():
+            return None
+        shipped = load_file(file)
+        if (shipped.id, shipped.version) == (protocol.id, protocol.version) and shipped.sha256 != protocol.sha256:
+            changed = changed_keys(tomllib.loads(shipped.text), tomllib.loads(protocol.text))
+            return {"id": shipped.id, "version": shipped.version, "sha256": shipped.sha256,
+                    "changed": changed or ["comments or formatting only"]}
+    return None
+
+
+def changed_keys(old: Any, new: Any, prefix: str = "") -> list[str]:
+    """Key paths ('parameters.flag_cv_percent', 'acceptance[3].limit') whose values differ."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        return [path for key in dict.fromkeys([*old, *new])
+                for path in changed_keys(old.get(key), new.get(key), f"{prefix}.{key}" if prefix else str(key))]
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        return [path for i, (a, b) in enumerate(zip(old, new)) for path in changed_keys(a, b, f"{prefix}[{i}]")]
+    return [] if old == new else [prefix]
