@@ -67,7 +67,8 @@ def hand_mtt(path, s1_conc=STEPS):
         p = dunnett(*[wells[col] for col in range(1, 9)], control=control, rng=1).pvalue
         effect = (p < 0.05) & (means < 100)  # Dunnett vs untreated, toxic direction
         fitted = np.repeat(np.array(interference) <= 20, 3)  # interference-flagged steps are left out of the fit
-        out[slot] = {"means": means, "conc": conc, "x": x[fitted], "y": y[fitted], "interference": interference,
+        out[slot] = {"means": means, "conc": conc, "x": x[fitted], "y": y[fitted], "x_all": x, "y_all": y,
+                     "interference": interference,
                      "p": p, "lowest": conc[effect].min() if effect.any() else None}
     return out
 
@@ -148,6 +149,16 @@ def test_mtt_flags_interference_and_highest_tested(mtt):
     for slot in ("S1", "S2"):
         for conc, expected in zip(STEPS, hand[slot]["p"]):
             assert p_values[label(slot, conc)] == pytest.approx(expected, abs=1e-3)  # scipy QMC error
+
+
+def test_protocol_switch_keeps_interference_in_the_fit(cli):
+    result, data = cli.json("execute", "cytotoxicity", MTT_PLATE, "--protocol", "ncl-gta-1-mtt",
+                            "--param", "fit_interference=true")
+    hand = hand_mtt(MTT_PLATE)
+    ic50, _, _ = fit_ic50(hand["S1"]["x_all"], hand["S1"]["y_all"])
+    s1 = {r["metric"]: r for r in data["results"] if r["sample"] == "S1"}
+    assert s1["ic50"]["value"] == pytest.approx(ic50, rel=1e-5) and s1["ic50"]["flags"] == []
+    assert "kept in" in open(data["certificate"]["html"], encoding="utf-8").read()
 
 
 def test_ldh_hep_g2_matches_hand_calculation(cli):
