@@ -97,7 +97,8 @@ FLAG_LEGEND = {
     "interference": "the blood-/cell-free signal is too large a part of the signal: not interpretable",
     "negative-net": "the blood-free signal exceeds the with-blood signal: reported as 0, the signed value kept",
     "above-100-percent": "more than 100 %: physically impossible, interference or a dilution error",
-    "censored": "no result inside the read window or the instrument limit: '>' a lower bound",
+    "censored": "a bound, not a number: '>' the true value is above it (no clot in the read window, above the "
+                "instrument limit, a saturated rise), '<' below it (clotted before the first read)",
     "clotted-before-first-read": "at its plateau in the first reads: clotted before the first read ('<')",
     "clot-time-unreliable": "the rise is clipped by saturated reads: the clot time is a lower bound ('>')",
     "above-instrument-limit": "above the coagulometer's limit for the test: censored ('>')",

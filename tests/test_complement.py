@@ -290,7 +290,7 @@ def test_kit_lot_file_and_single_entries_per_run(cli, workdir):
     assert stored["kit_control_ranges"] == {k: list(v) for k, v in ranges.items()}
     html = open(data["certificate"]["html"]).read()
     assert f"Kit controls — lot {kit['kit_lot']}" in html
-    assert html.count("set for this run (--param)") == 3  # kit_lot, standards, kit_control_ranges
+    assert html.count("lot (--param)") == 3  # kit_lot, standards, kit_control_ranges
 
 
 def test_activation_threshold_is_a_parameter(cli):
