@@ -151,6 +151,19 @@ def test_a_positive_control_on_one_well_of_two_fails_its_check(cli, workdir):
     assert result.exit_code == 0 and check["passed"] is True
 
 
+def test_a_sample_with_every_with_blood_well_saturated_is_above_uloq(cli, workdir):
+    values = grid(HEMOLYSIS)
+    values["C5"] = values["C6"] = "OVRFLW"  # S1 with blood
+    values["C7"] = values["C8"] = "MISSED"  # S2 with blood: not read, which is no reading above range
+    result, data = cli.json("execute", "hemolysis", write_grid(values, workdir / "sat.csv"))
+    got = results_by(data)
+    s1, s2 = got["S1", "adjusted_percent_hemolysis"], got["S2", "adjusted_percent_hemolysis"]
+    assert (s1["qualifier"], s1["interpretation"]) == (">", "> ULOQ, re-test diluted")
+    assert "saturated well C5" in s1["flags"] and "above-uloq" in s1["flags"]
+    assert s2["qualifier"] is None and s2["value"] is None and s2["interpretation"] is None
+    assert "not-computable" in s2["flags"]
+
+
 # --- coagulation ---------------------------------------------------------------------------------------------
 
 PLATE_LOT = ("--param", f"@{DATA / 'coagulation' / 'lot-ncl-ita-12-plate.toml'}")
@@ -160,19 +173,26 @@ def logistic(times, t50):
     return 0.08 + 0.6 / (1 + np.exp(-(times - t50) / (0.12 * t50)))
 
 
-def test_a_clot_before_the_first_read_is_reported_below_it(cli, workdir):
-    """Read every 30 s; S1's PT clots at 20 s: '< 30 s', never '> 600 s, no clot, prolonged'."""
+def kinetic_plate(path, t50):
+    """A plate read every 30 s from 0 to 600 s: test -> half-maximal time per layout column (NC, AC, VEH, S1)."""
     times = np.arange(0.0, 601.0, 30.0)
-    t50 = {"PT": (100, 200, 100, 20), "APTT": (150, 300, 150, 150), "TT": (110, 220, 110, 110),
-           "REPT": (100, 200, 100, 100)}
     rows = {"PT": "AB", "APTT": "CD", "TT": "EF", "REPT": "GH"}
     lines = ["Well,Time,Value,Read"]
     for test, columns in t50.items():
         for column, t in enumerate(columns, start=1):
             for row in rows[test]:
                 lines += [f"{row}{column},{s:g},{a:.4f},405 nm" for s, a in zip(times, logistic(times, t))]
-    plate = workdir / "plate30.csv"
-    plate.write_text("\n".join(lines) + "\n")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+SLOW = {"PT": (100, 200, 100, 100), "APTT": (150, 300, 150, 150), "TT": (110, 220, 110, 110),
+        "REPT": (100, 200, 100, 100)}
+
+
+def test_a_clot_before_the_first_read_is_reported_below_it(cli, workdir):
+    """Read every 30 s; S1's PT clots at 20 s: '< 30 s', never '> 600 s, no clot, prolonged'."""
+    plate = kinetic_plate(workdir / "plate30.csv", {**SLOW, "PT": (100, 200, 100, 20)})
     result, data = cli.json("execute", "coagulation", *PLATE_LOT, plate, "--protocol", "ncl-ita-12-plate")
     got = results_by(data)
     pt = got["S1", "PT_clot_time"]
@@ -185,6 +205,16 @@ def test_a_clot_before_the_first_read_is_reported_below_it(cli, workdir):
     assert result.exit_code == 1
     html = open(data["certificate"]["html"], encoding="utf-8").read()
     assert "&lt; 30.0" in html and "no clot" not in html.split("<h3")[1].split("</table>")[0]
+
+
+def test_a_flat_curve_with_no_clotting_well_to_compare_has_no_clot_time(cli, workdir):
+    """Every PT well clots before the first read: no unclotted level to tell a plateau from 'no clot'."""
+    plate = kinetic_plate(workdir / "fast.csv", {**SLOW, "PT": (20, 20, 20, 20)})
+    result, data = cli.json("execute", "coagulation", *PLATE_LOT, plate, "--protocol", "ncl-ita-12-plate")
+    pt = results_by(data)["S1", "PT_clot_time"]
+    assert pt["value"] is None and pt["qualifier"] is None and "no clot time well A4" in pt["flags"]
+    assert not {"censored", "prolonged"} & set(pt["flags"])
+    assert next(c for c in data["checks"] if c["id"] == "pt-baseline-reads")["passed"] is False
 
 
 def test_coagulometer_time_above_the_instrument_limit_is_censored(cli, workdir):

@@ -156,7 +156,10 @@ def _condition(inp: AssayInput, group, concentrations, tbhd: float, lloq: float,
     if cv_percent(with_blood) > p.flag_cv_percent:
         flags.append("replicate-cv")
     qualifier, reported_net = None, net
-    if not np.isfinite(with_blood).any() or in_well > uloq:
+    saturated = "saturated" in inp.flagged(group, p.read).values()
+    if not np.isfinite(with_blood).any() and not saturated:
+        flags.append("not-computable")  # no usable with-blood well, and none over range: nothing to report
+    elif not np.isfinite(with_blood).any() or in_well > uloq:
         flags.append("above-uloq")
         qualifier, reported_net = ">", uloq * p.supernatant_dilution - max(sup_without, 0.0)
     elif in_well < lloq:
