@@ -95,8 +95,8 @@ def test_contract_and_interpretation(run):
     classes = {r["sample"]: r["interpretation"] for r in run["results"] if r["metric"] == "adjusted_percent_hemolysis"}
     assert classes["PC"] == "hemolytic"           # ~95 % above NC
     assert classes["S4"] == "hemolytic"           # ~11 %
-    assert classes["S5"] is None   # ~2.6 %, but under CAL6: "< 4.4 %" spans non- and slightly hemolytic
-    assert classes["S1"] is None   # ~0.9 %, under CAL6 too
+    assert classes["S5"] == "< LLOQ (4.42 %), no class"   # ~2.6 %, but under CAL6: 0-4.4 % spans two classes
+    assert classes["S1"] == "< LLOQ (4.42 %), no class"   # ~0.9 %, under CAL6 too
     assert run["certificate"]["pdf"] is None
     assert "S9" not in classes  # empty slots are skipped
 

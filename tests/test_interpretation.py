@@ -107,7 +107,7 @@ def test_hemolysis_reports_only_what_the_data_allow(cli, hemolysis_plate, workdi
     # above CAL1: "> ULOQ, re-test diluted", no class; below CAL6: "< LLOQ" as % of this run, no class
     # (0 .. 4.4 % spans non-hemolytic and slightly hemolytic)
     assert got["S11", "adjusted_percent_hemolysis"]["interpretation"] == "> ULOQ, re-test diluted"
-    assert got["S12", "adjusted_percent_hemolysis"]["interpretation"] is None
+    assert got["S12", "adjusted_percent_hemolysis"]["interpretation"] == f"< LLOQ ({hand['lloq_percent']:.3g} %), no class"
     assert details["lloq_percent"] == pytest.approx(hand["lloq_percent"], rel=1e-12)
     assert got["S13", "adjusted_percent_hemolysis"]["interpretation"] == "hemolytic"
     assert stored["S12/percent_hemolysis"] == "<" and stored["S11/percent_hemolysis"] == ">"

@@ -191,7 +191,8 @@ def _judgement(c: dict, nc_percent: float, table) -> str | None:
     if c["qualifier"] == ">":
         return ABOVE_ULOQ
     if c["qualifier"] == "<":
-        return table.classify_interval(-nc_percent, c["adjusted"]) if table else None
+        label = table.classify_interval(-nc_percent, c["adjusted"]) if table else None
+        return label or f"< LLOQ ({c['reported_percent']:.3g} %), no class"
     return None
 
 
