@@ -108,6 +108,12 @@ FLAG_LEGEND = {
     "re-assay at another dilution": "outside the standard curve: no value is extrapolated",
     "not-computable": "the curve cannot give a concentration for the well",
     "invalid": "an acceptance criterion guarding this result failed",
+    "no clot time": "a flat curve and no clotting well of the test to compare: no clot or clotted before the first read",
+    "fit without": "left out of the IC50 fit: flagged for interference (the protocol's fit_interference)",
+    "above-highest-tested": "the effect does not reach 50 % in the tested range: '>' the highest concentration",
+    "below-lowest-tested": "every tested concentration is past 50 %: '<' the lowest concentration",
+    "not-estimated": "no IC50: the reason is given with the result",
+    "not-reached": "no concentration differs from untreated by the protocol's rule: '>' the highest tested",
 }
 
 

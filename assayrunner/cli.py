@@ -281,7 +281,7 @@ def protocols_show(ref: Annotated[str, typer.Argument(help="Protocol id or TOML 
         typer.echo(f"  {key} = {value}")
     typer.echo("\nacceptance:")
     for c in p.acceptance:
-        typer.echo(f"  {c.id}: {c.description}")
+        typer.echo(f"  {c.id}: {c.rendered_description()}")
 
 
 @runs_app.callback()
