@@ -24,7 +24,8 @@ SLOTS = {"S9": (("E9", "E10"), ("F9", "F10"), 0.10, 0.088),    # 88 % of the sig
          "S10": (("E11", "E12"), ("F11", "F12"), 0.05, 0.06),  # negative net
          "S11": (("G1", "G2"), ("H1", "H2"), 0.90, 0.0),       # above CAL1
          "S12": (("G3", "G4"), ("H3", "H4"), 0.015, 0.0),      # below CAL6
-         "S13": (("G5", "G6"), ("H5", "H6"), 0.30, 0.0)}       # plainly hemolytic
+         "S13": (("G5", "G6"), ("H5", "H6"), 0.30, 0.0),       # plainly hemolytic
+         "S14": (("G7", "G8"), ("H7", "H8"), 0.70, 0.0)}       # above 100 %: impossible, no class
 
 
 def grid(path):
@@ -110,6 +111,8 @@ def test_hemolysis_reports_only_what_the_data_allow(cli, hemolysis_plate, workdi
     assert got["S12", "adjusted_percent_hemolysis"]["interpretation"] == f"< LLOQ ({hand['lloq_percent']:.3g} %), no class"
     assert details["lloq_percent"] == pytest.approx(hand["lloq_percent"], rel=1e-12)
     assert got["S13", "adjusted_percent_hemolysis"]["interpretation"] == "hemolytic"
+    assert hand["S14"]["percent"] > 100 and "above-100-percent" in got["S14", "percent_hemolysis"]["flags"]
+    assert got["S14", "adjusted_percent_hemolysis"]["interpretation"].startswith("not interpretable (above")
     assert stored["S12/percent_hemolysis"] == "<" and stored["S11/percent_hemolysis"] == ">"
     assert stored["S13/percent_hemolysis"] is None
     html = open(data["certificate"]["html"], encoding="utf-8").read()
@@ -119,7 +122,7 @@ def test_hemolysis_reports_only_what_the_data_allow(cli, hemolysis_plate, workdi
     legend = html[html.index("<h2>Flags</h2>"):]
     for flag in ("interference", "negative-net", "above-uloq", "below-lloq"):
         assert f'<td class="flagtext">{flag}</td>' in legend
-    assert html.count(" interference\">") == 4 + 2 * 13  # every blood-free well marked on the plate map
+    assert html.count(" interference\">") == 4 + 2 * 14  # every blood-free well marked on the plate map
     _, shown = cli.json("runs", "show", str(data["run_id"]))
     assert {r["qualifier"] for r in shown["results"] if r["sample"] == "S12"} >= {"<"}
 

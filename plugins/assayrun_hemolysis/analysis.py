@@ -10,7 +10,8 @@ What is reported is never past the data (NCL.md 1.6): with-blood wells below CAL
 (the LLOQ as % hemolysis of this run, classed only when that whole range is in one class),
 above CAL1 or all saturated "> ULOQ, re-test diluted" (no class); a no-blood signal above
 flag_interference_fraction of the with-blood signal is "not interpretable (interference)"; a
-negative net is reported as 0 (flag negative-net, the signed value kept in the details).
+negative net is reported as 0 (flag negative-net, the signed value kept in the details); a value
+above flag_above_percent (physically impossible) is not classed.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from assayrunner.plots import line_through
 UNIT_HB = "mg/mL"
 INTERFERENCE = "not interpretable (interference)"
 ABOVE_ULOQ = "> ULOQ, re-test diluted"
+ABOVE_100 = "not interpretable (above flag_above_percent: interference or a dilution error)"
 
 
 class Parameters(BaseModel):
@@ -188,6 +190,8 @@ def _judgement(c: dict, nc_percent: float, table) -> str | None:
     """The class the protocol allows for a condition, or why it has none (None: the engine classes it)."""
     if "interference" in c["flags"]:
         return INTERFERENCE
+    if "above-100-percent" in c["flags"] and c["qualifier"] is None:
+        return ABOVE_100
     if c["qualifier"] == ">":
         return ABOVE_ULOQ
     if c["qualifier"] == "<":
