@@ -6,6 +6,7 @@ import base64
 import hashlib
 import math
 import os
+import tomllib
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
@@ -17,7 +18,7 @@ from . import integrity, plugins, store
 from .errors import PluginError, UserError
 from .plate import parse_well, row_label
 from .plots import curve_plot
-from .protocol import from_text
+from .protocol import Protocol
 from .resources import data_dir
 from .store import Database
 
@@ -39,14 +40,25 @@ def _environment(folders: tuple[str, ...]) -> Environment:
     env.filters["css_string"] = css_string
     env.filters["param_value"] = param_value
     env.filters["check_value"] = check_value
+    env.filters["qualified"] = qualified
     return env
 
 
 def check_value(check: dict) -> str:
-    """A check's value for reading: a count ("5 of 6 levels") as a whole number, else format_number."""
+    """A check's value for reading, with its unit: a count as "5 of 6 levels", else "10.21 mg/mL"."""
+    unit = f" {check['unit']}" if check.get("unit") and check["value"] is not None else ""
     if check["is_count"] and check["value"] is not None:
-        return str(int(check["value"]))
-    return format_number(check["value"])
+        total = f" of {check['total']}" if check.get("total") is not None else ""
+        return f"{int(check['value'])}{total}{unit}"
+    value = check["value"]
+    whole = isinstance(value, float) and value.is_integer() and abs(value) < 1e6
+    return (str(int(value)) if whole else format_number(value)) + unit
+
+
+def qualified(result: dict) -> str:
+    """A result's value for reading with its qualifier: "< 4.52", "> 600", "12.3"."""
+    prefix = f"{result['qualifier']} " if result.get("qualifier") else ""
+    return prefix + format_number(result["value"])
 
 
 def param_value(value) -> str:
@@ -79,10 +91,56 @@ def format_number(value, digits: int = 4) -> str:
     return f"{value:.{decimals}f}" if magnitude < 6 else f"{value:.{digits - 1}e}"
 
 
+#: What each flag a result may carry means; a plugin adds or refines entries with details["flag_legend"].
+FLAG_LEGEND = {
+    "saturated": "the reader marked the well over range; the computation left it out",
+    "masked": "the well was masked in the export; left out",
+    "missing": "the export has no reading for the well; left out",
+    "replicate-cv": "replicate wells disagree (%CV above the protocol's flag limit): repeat",
+    "below-lloq": "below the lowest calibrator: reported as '< LLOQ', never as a number",
+    "above-uloq": "above the highest calibrator or saturated: reported as '> ULOQ', re-test diluted",
+    "interference": "the blood-/cell-free signal is too large a part of the signal: not interpretable",
+    "negative-net": "the blood-free signal exceeds the with-blood signal: reported as 0, the signed value kept",
+    "above-100-percent": "more than 100 %: physically impossible, interference or a dilution error",
+    "censored": "a bound, not a number: '>' the true value is above it (no clot in the read window, above the "
+                "instrument limit, a saturated rise), '<' below it (clotted before the first read)",
+    "clotted-before-first-read": "at its plateau in the first reads: clotted before the first read ('<')",
+    "clot-time-unreliable": "the rise is clipped by saturated reads: the clot time is a lower bound ('>')",
+    "above-instrument-limit": "above the coagulometer's limit for the test: censored ('>')",
+    "mixed-censored": "one replicate has a time, another is censored: repeat",
+    "prolonged": "above the normal range of the test",
+    "shortened": "below the normal range of the test",
+    "re-assay at another dilution": "outside the standard curve: no value is extrapolated",
+    "not-computable": "the curve cannot give a concentration for the well",
+    "invalid": "an acceptance criterion guarding this result failed",
+    "no clot time": "a flat curve and no clotting well of the test to compare: no clot or clotted before the first read",
+    "fit without": "left out of the IC50 fit: flagged for interference (the protocol's fit_interference)",
+    "above-highest-tested": "the effect does not reach 50 % in the tested range: '>' the highest concentration",
+    "below-lowest-tested": "every tested concentration is past 50 %: '<' the lowest concentration",
+    "not-estimated": "no IC50: the reason is given with the result",
+    "not-reached": "no concentration differs from untreated by the protocol's rule: '>' the highest tested",
+}
+
+
+def flag_legend(results: list[dict], extra: dict | None = None) -> list[tuple[str, str]]:
+    """(flag, meaning) for every kind of flag the results carry, in first-seen order."""
+    legend = {**FLAG_LEGEND, **(extra or {})}
+    keys = sorted(legend, key=len, reverse=True)
+    seen: dict[str, str] = {}
+    for r in results:
+        for flag in r["flags"]:
+            key = next((k for k in keys if flag == k or flag.startswith(k + " ") or flag.startswith(k + ":")), None)
+            if key and key not in seen:
+                seen[key] = legend[key]
+    return list(seen.items())
+
+
 def context(record: dict) -> dict:
     """Everything a certificate shows, from a stored run record (store.run_record) and nothing else."""
     run = record["run"]
-    protocol = from_text(run["protocol_toml"])
+    # The protocol as stored: rules added since (e.g. numbers in descriptions as placeholders) are not applied
+    # again to a run that was computed and accepted under it.
+    protocol = Protocol.model_validate(tomllib.loads(run["protocol_toml"]), context={"stored": True})
     overridden = run["overridden"]
     if overridden is None:  # a run stored before m005: compare with the protocol file's values
         overridden = [k for k, v in run["parameters"].items() if v != protocol.parameters.get(k)]
@@ -93,7 +151,8 @@ def context(record: dict) -> dict:
         "run": run, "protocol": protocol, "assay_title": run["assay_title"] or run["assay"],
         "assay_template": run["assay_template"], "details": run["details"],
         "fits": [{**f, "svg": Markup(fit_svg(f["plot"]))} for f in run["fits"]],
-        "plate_maps": plate_maps(record["wells"]), "samples": samples_table(run["samples"]),
+        "plate_maps": plate_maps(record["wells"], protocol),
+        "flag_legend": flag_legend(run["results"], (run["details"] or {}).get("flag_legend")), "samples": samples_table(run["samples"]),
         "signatures": record["signatures"], "superseded_by": [run["superseded_by"]] if run["superseded_by"] else [],
         "overridden": set(overridden), "lab": settings["lab"], "paper": settings["certificate"]["paper"],
         "distinct_people": settings.get("signatures", {}).get("distinct_people", True),
@@ -117,14 +176,15 @@ def fit_svg(plot: dict) -> str:
                       x_label, plot.get("y_label") or "response", log_x=bool(plot.get("log_x")))
 
 
-def plate_maps(wells: list[dict]) -> list[dict]:
-    """Per read with layout wells: a grid of cells (value, role, group, flag) and the value range for shading."""
+def plate_maps(wells: list[dict], protocol: Protocol | None = None) -> list[dict]:
+    """Per read with layout wells: a grid of cells (value, role, group, flag, interference) and the value range."""
+    interference = {w for g in protocol.layout.groups(interference=True) for w in g.wells} if protocol else set()
     maps: dict[str, dict] = {}
     for row in wells:
         grid = maps.setdefault(row["read"], {"read": row["read"], "cells": {}, "rows": 0, "columns": 0})
         r, c = parse_well(row["well"])
         grid["rows"], grid["columns"] = max(grid["rows"], r + 1), max(grid["columns"], c + 1)
-        grid["cells"][row["well"]] = dict(row)
+        grid["cells"][row["well"]] = {**row, "interference": row["well"] in interference}
     maps = {read: grid for read, grid in maps.items() if any(c["role"] for c in grid["cells"].values())}
     for grid in maps.values():
         values = [c["value"] for c in grid["cells"].values() if c["value"] is not None]

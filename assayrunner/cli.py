@@ -193,7 +193,11 @@ def _print_summary(outcome) -> None:
 
     p = outcome.protocol
     verdict = "VALID" if outcome.valid else "INVALID (acceptance failed)"
-    typer.echo(f"Run {outcome.run_id}: {outcome.assay}, protocol {p.id} {p.version}: {verdict}\n")
+    typer.echo(f"Run {outcome.run_id}: {outcome.assay}, protocol {p.id} {p.version}: {verdict}")
+    if outcome.modified_from:
+        m = outcome.modified_from
+        typer.echo(f"Protocol modified from {m['id']} {m['version']}: changed {', '.join(m['changed'])}")
+    typer.echo("")
     typer.echo(_table([["PASS" if c.passed else "FAIL", c.id, check_value(vars(c)), c.limit] for c in outcome.checks],
                       ["", "check", "value", "limit"]))
     typer.echo("")
@@ -208,18 +212,25 @@ def _results_table(results, num) -> str:
     """A table per scope (e.g. per coagulation test): one row per sample, one column per metric."""
     scopes = list(dict.fromkeys(r.scope for r in results))
     if len(scopes) > 1:
-        return "\n\n".join(f"{scope or 'other'}:\n" + _one_results_table([r for r in results if r.scope == scope],
-                                                                         num, f"{scope}_" if scope else "")
-                             for scope in scopes)
+        return "\n\n".join(f"{scope or _title([r for r in results if r.scope is None])}:\n" +
+                             _one_results_table([r for r in results if r.scope == scope], num,
+                                                f"{scope}_" if scope else "") for scope in scopes)
     return _one_results_table(results, num, "")
 
 
+def _title(results) -> str:
+    """'pattern' for a group of one metric (the coagulation interpretation lines), else 'other'."""
+    metrics = {r.metric for r in results}
+    return metrics.pop() if len(metrics) == 1 else "other"
+
+
 def _one_results_table(results, num, prefix: str) -> str:
-    metrics = list(dict.fromkeys((r.metric, r.unit) for r in results))
+    """Rows per sample; a metric without any value (a pattern line) gets no column of its own."""
+    metrics = list(dict.fromkeys((r.metric, r.unit) for r in results if r.value is not None))
     rows: dict[str, dict] = {}
     for r in results:
         row = rows.setdefault(r.sample, {"interpretation": set(), "flags": []})
-        row[(r.metric, r.unit)] = ("> " if "censored" in r.flags else "") + num(r.value)
+        row[(r.metric, r.unit)] = (f"{r.qualifier} " if r.qualifier else "") + num(r.value)
         row["interpretation"].update([r.interpretation] if r.interpretation else [])
         row["flags"] += [f for f in r.flags if f not in row["flags"]]
     header = ["sample", *(f"{m.removeprefix(prefix)} ({u})" if u else m.removeprefix(prefix) for m, u in metrics),
@@ -353,7 +364,7 @@ def protocols_show(ref: Annotated[str, typer.Argument(help="Protocol id or TOML 
         typer.echo(f"  {key} = {value}")
     typer.echo("\nacceptance:")
     for c in p.acceptance:
-        typer.echo(f"  {c.id}: {c.description}")
+        typer.echo(f"  {c.id}: {c.rendered_description()}")
 
 
 @runs_app.callback()
@@ -392,7 +403,7 @@ def runs_show(run_id: Annotated[int, typer.Argument(help="Run id.")], db: DbOpti
               as_json: JsonOption = False):
     """Show one stored run: protocol, inputs, checks, results."""
     from . import store
-    from .certificate import check_value, format_number as num
+    from .certificate import check_value, qualified
 
     run = store.get_run(_existing_db(db), run_id)
     if as_json:
@@ -406,7 +417,7 @@ def runs_show(run_id: Annotated[int, typer.Argument(help="Run id.")], db: DbOpti
     typer.echo(_table([["PASS" if c["passed"] else "FAIL", c["check_id"], check_value(c), c["limit_text"]]
                        for c in run["checks"]], ["", "check", "value", "limit"]))
     typer.echo("")
-    typer.echo(_table([[r["slot"] or "", r["sample"], r["lot"] or "", r["metric"], num(r["value"]), r["unit"],
+    typer.echo(_table([[r["slot"] or "", r["sample"], r["lot"] or "", r["metric"], qualified(r), r["unit"],
                         r["interpretation"] or "", ", ".join(r["flags"])] for r in run["results"]],
                       ["slot", "sample", "lot", "metric", "value", "unit", "interpretation", "flags"]))
 

@@ -11,7 +11,9 @@ TABLES = {
         "details": "what the assay's certificate block shows (JSON)", "samples": "the samples file's rows (JSON)",
         "settings": "lab settings the certificate shows (JSON)", "digest": "SHA-256 over every stored row of the run",
         "digest_version": "digest scheme (empty: 1, inputs/checks/results only; 2: every row)",
-        "supersedes": "the run this run corrects (re-analysis)"}),
+        "supersedes": "the run this run corrects (re-analysis)",
+        "protocol_modified": "shipped protocol this run's protocol was modified from (JSON: id, version, changed "
+        "keys); empty when unmodified"}),
     "input_files": ("Every file a run used, with its bytes and SHA-256.", "name", {
         "kind": "export, samples, parameters, settings or logo", "sha256": "SHA-256 of content",
         "format": "the reader (exports) or file type"}),
@@ -20,11 +22,13 @@ TABLES = {
     "fits": ("Calibration and dose-response fits.", "name", {"parameters": "fitted parameters (JSON)",
                                                              "se": "standard errors (JSON)"}),
     "checks": ("Acceptance criteria verdicts.", "check_id", {"limit_text": "the limit as written",
-                                                             "passed": "1 pass, 0 fail"}),
+                                                             "passed": "1 pass, 0 fail", "unit": "unit of value",
+                                                             "total": "a count's item total"}),
     "results": ("Reported results, one row per sample and metric.", "sample", {
         "sample": "display label", "slot": "layout sample slot", "sample_id": "sample id from the samples file",
         "lot": "sample lot", "concentration": "sample (or dose) concentration",
-        "concentration_unit": "unit of concentration", "unit": "unit of value", "flags": "flags (JSON list)"}),
+        "concentration_unit": "unit of concentration", "unit": "unit of value", "flags": "flags (JSON list)",
+        "qualifier": "< or > when value is a censored bound (below / above the reportable range)"}),
     "protocol_texts": ("Protocol file texts, stored once per SHA-256 (runs.protocol_sha256 points here).", "sha256",
                        {"text": "the protocol file's text, byte for byte as run"}),
     "certificates": ("Certificate files issued, with their SHA-256.", "path", {}),

@@ -19,7 +19,7 @@ from .layout import Layout
 from .plate import Plate, Read, parse_well, well_name
 from .config import load_config_file
 from .parameters import override_parameters, validated_parameters
-from .protocol import Protocol, ReadSpec, find
+from .protocol import Protocol, ReadSpec, find, modified_from
 from .reading import InputFile, read_input, select_plate
 from .reads import describe_area
 from .registry import Assay, AssayInput, AssayResult, Result
@@ -40,6 +40,7 @@ class RunOutcome:
     certificate_html: Path | None
     certificate_pdf: Path | None = None
     skipped: list[str] = field(default_factory=list)
+    modified_from: dict | None = None  # the shipped protocol this one has the id and version of, and what changed
     digest: str | None = None
     warnings: list[str] = field(default_factory=list)
 
@@ -47,7 +48,8 @@ class RunOutcome:
         return {
             "run_id": self.run_id,
             "assay": self.assay,
-            "protocol": {"id": self.protocol.id, "version": self.protocol.version, "sha256": self.protocol.sha256},
+            "protocol": {"id": self.protocol.id, "version": self.protocol.version, "sha256": self.protocol.sha256,
+                         "modified_from": self.modified_from},
             "valid": self.valid,
             "checks": [c.to_json() for c in self.checks],
             "results": [result_json(r) for r in self.result.results],
@@ -61,8 +63,9 @@ class RunOutcome:
 def result_json(r) -> dict:
     value = r.value if r.value is not None and math.isfinite(r.value) else None
     return {"sample": r.sample, "metric": r.metric, "value": value, "unit": r.unit,
-            "flags": list(r.flags), "interpretation": r.interpretation, "slot": r.slot, "sample_id": r.sample_id,
-            "lot": r.lot, "concentration": r.concentration, "concentration_unit": r.concentration_unit}
+            "flags": list(r.flags), "interpretation": r.interpretation, "qualifier": r.qualifier, "slot": r.slot,
+            "sample_id": r.sample_id, "lot": r.lot, "concentration": r.concentration,
+            "concentration_unit": r.concentration_unit}
 
 
 def execute(assay_name: str, files: list[Path], *, protocol: str | Path | None = None,
@@ -97,6 +100,7 @@ class Setup:
     software: dict
     params: tuple[str, ...] = ()
     assay_plugin: dict | None = None
+    modified_from: dict | None = None  # see protocol.modified_from
 
 
 def prepare(assay_name: str, protocol: str | Path | None = None, params: Sequence[str] = ()) -> Setup:
@@ -109,7 +113,8 @@ def prepare(assay_name: str, protocol: str | Path | None = None, params: Sequenc
                         where="assay")
     plugin = loaded.assay_plugins.get(assay.name)
     return Setup(assay, proto, validated_parameters(assay, proto, params), software_versions(loaded),
-                 tuple(params), {"distribution": plugin.distribution, "version": plugin.version} if plugin else None)
+                 tuple(params), {"distribution": plugin.distribution, "version": plugin.version} if plugin else None,
+                 modified_from(proto, loaded.protocol_files))
 
 
 def compute(setup: Setup, files: Sequence[Path], *, samples: Path | None = None, operator: str | None = None,
@@ -145,7 +150,7 @@ def compute(setup: Setup, files: Sequence[Path], *, samples: Path | None = None,
         "valid": all(c.passed for c in checks), "operator": operator,
         "created_at": started.isoformat(timespec="seconds"), "software": setup.software,
         "samples": {k: vars(v) for k, v in sample_info.items()}, "skipped": skipped, "settings": settings,
-        "supersedes": None,
+        "supersedes": None, "modified_from": setup.modified_from,
     }
     record["digest"] = run_digest(record)
     return record
@@ -177,7 +182,7 @@ def commit(record: dict, database, *, out: Path = Path("certificates"), template
                     warnings.append(f"the certificate of run {supersedes} was not issued again: {exc.message}")
     return RunOutcome(run_id, record["assay"], record["protocol"], record["valid"], record["checks"],
                       record["result"], paths.get("html"), paths.get("pdf"), record["skipped"],
-                      digest=record["digest"], warnings=warnings)
+                      modified_from=record["modified_from"], digest=record["digest"], warnings=warnings)
 
 
 def _check_file_count(proto: Protocol, files: Sequence[Path]) -> None:
@@ -397,9 +402,10 @@ def _note_left_out(result: AssayResult, assay_input: AssayInput) -> None:
 
 
 def _interpret(proto: Protocol, result: AssayResult) -> None:
+    """Class measured values by the protocol's tables; a censored value or one the plugin judged is left alone."""
     for table in proto.interpretation:
         for r in result.results:
-            if r.metric == table.metric:
+            if r.metric == table.metric and r.interpretation is None and r.qualifier is None:
                 r.interpretation = table.classify(r.value)
 
 

@@ -45,7 +45,8 @@ def digest_v1(input_sha256: list[str], protocol_sha256: str, parameters: dict, v
         "checks": [{"id": c["check_id"], "description": c["description"], "value": _number(c["value"]),
                     "limit": c["limit_text"], "passed": bool(c["passed"])} for c in checks],
         "results": [{"sample": r["sample"], "metric": r["metric"], "value": _number(r["value"]), "unit": r["unit"],
-                     "flags": json.loads(r["flags"]), "interpretation": r["interpretation"]} for r in results],
+                     "flags": json.loads(r["flags"]), "interpretation": r["interpretation"],
+                     **({"qualifier": r["qualifier"]} if r.get("qualifier") else {})} for r in results],
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True, allow_nan=False).encode()).hexdigest()
 

@@ -114,7 +114,12 @@ class AssayInput:
 
 @dataclass
 class Result:
-    """One reported number with its unit, flags and interpretation."""
+    """One reported number with its unit, flags and interpretation.
+
+    qualifier: '<' or '>' when the value is a censored bound (the true value lies below or above it),
+    None for a measured value. A plugin that sets interpretation itself (or a qualifier) is not
+    classed again by the protocol's interpretation table.
+    """
 
     sample: str
     metric: str

@@ -100,6 +100,18 @@ def _append_only(db: Database, tables) -> None:
                        f"BEGIN SELECT RAISE(ABORT, '{table} is append-only: records are never changed'); END")
 
 
+def m003_result_qualifier(db: Database) -> None:
+    """results.qualifier ('<', '>' or NULL: a censored bound or a measured value)."""
+    db["results"].add_column("qualifier", str)
+
+
+def m003_check_unit_and_modified_protocol(db: Database) -> None:
+    """checks.unit and checks.total (a count's item total); runs.protocol_modified (JSON: shipped id, version, keys)."""
+    db["checks"].add_column("unit", str)
+    db["checks"].add_column("total", int)
+    db["runs"].add_column("protocol_modified", str)
+
+
 def m005_records(db: Database) -> None:
     """Every input kind, results by sample, the rendered record, key-based signatures, foreign keys.
 
@@ -138,7 +150,8 @@ def m004_protocol_texts(db: Database) -> None:
     _append_only(db, ("protocol_texts",))
 
 
-MIGRATIONS = [m001_initial, m002_integrity, m005_records, m004_protocol_texts]
+MIGRATIONS = [m001_initial, m002_integrity, m003_result_qualifier, m003_check_unit_and_modified_protocol, m005_records,
+              m004_protocol_texts]
 
 
 def migrate(db: Database) -> list[str]:
@@ -225,6 +238,7 @@ def run_rows(record: dict) -> dict[str, list[dict]]:
         "overridden": _json(sorted(record["overridden"])), "assay_title": record["assay_title"],
         "assay_template": record["assay_template"], "assay_plugin": _json(record["assay_plugin"]),
         "digest_version": DIGEST_VERSION,
+        "protocol_modified": _json(record["modified_from"]) if record.get("modified_from") else None,
     }
     files = [("export", f.path, f.content, f.format) for f in record["inputs"]]
     files += [(f.kind, f.path, f.content, f.format) for f in record["attachments"]]
@@ -243,13 +257,13 @@ def run_rows(record: dict) -> dict[str, list[dict]]:
         "checks": [{
             "position": i, "check_id": c.id, "description": c.description, "value": _float(c.value),
             "limit_text": c.limit, "passed": int(c.passed), "detail": c.detail, "scope": c.scope,
-            "is_count": int(c.is_count),
+            "is_count": int(c.is_count), "unit": c.unit, "total": c.total,
         } for i, c in enumerate(record["checks"])],
         "results": [{
             "position": i, "sample": r.sample, "metric": r.metric, "value": _float(r.value), "unit": r.unit,
             "flags": _json(r.flags), "interpretation": r.interpretation, "scope": r.scope, "slot": r.slot,
             "sample_id": r.sample_id, "lot": r.lot, "concentration": _float(r.concentration),
-            "concentration_unit": r.concentration_unit,
+            "concentration_unit": r.concentration_unit, "qualifier": r.qualifier,
         } for i, r in enumerate(result.results)],
     }
 
@@ -291,7 +305,7 @@ def audit(db: Database, event: str, run_id: int | None, actor: str, payload: dic
 
 
 _JSON_COLUMNS = ("parameters", "software", "metrics", "details", "samples", "skipped", "plate_metadata", "settings",
-                 "overridden", "assay_plugin")
+                 "overridden", "assay_plugin", "protocol_modified")
 
 
 def get_run(db: Database, run_id: int) -> dict:

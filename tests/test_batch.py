@@ -13,6 +13,7 @@ from conftest import DATA, REPO, count_rows
 
 PLATE = DATA / "hemolysis" / "valid_plate.csv"
 COMPLEMENT = DATA / "complement" / "valid_plate.csv"
+LOT = ("--param", f"@{REPO / 'examples' / 'complement' / 'kit-lot-XYZ.toml'}")  # complement runs need the kit lot
 
 
 def grid_values(path):
@@ -170,28 +171,28 @@ def split_complement(workdir):
 
 def test_group_makes_one_run_from_the_files_of_one_plate(cli, workdir, split_complement):
     od450, od650, protocol = split_complement
-    _, whole = cli.json("execute", "complement", COMPLEMENT)
-    result, data = cli.json("execute", "complement", "--protocol", protocol, "--group", f"{od450},{od650}")
+    _, whole = cli.json("execute", "complement", *LOT, COMPLEMENT)
+    result, data = cli.json("execute", "complement", *LOT, "--protocol", protocol, "--group", f"{od450},{od650}")
     assert result.exit_code == 0, result.stderr
     assert data["runs"][0]["files"] == [str(od450), str(od650)]
     _, run = cli.json("runs", "show", data["runs"][0]["run_id"])
     assert [(r["sample"], r["metric"], r["value"]) for r in run["results"]] == \
         [(r["sample"], r["metric"], r["value"]) for r in whole["results"]]
-    assert [f["name"] for f in run["inputs"]] == ["od450.csv", "od650.csv"]
+    assert [f["name"] for f in run["inputs"] if f["kind"] == "export"] == ["od450.csv", "od650.csv"]
     (workdir / "sheet.csv").write_text("run,file\nplate1,od450.csv\nplate1,od650.csv\n")
-    result, data = cli.json("execute", "complement", "--protocol", protocol, "--sheet", workdir / "sheet.csv")
+    result, data = cli.json("execute", "complement", *LOT, "--protocol", protocol, "--sheet", workdir / "sheet.csv")
     assert result.exit_code == 0 and len(data["runs"]) == 1 and data["runs"][0]["status"] == "valid"
 
 
 def test_files_are_never_merged_unless_the_protocol_takes_several(cli, workdir, split_complement):
     od450, od650, protocol = split_complement
     before = count_rows(workdir / "assayrun.db")
-    ungrouped = cli("execute", "complement", "--protocol", protocol, od450, od650)
+    ungrouped = cli("execute", "complement", *LOT, "--protocol", protocol, od450, od650)
     assert ungrouped.exit_code == 2 and "takes 2 file(s) per run, not 1" in ungrouped.stderr
     assert "--group" in ungrouped.stderr
-    grouped = cli("execute", "complement", "--group", f"{od450},{od650}")
+    grouped = cli("execute", "complement", *LOT, "--group", f"{od450},{od650}")
     assert grouped.exit_code == 2 and "takes 1 file(s) per run, not 2" in grouped.stderr
-    same_read = cli("execute", "complement", "--protocol", protocol, "--group", f"{od450},{od450}")
+    same_read = cli("execute", "complement", *LOT, "--protocol", protocol, "--group", f"{od450},{od450}")
     assert same_read.exit_code == 2 and "read '450 nm' is also in od450.csv" in same_read.stderr  # nothing stored
     assert count_rows(workdir / "assayrun.db") == before
 

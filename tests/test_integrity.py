@@ -138,7 +138,7 @@ def test_reanalysis_supersedes_and_both_certificates_say_so(cli, stored, workdir
 
 
 def test_migration_from_the_first_schema(tmp_path, workdir):
-    """A database made by m001 alone (the first release) gains m002 with its data intact."""
+    """A database made by m001 alone (the first release) gains every later migration with its data intact."""
     path = tmp_path / "old.db"
     db = Database(path)
     db["_migrations"].create({"name": str, "applied_at": str}, pk="name")
@@ -147,6 +147,7 @@ def test_migration_from_the_first_schema(tmp_path, workdir):
     db["runs"].insert({"id": 7, "assay": "hemolysis", "digest": "abc", "valid": 1})
     assert store.migrate(db) == [m.__name__ for m in store.MIGRATIONS[1:]]
     assert db["runs"].get(7)["supersedes"] is None and "signatures" in db.table_names()
+    assert "qualifier" in db["results"].columns_dict and db["runs"].get(7)["protocol_modified"] is None
     with pytest.raises(sqlite3.DatabaseError, match="append-only"):
         db.execute("delete from runs where id = 7")
     assert [(fk.column, fk.other_table) for fk in db["runs"].foreign_keys] == [("supersedes", "runs")]

@@ -118,12 +118,15 @@ def test_a_blank_operator_is_refused_and_nothing_stored(cli, inputs):
 ASSAY_RUNS = {
     "hemolysis": ["hemolysis", EXAMPLES / "hemolysis" / "plate.csv", "--samples", EXAMPLES / "hemolysis" / "samples.csv"],
     "complement": ["complement", EXAMPLES / "complement" / "plate.csv", "--samples",
-                   EXAMPLES / "complement" / "samples.csv"],
+                   EXAMPLES / "complement" / "samples.csv", "--param",
+                   f"@{EXAMPLES / 'complement' / 'kit-lot-XYZ.toml'}"],
     "cytotoxicity": ["cytotoxicity", EXAMPLES / "cytotoxicity" / "mtt_plate.csv", "--protocol", "ncl-gta-1-mtt",
                      "--samples", EXAMPLES / "cytotoxicity" / "samples.csv"],
-    "coagulation": ["coagulation", EXAMPLES / "coagulation" / "coagulometer.csv"],
+    "coagulation": ["coagulation", EXAMPLES / "coagulation" / "coagulometer.csv", "--param",
+                    f"@{EXAMPLES / 'coagulation' / 'control-lot.toml'}"],
     "coagulation-kinetic": ["coagulation", EXAMPLES / "coagulation" / "plate_kinetic.csv", "--protocol",
-                            "ncl-ita-12-plate", "--samples", EXAMPLES / "coagulation" / "samples.csv"],
+                            "ncl-ita-12-plate", "--samples", EXAMPLES / "coagulation" / "samples.csv", "--param",
+                            f"@{EXAMPLES / 'coagulation' / 'plate-control-lot.toml'}"],
     "complement-kit-lot": ["complement", EXAMPLES / "complement" / "plate.csv", "--param",
                            f"@{EXAMPLES / 'complement' / 'kit-lot-XYZ.toml'}"],
     "cytotoxicity-ldh": ["cytotoxicity", EXAMPLES / "cytotoxicity" / "ldh_plate.csv", "--protocol", "ncl-gta-2-ldh"],
@@ -186,6 +189,45 @@ def test_tampered_details_change_the_digest(cli, workdir):
     assert result.exit_code == 1 and "DIFFERS  run 1: digest" in result.stdout
     reissue = cli("certificate", "1")
     assert reissue.exit_code == 2 and "stored records no longer match its digest" in reissue.stderr
+
+
+@pytest.mark.parametrize("tamper", [
+    "update results set qualifier = '<' where qualifier = '>'",
+    "update checks set total = total + 1 where total is not null",
+    "update checks set unit = 'mg' where unit = 'AU'",
+    "update runs set protocol_modified = replace(protocol_modified, 'comments', 'limits')",
+])
+def test_issue_17_columns_are_in_the_digest(cli, workdir, tamper):
+    """results.qualifier, checks.unit/total and runs.protocol_modified are stored rows: changing one breaks the digest."""
+    edited = workdir / "mtt.toml"
+    edited.write_text((REPO / "protocols" / "ncl-gta-1-mtt.toml").read_text(encoding="utf-8") + "# edited copy\n",
+                      encoding="utf-8")
+    result, data = cli.json("execute", "cytotoxicity", EXAMPLES / "cytotoxicity" / "mtt_plate.csv", "--protocol",
+                            edited, "--samples", EXAMPLES / "cytotoxicity" / "samples.csv")
+    assert result.exit_code in (0, 1), result.output
+    assert data["protocol"]["modified_from"]["changed"] == ["comments or formatting only"]
+    assert cli("verify", "1").exit_code == 0
+    drop_triggers("assayrun.db")
+    with sqlite3.connect("assayrun.db") as conn:
+        conn.execute(tamper)
+        assert conn.total_changes >= 1
+    result = cli("verify", "1")
+    assert result.exit_code == 1 and "DIFFERS  run 1: digest" in result.stdout
+
+
+def test_a_database_with_m005_gets_issue_17_columns(workdir):
+    """A database made by main before issue 17 (m005 applied, no m003 ones) gets them after, triggers intact."""
+    db = Database(workdir / "old.db")
+    db["_migrations"].create({"name": str, "applied_at": str}, pk="name")
+    for migration in (store.m001_initial, store.m002_integrity, store.m005_records):
+        migration(db)
+        db["_migrations"].insert({"name": migration.__name__, "applied_at": "2026-01-01T00:00:00+00:00"})
+    assert store.migrate(db) == ["m003_result_qualifier", "m003_check_unit_and_modified_protocol", "m004_protocol_texts"]
+    assert {"unit", "total"} <= set(db["checks"].columns_dict) and "qualifier" in db["results"].columns_dict
+    db["runs"].insert({"id": 3, "assay": "hemolysis", "digest": "abc", "valid": 1})
+    assert db["runs"].get(3)["protocol_modified"] is None
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        db.execute("update runs set protocol_modified = '{}' where id = 3")
 
 
 def test_row_order_is_not_content(cli, workdir):
