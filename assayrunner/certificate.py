@@ -7,6 +7,7 @@ import hashlib
 import math
 import mimetypes
 import os
+import sys
 import tomllib
 from datetime import datetime, timezone
 from pathlib import Path
@@ -186,22 +187,21 @@ def _writable(out: Path) -> None:
 
 def issue(db: Database, run_id: int, out: Path, formats: tuple[str, ...] = ("html",),
           templates: Path | None = None) -> dict[str, Path]:
-    """Render a run's certificate once and write it in each format; record each file (call inside db.atomic())."""
+    """Render a run's certificate once, write it in each format and record each file (call inside
+    store.transaction(): the files get their names only once the transaction has committed)."""
     run = db["runs"].get(run_id)
     revision = 1 + db.execute("select count(distinct created_at) from certificates where run_id = ?",
                               [run_id]).fetchone()[0]
     html = render_html(db, run_id, templates, revision)
     _writable(out)
-    stem = f"run-{run_id}-{run['assay']}" + (f"-r{revision}" if revision > 1 else "")
+    recover_partial(db, out)
+    stem = file_stem(db, run_id, run["assay"], revision)
     issued_at = datetime.now(timezone.utc).isoformat(timespec="microseconds")
     paths = {}
     for fmt in formats:
-        path = (out / f"{stem}.{fmt}").resolve()
-        if fmt == "html":
-            path.write_text(html, encoding="utf-8")
-        else:
-            write_pdf(html, path)
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        content = html.encode("utf-8") if fmt == "html" else pdf_bytes(html)
+        path = write_after_commit(db, (out / f"{stem}.{fmt}").resolve(), content)
+        digest = hashlib.sha256(content).hexdigest()
         db["certificates"].insert({"run_id": run_id, "format": fmt, "path": str(path), "sha256": digest,
                                    "created_at": issued_at})
         store.audit(db, "certificate issued", run_id, run["operator"],
@@ -210,14 +210,86 @@ def issue(db: Database, run_id: int, out: Path, formats: tuple[str, ...] = ("htm
     return paths
 
 
-def write_pdf(html: str, path: Path) -> None:
+def file_stem(db: Database, run_id: int, assay: str, revision: int) -> str:
+    """run-<id>-<assay>-<8 hex of the database's id>[-r<revision>]: unique across databases sharing a folder."""
+    return f"run-{run_id}-{assay}-{store.database_id(db)[:8]}" + (f"-r{revision}" if revision > 1 else "")
+
+
+PARTIAL = ".partial"
+
+
+def write_after_commit(db: Database, path: Path, content: bytes) -> Path:
+    """Write `content` under a temporary name beside `path` now, and give it its name once the open
+    transaction commits: a certificate file never exists for a run that was not stored. An existing
+    file is never overwritten (UserError before anything is stored)."""
+    if path.exists():
+        raise UserError("a file of this name exists already and certificates are never overwritten: "
+                        "move it away or write to another --out", file=path)
+    partial = path.with_name(f".{path.name}.{os.getpid()}{PARTIAL}")
+    try:
+        with open(partial, "wb") as handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise UserError(f"cannot write the certificate: {exc.strerror}", file=path) from None
+    store.after_commit(db, lambda: publish(partial, path))
+    return path
+
+
+def publish(partial: Path, path: Path) -> None:
+    """Give a written certificate its name, never replacing another file (a hard link fails if it exists)."""
+    try:
+        os.link(partial, path)
+    except FileExistsError:
+        print(f"warning: {path} appeared while this run was stored; its certificate stays at {partial}",
+              file=sys.stderr)
+        return
+    partial.unlink()
+
+
+def recover_partial(db: Database, folder: Path) -> list[str]:
+    """Finish what a killed process left in a certificate folder: a partial file whose certificate this
+    database recorded gets its name; one of this database that no live process writes and that was never
+    recorded is removed. Call under the write lock (inside store.transaction()). Returns what was done."""
+    if not folder.is_dir():
+        return []
+    done = []
+    tag = f"-{store.database_id(db)[:8]}"
+    for partial in folder.glob(f".run-*{PARTIAL}"):
+        name, _, pid = partial.name[1:-len(PARTIAL)].rpartition(".")
+        if tag not in name or not pid.isdigit() or _alive(int(pid)):
+            continue
+        path = (folder / name).resolve()
+        recorded = store.certificate_sha256(db, path)
+        if recorded and not path.exists() and hashlib.sha256(partial.read_bytes()).hexdigest() == recorded:
+            publish(partial, path)
+            done.append(f"completed {path.name}")
+        elif not recorded:
+            partial.unlink(missing_ok=True)
+            done.append(f"removed {partial.name} (its run was never stored)")
+    return done
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def pdf_bytes(html: str) -> bytes:
     """The certificate's HTML as PDF through WeasyPrint (optional dependency)."""
     try:
         import weasyprint
     except (ImportError, OSError) as exc:
         raise UserError(f"PDF certificates need WeasyPrint ({exc}); install it with: pip install 'assayrunner[pdf]'") \
             from None
-    weasyprint.HTML(string=html).write_pdf(path)
+    return weasyprint.HTML(string=html).write_pdf()
 
 
 def _data_uri(path: Path) -> str:

@@ -325,12 +325,12 @@ def certificate(
     templates: TemplatesOption = None,
 ):
     """Issue the certificate of a stored run again (a new revision, recorded in the audit log)."""
-    from . import certificate as cert
+    from . import certificate as cert, store
 
     if format not in ("html", "pdf"):
         raise UserError(f"--format must be html or pdf, not {format!r}")
     database = _existing_db(db)
-    with database.atomic():
+    with store.transaction(database):
         paths = cert.issue(database, _run_id(database, run_id), out, (format,), templates)
     typer.echo(str(paths[format]))
 
@@ -347,11 +347,11 @@ def sign(
     templates: TemplatesOption = None,
 ):
     """Sign a run electronically (reviewed, then approved) and re-issue its certificate with the signature."""
-    from . import certificate as cert
+    from . import certificate as cert, store
     from .signing import sign as record_signature
 
     database = _existing_db(db)
-    with database.atomic():
+    with store.transaction(database):
         row = record_signature(database, _run_id(database, run_id), role, by, meaning)
         issued = {r["format"] for r in database.query("select format from certificates where run_id = ?", [run_id])}
         paths = cert.issue(database, run_id, out, tuple(f for f in ("html", "pdf") if f in issued), templates)

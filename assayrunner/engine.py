@@ -104,7 +104,7 @@ def execute(assay_name: str, files: list[Path], *, protocol: str | Path | None =
     certificate.check_destination(out, templates)
     database = store.open_db(db)
     formats = ("html", "pdf") if pdf else ("html",)
-    with database.atomic():
+    with store.transaction(database):
         if supersedes is not None:
             _check_supersedes(database, supersedes, assay.name, db)
             record["supersedes"] = supersedes

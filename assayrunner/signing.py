@@ -13,7 +13,7 @@ ROLES = ("reviewed", "approved")
 
 
 def sign(db: Database, run_id: int, role: str, signer: str, meaning: str) -> dict:
-    """Record a signature (call inside db.atomic()); a run is reviewed before it is approved, each role once."""
+    """Record a signature (call inside store.transaction()); a run is reviewed before it is approved, each role once."""
     if role not in ROLES:
         raise UserError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
     if not signer.strip() or not meaning.strip():

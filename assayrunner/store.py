@@ -5,6 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import random
+import secrets
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -56,37 +62,167 @@ def m002_integrity(db: Database) -> None:
                        f"BEGIN SELECT RAISE(ABORT, '{table} is append-only: records are never changed'); END")
 
 
-MIGRATIONS = [m001_initial, m002_integrity]
+def m006_chain_head(db: Database) -> None:
+    """The audit chain's length and last hash kept beside it, and a random id naming this database's files."""
+    db["chain_head"].create({"id": int, "database_id": str, "audit_rows": int, "audit_sha256": str}, pk="id")
+    last = db.execute("select sha256 from audit_log order by id desc limit 1").fetchone()
+    db["chain_head"].insert({"id": 1, "database_id": secrets.token_hex(16),
+                             "audit_rows": db.execute("select count(*) from audit_log").fetchone()[0],
+                             "audit_sha256": last[0] if last else GENESIS})
+
+
+GENESIS = "0" * 64
+MIGRATIONS = [m001_initial, m002_integrity, m006_chain_head]
 
 
 def migrate(db: Database) -> list[str]:
-    """Apply the migrations not yet applied, in order; returns their names."""
-    db["_migrations"].create({"name": str, "applied_at": str}, pk="name", if_not_exists=True)
-    done = {row["name"] for row in db["_migrations"].rows}
-    applied = []
-    for migration in MIGRATIONS:
-        if migration.__name__ not in done:
-            with db.atomic():
+    """Apply the migrations not yet applied, in order, under the write lock; returns their names."""
+    if not pending_migrations(db):
+        return []
+    with transaction(db):
+        db["_migrations"].create({"name": str, "applied_at": str}, pk="name", if_not_exists=True)
+        applied = pending_migrations(db)  # again under the lock: another process may have just migrated
+        for migration in MIGRATIONS:
+            if migration.__name__ in applied:
                 migration(db)
                 db["_migrations"].insert({"name": migration.__name__, "applied_at": _now()})
-            applied.append(migration.__name__)
     return applied
 
 
+def pending_migrations(db: Database) -> list[str]:
+    """The names of the known migrations this database has not applied yet."""
+    done = {row["name"] for row in db["_migrations"].rows} if db["_migrations"].exists() else set()
+    return [m.__name__ for m in MIGRATIONS if m.__name__ not in done]
+
+
+def applied_migrations(db: Database) -> list[str]:
+    """The migrations recorded in the database, known or not, in the order applied."""
+    if not db["_migrations"].exists():
+        return []
+    return [row["name"] for row in db.query("select name from _migrations order by applied_at, name")]
+
+
+#: File system types where SQLite's locks do not hold (or not reliably): a database there can lose runs.
+NETWORK_FILESYSTEMS = frozenset({
+    "nfs", "nfs4", "cifs", "smb", "smb2", "smb3", "smbfs", "ncpfs", "afs", "9p", "coda", "davfs", "fuse.davfs2",
+    "fuse.sshfs", "sshfs", "glusterfs", "fuse.glusterfs", "ceph", "fuse.ceph", "lustre", "gpfs", "beegfs",
+    "fuse.s3fs", "fuse.rclone", "fuse.gcsfuse", "fuse.goofys", "fuse.blobfuse", "fuse.smbnetfs", "fuse.cifs"})
+
+
+def network_filesystem(path: Path, mounts: str | None = None) -> str | None:
+    """The file system type when `path` (or the folder it would be created in) lies on a network file
+    system, else None. Linux: from /proc/mounts (or the given text in its format); elsewhere None."""
+    if mounts is None:
+        try:
+            mounts = Path("/proc/mounts").read_text()
+        except OSError:
+            return None
+    target = Path(path).absolute()
+    while not target.exists() and target != target.parent:
+        target = target.parent
+    target = target.resolve()
+    best, fstype = -1, None
+    for line in mounts.splitlines():
+        fields = line.split()
+        if len(fields) < 3:
+            continue
+        point = Path(fields[1].encode().decode("unicode_escape"))  # /proc/mounts writes a space as \040
+        if (target == point or point in target.parents) and len(point.parts) > best:
+            best, fstype = len(point.parts), fields[2]
+    return fstype if fstype in NETWORK_FILESYSTEMS or (fstype or "").startswith("nfs") else None
+
+
+def refuse_network_filesystem(path: Path) -> None:
+    """UserError for a database on a network file system."""
+    fstype = network_filesystem(path)
+    if fstype:
+        raise UserError(f"the database is on a network file system ({fstype}), where SQLite's locking does not "
+                        "hold and runs can be lost; keep the database on a local disk (--db or ASSAYRUN_DB)",
+                        file=path)
+
+
 def open_db(path: Path) -> Database:
-    """Open (creating if needed) and migrate the database; WAL and a busy timeout for concurrent writers."""
+    """Open (creating if needed) and migrate the database; WAL and a busy timeout for concurrent writers.
+    A database on a network file system is refused."""
+    refuse_network_filesystem(path)
     try:
         db = Database(path)
-        db.execute("PRAGMA busy_timeout = 10000")
-        db.enable_wal()
+        db.execute(f"PRAGMA busy_timeout = {_BUSY_MS}")
+        _retry_locked(db, lambda: db.enable_wal(), path)
         migrate(db)
+    except UserError:
+        raise
     except Exception as exc:  # sqlite3.DatabaseError for a file that is not a database, OSError for a bad path
         raise UserError(f"cannot open the database: {exc}", file=path) from None
     return db
 
 
+_BUSY_MS = 2000  # SQLite's own wait per attempt; transaction() retries up to [database] lock_timeout_s
+_after_commit: dict[int, list[Callable[[], None]]] = {}
+
+
+@contextmanager
+def transaction(db: Database) -> Iterator[Database]:
+    """One write transaction that takes the write lock up front (BEGIN IMMEDIATE), retrying with backoff
+    for up to [database] lock_timeout_s; callbacks given to after_commit() run once it has committed."""
+    if db.conn.in_transaction:  # nested: a savepoint inside the one that holds the lock
+        with db.atomic():
+            yield db
+        return
+    _retry_locked(db, lambda: db.conn.execute("BEGIN IMMEDIATE"), _path(db))
+    _after_commit[id(db)] = []
+    try:
+        yield db
+        db.conn.execute("COMMIT")
+    except BaseException:
+        if db.conn.in_transaction:
+            db.conn.execute("ROLLBACK")
+        _after_commit.pop(id(db), None)
+        raise
+    for callback in _after_commit.pop(id(db), []):
+        callback()
+
+
+def after_commit(db: Database, callback: Callable[[], None]) -> None:
+    """Run `callback` once the transaction() open on `db` commits (at once when there is none)."""
+    if id(db) in _after_commit:
+        _after_commit[id(db)].append(callback)
+    else:
+        callback()
+
+
+def _retry_locked(db: Database, attempt: Callable[[], object], path) -> None:
+    """Run `attempt` until it gets past a locked database, with jittered exponential backoff, for up to
+    [database] lock_timeout_s; then a UserError (nothing was written)."""
+    from .config import load_config
+
+    timeout = load_config().database.lock_timeout_s
+    deadline, delay = time.monotonic() + timeout, 0.005
+    while True:
+        try:
+            attempt()
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            if time.monotonic() >= deadline:
+                raise UserError(f"the database stayed locked by other writers for {timeout:g} s; nothing was "
+                                "stored: try again, or raise [database] lock_timeout_s", file=path) from None
+        time.sleep(min(delay * random.uniform(0.5, 1.5), max(deadline - time.monotonic(), 0)))
+        delay = min(delay * 2, 0.25)
+
+
+def _path(db: Database) -> str:
+    return db.conn.execute("pragma database_list").fetchone()[2]
+
+
+def database_id(db: Database) -> str:
+    """This database's random id (made by m006), which certificate file names carry."""
+    return db.execute("select database_id from chain_head where id = 1").fetchone()[0]
+
+
 def save_run(db: Database, record: dict) -> int:
-    """Insert one run and everything it computed; call inside db.atomic()."""
+    """Insert one run and everything it computed; call inside transaction()."""
     proto, result, plate = record["protocol"], record["result"], record["plate"]
     run_id = db["runs"].insert({
         "assay": record["assay"], "protocol_id": proto.id, "protocol_version": proto.version,
@@ -138,13 +274,21 @@ def _well_rows(run_id: int, plate, layout):
 
 
 def audit(db: Database, event: str, run_id: int | None, actor: str, payload: dict) -> None:
-    """Append an audit row chained to the previous one by SHA-256."""
+    """Append an audit row chained to the previous one by SHA-256, and move the chain head to it."""
     last = next(db.query("select sha256 from audit_log order by id desc limit 1"), None)
-    prev = last["sha256"] if last else "0" * 64
+    prev = last["sha256"] if last else GENESIS
     row = {"at": _now(), "event": event, "run_id": run_id, "actor": actor, "payload": _json(payload),
            "prev_sha256": prev}
     row["sha256"] = hashlib.sha256(_json(row, canonical=True).encode()).hexdigest()
     db["audit_log"].insert(row)
+    db.execute("update chain_head set audit_rows = audit_rows + 1, audit_sha256 = ? where id = 1", [row["sha256"]])
+
+
+def chain_head(db: Database) -> dict | None:
+    """The recorded length and last hash of the audit chain (None before m006)."""
+    row = db.execute("select audit_rows, audit_sha256 from chain_head where id = 1").fetchone() \
+        if db["chain_head"].exists() else None
+    return {"rows": row[0], "sha256": row[1]} if row else None
 
 
 def get_run(db: Database, run_id: int) -> dict:
@@ -173,6 +317,12 @@ def get_run(db: Database, run_id: int) -> dict:
 def signatures(db: Database, run_id: int) -> dict[str, dict]:
     """Role -> signature row for a run."""
     return {row["role"]: row for row in db.query("select * from signatures where run_id = ? order by id", [run_id])}
+
+
+def certificate_sha256(db: Database, path: Path) -> str | None:
+    """The SHA-256 recorded for a certificate file path, None if this database issued none there."""
+    row = db.execute("select sha256 from certificates where path = ? order by id desc limit 1", [str(path)]).fetchone()
+    return row[0] if row else None
 
 
 def superseded_by(db: Database, run_id: int) -> list[int]:
