@@ -366,6 +366,8 @@ def verify(
     target: Annotated[Optional[str], typer.Argument(help="Run id or certificate file (default: every run).")] = None,
     file: Annotated[Optional[list[Path]], typer.Option("--file", help="An input file to compare (repeatable).")] = None,
     db: DbOption = DEFAULT_DB,
+    allow_missing: Annotated[bool, typer.Option(
+        "--allow-missing", help="An input or certificate file no longer on disk is skipped, not a failure.")] = False,
 ):
     """Recompute digests from the database and the files; exit 0 when everything holds, 1 when anything differs."""
     from . import integrity
@@ -384,10 +386,7 @@ def verify(
             typer.echo(f"DIFFERS  {path}: not a certificate this database issued, or changed since")
             raise typer.Exit(1)
         run_ids = [found]
-    report = integrity.Report()
-    integrity.verify_audit_log(database, report)
-    for run_id in run_ids:
-        integrity.verify_run(database, run_id, report, file or [])
+    report = integrity.verify(database, run_ids, integrity.Report(allow_missing=allow_missing), file or [])
     for line in report.ok:
         typer.echo(f"OK       {line}")
     for line in report.skipped:
