@@ -50,6 +50,7 @@ class Limits(BaseModel):
     max_line_chars: PositiveInt = 200_000
     max_unzipped_mb: PositiveFloat = 256.0  # a workbook's members once decompressed
     max_sheet_cells: PositiveInt = 2_000_000  # rows x columns a workbook sheet declares or addresses
+    max_sheets: PositiveInt = 256
     max_plates_per_file: PositiveInt = 64
     max_wells_per_plate: PositiveInt = 3456  # the largest plate format
     max_values_per_plate: PositiveInt = 5_000_000  # wells x time points over every read

@@ -1,0 +1,184 @@
+"""Bounded resources: each [limits] setting refuses what exceeds it with one line (exit 2), before a library
+allocates for it, and nothing is stored. Crafted workbooks run in a subprocess: were a check missing,
+python-calamine would abort the process that reads them."""
+
+import os
+import re
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from assayrunner import bounds
+
+from conftest import DATA
+
+PLATE = DATA / "hemolysis" / "valid_plate.csv"
+KINETIC = DATA / "plate-exports" / "tecan" / "icontrol_infinite200pro_kinetic_od600_gfp.xlsx"
+GEN5_28_PLATES = DATA / "plate-exports" / "agilent-gen5" / "gen5_h1_xlsx_6well_28_plates_one_sheet_each.xlsx"
+
+
+def assayrun(*args, cwd: Path, **env) -> subprocess.CompletedProcess:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("ASSAYRUN_")}
+    environment.update(env)
+    return subprocess.run([sys.executable, "-m", "assayrunner", *map(str, args)], cwd=cwd, env=environment,
+                          capture_output=True, text=True, timeout=120)
+
+
+def refused(result, *fragments) -> None:
+    """Exit 2 with a single line on stderr holding every fragment; no traceback."""
+    assert result.returncode == 2, (result.returncode, result.stderr[-2000:])
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+
+
+def xlsx(path: Path, cells: dict[str, float], dimension: str | None = None) -> Path:
+    """A minimal workbook written by hand, so a cell can sit anywhere and the dimension say anything."""
+    rows: dict[int, list[str]] = {}
+    for ref, value in cells.items():
+        rows.setdefault(int(re.sub("[A-Z]", "", ref)), []).append(f'<c r="{ref}"><v>{value}</v></c>')
+    data = "".join(f'<row r="{r}">{"".join(c)}</row>' for r, c in sorted(rows.items()))
+    main = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+    rel = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+    pkg = "http://schemas.openxmlformats.org/package/2006"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("[Content_Types].xml", f'<Types xmlns="{pkg}/content-types"><Default Extension="rels" ContentType='
+                   '"application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" '
+                   'ContentType="application/xml"/><Override PartName="/xl/workbook.xml" ContentType="application/'
+                   'vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/><Override PartName="/xl/'
+                   'worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.'
+                   'spreadsheetml.worksheet+xml"/></Types>')
+        z.writestr("_rels/.rels", f'<Relationships xmlns="{pkg}/relationships"><Relationship Id="rId1" '
+                   f'Type="{rel}/officeDocument" Target="xl/workbook.xml"/></Relationships>')
+        z.writestr("xl/workbook.xml", f'<workbook xmlns="{main}" xmlns:r="{rel}"><sheets><sheet name="Plate" '
+                   'sheetId="1" r:id="rId1"/></sheets></workbook>')
+        z.writestr("xl/_rels/workbook.xml.rels", f'<Relationships xmlns="{pkg}/relationships"><Relationship '
+                   f'Id="rId1" Type="{rel}/worksheet" Target="worksheets/sheet1.xml"/></Relationships>')
+        dim = f'<dimension ref="{dimension}"/>' if dimension else ""
+        z.writestr("xl/worksheets/sheet1.xml", f'<worksheet xmlns="{main}">{dim}<sheetData>{data}</sheetData>'
+                   "</worksheet>")
+    return path
+
+
+def plate_cells() -> dict[str, float]:
+    """A 96-well plate grid laid out as the grid reader expects: header row, row letters down."""
+    cells = {f"{chr(66 + c)}1": c + 1 for c in range(12)}
+    for r in range(8):
+        cells[f"A{r + 2}"] = 0  # replaced below by the row letter's position
+        for c in range(12):
+            cells[f"{chr(66 + c)}{r + 2}"] = 0.1 + r / 10 + c / 100
+    return cells
+
+
+def test_a_cell_reference_at_xfd1048576_is_refused_quickly(tmp_path):
+    crafted = xlsx(tmp_path / "far.xlsx", {"A1": 1.0, "XFD1048576": 2.0})
+    started = time.monotonic()
+    result = assayrun("read", crafted, cwd=tmp_path)
+    refused(result, "far.xlsx", "1048576 rows x 16384 columns", "max_sheet_cells")
+    assert time.monotonic() - started < 20  # interpreter start included; calamine would allocate ~52 GB
+
+
+def test_a_dimension_record_saying_xfd1048576_is_refused(tmp_path):
+    crafted = xlsx(tmp_path / "dim.xlsx", {"A1": 1.0, "B2": 2.0}, dimension="A1:XFD1048576")
+    refused(assayrun("execute", "hemolysis", crafted, cwd=tmp_path), "dim.xlsx", "xl/worksheets/sheet1.xml",
+            "max_sheet_cells")
+    assert not (tmp_path / "assayrun.db").exists()
+
+
+def test_an_ordinary_workbook_passes_the_checks(tmp_path):
+    fine = xlsx(tmp_path / "fine.xlsx", {"A1": 1.0, "L8": 2.0}, dimension="A1:L8")
+    bounds.check_content(fine, fine.read_bytes())  # no error
+    assert bounds._xlsx_extent(zipfile.ZipFile(fine), zipfile.ZipFile(fine).getinfo("xl/worksheets/sheet1.xml")) \
+        == (8, 12)
+    assert [bounds.column_number(c) for c in (b"A", b"Z", b"AA", b"XFD")] == [1, 26, 27, 16384]
+    for path in sorted((DATA / "plate-exports").rglob("*.xls*")):  # every real workbook export
+        bounds.check_content(path, path.read_bytes())
+
+
+def test_ods_repeated_rows_are_counted(tmp_path):
+    table = "urn:oasis:names:tc:opendocument:xmlns:table:1.0"
+    cell = '<table:table-cell office:value-type="float" office:value="1"/>'
+    content = (f'<office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
+               f'xmlns:table="{table}"><office:body><office:spreadsheet><table:table table:name="Plate">'
+               f'<table:table-row table:number-rows-repeated="1048576">{cell}'
+               f'<table:table-cell table:number-columns-repeated="3" office:value-type="float" office:value="2"/>'
+               '</table:table-row></table:table></office:spreadsheet></office:body></office:document-content>')
+    path = tmp_path / "rows.ods"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("mimetype", "application/vnd.oasis.opendocument.spreadsheet")
+        z.writestr("content.xml", content)
+    refused(assayrun("read", path, cwd=tmp_path), "1048576 rows x 4 columns", "max_sheet_cells")
+
+
+def test_xls_cell_records_and_dimensions(tmp_path):
+    xlwt = pytest.importorskip("xlwt")
+    book = xlwt.Workbook()
+    sheet = book.add_sheet("Plate")
+    sheet.write(0, 0, 1.0)
+    sheet.write(65535, 255, 2.0)
+    far = tmp_path / "far.xls"
+    book.save(str(far))
+    refused(assayrun("read", far, cwd=tmp_path), "far.xls", "65536 rows x 256 columns", "max_sheet_cells")
+
+    small = xlwt.Workbook()
+    small.add_sheet("Plate").write(1, 1, 1.0)
+    path = tmp_path / "dimensions.xls"
+    small.save(str(path))
+    data = bytearray(path.read_bytes())
+    at = data.find(b"\x00\x02\x0e\x00")  # the DIMENSIONS record: type 0x0200, 14 bytes
+    assert at > 0
+    data[at + 8:at + 12] = (0xFFFFFFFF).to_bytes(4, "little")  # rwMac: the last row + 1
+    path.write_bytes(bytes(data))
+    refused(assayrun("read", path, cwd=tmp_path), "dimensions.xls", "4294967295 rows", "max_sheet_cells")
+
+
+def test_a_zip_that_inflates_past_the_limit(tmp_path):
+    path = xlsx(tmp_path / "bomb.xlsx", {"A1": 1.0})
+    with zipfile.ZipFile(path, "a", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("xl/media/padding.bin", b"\0" * (3 * 1024 * 1024))
+    assert path.stat().st_size < 100_000
+    refused(assayrun("read", path, cwd=tmp_path, ASSAYRUN_LIMITS_MAX_UNZIPPED_MB="2"), "bomb.xlsx", "max_unzipped_mb")
+
+
+def test_file_size_is_checked_before_reading(tmp_path):
+    result = assayrun("execute", "hemolysis", PLATE, cwd=tmp_path, ASSAYRUN_LIMITS_MAX_FILE_MB="0.0001")
+    refused(result, "valid_plate.csv", "MB, above the limit of 0.0001", "ASSAYRUN_LIMITS_MAX_FILE_MB")
+    assert not (tmp_path / "assayrun.db").exists()
+
+
+def test_line_length(tmp_path):
+    path = tmp_path / "wide.csv"
+    path.write_text(PLATE.read_text() + "note," + "x" * 250_000 + "\n")
+    lines = PLATE.read_text().count("\n") + 1
+    refused(assayrun("read", path, cwd=tmp_path), f"wide.csv: line {lines}", "250005 characters", "max_line_chars")
+
+
+def test_wells_and_values_per_plate_and_plates_per_file(tmp_path):
+    refused(assayrun("read", PLATE, cwd=tmp_path, ASSAYRUN_LIMITS_MAX_WELLS_PER_PLATE="48"),
+            "8 x 12 = 96 wells", "max_wells_per_plate")
+    refused(assayrun("read", KINETIC, cwd=tmp_path, ASSAYRUN_LIMITS_MAX_VALUES_PER_PLATE="1000"),
+            "values over its reads", "max_values_per_plate")
+    refused(assayrun("read", GEN5_28_PLATES, cwd=tmp_path, ASSAYRUN_LIMITS_MAX_PLATES_PER_FILE="27"),
+            "the file holds 28 plates", "max_plates_per_file")
+
+
+def test_every_read_is_bounded_in_time(tmp_path):
+    big = tmp_path / "long.csv"
+    big.write_text("Well,Value\n" + "".join(f"{chr(65 + k % 8)}{k % 12 + 1},{k / 1000:.4f}\n" for k in range(400_000)))
+    result = assayrun("read", big, cwd=tmp_path, ASSAYRUN_LIMITS_MAX_READ_SECONDS="0.05")
+    refused(result, "long.csv", "reading took longer than 0.05 s", "max_read_seconds")
+
+
+def test_limits_come_from_assayrun_toml_and_bad_values_are_named(tmp_path):
+    (tmp_path / "assayrun.toml").write_text("[limits]\nmax_wells_per_plate = 48\n")
+    refused(assayrun("read", PLATE, cwd=tmp_path), "max_wells_per_plate")
+    (tmp_path / "assayrun.toml").write_text("[limits]\nmax_wells_per_plate = -1\n")
+    refused(assayrun("read", PLATE, cwd=tmp_path), "assayrun.toml: limits.max_wells_per_plate")
+    (tmp_path / "assayrun.toml").unlink()
+    refused(assayrun("read", PLATE, cwd=tmp_path, ASSAYRUN_LIMITS_MAX_FILE_MB="lots"),
+            "environment: ASSAYRUN_LIMITS_MAX_FILE_MB")
