@@ -397,6 +397,23 @@ def verify(
         raise typer.Exit(1)
 
 
+@app.command()
+@handles_errors
+def doctor(db: DbOption = DEFAULT_DB, as_json: JsonOption = False):
+    """Check the installation and the database: plugins, PDF support, schema, integrity, triggers, audit chain,
+    local disk. Prints what to fix; exit 0 when all is well, 1 otherwise."""
+    from .doctor import diagnose, to_json
+
+    findings = diagnose(db)
+    if as_json:
+        _print_json(to_json(findings))
+    else:
+        for f in findings:
+            typer.echo(f"{'OK ' if f.ok else 'FIX'}  {f.check}: {f.detail}" + ("" if f.ok else f"\n     -> {f.fix}"))
+    if not all(f.ok for f in findings):
+        raise typer.Exit(1)
+
+
 def _run_id(database, run_id: int) -> int:
     from . import store
 

@@ -117,10 +117,7 @@ def network_filesystem(path: Path, mounts: str | None = None) -> str | None:
             mounts = Path("/proc/mounts").read_text()
         except OSError:
             return None
-    target = Path(path).absolute()
-    while not target.exists() and target != target.parent:
-        target = target.parent
-    target = target.resolve()
+    target = Path(path).resolve()  # symlinks followed as far as the path exists
     best, fstype = -1, None
     for line in mounts.splitlines():
         fields = line.split()
@@ -155,6 +152,22 @@ def open_db(path: Path) -> Database:
     except Exception as exc:  # sqlite3.DatabaseError for a file that is not a database, OSError for a bad path
         raise UserError(f"cannot open the database: {exc}", file=path) from None
     return db
+
+
+def open_read_only(path: Path) -> Database:
+    """The database as it is, for looking only: no migration, no write (sqlite3.Error if it cannot be opened)."""
+    conn = sqlite3.connect(Path(path).resolve().as_uri() + "?mode=ro", uri=True)
+    conn.execute(f"PRAGMA busy_timeout = {_BUSY_MS}")
+    conn.execute("select count(*) from sqlite_master").fetchone()  # fails here for a file that is no database
+    return Database(conn)
+
+
+def integrity_problems(db: Database) -> list[str]:
+    """What SQLite's integrity_check finds wrong in the file ([] when it says ok)."""
+    try:
+        return [row[0] for row in db.execute("pragma integrity_check").fetchall() if row[0] != "ok"]
+    except sqlite3.DatabaseError as exc:
+        return [str(exc)]
 
 
 _BUSY_MS = 2000  # SQLite's own wait per attempt; transaction() retries up to [database] lock_timeout_s

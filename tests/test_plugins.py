@@ -164,3 +164,10 @@ def test_assay_returning_a_malformed_result_exits_3_naming_the_plugin(installed,
         assert errors[0].startswith("error: assay 'faulty' (plugin faulty)") and why in errors[0], (mode, errors[0])
         assert "Traceback" not in stderr
         assert count_rows(tmp_path / mode / "runs.db") == 0
+
+
+def test_doctor_names_a_broken_plugin(installed, tmp_path):
+    result = assayrun("doctor", plugins=[installed["assayrun_broken"]], cwd=tmp_path)
+    assert result.returncode == 1
+    assert "FIX  plugin broken: broken:" in result.stdout and "a_module_that_is_not_installed" in result.stdout
+    assert "pip install --upgrade assayrun-broken" in result.stdout
