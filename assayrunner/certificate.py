@@ -234,7 +234,7 @@ def write_after_commit(db: Database, path: Path, content: bytes) -> Path:
     except OSError as exc:
         partial.unlink(missing_ok=True)
         raise UserError(f"cannot write the certificate: {exc.strerror}", file=path) from None
-    store.after_commit(db, lambda: publish(partial, path))
+    store.after_commit(db, lambda: publish(partial, path), undo=lambda: partial.unlink(missing_ok=True))
     return path
 
 

@@ -171,37 +171,41 @@ def integrity_problems(db: Database) -> list[str]:
 
 
 _BUSY_MS = 2000  # SQLite's own wait per attempt; transaction() retries up to [database] lock_timeout_s
-_after_commit: dict[int, list[Callable[[], None]]] = {}
+_pending: dict[int, list[tuple[Callable[[], None], Callable[[], None] | None]]] = {}
 
 
 @contextmanager
 def transaction(db: Database) -> Iterator[Database]:
     """One write transaction that takes the write lock up front (BEGIN IMMEDIATE), retrying with backoff
-    for up to [database] lock_timeout_s; callbacks given to after_commit() run once it has committed."""
+    for up to [database] lock_timeout_s; what after_commit() was given runs once it committed (or, for
+    its undo, once it rolled back)."""
     if db.conn.in_transaction:  # nested: a savepoint inside the one that holds the lock
         with db.atomic():
             yield db
         return
     _retry_locked(db, lambda: db.conn.execute("BEGIN IMMEDIATE"), _path(db))
-    _after_commit[id(db)] = []
+    _pending[id(db)] = []
     try:
         yield db
         db.conn.execute("COMMIT")
     except BaseException:
         if db.conn.in_transaction:
             db.conn.execute("ROLLBACK")
-        _after_commit.pop(id(db), None)
+        for _, undo in _pending.pop(id(db), []):
+            if undo is not None:
+                undo()
         raise
-    for callback in _after_commit.pop(id(db), []):
-        callback()
+    for done, _ in _pending.pop(id(db), []):
+        done()
 
 
-def after_commit(db: Database, callback: Callable[[], None]) -> None:
-    """Run `callback` once the transaction() open on `db` commits (at once when there is none)."""
-    if id(db) in _after_commit:
-        _after_commit[id(db)].append(callback)
+def after_commit(db: Database, done: Callable[[], None], undo: Callable[[], None] | None = None) -> None:
+    """Run `done` once the transaction() open on `db` commits, `undo` if it rolls back; with no
+    transaction() open, `done` runs at once."""
+    if id(db) in _pending:
+        _pending[id(db)].append((done, undo))
     else:
-        callback()
+        done()
 
 
 def _retry_locked(db: Database, attempt: Callable[[], object], path) -> None:

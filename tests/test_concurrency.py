@@ -5,10 +5,13 @@ bench/bench_concurrency.py runs the full 4 x 50.
 """
 
 import hashlib
+import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -124,3 +127,25 @@ def test_two_databases_sharing_a_certificate_folder(tmp_path):
     assert len(files) == 2 and all(f.startswith("run-1-hemolysis-") for f in files)
     for name in ("a.db", "b.db"):
         assert run_cli("verify", "--db", name, cwd=tmp_path).returncode == 0
+
+
+def test_a_writer_waits_a_bounded_time_then_stores_nothing(tmp_path):
+    plate = tmp_path / "plate.csv"
+    shutil.copy(PLATE, plate)
+    assert run_cli("execute", "hemolysis", plate, cwd=tmp_path).returncode == 0
+    before = sorted((tmp_path / "certificates").iterdir())
+    holder = sqlite3.connect(tmp_path / "assayrun.db", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another writer that keeps the lock
+    try:
+        started = time.monotonic()
+        result = subprocess.run([*ASSAYRUN, "execute", "hemolysis", str(plate)], cwd=tmp_path, capture_output=True,
+                                text=True, env={**os.environ, "ASSAYRUN_DATABASE_LOCK_TIMEOUT_S": "1.5"}, timeout=120)
+        waited = time.monotonic() - started
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert "stayed locked by other writers for 1.5 s; nothing was stored" in result.stderr
+    assert 1.5 <= waited < 60
+    assert count_rows(tmp_path / "assayrun.db") == 1
+    assert sorted((tmp_path / "certificates").iterdir()) == before
