@@ -104,15 +104,18 @@ def execute(assay_name: str, files: list[Path], *, protocol: str | Path | None =
     certificate.check_destination(out, templates)
     database = store.open_db(db)
     formats = ("html", "pdf") if pdf else ("html",)
-    with store.transaction(database):
-        if supersedes is not None:
-            _check_supersedes(database, supersedes, assay.name, db)
-            record["supersedes"] = supersedes
-        run_id = store.save_run(database, record)
-        paths = certificate.issue(database, run_id, out, formats, templates)
-        if supersedes is not None:
-            store.audit(database, "run superseded", supersedes, record["operator"], {"by": run_id})
-            certificate.issue(database, supersedes, out, formats, templates)
+    try:
+        with store.transaction(database):
+            if supersedes is not None:
+                _check_supersedes(database, supersedes, assay.name, db)
+                record["supersedes"] = supersedes
+            run_id = store.save_run(database, record)
+            paths = certificate.issue(database, run_id, out, formats, templates)
+            if supersedes is not None:
+                store.audit(database, "run superseded", supersedes, record["operator"], {"by": run_id})
+                certificate.issue(database, supersedes, out, formats, templates)
+    finally:
+        database.close()
     return RunOutcome(run_id, assay.name, proto, record["valid"], checks, result, paths["html"], paths.get("pdf"),
                       skipped)
 

@@ -125,7 +125,7 @@ def malformed_rows(db: Database) -> list[str]:
 def verify_audit_log(db: Database, report: Report) -> None:
     """Every audit row's hash is its content's, each points at the one before, and the chain is as long and
     ends where the chain head (kept beside it) says."""
-    from .store import GENESIS, chain_head
+    from .store import GENESIS, applied_migrations, chain_head
 
     previous = GENESIS
     rows = list(db.query("select * from audit_log order by id"))
@@ -141,7 +141,9 @@ def verify_audit_log(db: Database, report: Report) -> None:
             broken.append(f"row {row['id']} ({row['event']}) was changed after it was written")
         previous = row["sha256"]
     head = chain_head(db)
-    if head is not None and head["rows"] != len(rows):
+    if head is None and "m006_chain_head" in applied_migrations(db):
+        broken.append("the chain head (table chain_head) is gone")
+    elif head is not None and head["rows"] != len(rows):
         broken.append(f"the chain head records {head['rows']} rows, the log has {len(rows)}"
                       + (": rows were deleted at the end" if head["rows"] > len(rows) else ""))
     elif head is not None and head["sha256"] != previous:

@@ -235,7 +235,12 @@ def _path(db: Database) -> str:
 
 def database_id(db: Database) -> str:
     """This database's random id (made by m006), which certificate file names carry."""
-    return db.execute("select database_id from chain_head where id = 1").fetchone()[0]
+    row = db.execute("select database_id from chain_head where id = 1").fetchone() if db["chain_head"].exists() \
+        else None
+    if row is None:
+        raise UserError("the database has lost its chain head (table chain_head): it was edited outside assayrun; "
+                        "run `assayrun doctor`, and restore it from a backup", file=_path(db))
+    return row[0]
 
 
 def save_run(db: Database, record: dict) -> int:

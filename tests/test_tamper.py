@@ -72,7 +72,7 @@ def sql(*statements):
     def apply(work):
         with sqlite3.connect(work / "assayrun.db") as conn:
             for statement in statements:
-                assert conn.execute(statement).rowcount > 0, statement
+                assert conn.execute(statement).rowcount != 0, statement
     return apply
 
 
@@ -98,6 +98,23 @@ def delete_run_and_rebuild(work):
         conn.execute("delete from audit_log where run_id = 1 and payload like '%\"revision\": 2%'")
         conn.execute("delete from certificates where run_id = 1 and path like '%-r2.html'")
         rebuild_chain(conn)
+
+
+def cut_last_row_and_head(work):
+    with sqlite3.connect(work / "assayrun.db") as conn:
+        conn.execute("delete from audit_log where id = (select max(id) from audit_log)")
+        rows, last = conn.execute("select count(*), (select sha256 from audit_log order by id desc limit 1) "
+                                  "from audit_log").fetchone()
+        conn.execute("update chain_head set audit_rows = ?, audit_sha256 = ?", [rows, last])
+
+
+def cut_last_certificate(work):
+    """The last audit row is the r3 certificate's: remove it, the certificate's row and file, and move the head."""
+    with sqlite3.connect(work / "assayrun.db") as conn:
+        path = conn.execute("select path from certificates order by id desc limit 1").fetchone()[0]
+        conn.execute("delete from certificates where id = (select max(id) from certificates)")
+    Path(path).unlink()
+    cut_last_row_and_head(work)
 
 
 def remove_file(pattern):
@@ -144,6 +161,10 @@ CASES = {
                                 "records a supersession of run 1"),
     "last audit row deleted": (sql("delete from audit_log where id = (select max(id) from audit_log)"),
                                "rows were deleted at the end"),
+    "last audit row deleted and the head moved back": (cut_last_row_and_head,
+                                                       "a certificate of run 2 (html"),
+    "chain head dropped": (sql("drop table chain_head"), "the chain head (table chain_head) is gone"),
+    "chain head row deleted": (sql("delete from chain_head"), "the chain head (table chain_head) is gone"),
     "middle audit row deleted": (sql("delete from audit_log where id = 3"), "does not follow row before it"),
     "audit row edited": (sql("update audit_log set actor = 'x' where id = 1"), "was changed after it was written"),
     "certificate row deleted": (sql("delete from certificates where id = 1"),
@@ -166,6 +187,8 @@ CASES = {
     "run time": (sql("update runs set created_at = '2020-01-01T00:00:00+00:00' where id = 1"), None),
     "instrument metadata": (sql("update runs set plate_metadata = '{}' where id = 1"), None),
     "consistent rebuild of the chain": (delete_run_and_rebuild, None),
+
+    "last audit row, its certificate row and file deleted, the head moved back": (cut_last_certificate, None),
 }
 
 
