@@ -84,9 +84,9 @@ def _font_count() -> int | None:
 
 def database_findings(path: Path) -> list[Finding]:
     """Local disk, schema version, integrity_check, triggers and audit chain of the database, opened read-only."""
-    from . import integrity, store
+    from . import filesystems, integrity, store
 
-    fstype = store.network_filesystem(path)
+    fstype = filesystems.network_filesystem(path)
     found = [Finding("database on a local disk", fstype is None, f"{path}" + (f" is on {fstype}" if fstype else ""),
                      "move the database to a local disk: SQLite's locks do not hold on a network file system")]
     if not path.exists():

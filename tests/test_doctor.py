@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from assayrunner import store
+from assayrunner import filesystems, store
+from assayrunner.errors import UserError
 
 from conftest import DATA
 
@@ -122,8 +123,12 @@ server:/export /mnt/lab nfs4 rw,relatime 0 0
     ("/mnt/laboratory/assayrun.db", None),  # a prefix of the name is not a parent folder
 ])
 def test_network_filesystem_from_the_mount_table(path, expected):
-    assert store.network_filesystem(Path(path), MOUNTS) == expected
+    assert filesystems.network_filesystem(Path(path), MOUNTS) == expected
 
 
-def test_this_machine_is_local(tmp_path):
-    assert store.network_filesystem(tmp_path / "x.db") is None
+def test_a_database_on_a_network_share_is_refused_in_one_line(tmp_path):
+    with pytest.raises(UserError) as refused:
+        filesystems.refuse_network_filesystem(Path("/mnt/lab/assayrun.db"), MOUNTS)
+    assert str(refused.value).startswith("/mnt/lab/assayrun.db: the database is on a network file system (nfs4)")
+    assert "keep the database on a local disk" in str(refused.value) and "\n" not in str(refused.value)
+    assert filesystems.network_filesystem(tmp_path / "x.db") is None  # this machine's temp folder is local
