@@ -7,7 +7,6 @@ import hashlib
 import math
 import mimetypes
 import os
-import sys
 import tomllib
 from datetime import datetime, timezone
 from pathlib import Path
@@ -16,7 +15,7 @@ from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined,
 from markupsafe import Markup
 from sqlite_utils import Database
 
-from . import plugins, store
+from . import certificate_files, plugins, store
 from .config import load_config
 from .errors import PluginError, UserError
 from .plate import parse_well, row_label
@@ -194,13 +193,13 @@ def issue(db: Database, run_id: int, out: Path, formats: tuple[str, ...] = ("htm
                               [run_id]).fetchone()[0]
     html = render_html(db, run_id, templates, revision)
     _writable(out)
-    recover_partial(db, out)
+    certificate_files.recover_partial(db, out)
     stem = file_stem(db, run_id, run["assay"], revision)
     issued_at = datetime.now(timezone.utc).isoformat(timespec="microseconds")
     paths = {}
     for fmt in formats:
         content = html.encode("utf-8") if fmt == "html" else pdf_bytes(html)
-        path = write_after_commit(db, (out / f"{stem}.{fmt}").resolve(), content)
+        path = certificate_files.write_after_commit(db, (out / f"{stem}.{fmt}").resolve(), content)
         digest = hashlib.sha256(content).hexdigest()
         db["certificates"].insert({"run_id": run_id, "format": fmt, "path": str(path), "sha256": digest,
                                    "created_at": issued_at})
@@ -213,73 +212,6 @@ def issue(db: Database, run_id: int, out: Path, formats: tuple[str, ...] = ("htm
 def file_stem(db: Database, run_id: int, assay: str, revision: int) -> str:
     """run-<id>-<assay>-<8 hex of the database's id>[-r<revision>]: unique across databases sharing a folder."""
     return f"run-{run_id}-{assay}-{store.database_id(db)[:8]}" + (f"-r{revision}" if revision > 1 else "")
-
-
-PARTIAL = ".partial"
-
-
-def write_after_commit(db: Database, path: Path, content: bytes) -> Path:
-    """Write `content` under a temporary name beside `path` now, and give it its name once the open
-    transaction commits: a certificate file never exists for a run that was not stored. An existing
-    file is never overwritten (UserError before anything is stored)."""
-    if path.exists():
-        raise UserError("a file of this name exists already and certificates are never overwritten: "
-                        "move it away or write to another --out", file=path)
-    partial = path.with_name(f".{path.name}.{os.getpid()}{PARTIAL}")
-    try:
-        with open(partial, "wb") as handle:
-            handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
-    except OSError as exc:
-        partial.unlink(missing_ok=True)
-        raise UserError(f"cannot write the certificate: {exc.strerror}", file=path) from None
-    store.after_commit(db, lambda: publish(partial, path), undo=lambda: partial.unlink(missing_ok=True))
-    return path
-
-
-def publish(partial: Path, path: Path) -> None:
-    """Give a written certificate its name, never replacing another file (a hard link fails if it exists)."""
-    try:
-        os.link(partial, path)
-    except FileExistsError:
-        print(f"warning: {path} appeared while this run was stored; its certificate stays at {partial}",
-              file=sys.stderr)
-        return
-    partial.unlink()
-
-
-def recover_partial(db: Database, folder: Path) -> list[str]:
-    """Finish what a killed process left in a certificate folder: a partial file whose certificate this
-    database recorded gets its name; one of this database that no live process writes and that was never
-    recorded is removed. Call under the write lock (inside store.transaction()). Returns what was done."""
-    if not folder.is_dir():
-        return []
-    done = []
-    tag = f"-{store.database_id(db)[:8]}"
-    for partial in folder.glob(f".run-*{PARTIAL}"):
-        name, _, pid = partial.name[1:-len(PARTIAL)].rpartition(".")
-        if tag not in name or not pid.isdigit() or _alive(int(pid)):
-            continue
-        path = (folder / name).resolve()
-        recorded = store.certificate_sha256(db, path)
-        if recorded and not path.exists() and hashlib.sha256(partial.read_bytes()).hexdigest() == recorded:
-            publish(partial, path)
-            done.append(f"completed {path.name}")
-        elif not recorded:
-            partial.unlink(missing_ok=True)
-            done.append(f"removed {partial.name} (its run was never stored)")
-    return done
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def pdf_bytes(html: str) -> bytes:

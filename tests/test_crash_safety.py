@@ -12,7 +12,7 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-from assayrunner import certificate, engine, store
+from assayrunner import certificate, certificate_files, engine, store
 
 from conftest import DATA
 
@@ -50,7 +50,7 @@ def no_certificate_without_its_run(db_path: Path, folder: Path) -> None:
         return
     recorded = {Path(r["path"]): r["sha256"] for r in Database(db_path).query("select path, sha256 from certificates")}
     for path in folder.iterdir():
-        if path.name.endswith(certificate.PARTIAL):
+        if path.name.endswith(certificate_files.PARTIAL):
             continue  # not a certificate yet: named only after its run commits
         assert path in recorded, f"{path.name} has no stored run"
         assert hashlib.sha256(path.read_bytes()).hexdigest() == recorded[path]
@@ -79,7 +79,7 @@ def test_sigkill_loop_through_a_batch(tmp_path):
     # One more run, not killed: it finishes or removes what the kills left under temporary names.
     engine.execute("hemolysis", [plate], db=tmp_path / "kill.db", out=tmp_path / "certificates")
     assert stored_runs_are_complete(tmp_path / "kill.db") == before + 1
-    assert not list((tmp_path / "certificates").glob("*" + certificate.PARTIAL))
+    assert not list((tmp_path / "certificates").glob("*" + certificate_files.PARTIAL))
     no_certificate_without_its_run(tmp_path / "kill.db", tmp_path / "certificates")
     verify = subprocess.run([sys.executable, "-m", "assayrunner", "verify", "--db", "kill.db"], cwd=tmp_path,
                             capture_output=True, text=True)
@@ -114,14 +114,14 @@ def test_a_partial_certificate_of_a_dead_process(tmp_path):
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
                           text=True).stdout.strip()
     content = first.read_bytes()
-    committed = first.with_name(f".{first.name}.{dead}{certificate.PARTIAL}")
+    committed = first.with_name(f".{first.name}.{dead}{certificate_files.PARTIAL}")
     first.rename(committed)
-    orphan = first.with_name(f".{first.stem}-r7.html.{dead}{certificate.PARTIAL}")
+    orphan = first.with_name(f".{first.stem}-r7.html.{dead}{certificate_files.PARTIAL}")
     orphan.write_text("never committed")
-    foreign = first.with_name(f".run-1-hemolysis-0000abcd.html.{dead}{certificate.PARTIAL}")
+    foreign = first.with_name(f".run-1-hemolysis-0000abcd.html.{dead}{certificate_files.PARTIAL}")
     foreign.write_text("another database's")
     db = store.open_db(tmp_path / "a.db")
     with store.transaction(db):
-        done = certificate.recover_partial(db, out)
+        done = certificate_files.recover_partial(db, out)
     assert sorted(done) == [f"completed {first.name}", f"removed {orphan.name} (its run was never stored)"]
     assert first.read_bytes() == content and not committed.exists() and not orphan.exists() and foreign.exists()
