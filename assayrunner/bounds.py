@@ -26,7 +26,8 @@ _MB = 1024 * 1024
 
 
 def _exceeded(what: str, setting: str, value, path, where: str | None = None) -> UserError:
-    return UserError(f"{what}, above the limit of {value:g} ([limits] {setting} in assayrun.toml, or "
+    value = f"{value:g}" if isinstance(value, float) else value
+    return UserError(f"{what}, above the limit of {value} ([limits] {setting} in assayrun.toml, or "
                      f"ASSAYRUN_LIMITS_{setting.upper()}); export a smaller range or raise the limit",
                      file=path, where=where)
 

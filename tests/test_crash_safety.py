@@ -17,7 +17,7 @@ from assayrunner import certificate, certificate_files, engine, store
 from conftest import DATA
 
 PLATE = DATA / "hemolysis" / "valid_plate.csv"
-KILLS = 8  # bench/bench_kills.py runs more
+KILLS = 6  # bench/bench_kills.py runs more
 BATCH = """
 import sys
 from pathlib import Path

@@ -36,27 +36,29 @@ def template(tmp_path_factory):
     return work
 
 
-@pytest.fixture
-def case(template, tmp_path):
-    """A copy of the template whose stored paths point into the copy; triggers dropped."""
-    work = tmp_path / "case"
+def copy_of(template: Path, work: Path, keep_triggers: bool) -> Path:
+    """A copy of the template whose stored paths point into the copy."""
     shutil.copytree(template, work)
     with sqlite3.connect(work / "assayrun.db") as conn:
         triggers = conn.execute("select name, sql from sqlite_master where type = 'trigger'").fetchall()
-        drop_triggers(conn, triggers)
+        for name, _ in triggers:
+            conn.execute(f"drop trigger {name}")
         for table in ("input_files", "certificates"):
             conn.execute(f"update {table} set path = replace(path, ?, ?)", [str(template), str(work)])
-        for _, statement in triggers:
+        for _, statement in triggers if keep_triggers else ():
             conn.execute(statement)
-    assert verify(work).exit_code == 0  # the copy itself verifies
-    with sqlite3.connect(work / "assayrun.db") as conn:
-        drop_triggers(conn, triggers)
     return work
 
 
-def drop_triggers(conn, triggers) -> None:
-    for name, _ in triggers:
-        conn.execute(f"drop trigger {name}")
+@pytest.fixture
+def case(template, tmp_path):
+    """A copy of the template with its triggers dropped, as an attacker starts."""
+    return copy_of(template, tmp_path / "case", keep_triggers=False)
+
+
+def test_an_untouched_copy_verifies(template, tmp_path):
+    result = verify(copy_of(template, tmp_path / "copy", keep_triggers=True))
+    assert result.exit_code == 0 and "DIFFERS" not in result.stdout
 
 
 def verify(work: Path, *args: str):
