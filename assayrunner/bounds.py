@@ -10,8 +10,10 @@ UserError naming the file, the place and the setting to raise.
 from __future__ import annotations
 
 import io
+import os
 import re
 import signal
+import stat
 import threading
 import zipfile
 from collections.abc import Iterator
@@ -32,11 +34,21 @@ def _exceeded(what: str, setting: str, value, path, where: str | None = None) ->
                      file=path, where=where)
 
 
-def check_size(path: Path, size: int, limits: Limits | None = None) -> None:
-    """The file's size, before its bytes are read."""
+def read_bounded(path: Path, limits: Limits | None = None) -> bytes:
+    """A file's (or pipe's) bytes, its size checked before reading and the read stopped at the limit (a
+    file growing meanwhile cannot make it read on); a device is refused. OSError as open() raises it."""
     limits = limits or current_limits()
-    if size > limits.max_file_mb * _MB:
-        raise _exceeded(f"the file is {size / _MB:.1f} MB", "max_file_mb", limits.max_file_mb, path)
+    most = int(limits.max_file_mb * _MB)
+    with open(path, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not (stat.S_ISREG(info.st_mode) or stat.S_ISFIFO(info.st_mode)):
+            raise UserError("this is a device, not an export file: give the export file itself", file=path)
+        if info.st_size > most:
+            raise _exceeded(f"the file is {info.st_size / _MB:.1f} MB", "max_file_mb", limits.max_file_mb, path)
+        content = handle.read(most + 1)
+    if len(content) > most:
+        raise _exceeded("the file grew while it was read", "max_file_mb", limits.max_file_mb, path)
+    return content
 
 
 def check_content(path: Path, content: bytes, limits: Limits | None = None) -> None:

@@ -366,8 +366,7 @@ def load(path: Path) -> Source:
 
     limits = bounds.current_limits()
     try:
-        bounds.check_size(path, path.stat().st_size, limits)
-        content = path.read_bytes()
+        content = bounds.read_bounded(path, limits)
     except FileNotFoundError:
         raise UserError("file not found", file=path) from None
     except IsADirectoryError:

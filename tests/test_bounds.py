@@ -151,6 +151,20 @@ def test_file_size_is_checked_before_reading(tmp_path):
     assert not (tmp_path / "assayrun.db").exists()
 
 
+def test_a_device_or_a_growing_file_is_not_read_on(tmp_path):
+    refused(assayrun("read", "/dev/zero", cwd=tmp_path), "/dev/zero: this is a device, not an export file")
+    fifo = tmp_path / "pipe.csv"
+    os.mkfifo(fifo)
+    writer = subprocess.Popen([sys.executable, "-c", "import sys\nwith open(sys.argv[1], 'wb') as f:\n"
+                               "    while True: f.write(b'1,2,3\\n' * 100000)", str(fifo)], stderr=subprocess.DEVNULL)
+    try:
+        result = assayrun("read", fifo, cwd=tmp_path, ASSAYRUN_LIMITS_MAX_FILE_MB="1")
+    finally:
+        writer.kill()
+        writer.wait()
+    refused(result, "pipe.csv: the file grew while it was read", "max_file_mb")
+
+
 def test_line_length(tmp_path):
     path = tmp_path / "wide.csv"
     path.write_text(PLATE.read_text() + "note," + "x" * 250_000 + "\n")
