@@ -11,6 +11,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from assayrunner import bounds
 
@@ -63,16 +64,6 @@ def xlsx(path: Path, cells: dict[str, float], dimension: str | None = None) -> P
         z.writestr("xl/worksheets/sheet1.xml", f'<worksheet xmlns="{main}">{dim}<sheetData>{data}</sheetData>'
                    "</worksheet>")
     return path
-
-
-def plate_cells() -> dict[str, float]:
-    """A 96-well plate grid laid out as the grid reader expects: header row, row letters down."""
-    cells = {f"{chr(66 + c)}1": c + 1 for c in range(12)}
-    for r in range(8):
-        cells[f"A{r + 2}"] = 0  # replaced below by the row letter's position
-        for c in range(12):
-            cells[f"{chr(66 + c)}{r + 2}"] = 0.1 + r / 10 + c / 100
-    return cells
 
 
 def test_a_cell_reference_at_xfd1048576_is_refused_quickly(tmp_path):
@@ -196,3 +187,16 @@ def test_limits_come_from_assayrun_toml_and_bad_values_are_named(tmp_path):
     (tmp_path / "assayrun.toml").unlink()
     refused(assayrun("read", PLATE, cwd=tmp_path, ASSAYRUN_LIMITS_MAX_FILE_MB="lots"),
             "environment: ASSAYRUN_LIMITS_MAX_FILE_MB")
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 16384), st.integers(1, 1048576)), min_size=1, max_size=30))
+def test_sheet_extent_is_the_farthest_cell(tmp_path_factory, cells):
+    """Against openpyxl's own column arithmetic: the extent is the largest row and column addressed."""
+    from openpyxl.utils.cell import get_column_letter
+
+    path = xlsx(tmp_path_factory.mktemp("extent") / "cells.xlsx",
+                {f"{get_column_letter(c)}{r}": 1.0 for c, r in cells})
+    with zipfile.ZipFile(path) as archive:
+        extent = bounds._xlsx_extent(archive, archive.getinfo("xl/worksheets/sheet1.xml"))
+    assert extent == (max(r for _, r in cells), max(c for c, _ in cells))
