@@ -68,13 +68,15 @@ def check_lines(path: Path, content: bytes, limits: Limits) -> None:
     lengths = [len(line) for line in content.splitlines()]
     if lengths and max(lengths) > limits.max_line_chars * wide:
         line = next(k for k, n in enumerate(lengths, start=1) if n > limits.max_line_chars * wide)
-        raise _exceeded(f"line {line} is {lengths[line - 1] // wide} characters long", "max_line_chars",
+        raise _exceeded(f"the line is {lengths[line - 1] // wide} characters long", "max_line_chars",
                         limits.max_line_chars, path, where=f"line {line}")
 
 
-_CELL_REF = re.compile(rb"<(?:\w+:)?c\b[^>]*?\sr=\"([A-Z]{1,3})([0-9]{1,7})\"")
-_ROW_REF = re.compile(rb"<(?:\w+:)?row\b[^>]*?\sr=\"([0-9]{1,7})\"")
-_DIMENSION = re.compile(rb"<(?:\w+:)?dimension\b[^>]*?\sref=\"([A-Z]{0,3})([0-9]{0,7}):?([A-Z]{0,3})([0-9]{0,7})\"")
+# XML allows either quote and spaces around '=': a crafted sheet must not slip past by writing r = 'XFD1'.
+_CELL_REF = re.compile(rb"<(?:\w+:)?c\b[^>]*?\sr\s*=\s*[\"']\$?([A-Za-z]+)\$?([0-9]+)[\"']")
+_ROW_REF = re.compile(rb"<(?:\w+:)?row\b[^>]*?\sr\s*=\s*[\"']([0-9]+)[\"']")
+_DIMENSION = re.compile(rb"<(?:\w+:)?dimension\b[^>]*?\sref\s*=\s*[\"']\$?([A-Za-z]*)\$?([0-9]*):?\$?([A-Za-z]*)"
+                        rb"\$?([0-9]*)[\"']")
 
 
 def check_zip(path: Path, content: bytes, limits: Limits) -> None:
@@ -126,7 +128,7 @@ def _xlsx_extent(archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> tuple[int
 def column_number(letters: bytes) -> int:
     """b'A' -> 1, b'XFD' -> 16384."""
     number = 0
-    for ch in letters:
+    for ch in letters.upper():
         number = number * 26 + ch - 64
     return number
 

@@ -81,6 +81,24 @@ def test_a_dimension_record_saying_xfd1048576_is_refused(tmp_path):
     assert not (tmp_path / "assayrun.db").exists()
 
 
+def test_references_written_otherwise_are_still_read(tmp_path):
+    """Single quotes, spaces around '=', lower-case letters, '$' and long numbers are all valid ways to write a
+    reference; none lets a far cell slip past."""
+    for reference in ("r='XFD1048576'", 'r = "XFD1048576"', "r='xfd1048576'", "r='A99999999'"):
+        path = xlsx(tmp_path / "odd.xlsx", {"A1": 1.0})
+        with zipfile.ZipFile(path) as z:
+            sheet = z.read("xl/worksheets/sheet1.xml").replace(b'<c r="A1">', f"<c {reference}>".encode())
+        members = {n: zipfile.ZipFile(path).read(n) for n in zipfile.ZipFile(path).namelist()}
+        members["xl/worksheets/sheet1.xml"] = sheet
+        with zipfile.ZipFile(path, "w") as z:
+            for name, data in members.items():
+                z.writestr(name, data)
+        with pytest.raises(Exception, match="max_sheet_cells"):
+            bounds.check_content(path, path.read_bytes(), bounds.Limits())
+    assert bounds._DIMENSION.search(b'<dimension ref="$A$1:$XFD$1048576"/>').groups() == \
+        (b"A", b"1", b"XFD", b"1048576")
+
+
 def test_an_ordinary_workbook_passes_the_checks(tmp_path):
     fine = xlsx(tmp_path / "fine.xlsx", {"A1": 1.0, "L8": 2.0}, dimension="A1:L8")
     bounds.check_content(fine, fine.read_bytes())  # no error
