@@ -1,4 +1,5 @@
-"""Lab settings for certificates: assayrun.toml in the working directory, else in the user config directory.
+"""Settings: the lab and paper for certificates, bounds on input files, database locking; from assayrun.toml
+in the working directory, else in the user config directory.
 
     [lab]
     name = "Nanomedicine Characterization Lab"
