@@ -374,7 +374,8 @@ def verify(
 
     database = _existing_db(db)
     if target is None:
-        run_ids = [r["id"] for r in database.query("select id from runs order by id")]
+        run_ids = [r["id"] for r in database.query("select id from runs order by id")] if database["runs"].exists() \
+            else []
     elif target.isdigit():
         run_ids = [_run_id(database, int(target))]
     else:

@@ -86,6 +86,8 @@ def verify_structure(db: Database, report: Report) -> None:
     is kept): a row edited outside assayrun is named, never a crash."""
     from .store import APPEND_ONLY
 
+    gone = [t for t in (*APPEND_ONLY, "chain_head") if not db[t].exists()]
+    report.check(not gone, "every table of the records present", f"{', '.join(gone)} dropped")
     present = {r["name"] for r in db.query("select name from sqlite_master where type = 'trigger'")}
     expected = [f"{t}_no_{a}" for t in APPEND_ONLY for a in ("update", "delete")]
     dropped = [name for name in expected if name not in present]

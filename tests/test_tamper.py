@@ -165,6 +165,7 @@ CASES = {
                                "rows were deleted at the end"),
     "last audit row deleted and the head moved back": (cut_last_row_and_head,
                                                        "a certificate of run 2 (html"),
+    "runs table dropped": (sql("drop table runs"), "every table of the records present: runs dropped"),
     "chain head dropped": (sql("drop table chain_head"), "the chain head (table chain_head) is gone"),
     "chain head row deleted": (sql("delete from chain_head"), "the chain head (table chain_head) is gone"),
     "middle audit row deleted": (sql("delete from audit_log where id = 3"), "does not follow row before it"),
