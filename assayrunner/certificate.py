@@ -5,18 +5,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import math
-import mimetypes
 import os
 import tomllib
 from datetime import datetime, timezone
 from pathlib import Path
 
-from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, TemplateError, select_autoescape
 from markupsafe import Markup
 from sqlite_utils import Database
 
-from . import certificate_files, plugins, store
-from .config import load_config
+from . import certificate_files, integrity, plugins, store
 from .errors import PluginError, UserError
 from .plate import parse_well, row_label
 from .plots import curve_plot
@@ -24,10 +22,10 @@ from .protocol import Protocol
 from .resources import data_dir
 
 
-def environment(user_templates: Path | None = None) -> Environment:
-    """Templates from the user's folder (--templates or ASSAYRUN_TEMPLATES), then plugins', then built-in."""
+def environment(template_dirs: list[Path], user_templates: Path | None = None) -> Environment:
+    """Templates from the user's folder (--templates or ASSAYRUN_TEMPLATES), then the given (plugins'), then built-in."""
     folders = [Path(p) for p in (user_templates, os.environ.get("ASSAYRUN_TEMPLATES")) if p]
-    folders += plugins.load().template_dirs + [data_dir("templates")]
+    folders += list(template_dirs) + [data_dir("templates")]
     env = Environment(loader=ChoiceLoader([FileSystemLoader(str(f)) for f in folders]),
                       autoescape=select_autoescape(default=True, default_for_string=True),
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
@@ -35,14 +33,25 @@ def environment(user_templates: Path | None = None) -> Environment:
     env.filters["css_string"] = css_string
     env.filters["param_value"] = param_value
     env.filters["check_value"] = check_value
+    env.filters["qualified"] = qualified
     return env
 
 
 def check_value(check: dict) -> str:
-    """A check's value for reading: a count ("5 of 6 levels") as a whole number, else format_number."""
+    """A check's value for reading, with its unit: a count as "5 of 6 levels", else "10.21 mg/mL"."""
+    unit = f" {check['unit']}" if check.get("unit") and check["value"] is not None else ""
     if check["is_count"] and check["value"] is not None:
-        return str(int(check["value"]))
-    return format_number(check["value"])
+        total = f" of {check['total']}" if check.get("total") is not None else ""
+        return f"{int(check['value'])}{total}{unit}"
+    value = check["value"]
+    whole = isinstance(value, float) and value.is_integer() and abs(value) < 1e6
+    return (str(int(value)) if whole else format_number(value)) + unit
+
+
+def qualified(result: dict) -> str:
+    """A result's value for reading with its qualifier: "< 4.52", "> 600", "12.3"."""
+    prefix = f"{result['qualifier']} " if result.get("qualifier") else ""
+    return prefix + format_number(result["value"])
 
 
 def param_value(value) -> str:
@@ -75,28 +84,80 @@ def format_number(value, digits: int = 4) -> str:
     return f"{value:.{decimals}f}" if magnitude < 6 else f"{value:.{digits - 1}e}"
 
 
-def context(db: Database, run_id: int) -> dict:
-    """Everything a certificate shows, read back from the database."""
-    run = store.get_run(db, run_id)
-    protocol = Protocol.model_validate(tomllib.loads(run["protocol_toml"]))
-    assay = plugins.load().assays.get(run["assay"])
-    fits = [{**f, "svg": Markup(fit_svg(f["plot"]))} for f in run["fits"]]
+#: What each flag a result may carry means; a plugin adds or refines entries with details["flag_legend"].
+FLAG_LEGEND = {
+    "saturated": "the reader marked the well over range; the computation left it out",
+    "masked": "the well was masked in the export; left out",
+    "missing": "the export has no reading for the well; left out",
+    "replicate-cv": "replicate wells disagree (%CV above the protocol's flag limit): repeat",
+    "below-lloq": "below the lowest calibrator: reported as '< LLOQ', never as a number",
+    "above-uloq": "above the highest calibrator or saturated: reported as '> ULOQ', re-test diluted",
+    "interference": "the blood-/cell-free signal is too large a part of the signal: not interpretable",
+    "negative-net": "the blood-free signal exceeds the with-blood signal: reported as 0, the signed value kept",
+    "above-100-percent": "more than 100 %: physically impossible, interference or a dilution error",
+    "censored": "a bound, not a number: '>' the true value is above it (no clot in the read window, above the "
+                "instrument limit, a saturated rise), '<' below it (clotted before the first read)",
+    "clotted-before-first-read": "at its plateau in the first reads: clotted before the first read ('<')",
+    "clot-time-unreliable": "the rise is clipped by saturated reads: the clot time is a lower bound ('>')",
+    "above-instrument-limit": "above the coagulometer's limit for the test: censored ('>')",
+    "mixed-censored": "one replicate has a time, another is censored: repeat",
+    "prolonged": "above the normal range of the test",
+    "shortened": "below the normal range of the test",
+    "re-assay at another dilution": "outside the standard curve: no value is extrapolated",
+    "not-computable": "the curve cannot give a concentration for the well",
+    "invalid": "an acceptance criterion guarding this result failed",
+    "no clot time": "a flat curve and no clotting well of the test to compare: no clot or clotted before the first read",
+    "fit without": "left out of the IC50 fit: flagged for interference (the protocol's fit_interference)",
+    "above-highest-tested": "the effect does not reach 50 % in the tested range: '>' the highest concentration",
+    "below-lowest-tested": "every tested concentration is past 50 %: '<' the lowest concentration",
+    "not-estimated": "no IC50: the reason is given with the result",
+    "not-reached": "no concentration differs from untreated by the protocol's rule: '>' the highest tested",
+}
+
+
+def flag_legend(results: list[dict], extra: dict | None = None) -> list[tuple[str, str]]:
+    """(flag, meaning) for every kind of flag the results carry, in first-seen order."""
+    legend = {**FLAG_LEGEND, **(extra or {})}
+    keys = sorted(legend, key=len, reverse=True)
+    seen: dict[str, str] = {}
+    for r in results:
+        for flag in r["flags"]:
+            key = next((k for k in keys if flag == k or flag.startswith(k + " ") or flag.startswith(k + ":")), None)
+            if key and key not in seen:
+                seen[key] = legend[key]
+    return list(seen.items())
+
+
+def context(record: dict) -> dict:
+    """Everything a certificate shows, from a stored run record (store.run_record) and nothing else."""
+    run = record["run"]
+    # The protocol as stored: rules added since (e.g. numbers in descriptions as placeholders) are not applied
+    # again to a run that was computed and accepted under it.
+    protocol = Protocol.model_validate(tomllib.loads(run["protocol_toml"]), context={"stored": True})
+    overridden = run["overridden"]
+    if overridden is None:  # a run stored before m005: compare with the protocol file's values
+        overridden = [k for k, v in run["parameters"].items() if v != protocol.parameters.get(k)]
+    settings = run["settings"] or {"lab": {"name": "", "address": ""}, "certificate": {"paper": "A4"},
+                                   "signatures": {"distinct_people": True}}
+    logo = record.get("logo")
     return {
-        "run": run, "protocol": protocol, "assay_title": assay.title if assay else run["assay"],
-        "assay_template": assay.template if assay and assay.template else None,
-        "details": run["details"], "fits": fits, "plate_maps": plate_maps(db, run_id),
-        "signatures": store.signatures(db, run_id), "superseded_by": store.superseded_by(db, run_id),
-        "protocol_parameters": _protocol_parameters(assay, protocol),
-        "issued_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "run": run, "protocol": protocol, "assay_title": run["assay_title"] or run["assay"],
+        "assay_template": run["assay_template"], "details": run["details"],
+        "fits": [{**f, "svg": Markup(fit_svg(f["plot"]))} for f in run["fits"]],
+        "plate_maps": plate_maps(record["wells"], protocol),
+        "flag_legend": flag_legend(run["results"], (run["details"] or {}).get("flag_legend")), "samples": samples_table(run["samples"]),
+        "signatures": record["signatures"], "superseded_by": [run["superseded_by"]] if run["superseded_by"] else [],
+        "overridden": set(overridden), "lab": settings["lab"], "paper": settings["certificate"]["paper"],
+        "distinct_people": settings.get("signatures", {}).get("distinct_people", True),
+        "logo": f"data:{logo['mime']};base64,{base64.b64encode(logo['content']).decode()}" if logo else None,
+        "revision": record["revision"], "issued_at": record["issued_at"], "chain_head": record["chain_head"],
     }
 
 
-def _protocol_parameters(assay, protocol: Protocol) -> dict:
-    """The protocol file's parameters as the assay validates them, to tell --param overrides apart."""
-    try:
-        return assay.parameters.model_validate(protocol.parameters).model_dump(mode="json")
-    except Exception:  # the plugin is gone or changed since the run: compare with the file's values
-        return protocol.parameters
+def samples_table(samples: dict | None) -> list[dict]:
+    """The samples file's rows as stored with the run: slot, sample id, lot, concentration and unit."""
+    return [{"slot": slot, "sample_id": s["name"], "lot": s["lot"], "concentration": s["concentration"],
+             "concentration_unit": s["unit"]} for slot, s in (samples or {}).items()]
 
 
 def fit_svg(plot: dict) -> str:
@@ -108,14 +169,15 @@ def fit_svg(plot: dict) -> str:
                       x_label, plot.get("y_label") or "response", log_x=bool(plot.get("log_x")))
 
 
-def plate_maps(db: Database, run_id: int) -> list[dict]:
-    """Per read with layout wells: a grid of cells (value, role, group, flag) and the value range for shading."""
+def plate_maps(wells: list[dict], protocol: Protocol | None = None) -> list[dict]:
+    """Per read with layout wells: a grid of cells (value, role, group, flag, interference) and the value range."""
+    interference = {w for g in protocol.layout.groups(interference=True) for w in g.wells} if protocol else set()
     maps: dict[str, dict] = {}
-    for row in db.query("select * from wells where run_id = ? and time_s is null", [run_id]):
+    for row in wells:
         grid = maps.setdefault(row["read"], {"read": row["read"], "cells": {}, "rows": 0, "columns": 0})
         r, c = parse_well(row["well"])
         grid["rows"], grid["columns"] = max(grid["rows"], r + 1), max(grid["columns"], c + 1)
-        grid["cells"][row["well"]] = row
+        grid["cells"][row["well"]] = {**row, "interference": row["well"] in interference}
     maps = {read: grid for read, grid in maps.items() if any(c["role"] for c in grid["cells"].values())}
     for grid in maps.values():
         values = [c["value"] for c in grid["cells"].values() if c["value"] is not None]
@@ -127,17 +189,9 @@ def plate_maps(db: Database, run_id: int) -> list[dict]:
     return list(maps.values())
 
 
-def render_html(db: Database, run_id: int, templates: Path | None = None, revision: int = 1) -> str:
-    """The certificate's HTML; a broken template in the user's folder is a UserError naming it."""
-    from jinja2 import TemplateError
-
-    config = load_config()
-    try:
-        return environment(templates).get_template("certificate.html").render(
-            **context(db, run_id), lab=config.lab, paper=config.certificate.paper, revision=revision,
-            logo=_data_uri(config.lab.logo) if config.lab.logo else None)
-    except TemplateError as exc:
-        raise _template_error(exc, templates) from None
+def render_html(env: Environment, record: dict) -> str:
+    """The certificate of a stored run record: a pure function of the record (no database, files or plugins)."""
+    return env.get_template("certificate.html").render(**context(record))
 
 
 def _user_folders(templates: Path | None) -> list[Path]:
@@ -158,10 +212,8 @@ def _template_error(exc: Exception, templates: Path | None) -> Exception:
 def check_destination(out: Path, templates: Path | None = None) -> None:
     """Before anything is stored: --out is (or can be made) a writable folder, the user's template folders
     exist and every template in them parses."""
-    from jinja2 import TemplateError
-
     _writable(out)
-    env = environment(templates)
+    env = environment([], templates)
     for folder in _user_folders(templates):
         if not folder.is_dir():
             raise UserError("the templates folder does not exist", file=folder, where="--templates")
@@ -186,25 +238,32 @@ def _writable(out: Path) -> None:
 
 def issue(db: Database, run_id: int, out: Path, formats: tuple[str, ...] = ("html",),
           templates: Path | None = None) -> dict[str, Path]:
-    """Render a run's certificate once, write it in each format and record each file (call inside
-    store.transaction(): the files get their names only once the transaction has committed)."""
-    run = db["runs"].get(run_id)
-    revision = 1 + db.execute("select count(distinct created_at) from certificates where run_id = ?",
-                              [run_id]).fetchone()[0]
-    html = render_html(db, run_id, templates, revision)
+    """Render a run's certificate once from its stored record, write it in each format and record each file
+    (call inside store.transaction(): the files get their names only once the transaction has committed).
+
+    UserError when the stored records no longer match the run's digest, or the run's assay plugin is
+    missing or another version than the one that computed it.
+    """
+    issued_at = datetime.now(timezone.utc).isoformat(timespec="microseconds")
+    record = store.run_record(db, run_id, issued_at)
+    run = record["run"]
+    if integrity.stored_digest(db, run_id) != run["digest"]:
+        raise UserError(f"run {run_id}'s stored records no longer match its digest; no certificate is issued for "
+                        f"them. See `assayrun verify {run_id}`")
+    env = environment(_plugin_templates(run), templates)
+    try:
+        html = render_html(env, record)
+    except TemplateError as exc:
+        raise _template_error(exc, templates) from None
     _writable(out)
     certificate_files.recover_partial(db, out)
-    stem = file_stem(db, run_id, run["assay"], revision)
-    issued_at = datetime.now(timezone.utc).isoformat(timespec="microseconds")
+    stem = file_stem(db, run_id, run["assay"], record["revision"])
     paths = {}
     for fmt in formats:
         content = html.encode("utf-8") if fmt == "html" else pdf_bytes(html)
-        path = certificate_files.write_after_commit(db, (out / f"{stem}.{fmt}").resolve(), content)
-        digest = hashlib.sha256(content).hexdigest()
-        db["certificates"].insert({"run_id": run_id, "format": fmt, "path": str(path), "sha256": digest,
-                                   "created_at": issued_at})
-        store.audit(db, "certificate issued", run_id, run["operator"],
-                    {"format": fmt, "sha256": digest, "revision": revision})
+        path = certificate_files.write_after_commit(db, out, stem, fmt, content)
+        store.add_certificate(db, run_id, fmt, path, hashlib.sha256(content).hexdigest(), issued_at,
+                              run["operator"], record["revision"])
         paths[fmt] = path
     return paths
 
@@ -212,6 +271,21 @@ def issue(db: Database, run_id: int, out: Path, formats: tuple[str, ...] = ("htm
 def file_stem(db: Database, run_id: int, assay: str, revision: int) -> str:
     """run-<id>-<assay>-<8 hex of the database's id>[-r<revision>]: unique across databases sharing a folder."""
     return f"run-{run_id}-{assay}-{store.database_id(db)[:8]}" + (f"-r{revision}" if revision > 1 else "")
+
+
+def _plugin_templates(run: dict) -> list[Path]:
+    """The template folders of the plugins, after checking the run's assay plugin is the one that computed it."""
+    loaded = plugins.load()
+    stored = run["assay_plugin"] or {}
+    name = f"{stored.get('distribution', 'the plugin')} {stored.get('version', '')}".strip()
+    if run["assay"] not in loaded.assays:
+        raise UserError(f"run {run['id']} was computed by assay {run['assay']!r} ({name}), which is not installed; "
+                        "install that plugin version to issue its certificate")
+    current = loaded.assay_plugins.get(run["assay"])
+    if stored and current and current.version != stored.get("version"):
+        raise UserError(f"run {run['id']} was computed by {name}, but {current.distribution} {current.version} is "
+                        "installed; install the version that computed the run to issue its certificate")
+    return loaded.template_dirs
 
 
 def pdf_bytes(html: str) -> bytes:
@@ -222,8 +296,3 @@ def pdf_bytes(html: str) -> bytes:
         raise UserError(f"PDF certificates need WeasyPrint ({exc}); install it with: pip install 'assayrunner[pdf]'") \
             from None
     return weasyprint.HTML(string=html).write_pdf()
-
-
-def _data_uri(path: Path) -> str:
-    mime = mimetypes.guess_type(path.name)[0] or "image/png"
-    return f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode()}"

@@ -3,6 +3,7 @@ commit, never overwriting another file; what a killed process left is finished o
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import os
 import sys
@@ -16,24 +17,33 @@ from .errors import UserError
 PARTIAL = ".partial"
 
 
-def write_after_commit(db: Database, path: Path, content: bytes) -> Path:
-    """Write `content` under a temporary name beside `path` now, and give it its name once the open
-    transaction commits: a certificate file never exists for a run that was not stored. An existing
-    file is never overwritten (UserError before anything is stored)."""
-    if path.exists():
-        raise UserError("a file of this name exists already and certificates are never overwritten: "
-                        "move it away or write to another --out", file=path)
+def write_after_commit(db: Database, out: Path, stem: str, fmt: str, content: bytes) -> Path:
+    """Write `content` under a temporary name in `out` now, and give it its name once the open transaction
+    commits: a certificate file never exists for a run that was not stored. The name is `stem.fmt`, else
+    `stem-2.fmt`, `stem-3.fmt` ... (a re-issue of an unchanged record is the same revision): the first name no
+    file has, no certificate of this database recorded (committed, perhaps not yet renamed) and no partial file
+    claims; an existing file is never overwritten. Call under the write lock (inside store.transaction())."""
+    path, n = (out / f"{stem}.{fmt}").resolve(), 1
+    while _taken(db, path):
+        n += 1
+        path = (out / f"{stem}-{n}.{fmt}").resolve()
     partial = path.with_name(f".{path.name}.{os.getpid()}{PARTIAL}")
     try:
-        with open(partial, "wb") as handle:
+        with open(partial, "xb") as handle:
             handle.write(content)
             handle.flush()
             os.fsync(handle.fileno())
     except OSError as exc:
-        partial.unlink(missing_ok=True)
+        if not isinstance(exc, FileExistsError):
+            partial.unlink(missing_ok=True)
         raise UserError(f"cannot write the certificate: {exc.strerror}", file=path) from None
     store.after_commit(db, lambda: publish(partial, path), undo=lambda: partial.unlink(missing_ok=True))
     return path
+
+
+def _taken(db: Database, path: Path) -> bool:
+    return path.exists() or store.certificate_sha256(db, path) is not None or \
+        any(path.parent.glob(f".{glob.escape(path.name)}.*{PARTIAL}"))
 
 
 def publish(partial: Path, path: Path) -> None:

@@ -27,7 +27,15 @@ DbOption = Annotated[Path, typer.Option("--db", envvar="ASSAYRUN_DB", help="SQLi
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (a stable contract).")]
 TemplatesOption = Annotated[Optional[Path], typer.Option(
     help="Folder of templates overriding the shipped ones (env ASSAYRUN_TEMPLATES).")]
+KeysOption = Annotated[Optional[Path], typer.Option(
+    "--keys", help="Folder of signers' private keys (env ASSAYRUN_KEYS; default ~/.config/assayrun/keys).")]
 DEFAULT_DB = Path("assayrun.db")
+
+
+def passphrase_input(prompt: str, confirm: bool = False) -> str:
+    """A passphrase from ASSAYRUN_PASSPHRASE (scripts) or asked for without echo."""
+    return os.environ.get("ASSAYRUN_PASSPHRASE") or typer.prompt(prompt, hide_input=True,
+                                                                 confirmation_prompt=confirm)
 
 
 def handles_errors(command):
@@ -102,6 +110,8 @@ def execute(
         _print_json(outcome.to_json())
     else:
         _print_summary(outcome)
+    for warning in outcome.warnings:
+        typer.echo(f"warning: {warning}", err=True)
     if not outcome.valid:
         raise typer.Exit(1)
 
@@ -111,7 +121,11 @@ def _print_summary(outcome) -> None:
 
     p = outcome.protocol
     verdict = "VALID" if outcome.valid else "INVALID (acceptance failed)"
-    typer.echo(f"Run {outcome.run_id}: {outcome.assay}, protocol {p.id} {p.version}: {verdict}\n")
+    typer.echo(f"Run {outcome.run_id}: {outcome.assay}, protocol {p.id} {p.version}: {verdict}")
+    if outcome.modified_from:
+        m = outcome.modified_from
+        typer.echo(f"Protocol modified from {m['id']} {m['version']}: changed {', '.join(m['changed'])}")
+    typer.echo("")
     typer.echo(_table([["PASS" if c.passed else "FAIL", c.id, check_value(vars(c)), c.limit] for c in outcome.checks],
                       ["", "check", "value", "limit"]))
     typer.echo("")
@@ -125,18 +139,25 @@ def _results_table(results, num) -> str:
     """A table per scope (e.g. per coagulation test): one row per sample, one column per metric."""
     scopes = list(dict.fromkeys(r.scope for r in results))
     if len(scopes) > 1:
-        return "\n\n".join(f"{scope or 'other'}:\n" + _one_results_table([r for r in results if r.scope == scope],
-                                                                         num, f"{scope}_" if scope else "")
-                             for scope in scopes)
+        return "\n\n".join(f"{scope or _title([r for r in results if r.scope is None])}:\n" +
+                             _one_results_table([r for r in results if r.scope == scope], num,
+                                                f"{scope}_" if scope else "") for scope in scopes)
     return _one_results_table(results, num, "")
 
 
+def _title(results) -> str:
+    """'pattern' for a group of one metric (the coagulation interpretation lines), else 'other'."""
+    metrics = {r.metric for r in results}
+    return metrics.pop() if len(metrics) == 1 else "other"
+
+
 def _one_results_table(results, num, prefix: str) -> str:
-    metrics = list(dict.fromkeys((r.metric, r.unit) for r in results))
+    """Rows per sample; a metric without any value (a pattern line) gets no column of its own."""
+    metrics = list(dict.fromkeys((r.metric, r.unit) for r in results if r.value is not None))
     rows: dict[str, dict] = {}
     for r in results:
         row = rows.setdefault(r.sample, {"interpretation": set(), "flags": []})
-        row[(r.metric, r.unit)] = ("> " if "censored" in r.flags else "") + num(r.value)
+        row[(r.metric, r.unit)] = (f"{r.qualifier} " if r.qualifier else "") + num(r.value)
         row["interpretation"].update([r.interpretation] if r.interpretation else [])
         row["flags"] += [f for f in r.flags if f not in row["flags"]]
     header = ["sample", *(f"{m.removeprefix(prefix)} ({u})" if u else m.removeprefix(prefix) for m, u in metrics),
@@ -270,7 +291,7 @@ def protocols_show(ref: Annotated[str, typer.Argument(help="Protocol id or TOML 
         typer.echo(f"  {key} = {value}")
     typer.echo("\nacceptance:")
     for c in p.acceptance:
-        typer.echo(f"  {c.id}: {c.description}")
+        typer.echo(f"  {c.id}: {c.rendered_description()}")
 
 
 @runs_app.callback()
@@ -286,8 +307,21 @@ def runs_list(ctx: typer.Context, db: DbOption = DEFAULT_DB, as_json: JsonOption
         _print_json([{**r, "valid": bool(r["valid"])} for r in rows])
         return
     typer.echo(_table([[r["id"], r["created_at"], r["assay"], f"{r['protocol_id']} {r['protocol_version']}",
-                        "valid" if r["valid"] else "INVALID", r["operator"]] for r in rows],
+                        run_status(r), r["operator"]] for r in rows],
                       ["run", "computed", "assay", "protocol", "status", "operator"]))
+
+
+def run_status(run: dict) -> str:
+    """valid/INVALID, then superseded, reviewed and approved with who and when."""
+    parts = ["valid" if run["valid"] else "INVALID"]
+    if run["superseded_by"]:
+        parts.append(f"SUPERSEDED by run {run['superseded_by']}")
+    for role in ("reviewed", "approved"):
+        s = run[role]
+        if s:
+            demo = " (unauthenticated)" if s["mode"] == "unauthenticated" else ""
+            parts.append(f"{role} by {s['by']}{demo} {s['at']}")
+    return "; ".join(parts)
 
 
 @runs_app.command("show")
@@ -296,23 +330,23 @@ def runs_show(run_id: Annotated[int, typer.Argument(help="Run id.")], db: DbOpti
               as_json: JsonOption = False):
     """Show one stored run: protocol, inputs, checks, results."""
     from . import store
-    from .certificate import check_value, format_number as num
+    from .certificate import check_value, qualified
 
     run = store.get_run(_existing_db(db), run_id)
     if as_json:
         _print_json(run)
         return
     typer.echo(f"Run {run['id']}: {run['assay']}, protocol {run['protocol_id']} {run['protocol_version']}, "
-               f"{'valid' if run['valid'] else 'INVALID'}, {run['created_at']} by {run['operator']}")
+               f"{run['created_at']} by {run['operator']}\nstatus: {run_status(run)}\ndigest: {run['digest']}")
     for f in run["inputs"]:
-        typer.echo(f"  input {f['name']} ({f['format']}) sha256 {f['sha256']}")
+        typer.echo(f"  {f['kind']} {f['name']} ({f['format']}) sha256 {f['sha256']}")
     typer.echo("")
     typer.echo(_table([["PASS" if c["passed"] else "FAIL", c["check_id"], check_value(c), c["limit_text"]]
                        for c in run["checks"]], ["", "check", "value", "limit"]))
     typer.echo("")
-    typer.echo(_table([[r["sample"], r["metric"], num(r["value"]), r["unit"], r["interpretation"] or "",
-                        ", ".join(r["flags"])] for r in run["results"]],
-                      ["sample", "metric", "value", "unit", "interpretation", "flags"]))
+    typer.echo(_table([[r["slot"] or "", r["sample"], r["lot"] or "", r["metric"], qualified(r), r["unit"],
+                        r["interpretation"] or "", ", ".join(r["flags"])] for r in run["results"]],
+                      ["slot", "sample", "lot", "metric", "value", "unit", "interpretation", "flags"]))
 
 
 @app.command()
@@ -324,7 +358,8 @@ def certificate(
     out: Annotated[Path, typer.Option(help="Folder for the certificate.")] = Path("certificates"),
     templates: TemplatesOption = None,
 ):
-    """Issue the certificate of a stored run again (a new revision, recorded in the audit log)."""
+    """Issue a stored run's certificate again from its stored record (recorded in the audit log); refused when
+    the run's assay plugin is missing or another version."""
     from . import certificate as cert, store
 
     if format not in ("html", "pdf"):
@@ -340,22 +375,39 @@ def certificate(
 def sign(
     run_id: Annotated[int, typer.Argument(help="Run id.")],
     role: Annotated[str, typer.Option(help="reviewed or approved.")],
-    by: Annotated[str, typer.Option("--by", help="Full name of the person signing.")],
+    by: Annotated[str, typer.Option("--by", help="Name of the registered signer (see `assayrun signer list`).")],
     meaning: Annotated[str, typer.Option(help='What the signature means, e.g. "Data reviewed, results accepted".')],
     db: DbOption = DEFAULT_DB,
     out: Annotated[Path, typer.Option(help="Folder for the re-issued certificate.")] = Path("certificates"),
     templates: TemplatesOption = None,
+    keys: KeysOption = None,
+    unauthenticated: Annotated[bool, typer.Option(
+        "--unauthenticated", help="Teaching and demos only: record the typed name without a key; the "
+                                  "certificate says 'unauthenticated signature'.")] = False,
 ):
-    """Sign a run electronically (reviewed, then approved) and re-issue its certificate with the signature."""
+    """Sign a run (reviewed, then approved) with the signer's key and passphrase; re-issue its certificate."""
     from . import certificate as cert, store
-    from .signing import sign as record_signature
+    from .signing import registered_signer, sign as record_signature
 
     database = _existing_db(db)
+    _run_id(database, run_id)
+    passphrase = None
+    if not unauthenticated:
+        signer = registered_signer(database, by, role) if role in ("reviewed", "approved") else {"name": by}
+        passphrase = passphrase_input(f"Passphrase of {signer['name']}'s key")
     with store.transaction(database):
-        row = record_signature(database, _run_id(database, run_id), role, by, meaning)
-        issued = {r["format"] for r in database.query("select format from certificates where run_id = ?", [run_id])}
-        paths = cert.issue(database, run_id, out, tuple(f for f in ("html", "pdf") if f in issued), templates)
-    typer.echo(f"Run {run_id} {role} by {by} at {row['signed_at']}.")
+        row = record_signature(database, run_id, role, by, meaning, passphrase=passphrase, keys=keys,
+                               unauthenticated=unauthenticated)
+        issued = {c["format"] for c in store.certificates(database, run_id)}
+        try:
+            with store.transaction(database):  # a savepoint: a certificate that fails leaves no row and no file
+                paths = cert.issue(database, run_id, out, tuple(f for f in ("html", "pdf") if f in issued),
+                                   templates)
+        except UserError as exc:  # e.g. the assay plugin was upgraded since the run: the signature still stands
+            paths = {}
+            typer.echo(f"warning: the certificate was not issued again: {exc}", err=True)
+    how = "with key " + row["key_sha256"][:16] if row["mode"] == "ed25519" else "(unauthenticated signature)"
+    typer.echo(f"Run {run_id} {role} by {row['signer']} at {row['signed_at']} {how}.")
     for path in paths.values():
         typer.echo(f"Certificate: {path}")
 
@@ -365,17 +417,20 @@ def sign(
 def verify(
     target: Annotated[Optional[str], typer.Argument(help="Run id or certificate file (default: every run).")] = None,
     file: Annotated[Optional[list[Path]], typer.Option("--file", help="An input file to compare (repeatable).")] = None,
+    anchor: Annotated[Optional[list[str]], typer.Option(
+        "--anchor", help="An audit chain head kept elsewhere: POSITION:HASH as a certificate prints it, or an "
+                         "`assayrun audit export` file (repeatable).")] = None,
     db: DbOption = DEFAULT_DB,
     allow_missing: Annotated[bool, typer.Option(
         "--allow-missing", help="An input or certificate file no longer on disk is skipped, not a failure.")] = False,
 ):
-    """Recompute digests from the database and the files; exit 0 when everything holds, 1 when anything differs."""
-    from . import integrity
+    """Recompute digests, signatures and the audit chain; exit 0 when everything holds, 1 when anything differs."""
+    from . import integrity, store
 
+    anchors = [pair for spec in anchor or [] for pair in integrity.parse_anchors(spec)]
     database = _existing_db(db)
     if target is None:
-        run_ids = [r["id"] for r in database.query("select id from runs order by id")] if database["runs"].exists() \
-            else []
+        run_ids = store.run_ids(database) if database["runs"].exists() else []
     elif target.isdigit():
         run_ids = [_run_id(database, int(target))]
     else:
@@ -387,7 +442,7 @@ def verify(
             typer.echo(f"DIFFERS  {path}: not a certificate this database issued, or changed since")
             raise typer.Exit(1)
         run_ids = [found]
-    report = integrity.verify(database, run_ids, integrity.Report(allow_missing=allow_missing), file or [])
+    report = integrity.verify(database, run_ids, integrity.Report(allow_missing=allow_missing), file or [], anchors)
     for line in report.ok:
         typer.echo(f"OK       {line}")
     for line in report.skipped:
@@ -440,3 +495,12 @@ def main() -> None:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(exc.exit_code)
     app()
+
+
+def _register_record_commands() -> None:
+    from . import cli_records
+
+    cli_records.register(app)
+
+
+_register_record_commands()

@@ -11,6 +11,8 @@ in the working directory, else in the user config directory.
     max_file_mb = 32
     [database]
     lock_timeout_s = 60          # how long a writer waits for another one before giving up
+    [signatures]
+    distinct_people = true       # operator, reviewer, approver: three people (false for a small lab)
 
 Any [limits] or [database] setting can also come from the environment, which wins:
 ASSAYRUN_LIMITS_MAX_FILE_MB=8, ASSAYRUN_DATABASE_LOCK_TIMEOUT_S=5.
@@ -62,6 +64,10 @@ class DatabaseSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     lock_timeout_s: PositiveFloat = 60.0
+class SignatureSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    distinct_people: bool = True  # operator, reviewer and approver are three people; false for a small lab
 
 
 class Config(BaseModel):
@@ -71,6 +77,7 @@ class Config(BaseModel):
     certificate: CertificateSettings = CertificateSettings()
     limits: Limits = Limits()
     database: DatabaseSettings = DatabaseSettings()
+    signatures: SignatureSettings = SignatureSettings()
 
 
 def config_paths() -> list[Path]:
@@ -85,6 +92,11 @@ ENV_SECTIONS = ("limits", "database")
 def load_config() -> Config:
     """The first assayrun.toml found (logo resolved against its folder), else defaults; then the
     ASSAYRUN_LIMITS_* and ASSAYRUN_DATABASE_* environment variables."""
+    return load_config_file()[0]
+
+
+def load_config_file() -> tuple[Config, Path | None]:
+    """The lab settings and the file they came from (None: the defaults and the environment only)."""
     from .protocol import validation_message
 
     found = next((path for path in config_paths() if path.is_file()), None)
@@ -111,7 +123,7 @@ def load_config() -> Config:
         if not logo.is_file():
             raise UserError(f"logo file {logo} not found", file=found, where="lab.logo")
         config.lab.logo = logo
-    return config
+    return config, found
 
 
 def _environment() -> dict[str, dict[str, str]]:

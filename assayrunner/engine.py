@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import getpass
-import json
 import math
 import platform
 from collections.abc import Sequence
@@ -18,11 +17,12 @@ from .criteria import Check, MissingMetric, TooFewItems, evaluate
 from .errors import PluginError, UserError
 from .layout import Layout
 from .plate import Plate, Read, parse_well, well_name
-from .parameters import validated_parameters
-from .protocol import Protocol, ReadSpec, find
+from .config import load_config_file
+from .parameters import override_parameters, validated_parameters
+from .protocol import Protocol, ReadSpec, find, modified_from
 from .reading import InputFile, read_input, select_plate
 from .reads import describe_area
-from .registry import Assay, AssayInput, AssayResult
+from .registry import Assay, AssayInput, AssayResult, Result
 from .result_check import check_result
 from .samples import read_samples
 
@@ -40,24 +40,32 @@ class RunOutcome:
     certificate_html: Path
     certificate_pdf: Path | None = None
     skipped: list[str] = field(default_factory=list)
+    modified_from: dict | None = None  # the shipped protocol this one has the id and version of, and what changed
+    digest: str | None = None
+    warnings: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict:
         return {
             "run_id": self.run_id,
             "assay": self.assay,
-            "protocol": {"id": self.protocol.id, "version": self.protocol.version, "sha256": self.protocol.sha256},
+            "protocol": {"id": self.protocol.id, "version": self.protocol.version, "sha256": self.protocol.sha256,
+                         "modified_from": self.modified_from},
             "valid": self.valid,
             "checks": [c.to_json() for c in self.checks],
             "results": [result_json(r) for r in self.result.results],
             "certificate": {"html": str(self.certificate_html),
                             "pdf": str(self.certificate_pdf) if self.certificate_pdf else None},
+            "digest": self.digest,
+            "warnings": self.warnings,
         }
 
 
 def result_json(r) -> dict:
     value = r.value if r.value is not None and math.isfinite(r.value) else None
     return {"sample": r.sample, "metric": r.metric, "value": value, "unit": r.unit,
-            "flags": list(r.flags), "interpretation": r.interpretation}
+            "flags": list(r.flags), "interpretation": r.interpretation, "qualifier": r.qualifier, "slot": r.slot,
+            "sample_id": r.sample_id, "lot": r.lot, "concentration": r.concentration,
+            "concentration_unit": r.concentration_unit}
 
 
 def execute(assay_name: str, files: list[Path], *, protocol: str | Path | None = None,
@@ -74,11 +82,13 @@ def execute(assay_name: str, files: list[Path], *, protocol: str | Path | None =
 
     loaded = plugins.load()
     assay = loaded.assay(assay_name)
+    operator = _operator(operator)
     proto = find(protocol or assay.default_protocol, loaded.protocol_files)
     if proto.assay != assay.name:
         raise UserError(f"this protocol is for assay {proto.assay!r}, not {assay.name!r}", file=proto.path,
                         where="assay")
     parameters = validated_parameters(assay, proto, params)
+    modified = modified_from(proto, loaded.protocol_files)
     inputs = [read_input(Path(f), loaded.readers, format) for f in files]
     chosen = select_plate(inputs, plate)
     reads = {spec.name: _find_read(spec, chosen, inputs, len(proto.reads) == 1) for spec in proto.reads}
@@ -87,18 +97,26 @@ def execute(assay_name: str, files: list[Path], *, protocol: str | Path | None =
     layout, skipped = _used_layout(proto, reads, inputs[0].path)
     slots = sorted({g.name for g in proto.layout.groups("sample")}, key=_slot_order)
     sample_info = read_samples(samples, slots, skipped) if samples else {}
+    settings, settings_files = lab_settings()
     assay_input = AssayInput(proto, parameters, chosen, reads, layout, sample_info)
     result = _analyze(assay, assay_input)
     _interpret(proto, result)
     checks = _judge(proto, result)
     _invalidate_scoped(checks, result)
+    describe_samples(result.results, assay_input, slots)
     started = datetime.now(timezone.utc)
+    plugin = loaded.assay_plugins.get(assay.name)
     record = {
-        "assay": assay.name, "protocol": proto, "parameters": parameters.model_dump(mode="json"),
-        "inputs": inputs, "plate": chosen, "layout": proto.layout, "result": result, "checks": checks,
-        "valid": all(c.passed for c in checks), "operator": operator or _os_user(),
+        "assay": assay.name, "assay_title": assay.title, "assay_template": assay.template,
+        "assay_plugin": {"distribution": plugin.distribution, "version": plugin.version} if plugin else None,
+        "protocol": proto, "parameters": parameters.model_dump(mode="json"),
+        "overridden": override_parameters(proto.parameters, params)[1],
+        "inputs": inputs, "attachments": _attachments(samples, params) + settings_files,
+        "plate": chosen, "layout": proto.layout, "result": result, "checks": checks,
+        "valid": all(c.passed for c in checks), "operator": operator,
         "created_at": started.isoformat(timespec="seconds"), "software": software_versions(loaded),
-        "samples": {k: vars(v) for k, v in sample_info.items()}, "skipped": skipped,
+        "samples": {k: vars(v) for k, v in sample_info.items()}, "skipped": skipped, "settings": settings,
+        "supersedes": supersedes, "modified_from": modified,
     }
     record["digest"] = run_digest(record)
     certificate.check_destination(out, templates)
@@ -108,16 +126,62 @@ def execute(assay_name: str, files: list[Path], *, protocol: str | Path | None =
         with store.transaction(database):
             if supersedes is not None:
                 _check_supersedes(database, supersedes, assay.name, db)
-                record["supersedes"] = supersedes
             run_id = store.save_run(database, record)
-            paths = certificate.issue(database, run_id, out, formats, templates)
             if supersedes is not None:
                 store.audit(database, "run superseded", supersedes, record["operator"], {"by": run_id})
-                certificate.issue(database, supersedes, out, formats, templates)
+            paths = certificate.issue(database, run_id, out, formats, templates)
+            warnings = []
+            if supersedes is not None:
+                try:
+                    with store.transaction(database):  # a savepoint: a failed re-issue leaves no row and no file
+                        certificate.issue(database, supersedes, out, formats, templates)
+                except UserError as exc:  # e.g. its assay plugin was upgraded since: the database records the link
+                    warnings.append(f"the certificate of run {supersedes} was not issued again: {exc.message}")
     finally:
         database.close()
     return RunOutcome(run_id, assay.name, proto, record["valid"], checks, result, paths["html"], paths.get("pdf"),
-                      skipped)
+                      skipped, modified_from=modified, digest=record["digest"], warnings=warnings)
+
+
+def _operator(operator: str | None) -> str:
+    """Who ran the assay: the name given, else the OS user; a blank name is refused."""
+    if operator is None:
+        return _os_user()
+    if not operator.strip():
+        raise UserError("the operator's name is blank; give the name of the person who ran the assay",
+                        where="--operator")
+    return " ".join(operator.split())
+
+
+def _attachments(samples: Path | None, params: Sequence[str]) -> list[store.StoredFile]:
+    """The samples file and --param @FILE files, stored with the run like the exports."""
+    files = [store.StoredFile.of("samples", samples, "csv")] if samples else []
+    return files + [store.StoredFile.of("parameters", Path(spec[1:]), "toml") for spec in params
+                    if spec.startswith("@")]
+
+
+def lab_settings() -> tuple[dict, list[store.StoredFile]]:
+    """The lab settings a certificate shows (as stored with the run) and the files they came from."""
+    config, path = load_config_file()
+    files = [store.StoredFile.of("settings", path, "toml")] if path else []
+    if config.lab.logo:
+        files.append(store.StoredFile.of("logo", config.lab.logo, config.lab.logo.suffix.lstrip(".")))
+    settings = config.model_dump(mode="json", exclude={"limits", "database"})  # how this machine reads and locks
+    settings["lab"]["logo"] = config.lab.logo.name if config.lab.logo else None
+    return settings, files
+
+
+def describe_samples(results: list[Result], assay_input: AssayInput, slots: list[str]) -> None:
+    """Fill each result's slot (from the assay, else its label), sample id, lot and concentration."""
+    by_label = {slot: slot for slot in slots} | {assay_input.sample_name(slot): slot for slot in slots}
+    for r in results:
+        r.slot = r.slot or by_label.get(r.sample)
+        sample = assay_input.samples.get(r.slot) if r.slot else None
+        if sample is None:
+            continue
+        r.sample_id, r.lot = r.sample_id or sample.name, r.lot or sample.lot
+        if r.concentration is None:
+            r.concentration, r.concentration_unit = sample.concentration, sample.unit
 
 
 def _check_supersedes(database, run_id: int, assay: str, db: Path) -> None:
@@ -283,9 +347,10 @@ def _note_left_out(result: AssayResult, assay_input: AssayInput) -> None:
 
 
 def _interpret(proto: Protocol, result: AssayResult) -> None:
+    """Class measured values by the protocol's tables; a censored value or one the plugin judged is left alone."""
     for table in proto.interpretation:
         for r in result.results:
-            if r.metric == table.metric:
+            if r.metric == table.metric and r.interpretation is None and r.qualifier is None:
                 r.interpretation = table.classify(r.value)
 
 
@@ -329,7 +394,5 @@ def software_versions(loaded: plugins.Plugins) -> dict:
 
 
 def run_digest(record: dict) -> str:
-    """The digest a certificate carries (see integrity.digest)."""
-    return integrity.digest([f.sha256 for f in record["inputs"]], record["protocol"].sha256,
-                            json.loads(store.canonical_json(record["parameters"])), record["valid"],
-                            [c.to_json() for c in record["checks"]], [result_json(r) for r in record["result"].results])
+    """The digest a certificate carries: every row the run is stored as (see integrity.record_digest)."""
+    return integrity.record_digest(store.run_rows(record))

@@ -4,38 +4,62 @@ from __future__ import annotations
 
 import hashlib
 import json
+import numbers
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlite_utils import Database
 
+from . import signing, store
+from .errors import UserError
 
-def digest(input_sha256: list[str], protocol_sha256: str, parameters: dict, valid: bool, checks: list[dict],
-           results: list[dict]) -> str:
-    """SHA-256 over the inputs' and the protocol's hashes, the run's parameters (with any --param
-    overrides), the verdicts and the results, in canonical JSON."""
+
+#: Row fields outside a run's digest: ids (assigned by the database), the digest itself, and file bytes
+#: (their SHA-256 is covered, and verify checks the bytes against it).
+_NOT_DIGESTED = frozenset({"id", "run_id", "digest", "content"})
+
+
+def record_digest(rows: dict[str, list[dict]]) -> str:
+    """SHA-256 over every row a run is stored as (store.run_rows / store.stored_rows), in canonical JSON:
+    keys sorted, numbers as floats (SQLite may store 5 as 5.0), null fields left out (a column added
+    by a later migration does not change an old run's digest), each table's rows sorted (SQLite keeps
+    no row order; checks, results and inputs carry their position)."""
+    payload = {table: sorted(json.dumps({k: _canonical(v) for k, v in row.items()
+                                         if k not in _NOT_DIGESTED and v is not None}, sort_keys=True, allow_nan=False)
+                             for row in table_rows) for table, table_rows in rows.items()}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def _canonical(value):
+    return float(value) if isinstance(value, numbers.Real) else value  # bool, int, float, numpy scalars
+
+
+def digest_v1(input_sha256: list[str], protocol_sha256: str, parameters: dict, valid: bool, checks: list[dict],
+              results: list[dict]) -> str:
+    """The first scheme (runs stored before m005): the inputs' and protocol's hashes, parameters, verdicts
+    and results only."""
     payload = {
         "inputs": list(input_sha256),
         "protocol": protocol_sha256,
         "parameters": parameters,
         "valid": bool(valid),
-        "checks": [{"id": c["id"], "description": c["description"], "value": _number(c["value"]),
-                    "limit": c["limit"], "passed": bool(c["passed"])} for c in checks],
+        "checks": [{"id": c["check_id"], "description": c["description"], "value": _number(c["value"]),
+                    "limit": c["limit_text"], "passed": bool(c["passed"])} for c in checks],
         "results": [{"sample": r["sample"], "metric": r["metric"], "value": _number(r["value"]), "unit": r["unit"],
-                     "flags": list(r["flags"]), "interpretation": r["interpretation"]} for r in results],
+                     "flags": json.loads(r["flags"]), "interpretation": r["interpretation"],
+                     **({"qualifier": r["qualifier"]} if r.get("qualifier") else {})} for r in results],
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True, allow_nan=False).encode()).hexdigest()
 
 
 def stored_digest(db: Database, run_id: int) -> str:
-    """The digest recomputed from the rows stored for a run."""
-    run = db["runs"].get(run_id)
-    inputs = [r["sha256"] for r in db.query("select sha256 from input_files where run_id = ? order by position", [run_id])]
-    checks = [{"id": c["check_id"], "description": c["description"], "value": c["value"], "limit": c["limit_text"],
-               "passed": c["passed"]} for c in db.query("select * from checks where run_id = ? order by position", [run_id])]
-    results = [{**r, "flags": json.loads(r["flags"])}
-               for r in db.query("select * from results where run_id = ? order by position", [run_id])]
-    return digest(inputs, run["protocol_sha256"], json.loads(run["parameters"]), run["valid"], checks, results)
+    """The digest recomputed from the rows stored for a run, by the scheme it was stored under."""
+    rows = store.stored_rows(db, run_id)
+    run = rows["runs"][0]
+    if run.get("digest_version"):
+        return record_digest(rows)
+    return digest_v1([f["sha256"] for f in rows["input_files"]], run["protocol_sha256"], json.loads(run["parameters"]),
+                     run["valid"], rows["checks"], rows["results"])
 
 
 def audit_row_sha256(row: dict) -> str:
@@ -62,12 +86,15 @@ class Report:
 
 
 #: Columns holding JSON text, per table.
-JSON_COLUMNS = {"runs": ("parameters", "software", "metrics", "details", "samples", "skipped", "plate_metadata"),
+JSON_COLUMNS = {"runs": ("parameters", "software", "metrics", "details", "samples", "skipped", "plate_metadata",
+                          "settings", "overridden", "assay_plugin", "protocol_modified"), "signers": ("roles",),
                 "fits": ("parameters", "se", "plot"), "results": ("flags",), "audit_log": ("payload",)}
 
 
-def verify(db: Database, run_ids: list[int], report: Report, files: list[Path] = ()) -> Report:
-    """Everything `assayrun verify` checks; a step that meets a row it cannot read reports it, never raises."""
+def verify(db: Database, run_ids: list[int], report: Report, files: list[Path] = (),
+           anchors: list[tuple[int, str]] = ()) -> Report:
+    """Everything `assayrun verify` checks (with `anchors`: the audit log against chain heads kept elsewhere);
+    a step that meets a row it cannot read reports it, never raises."""
     steps = (("triggers and stored rows", verify_structure), ("audit log", verify_audit_log),
              ("records against the audit log", verify_records_logged))
     for what, step in steps:
@@ -75,6 +102,12 @@ def verify(db: Database, run_ids: list[int], report: Report, files: list[Path] =
             step(db, report)
         except Exception as exc:  # a malformed row written outside assayrun
             report.differs.append(f"{what}: cannot be checked ({type(exc).__name__}: {exc}); "
+                                  "the database was edited outside assayrun")
+    if anchors:
+        try:
+            verify_anchors(db, anchors, report)
+        except Exception as exc:
+            report.differs.append(f"anchors: cannot be checked ({type(exc).__name__}: {exc}); "
                                   "the database was edited outside assayrun")
     for run_id in run_ids:
         verify_run(db, run_id, report, files)
@@ -86,10 +119,11 @@ def verify_structure(db: Database, report: Report) -> None:
     is kept): a row edited outside assayrun is named, never a crash."""
     from .store import APPEND_ONLY
 
-    gone = [t for t in (*APPEND_ONLY, "chain_head") if not db[t].exists()]
+    append_only = (*APPEND_ONLY, "signers") if "m005_records" in store.applied_migrations(db) else APPEND_ONLY
+    gone = [t for t in (*append_only, "chain_head") if not db[t].exists()]
     report.check(not gone, "every table of the records present", f"{', '.join(gone)} dropped")
     present = {r["name"] for r in db.query("select name from sqlite_master where type = 'trigger'")}
-    expected = [f"{t}_no_{a}" for t in APPEND_ONLY for a in ("update", "delete")]
+    expected = [f"{t}_no_{a}" for t in append_only for a in ("update", "delete")]
     dropped = [name for name in expected if name not in present]
     report.check(not dropped, f"append-only triggers, {len(expected)} present",
                  f"{len(dropped)} dropped ({', '.join(dropped[:6])}{' ...' if len(dropped) > 6 else ''}): "
@@ -106,7 +140,7 @@ def malformed_rows(db: Database) -> list[str]:
     """'table row N: column holds text, not integer' for each value of another type than its column's."""
     found = []
     for table in ("runs", "input_files", "wells", "fits", "checks", "results", "certificates", "audit_log",
-                  "signatures"):
+                  "signatures", "signers"):
         if not db[table].exists():
             continue
         for column in db[table].columns:
@@ -127,10 +161,8 @@ def malformed_rows(db: Database) -> list[str]:
 def verify_audit_log(db: Database, report: Report) -> None:
     """Every audit row's hash is its content's, each points at the one before, and the chain is as long and
     ends where the chain head (kept beside it) says."""
-    from .store import GENESIS, applied_migrations, chain_head
-
-    previous = GENESIS
-    rows = list(db.query("select * from audit_log order by id"))
+    previous = store.GENESIS
+    rows = store.audit_rows(db)
     broken = []
     for row in rows:
         if row["prev_sha256"] != previous:
@@ -142,8 +174,8 @@ def verify_audit_log(db: Database, report: Report) -> None:
         if changed:
             broken.append(f"row {row['id']} ({row['event']}) was changed after it was written")
         previous = row["sha256"]
-    head = chain_head(db)
-    if head is None and "m006_chain_head" in applied_migrations(db):
+    head = store.chain_head(db)
+    if head is None and "m006_chain_head" in store.applied_migrations(db):
         broken.append("the chain head (table chain_head) is gone")
     elif head is not None and head["rows"] != len(rows):
         broken.append(f"the chain head records {head['rows']} rows, the log has {len(rows)}"
@@ -215,9 +247,9 @@ def verify_run(db: Database, run_id: int, report: Report, files: list[Path] = ()
 
 
 def _verify_run(db: Database, run_id: int, report: Report, files: list[Path]) -> None:
-    run = db["runs"].get(run_id)
+    run = store.stored_rows(db, run_id)["runs"][0]
     given = {hashlib.sha256(Path(f).read_bytes()).hexdigest(): Path(f) for f in files}
-    for f in db.query("select * from input_files where run_id = ? order by position", [run_id]):
+    for f in store.input_contents(db, run_id):
         name = f"run {run_id} input {f['name']}"
         report.check(hashlib.sha256(f["content"]).hexdigest() == f["sha256"], f"{name}: stored bytes",
                      "the stored copy no longer matches its SHA-256")
@@ -229,18 +261,28 @@ def _verify_run(db: Database, run_id: int, report: Report, files: list[Path]) ->
         else:
             report.missing(f"{name}: {on_disk} is no longer on disk")
     for sha, path in given.items():
-        known = db.execute("select 1 from input_files where run_id = ? and sha256 = ?", [run_id, sha]).fetchone()
-        report.check(bool(known), f"run {run_id}: given file {path}", "its SHA-256 is not one of the run's inputs")
+        report.check(store.run_has_input(db, run_id, sha), f"run {run_id}: given file {path}",
+                     "its SHA-256 is not one of the run's inputs")
     protocol_sha = hashlib.sha256(run["protocol_toml"].encode("utf-8")).hexdigest()
     report.check(protocol_sha == run["protocol_sha256"], f"run {run_id}: protocol text",
                  "the stored protocol no longer matches its SHA-256")
     report.check(stored_digest(db, run_id) == run["digest"], f"run {run_id}: digest {run['digest'][:16]}…",
-                 "inputs, protocol, parameters, checks or results differ from what was certified")
-    logged = [json.loads(r["payload"]).get("digest") for r in
-              db.query("select payload from audit_log where run_id = ? and event = 'run stored'", [run_id])]
+                 "the stored inputs, parameters, wells, fits, checks, results, details, operator or "
+                 "times differ from what was certified")
+    logged = store.logged_digests(db, run_id)
     report.check(logged == [run["digest"]], f"run {run_id}: digest in the audit log",
                  "the audit log records another digest for this run")
-    for cert in db.query("select * from certificates where run_id = ? order by id", [run_id]):
+    signed = store.signatures(db, run_id)
+    for role, row in signed.items():
+        what = f"run {run_id}: {role} by {row['signer']}"
+        problem = signing.same_person(store.get_run(db, run_id), signed, role, row["signer"])
+        report.check(problem is None, f"{what}: another person than the run's other signers", problem or "")
+        if (row["mode"] or "unauthenticated") == "unauthenticated":
+            report.skipped.append(f"{what}: unauthenticated signature (demo mode), the name is not proven")
+        else:
+            why = signing.check_signature(db, row, run["digest"])
+            report.check(why is None, f"{what}: Ed25519 signature, key {row['key_sha256'][:16]}", why or "")
+    for cert in store.certificates(db, run_id):
         path = Path(cert["path"])
         if path.is_file():
             actual = hashlib.sha256(path.read_bytes()).hexdigest()
@@ -250,11 +292,45 @@ def _verify_run(db: Database, run_id: int, report: Report, files: list[Path]) ->
             report.missing(f"run {run_id}: certificate {path} is no longer on disk")
 
 
+def parse_anchors(anchor: str) -> list[tuple[int, str]]:
+    """(position, hash or its prefix) pairs from POSITION:HASH (as a certificate prints it) or an
+    `assayrun audit export` file (one JSON row per line)."""
+    position, sep, prefix = anchor.partition(":")
+    if sep and position.strip().isdigit() and len(prefix.strip()) >= 8 and \
+            all(ch in "0123456789abcdef" for ch in prefix.strip().lower()):
+        return [(int(position), prefix.strip().lower())]
+    path = Path(anchor)
+    if not path.is_file():
+        raise UserError("give POSITION:HASH as a certificate prints it (at least 8 hex digits), or an "
+                        "`assayrun audit export` file", file=anchor, where="--anchor")
+    anchors = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        try:
+            row = json.loads(line) if line.strip() else None
+            if row is not None:
+                anchors.append((int(row["id"]), str(row["sha256"]).lower()))
+        except (ValueError, KeyError, TypeError):
+            raise UserError("not an audit export line (JSON with id and sha256)", file=path, where=f"line {n}") \
+                from None
+    if not anchors:
+        raise UserError("the anchor file holds no audit rows", file=path)
+    return anchors
+
+
+def verify_anchors(db: Database, anchors: list[tuple[int, str]], report: Report) -> None:
+    """Each anchored audit row is still there with the hash it had: history up to it was not rewritten."""
+    rows = {row["id"]: row["sha256"] for row in store.audit_rows(db)}
+    broken = [f"row {position} is {'gone' if position not in rows else rows[position][:16] + '…'}, "
+              f"the anchor says {sha[:16]}…" for position, sha in anchors
+              if not rows.get(position, "").startswith(sha)]
+    head = max(anchors)[0]
+    report.check(not broken, f"audit log up to row {head} matches {len(anchors)} anchor(s)",
+                 "history was rewritten: " + "; ".join(broken[:5]) + (" …" if len(broken) > 5 else ""))
+
+
 def run_for_certificate(db: Database, path: Path) -> int | None:
     """The run a certificate file was issued for, found by the file's SHA-256."""
-    sha = hashlib.sha256(path.read_bytes()).hexdigest()
-    row = db.execute("select run_id from certificates where sha256 = ?", [sha]).fetchone()
-    return row[0] if row else None
+    return store.run_for_certificate(db, hashlib.sha256(path.read_bytes()).hexdigest())
 
 
 def _number(value):

@@ -53,3 +53,14 @@ class Interpretation(BaseModel):
         if value is None or not math.isfinite(value):
             return None
         return next((c.label for c in self.classes if c.holds(value)), None)
+
+    def classify_interval(self, low: float, high: float) -> str | None:
+        """The class of every value in [low, high) (a censored value's range), or None when it spans classes.
+
+        Classes are bounded from above, tried in order, so the ends decide: the label holds inside
+        when it holds at low and just below high.
+        """
+        if not (math.isfinite(low) and math.isfinite(high)) or high <= low:
+            return None
+        first, last = self.classify(low), self.classify(math.nextafter(high, -math.inf))
+        return first if first == last else None

@@ -13,7 +13,7 @@ from typing import Literal
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-Status = Literal["ok", "no-rise", "saturated-early", "no-data"]
+Status = Literal["ok", "no-rise", "saturated", "no-data"]
 
 
 @dataclass(frozen=True)
@@ -21,10 +21,11 @@ class CurveSummary:
     """What one well's curve says.
 
     fraction_time_s: when the smoothed curve first reaches baseline + fraction x amplitude (the
-    clot time for fraction 0.5). status 'no-rise': the amplitude stayed under the minimum, the
-    result is "> censored_after_s" (the last read). 'saturated-early': the crossing lies in or
-    after saturated reads, so it is unknown. saturated: some reads were at or above the reader's
-    linear limit (they count as that limit).
+    clot time for fraction 0.5). status 'no-rise': the amplitude stayed under the minimum (no
+    clot, "> censored_after_s", the last read; or a curve already at its plateau, see
+    plateau_from_start). 'saturated': some reads were at or above the reader's linear limit, so
+    the plateau and the fraction level are clipped: fraction_time_s is then a lower bound, never a
+    value. reads_before_onset: reads the baseline could use before the onset.
     """
 
     baseline: float
@@ -36,6 +37,7 @@ class CurveSummary:
     status: Status
     censored_after_s: float | None
     saturated: bool
+    reads_before_onset: int | None = None
 
 
 def running_median(values: np.ndarray, window: int) -> np.ndarray:
@@ -98,10 +100,25 @@ def summarize_curve(times_s: np.ndarray, values: np.ndarray, *, smoothing_window
                             bool(saturated.any()))
     fraction_time = crossing_time(t, smooth, baseline + fraction * amplitude)
     onset = crossing_time(t, smooth, baseline + max(onset_min_au, onset_fraction * amplitude))
-    status: Status = "ok"
-    if saturated.any():
-        first = int(np.argmax(saturated))
-        if first == 0 or fraction_time > t[first - 1]:
-            fraction_time, status = None, "saturated-early"
+    status: Status = "saturated" if saturated.any() else "ok"
     return CurveSummary(baseline, plateau, amplitude, fraction_time, onset, slope, status, None,
-                        bool(saturated.any()))
+                        bool(saturated.any()), int(np.sum(t < onset)))
+
+
+def plateau_from_start(times_s: np.ndarray, values: np.ndarray, reference: float, amplitude: float,
+                       fraction: float) -> tuple[float, int] | None:
+    """A flat curve whose level (median read) reaches reference + fraction x amplitude (the fraction level of
+    a typical rise from the unclotted reference level) reached its plateau before or at its first reads:
+    (the first read time at or above reference + fraction x (level - reference), a bound the fraction
+    time is below; the reads before it). None for a curve below that level (no clot; a turbid sample)."""
+    t = np.asarray(times_s, dtype=float)
+    a = np.asarray(values, dtype=float)
+    keep = np.isfinite(a) & np.isfinite(t)
+    t, a = t[keep], a[keep]
+    if not len(a):
+        return None
+    level = float(np.median(a))
+    if level < reference + fraction * amplitude:
+        return None
+    i = int(np.argmax(a >= reference + fraction * (level - reference)))
+    return float(t[i]), i

@@ -16,8 +16,18 @@ from .registry import Assay
 
 
 def validated_parameters(assay: Assay, proto: Protocol, params: Sequence[str] = ()):
-    """The protocol's [parameters] with the run's overrides, validated by the assay's model."""
+    """The protocol's [parameters] with the run's overrides, validated by the assay's model.
+
+    The protocol's lot_parameters (kit standards, control ranges) are placeholders there: each must be
+    set whole for the run (--param @lot.toml), else UserError.
+    """
     values, overridden = override_parameters(proto.parameters, params)
+    whole = {path[0] for spec in params for path, _, _ in _param_entries(spec) if len(path) == 1}
+    missing = [key for key in proto.lot_parameters if key not in whole]
+    if missing:
+        raise UserError(f"{', '.join(missing)} must come from the kit or control lot in use (the protocol holds "
+                        "placeholders that never certify): give them with --param @lot.toml (a TOML file of the "
+                        "lot's values; see the examples' lot files)", file=proto.path, where="lot_parameters")
     try:
         check_numbers({key: values[key] for key in overridden}, "")
     except ValueError as exc:

@@ -45,6 +45,7 @@ class Plugins:
     assays: dict[str, Assay]
     protocol_files: list[Path]
     template_dirs: list[Path]
+    assay_plugins: dict[str, PluginInfo] = field(default_factory=dict)  # assay name -> the plugin registering it
 
     def assay(self, name: str) -> Assay:
         from .errors import UserError
@@ -126,11 +127,14 @@ def load() -> Plugins:
         pm.trace.root.setwriter(lambda message: print(message, end="", file=sys.stderr))
         pm.enable_tracing()
     readers = {name: obj for name, (obj, _) in _collect(pm, "register_readers", "reader").items()}
-    assays = {name: obj for name, (obj, _) in _collect(pm, "register_assays", "assay").items()}
+    registered = _collect(pm, "register_assays", "assay")
+    assays = {name: obj for name, (obj, _) in registered.items()}
+    by_name = {i.name: i for i in info}
+    assay_plugins = {name: by_name[plugin] for name, (_, plugin) in registered.items() if plugin in by_name}
     protocol_files: list[Path] = []
     pm.hook.register_protocols(register=lambda path: protocol_files.append(Path(path)))
     template_dirs = [Path(d) for dirs in pm.hook.register_template_dirs() for d in dirs or []]
-    return Plugins(pm, info, readers, assays, protocol_files, template_dirs)
+    return Plugins(pm, info, readers, assays, protocol_files, template_dirs, assay_plugins)
 
 
 def format_traceback(exc: BaseException) -> str:

@@ -56,6 +56,7 @@ class Protocol(BaseModel):
     reads: list[ReadSpec]
     layout: Layout
     parameters: dict[str, Any] = {}
+    lot_parameters: list[str] = []  # parameters each run must set from its kit or control lot (--param @lot.toml)
     acceptance: list[Criterion] = []
     interpretation: list[Interpretation] = []
     path: Path | None = None
@@ -79,6 +80,13 @@ class Protocol(BaseModel):
             if count and criterion.at_least > count:
                 raise ValueError(f"acceptance[{k}].at_least: needs {criterion.at_least} of {criterion.items!r} but "
                                  f"the layout has {count}; lower at_least or add {role} groups")
+        return self
+
+    @model_validator(mode="after")
+    def _lot_parameters_exist(self):
+        unknown = [key for key in self.lot_parameters if key not in self.parameters]
+        if unknown:
+            raise ValueError(f"lot_parameters names {', '.join(unknown)}, not in [parameters]")
         return self
 
 
@@ -180,3 +188,27 @@ def find(ref: str | Path, extra: list[Path] = ()) -> Protocol:
         raise UserError(f"unknown protocol {str(ref)!r}; shipped protocols: {', '.join(sorted(known))}. "
                         "Give an id or the path of a .toml file")
     return known[str(ref)]
+
+
+def modified_from(protocol: Protocol, extra: list[Path] = ()) -> dict | None:
+    """{'id', 'version', 'changed': [key paths]} when a shipped protocol has this id and version but other
+    bytes (a protocol is what its hash says); None for a shipped protocol or one with its own id/version."""
+    for file in shipped_files(extra):
+        if protocol.path is not None and file.resolve() == Path(protocol.path).resolve():
+            return None
+        shipped = load_file(file)
+        if (shipped.id, shipped.version) == (protocol.id, protocol.version) and shipped.sha256 != protocol.sha256:
+            changed = changed_keys(tomllib.loads(shipped.text), tomllib.loads(protocol.text))
+            return {"id": shipped.id, "version": shipped.version, "sha256": shipped.sha256,
+                    "changed": changed or ["comments or formatting only"]}
+    return None
+
+
+def changed_keys(old: Any, new: Any, prefix: str = "") -> list[str]:
+    """Key paths ('parameters.flag_cv_percent', 'acceptance[3].limit') whose values differ."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        return [path for key in dict.fromkeys([*old, *new])
+                for path in changed_keys(old.get(key), new.get(key), f"{prefix}.{key}" if prefix else str(key))]
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        return [path for i, (a, b) in enumerate(zip(old, new)) for path in changed_keys(a, b, f"{prefix}[{i}]")]
+    return [] if old == new else [prefix]

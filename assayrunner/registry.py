@@ -114,7 +114,12 @@ class AssayInput:
 
 @dataclass
 class Result:
-    """One reported number with its unit, flags and interpretation."""
+    """One reported number with its unit, flags and interpretation.
+
+    qualifier: '<' or '>' when the value is a censored bound (the true value lies below or above it),
+    None for a measured value. A plugin that sets interpretation itself (or a qualifier) is not
+    classed again by the protocol's interpretation table.
+    """
 
     sample: str
     metric: str
@@ -124,6 +129,13 @@ class Result:
     interpretation: str | None = None
     scope: str | None = None  # which scoped acceptance criteria guard it (e.g. "APTT")
     qualifier: str | None = None  # "<" or ">" for a censored value (value is then the bound), else None
+    # The sample a result is about: the layout slot, and what the samples file says of it (the engine
+    # fills these from the slot; an assay sets concentration for a dose of a dilution series).
+    slot: str | None = None
+    sample_id: str | None = None
+    lot: str | None = None
+    concentration: float | None = None
+    concentration_unit: str | None = None
 
 
 NOT_COMPUTABLE = "not-computable"

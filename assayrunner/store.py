@@ -5,12 +5,14 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import mimetypes
 import random
 import secrets
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -20,6 +22,23 @@ from sqlite_utils import Database
 from . import filesystems
 from .errors import UserError
 from .plate import well_name
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """A file a run used besides its exports (samples, parameters, lab settings, logo), stored with its bytes."""
+
+    kind: str
+    path: Path
+    content: bytes
+    format: str
+
+    @classmethod
+    def of(cls, kind: str, path: Path, format: str) -> "StoredFile":
+        try:
+            return cls(kind, Path(path), Path(path).read_bytes(), format)
+        except OSError as exc:
+            raise UserError(f"cannot read the {kind} file: {exc.strerror}", file=path) from None
 
 
 def m001_initial(db: Database) -> None:
@@ -49,6 +68,10 @@ def m001_initial(db: Database) -> None:
 
 #: Tables whose rows are never changed or removed once written.
 APPEND_ONLY = ("runs", "input_files", "wells", "fits", "checks", "results", "certificates", "audit_log", "signatures")
+#: The digest scheme of runs stored by this version (runs before m005 carry none: scheme 1).
+DIGEST_VERSION = 2
+#: Tables whose rows make up a run, in the order the digest covers them (see run_rows).
+RUN_TABLES = ("runs", "input_files", "wells", "fits", "checks", "results")
 
 
 def m002_integrity(db: Database) -> None:
@@ -57,10 +80,54 @@ def m002_integrity(db: Database) -> None:
     db["signatures"].create({"id": int, "run_id": int, "role": str, "signer": str, "meaning": str,
                              "signed_at": str}, pk="id", foreign_keys=[("run_id", "runs")])
     db["signatures"].create_index(["run_id", "role"], unique=True)
-    for table in APPEND_ONLY:
+    _append_only(db, APPEND_ONLY)
+
+
+def _append_only(db: Database, tables) -> None:
+    for table in tables:
         for action in ("UPDATE", "DELETE"):
             db.execute(f"CREATE TRIGGER {table}_no_{action.lower()} BEFORE {action} ON {table} "
                        f"BEGIN SELECT RAISE(ABORT, '{table} is append-only: records are never changed'); END")
+
+
+def m003_result_qualifier(db: Database) -> None:
+    """results.qualifier ('<', '>' or NULL: a censored bound or a measured value)."""
+    db["results"].add_column("qualifier", str)
+
+
+def m003_check_unit_and_modified_protocol(db: Database) -> None:
+    """checks.unit and checks.total (a count's item total); runs.protocol_modified (JSON: shipped id, version, keys)."""
+    db["checks"].add_column("unit", str)
+    db["checks"].add_column("total", int)
+    db["runs"].add_column("protocol_modified", str)
+
+
+def m005_records(db: Database) -> None:
+    """Every input kind, results by sample, the rendered record, key-based signatures, foreign keys.
+
+    SQLite cannot add a foreign key to an existing column, so runs and audit_log are rebuilt (same
+    rows, same ids) with runs.supersedes -> runs.id and audit_log.run_id -> runs.id; their
+    append-only triggers are dropped with the old tables and created again. The new column
+    signatures.signer_id is added with its reference to signers.id.
+    """
+    for table, columns in {
+        "runs": {"settings": str, "overridden": str, "assay_title": str, "assay_template": str,
+                 "assay_plugin": str, "digest_version": int},
+        "input_files": {"kind": str},
+        "results": {"slot": str, "sample_id": str, "lot": str, "concentration": float, "concentration_unit": str},
+        "signatures": {"mode": str, "key_sha256": str, "signature": str},
+    }.items():
+        for column, kind in columns.items():
+            db[table].add_column(column, kind)
+    db["signers"].create({"id": int, "name": str, "name_key": str, "roles": str, "public_key": str,
+                          "key_sha256": str, "added_at": str}, pk="id")
+    db["signers"].create_index(["name_key"], unique=True)
+    db.execute("ALTER TABLE signatures ADD COLUMN signer_id INTEGER REFERENCES signers(id)")
+    db["runs"].transform(add_foreign_keys=[("supersedes", "runs", "id")])
+    db["audit_log"].transform(add_foreign_keys=[("run_id", "runs", "id")])
+    db["runs"].create_index(["supersedes"])
+    db["audit_log"].create_index(["run_id"])
+    _append_only(db, ("runs", "audit_log", "signers"))
 
 
 def m006_chain_head(db: Database) -> None:
@@ -73,7 +140,8 @@ def m006_chain_head(db: Database) -> None:
 
 
 GENESIS = "0" * 64
-MIGRATIONS = [m001_initial, m002_integrity, m006_chain_head]
+MIGRATIONS = [m001_initial, m002_integrity, m003_result_qualifier, m003_check_unit_and_modified_protocol, m005_records,
+              m006_chain_head]
 
 
 def migrate(db: Database) -> list[str]:
@@ -112,6 +180,7 @@ def open_db(path: Path) -> Database:
         db.execute(f"PRAGMA busy_timeout = {_BUSY_MS}")
         _retry_locked(db, lambda: db.enable_wal(), path)
         migrate(db)
+        db.execute("PRAGMA foreign_keys = ON")
     except UserError:
         raise
     except Exception as exc:  # sqlite3.DatabaseError for a file that is not a database, OSError for a bad path
@@ -145,8 +214,18 @@ def transaction(db: Database) -> Iterator[Database]:
     for up to [database] lock_timeout_s; what after_commit() was given runs once it committed (or, for
     its undo, once it rolled back)."""
     if db.conn.in_transaction:  # nested: a savepoint inside the one that holds the lock
-        with db.atomic():
-            yield db
+        pending = _pending.get(id(db))
+        mark = len(pending) if pending is not None else 0
+        try:
+            with db.atomic():
+                yield db
+        except BaseException:
+            if pending is not None:  # what the savepoint registered is undone with it
+                for _, undo in reversed(pending[mark:]):
+                    if undo is not None:
+                        undo()
+                del pending[mark:]
+            raise
         return
     _retry_locked(db, lambda: db.conn.execute("BEGIN IMMEDIATE"), _path(db))
     _pending[id(db)] = []
@@ -209,41 +288,74 @@ def database_id(db: Database) -> str:
 
 
 def save_run(db: Database, record: dict) -> int:
-    """Insert one run and everything it computed; call inside transaction()."""
-    proto, result, plate = record["protocol"], record["result"], record["plate"]
-    run_id = db["runs"].insert({
-        "assay": record["assay"], "protocol_id": proto.id, "protocol_version": proto.version,
-        "protocol_sha256": proto.sha256, "protocol_path": str(proto.path),
-        "protocol_toml": proto.text,
-        "parameters": _json(record["parameters"]), "valid": int(record["valid"]), "operator": record["operator"],
-        "created_at": record["created_at"], "software": _json(record["software"]),
-        "metrics": _json(result.metrics), "details": _json(result.details), "samples": _json(record["samples"]),
-        "skipped": _json(record["skipped"]), "plate_name": plate.name, "plate_metadata": _json(plate.metadata),
-        "digest": record["digest"], "supersedes": record.get("supersedes"),
-    }).last_pk
-    db["input_files"].insert_all({
-        "run_id": run_id, "position": i, "name": f.path.name, "path": str(f.path.resolve()), "sha256": f.sha256,
-        "size": f.size, "format": f.format, "content": f.content,
-    } for i, f in enumerate(record["inputs"]))
-    db["wells"].insert_all(_well_rows(run_id, plate, record["layout"]))
-    db["fits"].insert_all({
-        "run_id": run_id, "name": fit["name"], "model": fit["model"], "parameters": _json(fit["parameters"]),
-        "se": _json(fit["se"]), "r2": _float(fit["r2"]), "n": fit["n"], "converged": int(fit["converged"]),
-        "plot": _json({k: fit.get(k) for k in ("x", "y", "line", "x_unit", "y_label", "log_x")}),
-    } for fit in result.fits)
-    db["checks"].insert_all({
-        "run_id": run_id, "position": i, "check_id": c.id, "description": c.description, "value": c.value,
-        "limit_text": c.limit, "passed": int(c.passed), "detail": c.detail, "scope": c.scope, "is_count": int(c.is_count),
-    } for i, c in enumerate(record["checks"]))
-    db["results"].insert_all({
-        "run_id": run_id, "position": i, "sample": r.sample, "metric": r.metric, "value": _float(r.value),
-        "unit": r.unit, "flags": _json(r.flags), "interpretation": r.interpretation, "scope": r.scope,
-    } for i, r in enumerate(result.results))
+    """Insert one run and everything it computed (run_rows, with record["digest"]); call inside transaction()."""
+    rows = run_rows(record)
+    run_id = db["runs"].insert({**rows["runs"][0], "digest": record["digest"]}).last_pk
+    for table in RUN_TABLES[1:]:
+        db[table].insert_all(({**row, "run_id": run_id} for row in rows[table]), batch_size=500)
     audit(db, "run stored", run_id, record["operator"], {"digest": record["digest"], "valid": record["valid"]})
     return run_id
 
 
-def _well_rows(run_id: int, plate, layout):
+def run_rows(record: dict) -> dict[str, list[dict]]:
+    """The rows a run is stored as, table by table, without run ids: what the digest covers.
+
+    record: assay, assay_title, assay_template, assay_plugin, protocol, parameters, overridden,
+    inputs (InputFile), attachments (StoredFile: samples, parameter and settings files), plate,
+    layout, result, checks, valid, operator, created_at, software, samples, skipped, settings,
+    supersedes.
+    """
+    proto, result, plate = record["protocol"], record["result"], record["plate"]
+    run = {
+        "assay": record["assay"], "protocol_id": proto.id, "protocol_version": proto.version,
+        "protocol_sha256": proto.sha256, "protocol_path": str(proto.path), "protocol_toml": proto.text,
+        "parameters": _json(record["parameters"]), "valid": int(record["valid"]), "operator": record["operator"],
+        "created_at": record["created_at"], "software": _json(record["software"]),
+        "metrics": _json(result.metrics), "details": _json(result.details), "samples": _json(record["samples"]),
+        "skipped": _json(record["skipped"]), "plate_name": plate.name, "plate_metadata": _json(plate.metadata),
+        "supersedes": record.get("supersedes"), "settings": _json(record["settings"]),
+        "overridden": _json(sorted(record["overridden"])), "assay_title": record["assay_title"],
+        "assay_template": record["assay_template"], "assay_plugin": _json(record["assay_plugin"]),
+        "digest_version": DIGEST_VERSION,
+        "protocol_modified": _json(record["modified_from"]) if record.get("modified_from") else None,
+    }
+    files = [("export", f.path, f.content, f.format) for f in record["inputs"]]
+    files += [(f.kind, f.path, f.content, f.format) for f in record["attachments"]]
+    return {
+        "runs": [run],
+        "input_files": [{
+            "position": i, "name": path.name, "path": str(path.resolve()), "sha256": hashlib.sha256(content).hexdigest(),
+            "size": len(content), "format": fmt, "content": content, "kind": kind,
+        } for i, (kind, path, content, fmt) in enumerate(files)],
+        "wells": list(_well_rows(plate, record["layout"])),
+        "fits": [{
+            "name": fit["name"], "model": fit["model"], "parameters": _json(fit["parameters"]),
+            "se": _json(fit["se"]), "r2": _float(fit["r2"]), "n": fit["n"], "converged": int(fit["converged"]),
+            "plot": _json({k: fit.get(k) for k in ("x", "y", "line", "x_unit", "y_label", "log_x")}),
+        } for fit in result.fits],
+        "checks": [{
+            "position": i, "check_id": c.id, "description": c.description, "value": _float(c.value),
+            "limit_text": c.limit, "passed": int(c.passed), "detail": c.detail, "scope": c.scope,
+            "is_count": int(c.is_count), "unit": c.unit, "total": c.total,
+        } for i, c in enumerate(record["checks"])],
+        "results": [{
+            "position": i, "sample": r.sample, "metric": r.metric, "value": _float(r.value), "unit": r.unit,
+            "flags": _json(r.flags), "interpretation": r.interpretation, "scope": r.scope, "slot": r.slot,
+            "sample_id": r.sample_id, "lot": r.lot, "concentration": _float(r.concentration),
+            "concentration_unit": r.concentration_unit, "qualifier": r.qualifier,
+        } for i, r in enumerate(result.results)],
+    }
+
+
+def stored_rows(db: Database, run_id: int) -> dict[str, list[dict]]:
+    """A stored run's rows, table by table, in the order they were written (the shape run_rows gives)."""
+    rows = {"runs": list(db.query("select * from runs where id = ?", [run_id]))}
+    for table in RUN_TABLES[1:]:
+        rows[table] = list(db.query(f"select * from {table} where run_id = ? order by rowid", [run_id]))
+    return rows
+
+
+def _well_rows(plate, layout):
     groups = layout.by_well()
     for read in plate.reads:
         rows, columns = read.values.shape[:2]
@@ -251,7 +363,7 @@ def _well_rows(run_id: int, plate, layout):
             for c in range(columns):
                 well = well_name(r, c)
                 group = groups.get(well)
-                base = {"run_id": run_id, "read": read.label, "well": well, "flag": read.flags.get(well),
+                base = {"read": read.label, "well": well, "flag": read.flags.get(well),
                         "role": group.role if group else None, "group_name": group.name if group else None}
                 if read.kind == "kinetic":
                     for t, v in zip(read.times_s, read.values[r, c]):
@@ -272,33 +384,86 @@ def audit(db: Database, event: str, run_id: int | None, actor: str, payload: dic
 
 
 def chain_head(db: Database) -> dict | None:
-    """The recorded length and last hash of the audit chain (None before m006)."""
+    """The audit chain's head as recorded beside the log (table chain_head, moved by every audit()): its length
+    `rows`, which is also the last row's `position`, and that row's `sha256`. The one notion of head: certificates
+    print it, `audit export --head` gives it, verify checks the log against it. None when the table or its row is
+    gone (or before m006)."""
     row = db.execute("select audit_rows, audit_sha256 from chain_head where id = 1").fetchone() \
         if db["chain_head"].exists() else None
-    return {"rows": row[0], "sha256": row[1]} if row else None
+    return {"rows": row[0], "position": row[0], "sha256": row[1]} if row else None
+
+
+_JSON_COLUMNS = ("parameters", "software", "metrics", "details", "samples", "skipped", "plate_metadata", "settings",
+                 "overridden", "assay_plugin", "protocol_modified")
 
 
 def get_run(db: Database, run_id: int) -> dict:
-    """A stored run with its inputs (without content), checks, results and fits; UserError if unknown."""
+    """A stored run with its inputs (without content), checks, results, fits and state; UserError if unknown."""
     try:
         run = db["runs"].get(run_id)
     except Exception:
-        raise UserError(f"no run {run_id} in this database; see `assayrun runs`", file=db.conn.execute(
-            "pragma database_list").fetchone()[2]) from None
-    for key in ("parameters", "software", "metrics", "details", "samples", "skipped", "plate_metadata"):
-        run[key] = json.loads(run[key])
+        raise UserError(f"no run {run_id} in this database; see `assayrun runs`", file=db_path(db)) from None
+    for key in _JSON_COLUMNS:
+        run[key] = json.loads(run[key]) if run.get(key) is not None else None
     run["valid"] = bool(run["valid"])
     where = {"run_id": run_id}
-    run["inputs"] = list(db.query("select name, path, sha256, size, format from input_files where run_id = :run_id "
-                                  "order by position", where))
+    run["inputs"] = [{**f, "kind": f["kind"] or "export"} for f in db.query(
+        "select name, path, sha256, size, format, kind from input_files where run_id = :run_id order by position",
+        where)]
     run["checks"] = [{**c, "passed": bool(c["passed"]), "is_count": bool(c["is_count"])} for c in
                      db.query("select * from checks where run_id = :run_id order by position", where)]
     run["results"] = [{**r, "flags": json.loads(r["flags"])} for r in
                       db.query("select * from results where run_id = :run_id order by position", where)]
     run["fits"] = [{**f, "parameters": json.loads(f["parameters"]), "se": json.loads(f["se"]),
                     "converged": bool(f["converged"]), "plot": json.loads(f["plot"])}
-                   for f in db.query("select * from fits where run_id = :run_id", where)]
+                   for f in db.query("select * from fits where run_id = :run_id order by rowid", where)]
+    run.update(run_states(db, [run_id])[run_id])
     return run
+
+
+def run_record(db: Database, run_id: int, issued_at: str) -> dict:
+    """Everything a certificate of a run shows, as stored: the run, its endpoint wells, signatures, the
+    logo's stored bytes, the revision (1 + signatures + supersession) and the audit chain head."""
+    run = get_run(db, run_id)
+    logo = next(iter(input_contents(db, run_id, "logo")), None)
+    signed = signatures(db, run_id)
+    return {
+        "run": run, "wells": endpoint_wells(db, run_id), "signatures": signed,
+        "logo": {"mime": mimetypes.guess_type(logo["name"])[0] or "image/png", "content": logo["content"]}
+        if logo else None,
+        "revision": 1 + len(signed) + bool(run["superseded_by"]), "issued_at": issued_at,
+        "chain_head": _printed_head(db),
+    }
+
+
+def _printed_head(db: Database) -> dict | None:
+    """The chain head as a certificate prints it (POSITION:HASH), None for an empty log."""
+    head = chain_head(db)
+    return {"position": head["position"], "sha256": head["sha256"]} if head and head["rows"] else None
+
+
+def db_path(db: Database) -> str:
+    return db.conn.execute("pragma database_list").fetchone()[2]
+
+
+def run_ids(db: Database) -> list[int]:
+    return [row["id"] for row in db.query("select id from runs order by id")]
+
+
+def endpoint_wells(db: Database, run_id: int) -> list[dict]:
+    """A run's endpoint well rows (no kinetic time points), as stored."""
+    return list(db.query("select * from wells where run_id = ? and time_s is null order by rowid", [run_id]))
+
+
+def input_contents(db: Database, run_id: int, kind: str | None = None) -> list[dict]:
+    """A run's input rows with their stored bytes, optionally of one kind (export rows have kind NULL before m005)."""
+    rows = db.query("select * from input_files where run_id = ? order by position", [run_id])
+    return [{**r, "kind": r["kind"] or "export"} for r in rows if kind is None or (r["kind"] or "export") == kind]
+
+
+def run_has_input(db: Database, run_id: int, sha256: str) -> bool:
+    return db.execute("select 1 from input_files where run_id = ? and sha256 = ?", [run_id, sha256]).fetchone() \
+        is not None
 
 
 def signatures(db: Database, run_id: int) -> dict[str, dict]:
@@ -316,13 +481,87 @@ def superseded_by(db: Database, run_id: int) -> list[int]:
     return [row["id"] for row in db.query("select id from runs where supersedes = ? order by id", [run_id])]
 
 
+def run_states(db: Database, ids: list[int]) -> dict[int, dict]:
+    """Run id -> its state now: superseded_by, reviewed and approved ({by, at, mode} or None), state."""
+    marks = ",".join("?" * len(ids))
+    states = {i: {"superseded_by": None, "reviewed": None, "approved": None} for i in ids}
+    for row in db.query(f"select id, supersedes from runs where supersedes in ({marks}) order by id", ids):
+        states[row["supersedes"]]["superseded_by"] = states[row["supersedes"]]["superseded_by"] or row["id"]
+    for row in db.query(f"select * from signatures where run_id in ({marks}) order by id", ids):
+        states[row["run_id"]][row["role"]] = {"by": row["signer"], "at": row["signed_at"],
+                                              "mode": row["mode"] or "unauthenticated"}
+    for state in states.values():
+        state["state"] = ("superseded" if state["superseded_by"] else "approved" if state["approved"]
+                          else "reviewed" if state["reviewed"] else "computed")
+    return states
+
+
 def list_runs(db: Database, limit: int = 50) -> list[dict]:
-    return list(db.query("select id, created_at, assay, protocol_id, protocol_version, valid, operator "
+    rows = list(db.query("select id, created_at, assay, protocol_id, protocol_version, valid, operator "
                          "from runs order by id desc limit :limit", {"limit": limit}))
+    states = run_states(db, [r["id"] for r in rows])
+    return [{**r, **states[r["id"]]} for r in rows]
+
+
+def certificates(db: Database, run_id: int) -> list[dict]:
+    return list(db.query("select * from certificates where run_id = ? order by id", [run_id]))
+
+
+def add_certificate(db: Database, run_id: int, fmt: str, path: Path, sha256: str, issued_at: str, actor: str,
+                    revision: int) -> None:
+    """Record an issued certificate file and log it."""
+    db["certificates"].insert({"run_id": run_id, "format": fmt, "path": str(path), "sha256": sha256,
+                               "created_at": issued_at})
+    audit(db, "certificate issued", run_id, actor, {"format": fmt, "sha256": sha256, "revision": revision})
+
+
+def run_for_certificate(db: Database, sha256: str) -> int | None:
+    """The run a certificate file with this SHA-256 was issued for."""
+    row = db.execute("select run_id from certificates where sha256 = ?", [sha256]).fetchone()
+    return row[0] if row else None
+
+
+def audit_rows(db: Database) -> list[dict]:
+    return list(db.query("select * from audit_log order by id"))
+
+
+def logged_digests(db: Database, run_id: int) -> list[str | None]:
+    """The digests the audit log recorded when the run was stored."""
+    return [json.loads(r["payload"]).get("digest") for r in
+            db.query("select payload from audit_log where run_id = ? and event = 'run stored'", [run_id])]
+
+
+def add_signature(db: Database, row: dict) -> None:
+    db["signatures"].insert(row)
+
+
+def add_signer(db: Database, row: dict) -> int:
+    return db["signers"].insert(row).last_pk
+
+
+def signers(db: Database) -> list[dict]:
+    return [{**r, "roles": json.loads(r["roles"])} for r in db.query("select * from signers order by id")]
+
+
+def signer(db: Database, name_key: str) -> dict | None:
+    """The registered signer with this normalised name."""
+    row = next(db.query("select * from signers where name_key = ?", [name_key]), None)
+    return {**row, "roles": json.loads(row["roles"])} if row else None
+
+
+def registered_keys(db: Database, name: str) -> list[str]:
+    """The key fingerprints the audit log recorded when a signer of this name was added."""
+    return [json.loads(r["payload"]).get("key_sha256") for r in
+            db.query("select payload from audit_log where event = 'signer added' and actor = ?", [name])]
+
+
+def signer_by_id(db: Database, signer_id: int) -> dict | None:
+    row = next(db.query("select * from signers where id = ?", [signer_id]), None)
+    return {**row, "roles": json.loads(row["roles"])} if row else None
 
 
 def canonical_json(value) -> str:
-    """The JSON text a value is stored as (NaN as null), keys sorted: what digests are computed over."""
+    """The JSON text a value is stored as (NaN as null), keys sorted."""
     return _json(value, canonical=True)
 
 

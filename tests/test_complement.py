@@ -6,6 +6,7 @@ import sqlite3
 import tomllib
 
 import numpy as np
+import scipy.stats
 import pytest
 from scipy.optimize import curve_fit
 
@@ -13,6 +14,7 @@ from conftest import DATA, REPO, count_rows
 
 PLATE = DATA / "complement" / "valid_plate.csv"
 KIT_FILE = DATA / "complement" / "kit-lot-T1.toml"
+LOT = ("--param", f"@{DATA / 'complement' / 'kit-lot-default.toml'}")  # the lot the test plates were made for
 EXAMPLES = REPO / "examples" / "complement"
 DEFAULT_LOT = {"A": 10.0, "B": 20.0, "C": 40.0, "D": 80.0, "E": 160.0}
 DEFAULT_RANGES = {"High": (60.0, 110.0), "Low": (14.0, 30.0)}
@@ -79,7 +81,8 @@ def hand_calculation(path, standards=DEFAULT_LOT, ranges=DEFAULT_RANGES, model=l
         values = np.array([od[w] for w in wells])
         return 100 * values.std(ddof=1) / values.mean()
 
-    out = {"r2": r2, "kit": {}, "cv": {}, "in_well": {}}
+    out = {"r2": r2, "kit": {}, "cv": {}, "in_well": {}, "qualifier": {}, "plasma": {}}
+    lloq, uloq = min(standards.values()), max(standards.values())
     for name, wells in KIT_WELLS.items():
         out["kit"][name] = np.mean([back(od[w] - blank) for w in wells])
         out["cv"][f"kit {name}"] = cv(wells)
@@ -89,16 +92,24 @@ def hand_calculation(path, standards=DEFAULT_LOT, ranges=DEFAULT_RANGES, model=l
         in_well = np.array([back(od[w] - blank) for w in wells])
         plasma = in_well * DILUTION
         out["in_well"][name] = in_well.mean()
-        out[name] = {"concentration": plasma.mean(), "concentration_sd": plasma.std(ddof=1)}
+        out["plasma"][name] = plasma
+        bound = lloq if in_well.mean() < lloq else uloq if in_well.mean() > uloq else None  # never extrapolated
+        out["qualifier"][name] = None if bound is None else "<" if bound == lloq else ">"
+        out[name] = {"concentration": plasma.mean() if bound is None else bound * DILUTION,
+                     "concentration_sd": plasma.std(ddof=1) if bound is None else None}
         if name in ("NC", "PC", "vehicle"):
             out["cv"][name] = cv(wells)
     nc = out["NC"]
+    tested = [n for n in CONDITION_WELLS if n != "NC" and out["qualifier"][n] is None]
+    p = scipy.stats.dunnett(*[out["plasma"][n] for n in tested], control=out["plasma"]["NC"], rng=1).pvalue
     for name in CONDITION_WELLS:
         if name != "NC":
             s = out[name]
             s["fold_change"] = s["concentration"] / nc["concentration"]
             s["difference"] = s["concentration"] - nc["concentration"]
-            s["difference_sd"] = np.sqrt(s["concentration_sd"] ** 2 + nc["concentration_sd"] ** 2)
+            censored = out["qualifier"][name] is not None
+            s["difference_sd"] = None if censored else np.sqrt(s["concentration_sd"] ** 2 + nc["concentration_sd"] ** 2)
+            s["p_value"] = None if censored else p[tested.index(name)]
     return out
 
 
@@ -114,7 +125,14 @@ def assert_matches(data, hand, rel):
     results = results_by(data)
     for name in CONDITION_WELLS:
         for metric, expected in hand[name].items():
-            assert results[(name, metric)]["value"] == pytest.approx(expected, rel=rel), (name, metric)
+            got = results[(name, metric)]
+            if metric == "p_value":  # a quasi-Monte-Carlo integral: scipy's own error, not ours
+                assert (got["value"] is None) == (expected is None)
+                assert expected is None or got["value"] == pytest.approx(expected, abs=1e-3), name
+                continue
+            assert got["value"] == (None if expected is None else pytest.approx(expected, rel=rel)), (name, metric)
+            if metric in ("concentration", "fold_change", "difference"):
+                assert got["qualifier"] == hand["qualifier"][name], (name, metric)
     for name, expected in hand["kit"].items():
         assert results[(f"kit {name} control", "concentration")]["value"] == pytest.approx(expected, rel=rel)
     assert checks_by(data)["standard-curve-r2"]["value"] == pytest.approx(hand["r2"], rel=rel)
@@ -123,7 +141,7 @@ def assert_matches(data, hand, rel):
 
 @pytest.fixture
 def run(cli):
-    result, data = cli.json("execute", "complement", PLATE)
+    result, data = cli.json("execute", "complement", *LOT, PLATE)
     assert result.exit_code == 0, result.output
     return data
 
@@ -151,7 +169,10 @@ def test_calls_and_range_flags(run):
         if name == "NC":
             assert (name, "fold_change") not in results
             continue
-        expected = "activated" if hand[name]["fold_change"] >= 2 else "not activated"
+        h = hand[name]
+        expected = ("activated" if h["fold_change"] >= 2 and h["p_value"] < 0.05 else "not activated") \
+            if hand["qualifier"][name] is None else \
+            f"no call: {'< LLOQ' if hand['qualifier'][name] == '<' else '> ULOQ'}, re-assay at another dilution"
         assert results[(name, "fold_change")]["interpretation"] == expected, name
         flags = results[(name, "concentration")]["flags"]
         in_well = hand["in_well"][name]
@@ -163,6 +184,7 @@ def test_calls_and_range_flags(run):
             assert flags == []
     # the plate holds one of each: activated (S2), not activated (S3), above the top standard (S4), below (S5)
     assert [results[(s, "fold_change")]["interpretation"] for s in ("S2", "S3")] == ["activated", "not activated"]
+    assert results[("S4", "concentration")]["qualifier"] == ">" and results[("S5", "concentration")]["qualifier"] == "<"
     assert hand["in_well"]["S4"] > 160 and hand["in_well"]["S5"] < 10
     assert "S6" not in {r["sample"] for r in run["results"]}  # empty slots skipped
 
@@ -172,7 +194,7 @@ def test_kit_control_out_of_range_is_stored_invalid_with_exit_1(cli, workdir):
     reads = plate_reads(PLATE)
     low_high = {w: f"{reads['450 nm']['A7'] + d:.4f}" for w, d in (("B1", 0.002), ("B2", -0.002))}
     bad = edit_plate(PLATE, workdir / "low_high_control.csv", "450 nm", low_high)
-    result, data = cli.json("execute", "complement", bad)
+    result, data = cli.json("execute", "complement", *LOT, bad)
     assert result.exit_code == 1
     assert data["valid"] is False
     assert [c["id"] for c in data["checks"] if not c["passed"]] == ["kit-controls"]
@@ -189,7 +211,7 @@ def test_kit_control_out_of_range_is_stored_invalid_with_exit_1(cli, workdir):
 
 
 def test_4pl_selectable_per_run_matches_scipy(cli, workdir):
-    result, data = cli.json("execute", "complement", PLATE, "--param", "calibration_model=4pl")
+    result, data = cli.json("execute", "complement", *LOT, PLATE, "--param", "calibration_model=4pl")
     assert result.exit_code == 0, result.output
     hand = hand_calculation(PLATE, model=four_pl_curve)
     assert_matches(data, hand, rel=1e-6)  # two different solvers: agreement to 6 digits
@@ -205,7 +227,7 @@ def test_4pl_selectable_by_protocol_copy(cli, workdir):
     assert text.count('calibration_model = "linear"') == 1
     copy = workdir / "sc5b9-4pl.toml"
     copy.write_text(text.replace('calibration_model = "linear"', 'calibration_model = "4pl"'))
-    result, data = cli.json("execute", "complement", PLATE, "--protocol", copy)
+    result, data = cli.json("execute", "complement", *LOT, PLATE, "--protocol", copy)
     assert result.exit_code == 0, result.output
     assert_matches(data, hand_calculation(PLATE, model=four_pl_curve), rel=1e-6)
 
@@ -238,7 +260,7 @@ def broken_plate(case, workdir):
     ("reversed", [], "standard curve: the curve does not rise with concentration"),
 ])
 def test_curve_that_cannot_be_fit_is_one_clear_line(cli, workdir, case, params, message):
-    result = cli("execute", "complement", broken_plate(case, workdir), *params)
+    result = cli("execute", "complement", *LOT, broken_plate(case, workdir), *params)
     assert result.exit_code == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: " + message), result.stderr
@@ -248,7 +270,7 @@ def test_curve_that_cannot_be_fit_is_one_clear_line(cli, workdir, case, params, 
 
 def test_curve_that_fits_badly_is_stored_invalid(cli, workdir):
     """Flat standards with reader noise still give a 4PL, a useless one: the R² check fails, the run is kept."""
-    result, data = cli.json("execute", "complement", broken_plate("flat-noisy", workdir),
+    result, data = cli.json("execute", "complement", *LOT, broken_plate("flat-noisy", workdir),
                             "--param", "calibration_model=4pl")
     assert result.exit_code == 1
     assert not checks_by(data)["standard-curve-r2"]["passed"] and checks_by(data)["standard-curve-r2"]["value"] < 0.5
@@ -257,7 +279,7 @@ def test_curve_that_fits_badly_is_stored_invalid(cli, workdir):
 
 def test_kit_lot_file_and_single_entries_per_run(cli, workdir):
     kit = tomllib.loads(KIT_FILE.read_text())
-    result, data = cli.json("execute", "complement", PLATE, "--param", f"@{KIT_FILE}", "--param", "standards.E=170")
+    result, data = cli.json("execute", "complement", *LOT, PLATE, "--param", f"@{KIT_FILE}", "--param", "standards.E=170")
     assert result.exit_code == 0, result.output
     standards = {**kit["standards"], "E": 170.0}
     ranges = {k: tuple(v) for k, v in kit["kit_control_ranges"].items()}
@@ -268,13 +290,13 @@ def test_kit_lot_file_and_single_entries_per_run(cli, workdir):
     assert stored["kit_control_ranges"] == {k: list(v) for k, v in ranges.items()}
     html = open(data["certificate"]["html"]).read()
     assert f"Kit controls — lot {kit['kit_lot']}" in html
-    assert html.count("set for this run (--param)") == 3  # kit_lot, standards, kit_control_ranges
+    assert html.count("lot (--param)") == 3  # kit_lot, standards, kit_control_ranges
 
 
 def test_activation_threshold_is_a_parameter(cli):
     hand = hand_calculation(PLATE)
     assert 2 <= hand["S2"]["fold_change"] < 3
-    result, data = cli.json("execute", "complement", PLATE, "--param", "activation_fold_change=3",
+    result, data = cli.json("execute", "complement", *LOT, PLATE, "--param", "activation_fold_change=3",
                             "--param", "kit_lot=123456")
     assert result.exit_code == 0
     assert results_by(data)[("S2", "fold_change")]["interpretation"] == "not activated"
@@ -296,7 +318,7 @@ def test_activation_threshold_is_a_parameter(cli):
     ("@missing.toml", "error: missing.toml: cannot read the parameters file"),
 ])
 def test_bad_param_is_one_clear_line(cli, workdir, param, message):
-    result = cli("execute", "complement", PLATE, "--param", param)
+    result = cli("execute", "complement", *LOT, PLATE, "--param", param)
     assert result.exit_code == 2, result.output
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert count_rows(workdir / "assayrun.db") == 0
@@ -306,7 +328,7 @@ def test_without_reference_read(cli, workdir):
     text = PLATE.read_text()
     only_450 = workdir / "only_450.csv"
     only_450.write_text(text[:text.index("650 nm")])
-    result, data = cli.json("execute", "complement", only_450)
+    result, data = cli.json("execute", "complement", *LOT, only_450)
     assert result.exit_code == 0, result.output
     assert_matches(data, hand_calculation(only_450), rel=1e-10)
     assert "the export has no\n  reference read" in open(data["certificate"]["html"]).read()

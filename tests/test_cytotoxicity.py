@@ -6,6 +6,7 @@ import sqlite3
 import numpy as np
 import pytest
 from scipy.optimize import curve_fit
+from scipy.stats import dunnett
 from scipy.stats import t as student
 
 from conftest import DATA, REPO
@@ -62,9 +63,13 @@ def hand_mtt(path, s1_conc=STEPS):
         y = np.concatenate([wells[col] for col in range(1, 9)])
         means = np.array([np.mean(wells[col]) for col in range(1, 9)])
         interference = [100 * (a[f"{free}{col}"] - blank) / (untreated - blank) for col in range(1, 9)]
-        effect = np.abs(means - 100) > 20
-        out[slot] = {"means": means, "conc": conc, "x": x, "y": y, "interference": interference,
-                     "lowest": conc[effect].min() if effect.any() else None}
+        control = [100 * (a[w] - blank) / (untreated - blank) for w in ("B9", "B10", "B11")]
+        p = dunnett(*[wells[col] for col in range(1, 9)], control=control, rng=1).pvalue
+        effect = (p < 0.05) & (means < 100)  # Dunnett vs untreated, toxic direction
+        fitted = np.repeat(np.array(interference) <= 20, 3)  # interference-flagged steps are left out of the fit
+        out[slot] = {"means": means, "conc": conc, "x": x[fitted], "y": y[fitted], "x_all": x, "y_all": y,
+                     "interference": interference,
+                     "p": p, "lowest": conc[effect].min() if effect.any() else None}
     return out
 
 
@@ -117,7 +122,8 @@ def test_mtt_llc_pk1_matches_hand_calculation(mtt):
     assert checks["positive-control"]["value"] == pytest.approx(hand["apap"][40], rel=1e-12)
     ic50, lower, upper = fit_ic50(hand["S1"]["x"], hand["S1"]["y"])
     s1 = {r["metric"]: r for r in mtt["results"] if r["sample"] == "S1"}
-    assert s1["ic50"]["value"] == pytest.approx(ic50, rel=1e-5) and s1["ic50"]["flags"] == []
+    assert s1["ic50"]["value"] == pytest.approx(ic50, rel=1e-5)
+    assert s1["ic50"]["flags"] == ["fit without 1000 µg/mL (interference)"]  # its cell-free wells: ~24 % of untreated
     assert s1["ic50_ci_lower"]["value"] == pytest.approx(lower, rel=1e-4)
     assert s1["ic50_ci_upper"]["value"] == pytest.approx(upper, rel=1e-4)
     assert s1["ic50"]["interpretation"].startswith("IC50 ") and "95 % CI" in s1["ic50"]["interpretation"]
@@ -133,10 +139,26 @@ def test_mtt_flags_interference_and_highest_tested(mtt):
     assert "interference" in viability[label("S1", 1000)]["flags"]  # the NP absorbs at 570 nm: ~24 % of untreated
     s2 = {r["metric"]: r for r in mtt["results"] if r["sample"] == "S2"}
     assert hand["S2"]["means"].min() > 50                           # never crosses 50 %
-    assert s2["ic50"]["value"] is None and s2["ic50"]["flags"] == ["above-highest-tested"]
+    assert s2["ic50"]["value"] == 1000 and s2["ic50"]["qualifier"] == ">"
+    assert s2["ic50"]["flags"] == ["above-highest-tested"]
     assert s2["ic50"]["interpretation"] == "IC50 > 1000 µg/mL (highest tested)"
     assert "ic50_ci_lower" not in s2
-    assert s2["lowest_effect_concentration"]["value"] is None and hand["S2"]["lowest"] is None
+    lowest = s2["lowest_effect_concentration"]
+    assert hand["S2"]["lowest"] is None and (lowest["value"], lowest["qualifier"]) == (1000, ">")
+    p_values = {r["sample"]: r["value"] for r in mtt["results"] if r["metric"] == "p_value"}
+    for slot in ("S1", "S2"):
+        for conc, expected in zip(STEPS, hand[slot]["p"]):
+            assert p_values[label(slot, conc)] == pytest.approx(expected, abs=1e-3)  # scipy QMC error
+
+
+def test_protocol_switch_keeps_interference_in_the_fit(cli):
+    result, data = cli.json("execute", "cytotoxicity", MTT_PLATE, "--protocol", "ncl-gta-1-mtt",
+                            "--param", "fit_interference=true")
+    hand = hand_mtt(MTT_PLATE)
+    ic50, _, _ = fit_ic50(hand["S1"]["x_all"], hand["S1"]["y_all"])
+    s1 = {r["metric"]: r for r in data["results"] if r["sample"] == "S1"}
+    assert s1["ic50"]["value"] == pytest.approx(ic50, rel=1e-5) and s1["ic50"]["flags"] == []
+    assert "kept in" in open(data["certificate"]["html"], encoding="utf-8").read()
 
 
 def test_ldh_hep_g2_matches_hand_calculation(cli):
@@ -206,7 +228,8 @@ def test_ic50_below_lowest_tested(cli, workdir):
     write_plate(plate, 100 / (1 + (STEPS / 0.05) ** 1.5))
     result, data = cli.json("execute", "cytotoxicity", plate, "--protocol", "ncl-gta-1-mtt")
     ic50 = results(data, "ic50")["S1"]
-    assert ic50["value"] is None and ic50["flags"] == ["below-lowest-tested"]
+    assert ic50["value"] == pytest.approx(STEPS.min(), rel=1e-12) and ic50["qualifier"] == "<"
+    assert ic50["flags"] == ["below-lowest-tested"]
     assert ic50["interpretation"] == "IC50 < 0.4572 µg/mL (lowest tested)"
 
 

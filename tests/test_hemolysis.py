@@ -1,6 +1,7 @@
 """Hemolysis (NCL ITA-1) end to end, checked against a calculation done here with plain numpy."""
 
 import csv
+import json
 import sqlite3
 
 import numpy as np
@@ -36,14 +37,16 @@ def hand_calculation(v):
 
     tbhd = mean("B9", "B10") * 40
     pfh = mean("B11", "B12") * 2
-    pct = {}
+    pct, in_well = {}, {}
     pairs = {"NC": ("C1", "C2", "D1", "D2"), "PC": ("C3", "C4", "D3", "D4"), "S1": ("C5", "C6", "D5", "D6"),
              "S4": ("C11", "C12", "D11", "D12"), "S6": ("E3", "E4", "F3", "F4"), "S8": ("E7", "E8", "F7", "F8")}
     for name, (w1, w2, n1, n2) in pairs.items():
         net = mean(w1, w2) * 2 - mean(n1, n2) * 2
         pct[name] = 100 * net * 9 / tbhd
+        in_well[name] = mean(w1, w2)
     qc_high = mean("B3", "B4")
-    return {"m": m, "b": b, "r2": r2, "tbhd": tbhd, "pfh": pfh, "pct": pct, "qc_high_pdft": 100 * (qc_high - .625) / .625}
+    return {"m": m, "b": b, "r2": r2, "tbhd": tbhd, "pfh": pfh, "pct": pct, "in_well": in_well,
+            "lloq_pct": 100 * 0.025 * 2 * 9 / tbhd, "qc_high_pdft": 100 * (qc_high - .625) / .625}
 
 
 @pytest.fixture
@@ -63,9 +66,14 @@ def test_percent_hemolysis_matches_hand_calculation(cli, plate):
     assert result.exit_code == 0, result.output
     hand = hand_calculation(plate_values(plate))
     for name, expected in hand["pct"].items():
-        assert result_value(run, name, "percent_hemolysis")["value"] == pytest.approx(expected, rel=1e-12)
-        adjusted = result_value(run, name, "adjusted_percent_hemolysis")["value"]
-        assert adjusted == pytest.approx(expected - hand["pct"]["NC"], rel=1e-12, abs=1e-12)
+        below = hand["in_well"][name] < 0.025  # with-blood wells under CAL6: "< LLOQ", the LLOQ in % of this run
+        reported = hand["lloq_pct"] if below else expected
+        percent = result_value(run, name, "percent_hemolysis")
+        assert percent["value"] == pytest.approx(reported, rel=1e-12)
+        assert percent["qualifier"] == ("<" if below else None)
+        adjusted = result_value(run, name, "adjusted_percent_hemolysis")
+        assert adjusted["value"] == pytest.approx(reported - hand["pct"]["NC"], rel=1e-12, abs=1e-12)
+        assert adjusted["qualifier"] == percent["qualifier"]
     assert result_value(run, "TBHd", "hemoglobin")["value"] == pytest.approx(hand["tbhd"], rel=1e-12)
     assert result_value(run, "PFH", "hemoglobin")["value"] == pytest.approx(hand["pfh"], rel=1e-12)
     checks = {c["id"]: c for c in run["checks"]}
@@ -75,20 +83,21 @@ def test_percent_hemolysis_matches_hand_calculation(cli, plate):
 
 
 def test_contract_and_interpretation(run):
-    assert set(run) == {"run_id", "assay", "protocol", "valid", "checks", "results", "certificate"}
+    assert {"run_id", "assay", "protocol", "valid", "checks", "results", "certificate", "digest"} <= set(run)
     assert run["valid"] is True and run["assay"] == "hemolysis"
     assert run["protocol"]["id"] == "ncl-ita-1" and len(run["protocol"]["sha256"]) == 64
     assert [c["id"] for c in run["checks"]] == ["calibration-r2", "calibrator-accuracy", "qc", "tbhd",
                                                  "positive-control", "negative-control"]
     for c in run["checks"]:
-        assert set(c) == {"id", "description", "value", "limit", "passed"}
+        assert set(c) == {"id", "description", "value", "limit", "passed", "unit"}
     for r in run["results"]:
-        assert set(r) == {"sample", "metric", "value", "unit", "flags", "interpretation"}
+        assert {"sample", "metric", "value", "unit", "flags", "interpretation", "qualifier", "slot", "sample_id", "lot",
+                "concentration", "concentration_unit"} <= set(r)
     classes = {r["sample"]: r["interpretation"] for r in run["results"] if r["metric"] == "adjusted_percent_hemolysis"}
     assert classes["PC"] == "hemolytic"           # ~95 % above NC
     assert classes["S4"] == "hemolytic"           # ~11 %
-    assert classes["S5"] == "slightly hemolytic"  # ~2.6 %
-    assert classes["S1"] == "non-hemolytic"       # ~0.9 %
+    assert classes["S5"] == "< LLOQ (4.42 %), no class"   # ~2.6 %, but under CAL6: 0-4.4 % spans two classes
+    assert classes["S1"] == "< LLOQ (4.42 %), no class"   # ~0.9 %, under CAL6 too
     assert run["certificate"]["pdf"] is None
     assert "S9" not in classes  # empty slots are skipped
 
@@ -179,17 +188,18 @@ def test_saturated_well_is_left_out_and_flagged(cli, workdir):
     conc = lambda w: (v[w] - (v["A1"] + v["A2"]) / 2 - hand["b"]) / hand["m"]
     net = conc("C6") * 2 - (conc("D5") + conc("D6"))
     s1 = result_value(data, "S1", "percent_hemolysis")
-    assert s1["value"] == pytest.approx(100 * net * 9 / hand["tbhd"], rel=1e-12)
-    assert "saturated well C5" in s1["flags"]
+    with sqlite3.connect("assayrun.db") as conn:
+        details = json.loads(conn.execute("select details from runs").fetchone()[0])
+    computed = next(c for c in details["conditions"] if c["name"] == "S1")
+    assert computed["percent"] == pytest.approx(100 * net * 9 / hand["tbhd"], rel=1e-12)
+    assert computed["usable_wells"] == 1 and "saturated well C5" in s1["flags"]
+    assert s1["qualifier"] == "<" and conc("C6") < 0.025  # C6 alone is under CAL6
     html = open(data["certificate"]["html"]).read()
     assert 'class="flagged"' in html and "saturated" in html
 
 
 def test_same_inputs_same_results_to_the_bit(cli):
-    _, first = cli.json("execute", "hemolysis", PLATE)
-    _, second = cli.json("execute", "hemolysis", PLATE)
+    _, first = cli.json("execute", "hemolysis", PLATE, "--operator", "A. Operator")
+    _, second = cli.json("execute", "hemolysis", PLATE, "--operator", "A. Operator")
     assert first["results"] == second["results"] and first["checks"] == second["checks"]
-    import sqlite3
-    with sqlite3.connect("assayrun.db") as conn:
-        digests = [row[0] for row in conn.execute("select digest from runs order by id")]
-    assert digests[0] == digests[1]
+    assert cli("verify").exit_code == 0  # each digest (which covers operator and times) recomputes

@@ -104,20 +104,22 @@ def test_verify_with_given_input_files(cli, stored, workdir):
     assert result.exit_code == 1 and "is not one of the run's inputs" in result.stdout
 
 
-def test_signature_workflow(cli, stored, workdir):
-    early = cli("sign", "1", "--role", "approved", "--by", "Q. Lead", "--meaning", "Approved for release")
+def test_signature_workflow_in_demo_mode(cli, stored, workdir):
+    """The unauthenticated mode keeps the order of roles and the second person; the certificate says so."""
+    early = cli("sign", "1", "--unauthenticated", "--role", "approved", "--by", "Q. Lead", "--meaning", "Approved for release")
     assert early.exit_code == 2 and "must be reviewed before it is approved" in early.stderr
-    review = cli("sign", "1", "--role", "reviewed", "--by", "R. Jones", "--meaning", "Data reviewed")
+    review = cli("sign", "1", "--unauthenticated", "--role", "reviewed", "--by", "R. Jones", "--meaning", "Data reviewed")
     assert review.exit_code == 0, review.output
-    again = cli("sign", "1", "--role", "reviewed", "--by", "X. Other", "--meaning", "again")
+    again = cli("sign", "1", "--unauthenticated", "--role", "reviewed", "--by", "X. Other", "--meaning", "again")
     assert again.exit_code == 2 and "already reviewed by R. Jones" in again.stderr
-    same = cli("sign", "1", "--role", "approved", "--by", "R. Jones", "--meaning", "Approved")
+    same = cli("sign", "1", "--unauthenticated", "--role", "approved", "--by", "R. Jones", "--meaning", "Approved")
     assert same.exit_code == 2 and "approval needs a second person" in same.stderr
-    approve = cli("sign", "1", "--role", "approved", "--by", "Q. Lead", "--meaning", "Approved for release")
+    approve = cli("sign", "1", "--unauthenticated", "--role", "approved", "--by", "Q. Lead", "--meaning", "Approved for release")
     assert approve.exit_code == 0
     latest = approve.stdout.strip().splitlines()[-1].removeprefix("Certificate: ")
     html = open(latest).read()
     assert "R. Jones" in html and "Data reviewed" in html and "Q. Lead" in html and "Approved for release" in html
+    assert html.count("unauthenticated signature") == 2
     events = [r["event"] for r in Database(workdir / "assayrun.db").query("select event from audit_log order by id")]
     assert events.count("signature") == 2 and events.count("status changed") == 2
     assert cli("verify").exit_code == 0
@@ -137,7 +139,7 @@ def test_reanalysis_supersedes_and_both_certificates_say_so(cli, stored, workdir
 
 
 def test_migration_from_the_first_schema(tmp_path, workdir):
-    """A database made by m001 alone (the first release) gains m002 with its data intact."""
+    """A database made by m001 alone (the first release) gains every later migration with its data intact."""
     path = tmp_path / "old.db"
     db = Database(path)
     db["_migrations"].create({"name": str, "applied_at": str}, pk="name")
@@ -146,5 +148,12 @@ def test_migration_from_the_first_schema(tmp_path, workdir):
     db["runs"].insert({"id": 7, "assay": "hemolysis", "digest": "abc", "valid": 1})
     assert store.migrate(db) == [m.__name__ for m in store.MIGRATIONS[1:]]
     assert db["runs"].get(7)["supersedes"] is None and "signatures" in db.table_names()
+    assert "qualifier" in db["results"].columns_dict and db["runs"].get(7)["protocol_modified"] is None
     with pytest.raises(sqlite3.DatabaseError, match="append-only"):
         db.execute("delete from runs where id = 7")
+    assert [(fk.column, fk.other_table) for fk in db["runs"].foreign_keys] == [("supersedes", "runs")]
+    assert [(fk.column, fk.other_table) for fk in db["audit_log"].foreign_keys] == [("run_id", "runs")]
+    assert any(index.columns == ["supersedes"] for index in db["runs"].indexes)
+    store.audit(db, "test", 7, "someone", {})
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        db.execute("update audit_log set actor = 'x'")

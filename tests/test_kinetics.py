@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from assayrunner.kinetics import crossing_time, max_slope_per_min, running_median, summarize_curve
+from assayrunner.kinetics import crossing_time, max_slope_per_min, plateau_from_start, running_median, summarize_curve
 from assayrunner.plots import kinetic_plot
 
 SETTINGS = dict(smoothing_window=3, baseline_reads=3, fraction=0.5, onset_fraction=0.1, onset_min_au=0.02,
@@ -74,23 +74,32 @@ def test_no_clot_is_censored_at_the_last_read():
     assert curve.amplitude < 0.05
 
 
-def test_saturated_well_keeps_its_clot_time_when_half_max_comes_first():
+def test_saturated_well_gives_a_lower_bound_never_a_time():
     rng = np.random.default_rng(7)
     t50 = 240.0
     values = logistic(TIMES, 1.0, 2.6, t50, 20.0) + rng.normal(0, 0.005, TIMES.size)  # plateau 3.6 AU
     values[values > 3.3] = np.nan  # the reader wrote OVRFLW; 3.0-3.3 AU are above the linear limit
     curve = summarize_curve(TIMES, values, **SETTINGS, overflow=True)
-    assert curve.status == "ok" and curve.saturated
+    assert curve.status == "saturated" and curve.saturated
     assert curve.plateau == 3.0
-    # half of the clipped rise, (1.0 + 3.0) / 2, is reached at t50 + 20 ln(1.0 / 1.6) = t50 - 9.4 s
+    # half of the clipped rise, (1.0 + 3.0) / 2, is reached at t50 + 20 ln(1.0 / 1.6) = t50 - 9.4 s: before the
+    # true half-maximal time, so only a lower bound
     assert curve.fraction_time_s == pytest.approx(t50 + 20.0 * np.log(1.0 / 1.6), abs=2.0)
-    assert abs(curve.fraction_time_s - t50) < INTERVAL
+    assert curve.fraction_time_s < t50
 
 
-def test_saturated_before_the_clot_time_gives_no_time():
+def test_saturated_jump_is_a_bound_too():
     values = np.where(TIMES < 300, 0.2, 3.5)  # a jump from baseline straight past the linear limit
     curve = summarize_curve(TIMES, values, **SETTINGS)
-    assert curve.status == "saturated-early" and curve.fraction_time_s is None and curve.saturated
+    assert curve.status == "saturated" and curve.saturated and 285 < curve.fraction_time_s <= 300
+
+
+def test_plateau_from_start_tells_an_early_clot_from_no_clot():
+    times = np.arange(0.0, 601.0, 30.0)
+    clotted = logistic(times, 0.08, 0.6, 20.0, 2.4)   # half-maximal at 20 s, read every 30 s
+    assert plateau_from_start(times, clotted, 0.08, 0.6, 0.5) == (30.0, 1)  # "< 30 s", one read before
+    turbid = np.full(times.size, 0.16)               # no clot, a nanoparticle's turbidity: +0.08 AU
+    assert plateau_from_start(times, turbid, 0.08, 0.6, 0.5) is None
 
 
 def test_missing_reads_are_left_out():

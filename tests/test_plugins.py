@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -171,3 +172,33 @@ def test_doctor_names_a_broken_plugin(installed, tmp_path):
     assert result.returncode == 1
     assert "FIX  plugin broken: broken:" in result.stdout and "a_module_that_is_not_installed" in result.stdout
     assert "pip install --upgrade assayrun-broken" in result.stdout
+
+
+def test_reissue_needs_the_assay_plugin_version_that_computed_the_run(installed, tmp_path):
+    """A certificate is never rendered by a missing or other plugin version; verify needs no plugin at all."""
+    newer = tmp_path / "newer"
+    shutil.copytree(PLUGINS / "assayrun_demo", tmp_path / "src")
+    toml = tmp_path / "src" / "pyproject.toml"
+    toml.write_text(toml.read_text().replace('version = "1.2.3"', 'version = "1.2.4"'))
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+                    "--target", str(newer), str(tmp_path / "src")], check=True, capture_output=True)
+    plate = tmp_path / "plate.demo"
+    plate.write_text("DEMO-READER\nA1 0.05\nA2 0.07\nB1 0.80\nB2 0.90\n")
+    demo = [installed["assayrun_demo"]]
+    assert assayrun("execute", "demo-od", plate, plugins=demo, cwd=tmp_path).returncode == 0
+    gone = assayrun("certificate", "1", cwd=tmp_path)
+    assert gone.returncode == 2 and "computed by assay 'demo-od' (assayrun-demo 1.2.3), which is not installed" \
+        in gone.stderr and "Traceback" not in gone.stderr
+    other = assayrun("certificate", "1", plugins=[newer], cwd=tmp_path)
+    assert other.returncode == 2
+    assert "computed by assayrun-demo 1.2.3, but assayrun-demo 1.2.4 is installed" in other.stderr
+    assert count_rows(tmp_path / "assayrun.db", "certificates") == 1  # nothing issued
+    signed = assayrun("sign", "1", "--role", "reviewed", "--by", "R. Jones", "--meaning", "ok", "--unauthenticated",
+                      plugins=[newer], cwd=tmp_path)
+    assert signed.returncode == 0 and "warning: the certificate was not issued again" in signed.stderr
+    assert count_rows(tmp_path / "assayrun.db", "signatures") == 1  # the signature stands
+    again = assayrun("execute", "demo-od", plate, "--supersedes", "1", plugins=[newer], cwd=tmp_path)
+    assert again.returncode == 0 and "warning: the certificate of run 1 was not issued again" in again.stderr
+    assert count_rows(tmp_path / "assayrun.db") == 2  # re-analysis with the new plugin is stored all the same
+    assert assayrun("certificate", "1", plugins=demo, cwd=tmp_path).returncode == 0
+    assert assayrun("verify", "1", cwd=tmp_path).returncode == 0

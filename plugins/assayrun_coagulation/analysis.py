@@ -1,7 +1,8 @@
 """Plasma coagulation (NCL ITA-12): clotting times per test and sample, ratios to vehicle, flags, pattern.
 
 Replicate clotting times per (test, condition) come from a coagulometer table (coagulometer.py)
-or from kinetic plate reads (kinetic.py); some are right-censored ("> t": no clot).
+or from kinetic plate reads (kinetic.py); some are censored: "> t" (no clot in the window, above the
+instrument's limit, a saturated rise) or "< t" (clotted before the first read).
 
     mean = mean(replicates), %CV = 100 x SD / mean   censored replicates are never averaged with numbers
     ratio = mean / mean(vehicle), change = 100 x (mean - vehicle) / vehicle
@@ -25,14 +26,19 @@ from .model import CONTROL_ROLES, Condition, Parameters, Replicate
 
 
 def summarize(replicates: list[Replicate]) -> dict:
-    """Mean and %CV of the numeric replicates; a censored mean (the lowest bound) only when all are censored."""
-    bounds = [r.seconds for r in replicates if r.censored]
+    """Mean and %CV of the numeric replicates; a censored mean only when all are censored the same way:
+    '>' the lowest bound, '<' the highest."""
+    above = [r.seconds for r in replicates if r.qualifier == ">"]
+    below = [r.seconds for r in replicates if r.qualifier == "<"]
     times = np.array([r.seconds for r in replicates if not r.censored and math.isfinite(r.seconds)])
-    out = {"n": len(bounds) + times.size, "censored": False, "mixed": False, "mean": math.nan, "cv": math.nan}
-    if bounds and times.size:
+    out = {"n": len(above) + len(below) + times.size, "censored": False, "qualifier": None, "mixed": False,
+           "mean": math.nan, "cv": math.nan}
+    if sum(map(bool, (above, below, times.size))) > 1:
         out["mixed"] = True
-    elif bounds:
-        out.update(censored=True, mean=min(bounds))
+    elif above:
+        out.update(censored=True, qualifier=">", mean=min(above))
+    elif below:
+        out.update(censored=True, qualifier="<", mean=max(below))
     elif times.size:
         out["mean"] = float(times.mean())
         if times.size > 1:
@@ -45,15 +51,19 @@ def state(summary: dict, normal_range: tuple[float, float]) -> str | None:
     mean, (low, high) = summary["mean"], normal_range
     if not math.isfinite(mean):
         return None
-    if summary["censored"]:
+    if summary["qualifier"] == ">":
         return "prolonged" if mean >= high else None
+    if summary["qualifier"] == "<":
+        return "shortened" if mean <= low else None
     return "prolonged" if mean > high else "shortened" if mean < low else "normal"
 
 
 def outside_range(summary: dict, limits: tuple[float, float]) -> float:
-    """Seconds outside [low, high] (0 inside); NaN when unknown (a censored bound inside the range counts so)."""
+    """Seconds outside [low, high] (0 inside); NaN when unknown (a censored bound that may lie inside the range);
+    for a bound beyond the range, at least that far."""
     mean, (low, high) = summary["mean"], limits
-    if not math.isfinite(mean) or (summary["censored"] and mean <= high):
+    q = summary["qualifier"]
+    if not math.isfinite(mean) or (q == ">" and mean <= high) or (q == "<" and mean >= low):
         return math.nan
     return max(low - mean, mean - high, 0.0)
 
@@ -110,24 +120,26 @@ def _row(condition: Condition, test: str, p: Parameters) -> dict:
         flags.append("mixed-censored")
     if summary["cv"] > p.flag_cv_percent:
         flags.append("replicate-cv")
-    flags += [f"{r.note} well {r.where}" for r in condition.replicates if r.note and r.where and not r.censored]
+    flags += list(dict.fromkeys(r.flag for r in condition.replicates if r.flag))
     return row
 
 
 def _compare_to_vehicle(row: dict, vehicle: dict | None) -> None:
-    """Ratio and % change to the vehicle's mean; a censored time gives a censored (lower-bound) ratio."""
+    """Ratio and % change to the vehicle's mean; a censored time gives a ratio censored the same way."""
     reference = vehicle["mean"] if vehicle and not vehicle["censored"] else math.nan
     row["ratio"] = row["mean"] / reference if math.isfinite(reference) else math.nan
     row["change"] = 100 * (row["ratio"] - 1)
 
 
 def _results(test: str, row: dict) -> list[Result]:
-    flags = row["flags"]
-    out = [Result(row["sample"], f"{test}_clot_time", row["mean"], "s", list(flags), scope=test),
+    flags, q = row["flags"], row["qualifier"]
+    out = [Result(row["sample"], f"{test}_clot_time", row["mean"], "s", list(flags), scope=test, qualifier=q),
            Result(row["sample"], f"{test}_cv_percent", row["cv"], "%", list(flags), scope=test)]
     if row["role"] not in CONTROL_ROLES:
-        out += [Result(row["sample"], f"{test}_ratio_to_vehicle", row["ratio"], "ratio", list(flags), scope=test),
-                Result(row["sample"], f"{test}_percent_change", row["change"], "%", list(flags), scope=test)]
+        out += [Result(row["sample"], f"{test}_ratio_to_vehicle", row["ratio"], "ratio", list(flags), scope=test,
+                       qualifier=q),
+                Result(row["sample"], f"{test}_percent_change", row["change"], "%", list(flags), scope=test,
+                       qualifier=q)]
     return flag_not_computable(out)
 
 

@@ -160,14 +160,18 @@ def _conditions(test: str, read: Read, samples: list[str], inp: AssayInput) -> l
         for row in range(read.values.shape[0]):
             well, value = well_name(row, column), float(read.values[row, column])
             censored = read.flags.get(well) == "censored"
+            limit = p.tests[test].max_time_s
             if censored and not np.isfinite(value):
-                value = p.tests[test].max_time_s
+                value = limit
                 if value is None:
                     raise UserError(f"{test} of {name!r} reads {read.texts[well]!r}: give max_time_s, the "
                                     f"instrument's limit for {test}", file=inp.protocol.path,
                                     where=f"parameters.tests.{test}")
-            if censored or np.isfinite(value):
-                replicates.append(Replicate(value, censored, note=read.texts.get(well, "")))
+            if not censored and limit is not None and value > limit:
+                replicates.append(Replicate(limit, ">", note=f"{value:g} s, above the limit {limit:g} s",
+                                            flag="above-instrument-limit"))
+            elif censored or np.isfinite(value):
+                replicates.append(Replicate(value, ">" if censored else None, note=read.texts.get(well, "")))
         if replicates:
             conditions.append(Condition(name, name, role_of(name, p), replicates))
     return conditions

@@ -1,4 +1,12 @@
-"""Plate input: a clot time per well from its kinetic turbidity curve (assayrunner.kinetics), tests by well region."""
+"""Plate input: a clot time per well from its kinetic turbidity curve (assayrunner.kinetics), tests by well region.
+
+A flat curve is told apart by its level. The test's wells that rose after a baseline (a majority
+of baseline_reads before their onset) give the unclotted level (their median baseline) and a
+typical rise (their median amplitude). A flat curve below the unclotted level + clot_fraction x
+that rise did not clot ("> last read"; a turbid nanoparticle only raises the level a little); at
+or above it, it clotted before the first reads ("< the first read at its half level"). With no
+well to compare, a flat curve has no clot time. A saturated rise gives a lower bound ("> t").
+"""
 
 from __future__ import annotations
 
@@ -8,7 +16,7 @@ from itertools import cycle
 import numpy as np
 
 from assayrunner import AssayInput, UserError
-from assayrunner.kinetics import CurveSummary, summarize_curve
+from assayrunner.kinetics import CurveSummary, plateau_from_start, summarize_curve
 from assayrunner.layout import Group, expand_wells
 from assayrunner.plate import Read, parse_well
 from assayrunner.plots import kinetic_plot
@@ -17,7 +25,9 @@ from .model import Condition, KineticSettings, Parameters, Replicate, role_of
 
 COLORS = {"normal control": "#136f2d", "abnormal control": "#b00020", "vehicle": "#777777"}
 PALETTE = ("#1f4e9c", "#e08a00", "#7b3fa0", "#0f8b8d", "#c2185b", "#5d7f00", "#8d6e63", "#3f51b5", "#d4a017")
-NOTES = {"no-rise": "no clot", "saturated-early": "saturated before the clot time", "no-data": "too few reads"}
+NOTES = {"no-rise": "no clot", "saturated": "clot-time-unreliable (saturated: a lower bound)",
+         "no-data": "too few reads", "at-plateau": "clotted-before-first-read",
+         "flat": "flat curve, no clotting well to compare: no clot or clotted before the first read"}
 
 
 def plate_conditions(inp: AssayInput) -> tuple[dict[str, list[Condition]], dict, dict]:
@@ -34,6 +44,7 @@ def plate_conditions(inp: AssayInput) -> tuple[dict[str, list[Condition]], dict,
     curves: dict[str, list[dict]] = {test: [] for test in p.tests}
     colors: dict[str, str] = {}
     palette = cycle(PALETTE)
+    members = []  # (test, group, role, label, well, curve)
     for group in inp.layout.groups():
         if group.role not in ("control", "sample"):
             raise UserError(f"role {group.role!r} is not used by the coagulation assay (roles: control, sample)",
@@ -43,20 +54,31 @@ def plate_conditions(inp: AssayInput) -> tuple[dict[str, list[Condition]], dict,
         if label not in colors:
             colors[label] = COLORS.get(role) or next(palette)
         for test, test_wells in _wells_by_test(group, test_of, inp).items():
-            replicates = []
-            for well in test_wells:
-                curve = _curve(read, well, k)
-                replicates.append(_replicate(well, curve))
-                wells[test].append({"well": well, "sample": label, **asdict(curve)})
-                curves[test].append({"label": label, "color": colors[label], "points": _points(read, well),
-                                     "mark": None if curve.fraction_time_s is None else
-                                     (curve.fraction_time_s, curve.baseline + k.clot_fraction * curve.amplitude)})
-            conditions[test].append(Condition(group.name, label, role, replicates))
+            members += [(test, group, role, label, well, _curve(read, well, k)) for well in test_wells]
+    references = _unclotted_levels(members, k)
+    before_onset: dict[str, list[int]] = {test: [] for test in p.tests}
+    by_condition: dict[tuple, Condition] = {}
+    for test, group, role, label, well, curve in members:
+        replicate, reads_before = _replicate(read, well, curve, references.get(test), k)
+        if reads_before is not None:
+            before_onset[test].append(reads_before)
+        if (test, group.name) not in by_condition:
+            by_condition[test, group.name] = Condition(group.name, label, role, [])
+            conditions[test].append(by_condition[test, group.name])
+        by_condition[test, group.name].replicates.append(replicate)
+        wells[test].append({"well": well, "sample": label, **asdict(curve), "reported": _reported(replicate),
+                            "note": replicate.note})
+        curves[test].append({"label": label, "color": colors[label], "points": _points(read, well),
+                             "mark": None if curve.status != "ok" else
+                             (curve.fraction_time_s, curve.baseline + k.clot_fraction * curve.amplitude)})
     axis = f"absorbance at {read.wavelength_nm:g} nm" if read.wavelength_nm else f"absorbance ({read.label})"
     details = {test: {"wells": wells[test], "plot": kinetic_plot(curves[test], "time (s)", axis, "clot time",
                                                                  _plot_end(curves[test]))} for test in p.tests}
     interval = float(np.median(np.diff(read.times_s))) if len(read.times_s) > 1 else float("nan")
-    return conditions, {"kinetics": {"read_interval_s": interval}}, details
+    minimum = {test: float(min(n)) if n else float("nan") for test, n in before_onset.items()}
+    for test in p.tests:
+        details[test]["unclotted_level"], details[test]["typical_rise"] = references.get(test, (None, None))
+    return conditions, {"kinetics": {"read_interval_s": interval, "reads_before_onset": minimum}}, details
 
 
 def _wells_by_test(group: Group, test_of: dict[str, str], inp: AssayInput) -> dict[str, list[str]]:
@@ -89,12 +111,39 @@ def _plot_end(curves: list[dict]) -> float | None:
     return 3 * max(marks) if marks else None
 
 
-def _replicate(well: str, curve: CurveSummary) -> Replicate:
+def _unclotted_levels(members: list, k: KineticSettings) -> dict[str, tuple[float, float]]:
+    """Per test, (median baseline, median amplitude) of the wells that rose with a clean baseline."""
+    rises: dict[str, list[tuple[float, float]]] = {}
+    for test, *_, curve in members:
+        if curve.status == "ok" and curve.reads_before_onset > k.baseline_reads // 2:
+            rises.setdefault(test, []).append((curve.baseline, curve.amplitude))
+    return {test: tuple(float(x) for x in np.median(np.array(values), axis=0)) for test, values in rises.items()}
+
+
+def _replicate(read: Read, well: str, curve: CurveSummary, reference: tuple[float, float] | None,
+               k: KineticSettings) -> tuple[Replicate, int | None]:
+    """The well's clot time (a bound when censored) and the reads its baseline had before the onset."""
     if curve.status == "ok":
-        return Replicate(curve.fraction_time_s, where=well, note="saturated" if curve.saturated else "")
+        return Replicate(curve.fraction_time_s, where=well), curve.reads_before_onset
+    if curve.status == "saturated":
+        bound = curve.fraction_time_s if curve.fraction_time_s is not None else float("nan")
+        return Replicate(bound, ">", well, NOTES["saturated"], f"{NOTES['saturated']} well {well}"), \
+            curve.reads_before_onset
     if curve.status == "no-rise":
-        return Replicate(curve.censored_after_s, censored=True, where=well, note=NOTES["no-rise"])
-    return Replicate(float("nan"), where=well, note=NOTES[curve.status])
+        if reference is None:
+            return Replicate(float("nan"), None, well, NOTES["flat"], f"no clot time well {well}"), None
+        early = plateau_from_start(read.times_s, read.values[parse_well(well)], *reference, k.clot_fraction)
+        if early is not None:
+            return Replicate(early[0], "<", well, NOTES["at-plateau"], f"{NOTES['at-plateau']} well {well}"), early[1]
+        return Replicate(curve.censored_after_s, ">", well, NOTES["no-rise"]), None
+    return Replicate(float("nan"), None, well, NOTES[curve.status], f"{NOTES[curve.status]} well {well}"), None
+
+
+def _reported(replicate: Replicate) -> str:
+    """The well's clot time as the certificate prints it: '12.3', '> 600.0', '< 30.0' or '—'."""
+    if not np.isfinite(replicate.seconds):
+        return "—"
+    return f"{replicate.qualifier or ''} {replicate.seconds:.1f}".strip()
 
 
 def _test_regions(inp: AssayInput) -> dict[str, str]:

@@ -29,7 +29,7 @@ class ClottingTest(BaseModel):
 
     title: str
     normal_range_s: Range
-    max_time_s: PositiveFloat | None = None  # coagulometer: the bound of a "no clot" result
+    max_time_s: PositiveFloat | None = None  # coagulometer: its measuring limit, the bound of a "no clot" result
     wells: str | None = None                 # plate: the wells holding this test
 
     @model_validator(mode="after")
@@ -121,12 +121,17 @@ class Parameters(BaseModel):
 
 @dataclass
 class Replicate:
-    """One clotting time; censored: the true time is above seconds. NaN seconds: unknown."""
+    """One clotting time; qualifier '>' or '<': the true time is above or below seconds. NaN seconds: unknown."""
 
     seconds: float
-    censored: bool = False
+    qualifier: str | None = None
     where: str = ""
     note: str = ""
+    flag: str = ""  # what the condition's row is flagged with for this replicate
+
+    @property
+    def censored(self) -> bool:
+        return self.qualifier is not None
 
 
 @dataclass

@@ -5,8 +5,14 @@
               linear OD' = m C + b (the kit's) or 4PL
     C_well  = curve^-1(OD') per well;  C_plasma = C_well x kit_dilution x incubation_dilution
     C, SD   = mean and SD (n - 1) of C_plasma over a condition's wells
-    FC = C / C(NC);  delta = C - C(NC), SD(delta) = sqrt(SD^2 + SD(NC)^2);  activated when FC >= threshold
+    FC = C / C(NC);  delta = C - C(NC), SD(delta) = sqrt(SD^2 + SD(NC)^2)
+    p = Dunnett's test of each condition's C_plasma wells vs NC's (one-way ANOVA over all, NCL.md 3.3)
+    activated when FC >= activation_fold_change and p < activation_alpha
     kit controls: mean C_well x kit_control_dilution inside the lot's range;  duplicate %CV on OD
+
+Never past the standards: a condition whose mean in-well concentration lies below the lowest or
+above the highest standard is reported "< LLOQ" / "> ULOQ" (the standard x the dilutions, with the
+qualifier), flagged "re-assay at another dilution", left out of Dunnett's test, and gets no call.
 """
 
 from __future__ import annotations
@@ -15,11 +21,11 @@ import math
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, NonNegativeFloat, PositiveFloat, field_validator
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveFloat, field_validator
 
 from assayrunner import AssayInput, AssayResult, Result, UserError
 from assayrunner.registry import flag_not_computable
-from assayrunner.stats import cv_percent, mean, sd
+from assayrunner.stats import P_FLOOR, cv_percent, dunnett, mean, sd
 from assayrunner.curves import fit
 from assayrunner.plots import line_through
 
@@ -47,6 +53,8 @@ class Parameters(BaseModel):
     negative_control: str
     positive_control: str
     activation_fold_change: PositiveFloat
+    activation_alpha: float = Field(gt=0, lt=1)
+    dunnett_alternative: Literal["two-sided", "greater"]
     flag_cv_percent: PositiveFloat
 
     @field_validator("kit_control_ranges")
@@ -89,9 +97,12 @@ def analyze(inp: AssayInput) -> AssayResult:
             raise UserError(f"the layout has no control named {needed!r} (parameters name it)",
                             file=inp.protocol.path, where="layout.wells")
     nc = by_name[p.negative_control]
-    for c in conditions:
-        if c is not nc:
-            compare_to_negative_control(c, nc, p.activation_fold_change)
+    others = [c for c in conditions if c is not nc]
+    tested = [c for c in others if c["qualifier"] is None and nc["qualifier"] is None]
+    p_values, anova_p = dunnett([c["plasma"] for c in tested], nc["plasma"], p.dunnett_alternative)
+    for c in others:
+        c["p_value"] = p_values[tested.index(c)] if c in tested else math.nan
+        compare_to_negative_control(c, nc, p.activation_fold_change, p.activation_alpha)
     metrics = _metrics(cv_percent(od(blank_group)), blank, curve, levels, kit, conditions)
     y_label = " − ".join(_od_label(inp.reads[name]) for name in (p.read, reference) if name)
     fit_record = {"name": "standard curve", **curve.to_dict(), "x": x.tolist(), "y": y.tolist(),
@@ -101,7 +112,9 @@ def analyze(inp: AssayInput) -> AssayResult:
         "reference": ({"read": reference, "wavelength_nm": inp.reads[reference].wavelength_nm} if reference else None),
         "plate_reads": [r.label for r in inp.plate.reads], "lloq": lloq, "uloq": uloq, "levels": levels,
         "kit_controls": kit, "conditions": conditions, "negative_control": nc["name"],
-        "dilution": p.kit_dilution * p.incubation_dilution,
+        "dilution": p.kit_dilution * p.incubation_dilution, "anova_p": anova_p,
+        "lloq_plasma": lloq * p.kit_dilution * p.incubation_dilution,
+        "uloq_plasma": uloq * p.kit_dilution * p.incubation_dilution, "p_floor": P_FLOOR,
     }
     return AssayResult(metrics, _results(p, conditions, nc, kit), [fit_record], details)
 
@@ -132,13 +145,21 @@ def standard_curve(p: Parameters, standards: list, od, blank: float):
     return curve, x[usable], y[usable]
 
 
-def compare_to_negative_control(c: dict, nc: dict, threshold: float) -> None:
-    """Fold change, difference with propagated SD, and the activation call of one condition."""
+def compare_to_negative_control(c: dict, nc: dict, threshold: float, alpha: float) -> None:
+    """Fold change, difference with propagated SD, and the activation call of one condition (c["p_value"] set).
+
+    A censored condition's fold change and difference are bounds with its qualifier, and it gets no
+    call; against a censored NC nothing is compared.
+    """
+    if nc["qualifier"] is not None:
+        c.update(fold_change=math.nan, difference=math.nan, difference_sd=math.nan, call=None)
+        c["flags"].append(f"{nc['name']} outside the standards: no comparison")
+        return
     c["fold_change"] = c["concentration"] / nc["concentration"] if nc["concentration"] > 0 else math.nan
     c["difference"] = c["concentration"] - nc["concentration"]
-    c["difference_sd"] = math.sqrt(c["sd"] ** 2 + nc["sd"] ** 2)
-    c["call"] = None if not math.isfinite(c["fold_change"]) else (
-        ACTIVATED if c["fold_change"] >= threshold else NOT_ACTIVATED)
+    c["difference_sd"] = math.sqrt(c["sd"] ** 2 + nc["sd"] ** 2) if c["qualifier"] is None else math.nan
+    c["call"] = None if c["qualifier"] or not (math.isfinite(c["fold_change"]) and math.isfinite(c["p_value"])) \
+        else ACTIVATED if c["fold_change"] >= threshold and c["p_value"] < alpha else NOT_ACTIVATED
 
 
 def _metrics(blank_cv: float, blank: float, curve, levels: dict, kit: dict, conditions: list[dict]) -> dict:
@@ -150,27 +171,46 @@ def _metrics(blank_cv: float, blank: float, curve, levels: dict, kit: dict, cond
         "standards": levels,
         "kit_controls": {name: {key: k[key] for key in ("concentration", "low", "high", "in_range", "cv_percent")}
                          for name, k in kit.items()},
-        "controls": {c["name"]: {key: c.get(key) for key in ("concentration", "sd", "fold_change", "difference",
-                                                             "difference_sd", "cv_percent")} for c in controls},
+        "controls": {c["name"]: {**{key: c.get(key) for key in ("concentration", "sd", "fold_change", "difference",
+                                                                "difference_sd", "cv_percent", "p_value")},
+                                 **_bounded(c)} for c in controls},
         "replicates": {**{f"standard {n}": {"cv_percent": v["cv_percent"]} for n, v in levels.items()},
                        **{f"kit {n}": {"cv_percent": v["cv_percent"]} for n, v in kit.items()},
                        **{c["name"]: {"cv_percent": c["cv_percent"]} for c in controls}},
     }
 
 
+def _bounded(c: dict) -> dict:
+    """A control's values its checks may use: a '>' bound proves a '>=' limit, a '<' bound proves nothing."""
+    if c["qualifier"] == "<":
+        return {"concentration": math.nan, "fold_change": math.nan,
+                "note": f"{c['name']} below the lowest standard: re-assay at another dilution"}
+    if c["qualifier"] == ">":
+        return {"note": f"{c['name']} above the highest standard: its values are lower bounds"}
+    return {}
+
+
 def _results(p: Parameters, conditions: list[dict], nc: dict, kit: dict) -> list[Result]:
     results = []
     for c in conditions:
-        rows = [("concentration", c["concentration"], p.unit, None), ("concentration_sd", c["sd"], p.unit, None)]
+        q = c["qualifier"]
+        rows = [("concentration", c["concentration"], p.unit, None, q), ("concentration_sd", c["sd"], p.unit, None, None)]
         if c is not nc:
-            rows += [("fold_change", c["fold_change"], "fold", c["call"]),
-                     ("difference", c["difference"], p.unit, None),
-                     ("difference_sd", c["difference_sd"], p.unit, None)]
-        results += [Result(c["sample"], metric, value, unit, list(c["flags"]), call)
-                    for metric, value, unit, call in rows]
+            rows += [("fold_change", c["fold_change"], "fold", c["call"] or _why_no_call(c), q),
+                     ("difference", c["difference"], p.unit, None, q),
+                     ("difference_sd", c["difference_sd"], p.unit, None, None),
+                     ("p_value", c["p_value"], "", None, None)]
+        results += [Result(c["sample"], metric, value, unit, list(c["flags"]), call, qualifier=qualifier)
+                    for metric, value, unit, call, qualifier in rows]
     results += [Result(f"kit {name} control", "concentration", k["concentration"], p.unit, list(k["flags"]))
                 for name, k in kit.items()]
     return flag_not_computable(results)
+
+
+def _why_no_call(c: dict) -> str:
+    if c["qualifier"]:
+        return f"no call: {'< LLOQ' if c['qualifier'] == '<' else '> ULOQ'}, {REASSAY}"
+    return "no call"
 
 
 def _reference_read(inp: AssayInput) -> str | None:
@@ -251,6 +291,13 @@ def _condition(inp: AssayInput, group, od: np.ndarray, in_well: np.ndarray, lloq
         flags.append("above-uloq")
     if any(f.split()[0] in OUT_OF_RANGE for f in flags):
         flags.append(REASSAY)
+    dilution = p.kit_dilution * p.incubation_dilution
+    qualifier, concentration, spread = None, mean(plasma), sd(plasma)
+    if "below-lloq" in flags:
+        qualifier, concentration, spread = "<", lloq * dilution, math.nan
+    elif "above-uloq" in flags:
+        qualifier, concentration, spread = ">", uloq * dilution, math.nan
     return {"name": group.name, "sample": inp.sample_name(group.name), "role": group.role, "wells": list(group.wells),
             "od": od.tolist(), "in_well": in_well.tolist(), "in_well_mean": well_mean, "plasma": plasma.tolist(),
-            "concentration": mean(plasma), "sd": sd(plasma), "cv_percent": cv_percent(od), "flags": flags}
+            "computed_concentration": mean(plasma), "concentration": concentration, "sd": spread,
+            "qualifier": qualifier, "cv_percent": cv_percent(od), "flags": flags}

@@ -5,6 +5,11 @@
     MTT: % viability    = 100 x (A* - mean A blank) / (mean A untreated - mean A blank)
     LDH: % cytotoxicity = 100 x (A* - mean A untreated) / (mean A max-release - mean A untreated)
 
+Lowest effect concentration: the lowest whose wells differ from the untreated wells by Dunnett's test
+(p < lowest_effect_alpha, toxic direction), or with lowest_effect_rule = "threshold" the lowest whose
+mean differs from untreated by more than effect_threshold_percent points. Concentrations flagged for
+interference are left out of the IC50 fit unless fit_interference = true.
+
 Layout roles: blank (medium, no cells), untreated, vehicle, positive-control (nominal = its
 concentration, with unit), max-release (LDH: cells lysed with Triton X-100), sample (nominal =
 dilution step, 1 = top concentration); interference = true marks a condition's cell-free wells.
@@ -19,7 +24,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat
 
 from assayrunner import AssayInput, AssayResult, Result, UserError
-from assayrunner.stats import cv_percent, mean, sd
+from assayrunner.stats import P_FLOOR, cv_percent, dunnett, mean, sd
 
 from . import doseresponse as dr
 from .series import DoseSeries, series_for
@@ -45,7 +50,10 @@ class Parameters(BaseModel):
     dose_series: DoseSeries
     fit_fixed: dict[Literal["bottom", "top", "hill"], float]
     ci_level: Annotated[float, Field(gt=0, lt=1)]
+    lowest_effect_rule: Literal["dunnett", "threshold"]
+    lowest_effect_alpha: Annotated[float, Field(gt=0, lt=1)]
     effect_threshold_percent: PositiveFloat
+    fit_interference: bool
     nonmonotonic_tolerance_percent: PositiveFloat
     flag_cv_percent: PositiveFloat
     flag_interference_percent: PositiveFloat
@@ -137,7 +145,9 @@ class Cytotoxicity:
                    "reference_missing": p.reference_read if p.reference_read and not self.referenced else None,
                    "blank": self.blank, "untreated": self.untreated, "zero": self.zero, "full": self.full,
                    "controls": controls, "positive_control": positive, "samples": samples,
-                   "ci_level": p.ci_level, "fit_fixed": p.fit_fixed, "effect_threshold": p.effect_threshold_percent}
+                   "ci_level": p.ci_level, "fit_fixed": p.fit_fixed, "effect_threshold": p.effect_threshold_percent,
+                   "lowest_effect_rule": p.lowest_effect_rule, "lowest_effect_alpha": p.lowest_effect_alpha,
+                   "fit_interference": p.fit_interference, "p_floor": P_FLOOR}
         return AssayResult(metrics, results, fits, details)
 
     def _positive_groups(self):
@@ -176,33 +186,70 @@ class Cytotoxicity:
                 c = series.at(self._step(g, series, source))
                 conditions.append(self.condition(g, f"{name} {c:.4g} {unit}", c))
         conditions.sort(key=lambda c: -c["concentration"])
-        conc = np.array([c["concentration"] for c in conditions])
-        means = np.array([c["mean"] for c in conditions])
-        x = np.concatenate([[c["concentration"]] * len(c["percent"]) for c in conditions])
-        y = np.concatenate([c["percent"] for c in conditions])
+        untreated = float(self.percent(self.untreated))
+        lowest, p_values = self.lowest_effect(conditions, untreated)
+        left_out = [c["concentration"] for c in conditions if "interference" in c["flags"] and not p.fit_interference]
+        fitted = [c for c in conditions if c["concentration"] not in left_out]
+        conc = np.array([c["concentration"] for c in fitted])
+        means = np.array([c["mean"] for c in fitted])
+        x = np.concatenate([[c["concentration"]] * len(c["percent"]) for c in fitted] or [[]])
+        y = np.concatenate([c["percent"] for c in fitted] or [[]])
         wells, levels = np.isfinite(y), np.isfinite(means)
         conc, means, x, y = conc[levels], means[levels], x[wells], y[wells]
-        untreated = float(self.percent(self.untreated))
         problem = dr.monotonic_problem(conc, means, untreated, p.nonmonotonic_tolerance_percent, WHAT[p.readout],
                                        unit) if conc.size else "no concentration has a value"
         curve, why = (None, "") if problem else dr.fit_curve(x, y, p.fit_fixed)
         ic50 = dr.IC50("not-estimated", reason=problem) if problem else dr.ic50(
             curve, why, x, conc, means, untreated, p.ci_level, unit)
-        lowest = dr.lowest_effect(conc, means, untreated, p.effect_threshold_percent) if conc.size else None
         if ic50.status == "estimated":
             ci = f"{ic50.lower:.4g}–{ic50.upper:.4g}" if ic50.lower is not None else "not computable"
             ic50.reason = f"IC50 {ic50.value:.4g} {unit} ({100 * p.ci_level:g} % CI {ci})"
-        rows = [Result(c["label"], METRIC[p.readout], c["mean"], "%", c["flags"]) for c in conditions]
-        rows.append(Result(name, "ic50", ic50.value, unit, [] if ic50.status == "estimated" else [ic50.status],
-                           ic50.reason))
+        rows = [Result(c["label"], METRIC[p.readout], c["mean"], "%", c["flags"], concentration=c["concentration"],
+                       concentration_unit=unit) for c in conditions]
+        if p.lowest_effect_rule == "dunnett":
+            rows += [Result(c["label"], "p_value", pv, "", c["flags"], concentration=c["concentration"],
+                            concentration_unit=unit) for c, pv in zip(conditions, p_values)]
+        without = [f"fit without {c:.4g} {unit} (interference)" for c in left_out]
+        qualifier = {"above-highest-tested": ">", "below-lowest-tested": "<"}.get(ic50.status)
+        bound = {">": conc.max(), "<": conc.min()}.get(qualifier) if conc.size else None
+        rows.append(Result(name, "ic50", ic50.value if bound is None else float(bound), unit,
+                           ([] if ic50.status == "estimated" else [ic50.status]) + without, ic50.reason,
+                           qualifier=qualifier))
         if ic50.status == "estimated":
             rows += [Result(name, "ic50_ci_lower", ic50.lower, unit), Result(name, "ic50_ci_upper", ic50.upper, unit)]
-        top = f"none up to {conc.max():.4g} {unit}" if conc.size else None
-        rows.append(Result(name, "lowest_effect_concentration", lowest, unit, [] if lowest else ["not-reached"],
-                           None if lowest else top))
+        tested = [c["concentration"] for c in conditions if np.isfinite(c["mean"])]
+        top = f"none up to {max(tested):.4g} {unit}" if tested else None
+        if lowest is not None or not tested:
+            rows.append(Result(name, "lowest_effect_concentration", lowest, unit, [] if lowest else ["not-reached"]))
+        else:  # censored: above the highest concentration tested
+            rows.append(Result(name, "lowest_effect_concentration", max(tested), unit, ["not-reached"], top,
+                               qualifier=">"))
+        for row in rows:
+            row.slot = slot
         detail = {"slot": slot, "name": name, "unit": unit, "series_source": source, "conditions": conditions,
-                  "ic50": vars(ic50), "lowest_effect": lowest, "no_lowest_effect": top}
+                  "ic50": vars(ic50), "lowest_effect": lowest, "no_lowest_effect": top, "left_out_of_fit": left_out}
         return detail, rows, self.fit_record(name, curve, x, y, unit)
+
+    def lowest_effect(self, conditions: list[dict], untreated: float) -> tuple[float | None, list[float]]:
+        """The lowest effect concentration by the protocol's rule, and each condition's Dunnett p (NaN under the
+        threshold rule); each condition gets its p as c["p_value"]."""
+        p = self.p
+        means = np.array([c["mean"] for c in conditions])
+        effect = dr.effect(means, untreated)
+        if p.lowest_effect_rule == "threshold":
+            finite = np.isfinite(means)
+            conc = np.array([c["concentration"] for c in conditions])[finite]
+            hits = [dr.lowest_effect(conc, means[finite], untreated, p.effect_threshold_percent)] if conc.size else []
+            p_values = [float("nan")] * len(conditions)
+            hits = [h for h in hits if h is not None]
+        else:
+            control = self.percent(self.absorbance(self.required("untreated")))
+            p_values, _ = dunnett([c["percent"] for c in conditions], control)
+            hits = [c["concentration"] for c, e, pv in zip(conditions, effect, p_values)
+                    if pv < p.lowest_effect_alpha and e > 0]
+        for c, pv in zip(conditions, p_values):
+            c["p_value"] = pv
+        return (float(min(hits)) if hits else None), p_values
 
     def _step(self, group, series: DoseSeries, source: str) -> int:
         step = group.spec.nominal
