@@ -14,7 +14,7 @@ from pathlib import Path
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, TemplateError, select_autoescape
 from markupsafe import Markup
 
-from . import integrity, plugins, store
+from . import certificate_files, integrity, plugins, store
 from .errors import PluginError, UserError
 from .plate import parse_well, row_label
 from .plots import curve_plot
@@ -245,7 +245,8 @@ def _writable(out: Path) -> None:
 
 def issue(db: Database, run_id: int, out: Path, formats: tuple[str, ...] = ("html",),
           templates: Path | None = None) -> dict[str, Path]:
-    """Render a run's certificate once and write it in each format; record each file (call inside db.atomic()).
+    """Render a run's certificate once from its stored record, write it in each format and record each file
+    (call inside store.transaction(): the files get their names only once the transaction has committed).
 
     UserError when the stored records no longer match the run's digest, or the run's assay plugin is
     missing or another version than the one that computed it.
@@ -262,14 +263,21 @@ def issue(db: Database, run_id: int, out: Path, formats: tuple[str, ...] = ("htm
     except TemplateError as exc:
         raise _template_error(exc, templates) from None
     _writable(out)
-    stem = f"run-{run_id}-{run['assay']}" + (f"-r{record['revision']}" if record["revision"] > 1 else "")
+    certificate_files.recover_partial(db, out)
+    stem = file_stem(db, run_id, run["assay"], record["revision"])
     paths = {}
     for fmt in formats:
-        path = write_certificate(html, out, stem, fmt)
-        store.add_certificate(db, run_id, fmt, path, hashlib.sha256(path.read_bytes()).hexdigest(), issued_at,
+        content = html.encode("utf-8") if fmt == "html" else pdf_bytes(html)
+        path = certificate_files.write_after_commit(db, out, stem, fmt, content)
+        store.add_certificate(db, run_id, fmt, path, hashlib.sha256(content).hexdigest(), issued_at,
                               run["operator"], record["revision"])
         paths[fmt] = path
     return paths
+
+
+def file_stem(db: Database, run_id: int, assay: str, revision: int) -> str:
+    """run-<id>-<assay>-<8 hex of the database's id>[-r<revision>]: unique across databases sharing a folder."""
+    return f"run-{run_id}-{assay}-{store.database_id(db)[:8]}" + (f"-r{revision}" if revision > 1 else "")
 
 
 def _plugin_templates(run: dict) -> list[Path]:
@@ -287,24 +295,11 @@ def _plugin_templates(run: dict) -> list[Path]:
     return loaded.template_dirs
 
 
-def write_certificate(html: str, out: Path, stem: str, fmt: str) -> Path:
-    """Write one certificate file under a name not used yet (stem, else stem-2, stem-3 ...)."""
-    path, n = (out / f"{stem}.{fmt}").resolve(), 1
-    while path.exists():
-        n += 1
-        path = (out / f"{stem}-{n}.{fmt}").resolve()
-    if fmt == "html":
-        path.write_text(html, encoding="utf-8")
-    else:
-        write_pdf(html, path)
-    return path
-
-
-def write_pdf(html: str, path: Path) -> None:
+def pdf_bytes(html: str) -> bytes:
     """The certificate's HTML as PDF through WeasyPrint (optional dependency)."""
     try:
         import weasyprint
     except (ImportError, OSError) as exc:
         raise UserError(f"PDF certificates need WeasyPrint ({exc}); install it with: pip install 'assayrunner[pdf]'") \
             from None
-    weasyprint.HTML(string=html).write_pdf(path)
+    return weasyprint.HTML(string=html).write_pdf()

@@ -433,12 +433,12 @@ def certificate(
 ):
     """Issue a stored run's certificate again from its stored record (recorded in the audit log); refused when
     the run's assay plugin is missing or another version."""
-    from . import certificate as cert
+    from . import certificate as cert, store
 
     if format not in ("html", "pdf"):
         raise UserError(f"--format must be html or pdf, not {format!r}")
     database = _existing_db(db)
-    with database.atomic():
+    with store.transaction(database):
         paths = cert.issue(database, _run_id(database, run_id), out, (format,), templates)
     typer.echo(str(paths[format]))
 
@@ -468,12 +468,14 @@ def sign(
     if not unauthenticated:
         signer = registered_signer(database, by, role) if role in ("reviewed", "approved") else {"name": by}
         passphrase = passphrase_input(f"Passphrase of {signer['name']}'s key")
-    with database.atomic():
+    with store.transaction(database):
         row = record_signature(database, run_id, role, by, meaning, passphrase=passphrase, keys=keys,
                                unauthenticated=unauthenticated)
         issued = {c["format"] for c in store.certificates(database, run_id)}
         try:
-            paths = cert.issue(database, run_id, out, tuple(f for f in ("html", "pdf") if f in issued), templates)
+            with store.transaction(database):  # a savepoint: a certificate that fails leaves no row and no file
+                paths = cert.issue(database, run_id, out, tuple(f for f in ("html", "pdf") if f in issued),
+                                   templates)
         except UserError as exc:  # e.g. the assay plugin was upgraded since the run: the signature still stands
             paths = {}
             typer.echo(f"warning: the certificate was not issued again: {exc}", err=True)
@@ -492,6 +494,8 @@ def verify(
         "--anchor", help="An audit chain head kept elsewhere: POSITION:HASH as a certificate prints it, or an "
                          "`assayrun audit export` file (repeatable).")] = None,
     db: DbOption = DEFAULT_DB,
+    allow_missing: Annotated[bool, typer.Option(
+        "--allow-missing", help="An input or certificate file no longer on disk is skipped, not a failure.")] = False,
 ):
     """Recompute digests, signatures and the audit chain; exit 0 when everything holds, 1 when anything differs."""
     from . import integrity, store
@@ -499,7 +503,7 @@ def verify(
     anchors = [pair for spec in anchor or [] for pair in integrity.parse_anchors(spec)]
     database = _existing_db(db)
     if target is None:
-        run_ids = store.run_ids(database)
+        run_ids = store.run_ids(database) if database["runs"].exists() else []
     elif target.isdigit():
         run_ids = [_run_id(database, int(target))]
     else:
@@ -511,12 +515,7 @@ def verify(
             typer.echo(f"DIFFERS  {path}: not a certificate this database issued, or changed since")
             raise typer.Exit(1)
         run_ids = [found]
-    report = integrity.Report()
-    integrity.verify_audit_log(database, report)
-    if anchors:
-        integrity.verify_anchors(database, anchors, report)
-    for run_id in run_ids:
-        integrity.verify_run(database, run_id, report, file or [])
+    report = integrity.verify(database, run_ids, integrity.Report(allow_missing=allow_missing), file or [], anchors)
     for line in report.ok:
         typer.echo(f"OK       {line}")
     for line in report.skipped:
@@ -524,6 +523,23 @@ def verify(
     for line in report.differs:
         typer.echo(f"DIFFERS  {line}")
     if report.differs:
+        raise typer.Exit(1)
+
+
+@app.command()
+@handles_errors
+def doctor(db: DbOption = DEFAULT_DB, as_json: JsonOption = False):
+    """Check the installation and the database: plugins, PDF support, schema, integrity, triggers, audit chain,
+    local disk. Prints what to fix; exit 0 when all is well, 1 otherwise."""
+    from .doctor import diagnose, to_json
+
+    findings = diagnose(db)
+    if as_json:
+        _print_json(to_json(findings))
+    else:
+        for f in findings:
+            typer.echo(f"{'OK ' if f.ok else 'FIX'}  {f.check}: {f.detail}" + ("" if f.ok else f"\n     -> {f.fix}"))
+    if not all(f.ok for f in findings):
         raise typer.Exit(1)
 
 

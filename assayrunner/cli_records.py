@@ -34,11 +34,11 @@ def signer_add(
 ):
     """Register a signer: an Ed25519 key pair; the private key, encrypted with a passphrase, goes to the keys folder."""
     from .signing import add_signer, check_new_signer
-    from .store import open_db
+    from .store import open_db, transaction
 
     database = open_db(db)
     passphrase = passphrase_input(f"New passphrase for {check_new_signer(database, name, role)}'s key", confirm=True)
-    with database.atomic():
+    with transaction(database):
         row = add_signer(database, name, role, passphrase, keys)
     typer.echo(f"Registered {row['name']} as {', '.join(json.loads(row['roles']))}; key {row['key_sha256'][:16]}, "
                f"private key in {row['key_file']} (keep it and its passphrase to yourself).")
@@ -66,12 +66,12 @@ def audit_export(
     head: Annotated[bool, typer.Option("--head", help="Only the chain head as POSITION:HASH.")] = False,
 ):
     """Write the audit log as JSON lines (a daily anchor file), or only its head; `verify --anchor` checks either."""
-    from .store import audit_head, audit_rows
+    from .store import audit_rows, chain_head
 
     database = _existing_db(db)
     if head:
-        last = audit_head(database)
-        text = f"{last['position']}:{last['sha256']}\n" if last else ""
+        last = chain_head(database)
+        text = f"{last['position']}:{last['sha256']}\n" if last and last["rows"] else ""
     else:
         text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in audit_rows(database))
     if out is None:

@@ -1,4 +1,5 @@
-"""Lab settings for certificates: assayrun.toml in the working directory, else in the user config directory.
+"""Settings: the lab and paper for certificates, bounds on input files, database locking; from assayrun.toml
+in the working directory, else in the user config directory.
 
     [lab]
     name = "Nanomedicine Characterization Lab"
@@ -6,8 +7,15 @@
     logo = "logo.png"            # relative to this file
     [certificate]
     paper = "A4"                 # or "letter"
+    [limits]                     # bounds on one input file (defaults below)
+    max_file_mb = 32
+    [database]
+    lock_timeout_s = 60          # how long a writer waits for another one before giving up
     [signatures]
     distinct_people = true       # operator, reviewer, approver: three people (false for a small lab)
+
+Any [limits] or [database] setting can also come from the environment, which wins:
+ASSAYRUN_LIMITS_MAX_FILE_MB=8, ASSAYRUN_DATABASE_LOCK_TIMEOUT_S=5.
 """
 
 from __future__ import annotations
@@ -17,7 +25,7 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, PositiveFloat, PositiveInt, ValidationError
 
 from .errors import UserError
 
@@ -36,6 +44,26 @@ class CertificateSettings(BaseModel):
     paper: Literal["A4", "letter"] = "A4"
 
 
+class Limits(BaseModel):
+    """Bounds on what reading one input file may cost, checked before a library allocates for it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_file_mb: PositiveFloat = 32.0
+    max_line_chars: PositiveInt = 200_000
+    max_unzipped_mb: PositiveFloat = 256.0  # a workbook's members once decompressed
+    max_sheet_cells: PositiveInt = 2_000_000  # rows x columns a workbook sheet declares or addresses
+    max_sheets: PositiveInt = 256
+    max_plates_per_file: PositiveInt = 64
+    max_wells_per_plate: PositiveInt = 3456  # the largest plate format
+    max_values_per_plate: PositiveInt = 5_000_000  # wells x time points over every read
+    max_read_seconds: PositiveFloat = 120.0
+
+
+class DatabaseSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    lock_timeout_s: PositiveFloat = 60.0
 class SignatureSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -47,6 +75,8 @@ class Config(BaseModel):
 
     lab: Lab = Lab()
     certificate: CertificateSettings = CertificateSettings()
+    limits: Limits = Limits()
+    database: DatabaseSettings = DatabaseSettings()
     signatures: SignatureSettings = SignatureSettings()
 
 
@@ -56,29 +86,57 @@ def config_paths() -> list[Path]:
     return [Path.cwd() / "assayrun.toml", user_dir / "assayrun.toml"]
 
 
+ENV_SECTIONS = ("limits", "database")
+
+
 def load_config() -> Config:
-    """The first assayrun.toml found (logo resolved against its folder), else defaults."""
+    """The first assayrun.toml found (logo resolved against its folder), else defaults; then the
+    ASSAYRUN_LIMITS_* and ASSAYRUN_DATABASE_* environment variables."""
     return load_config_file()[0]
 
 
 def load_config_file() -> tuple[Config, Path | None]:
-    """The lab settings and the file they came from (None: the defaults)."""
+    """The lab settings and the file they came from (None: the defaults and the environment only)."""
     from .protocol import validation_message
 
-    for path in config_paths():
-        if not path.is_file():
-            continue
+    found = next((path for path in config_paths() if path.is_file()), None)
+    data: dict = {}
+    if found is not None:
         try:
-            config = Config.model_validate(tomllib.loads(path.read_text(encoding="utf-8")))
+            data = tomllib.loads(found.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as exc:
-            raise UserError(f"not valid TOML: {exc}", file=path) from None
-        except ValidationError as exc:
-            where, message = validation_message(exc)
-            raise UserError(message, file=path, where=where) from None
-        if config.lab.logo is not None:
-            logo = (path.parent / config.lab.logo).resolve()
-            if not logo.is_file():
-                raise UserError(f"logo file {logo} not found", file=path, where="lab.logo")
-            config.lab.logo = logo
-        return config, path
-    return Config(), None
+            raise UserError(f"not valid TOML: {exc}", file=found) from None
+    overrides = _environment()
+    for section, values in overrides.items():
+        if isinstance(data.get(section, {}), dict):
+            data[section] = {**data.get(section, {}), **values}
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        where, message = validation_message(exc)
+        section, _, key = (where or "").partition(".")
+        if key in overrides.get(section, {}):
+            raise UserError(message, file="environment", where=f"ASSAYRUN_{section}_{key}".upper()) from None
+        raise UserError(message, file=found, where=where) from None
+    if found is not None and config.lab.logo is not None:
+        logo = (found.parent / config.lab.logo).resolve()
+        if not logo.is_file():
+            raise UserError(f"logo file {logo} not found", file=found, where="lab.logo")
+        config.lab.logo = logo
+    return config, found
+
+
+def _environment() -> dict[str, dict[str, str]]:
+    """ASSAYRUN_<SECTION>_<SETTING>=value for the sections that may come from the environment."""
+    found: dict[str, dict[str, str]] = {}
+    for key, value in os.environ.items():
+        for section in ENV_SECTIONS:
+            prefix = f"ASSAYRUN_{section.upper()}_"
+            if key.startswith(prefix):
+                found.setdefault(section, {})[key[len(prefix):].lower()] = value
+    return found
+
+
+def limits() -> Limits:
+    """The input limits in force."""
+    return load_config().limits

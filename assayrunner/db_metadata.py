@@ -39,6 +39,11 @@ TABLES = {
                 {"name_key": "the name as compared (case and spaces normalised)"}),
     "audit_log": ("Append-only log, each row chained to the previous by SHA-256.", "event", {
         "prev_sha256": "the previous row's sha256", "sha256": "SHA-256 of this row's content and prev_sha256"}),
+    "chain_head": ("The audit chain's head kept beside the log (one row, moved by every audit row), and this "
+                   "database's id.", "database_id", {
+        "database_id": "random id of this database; certificate file names carry its first 8 hex digits",
+        "audit_rows": "how many audit rows the log has (the last row's position)",
+        "audit_sha256": "sha256 of the last audit row"}),
 }
 
 

@@ -85,8 +85,12 @@ def execute(assay_name: str, files: list[Path], *, protocol: str | Path | None =
         from .certificate import check_destination
 
         check_destination(out, templates)  # before anything is stored
-    return commit(record, store.open_db(db), out=out, templates=templates, pdf=pdf, supersedes=supersedes,
-                  certificate=certificate, db_path=db)
+    database = store.open_db(db)
+    try:
+        return commit(record, database, out=out, templates=templates, pdf=pdf, supersedes=supersedes,
+                      certificate=certificate, db_path=db)
+    finally:
+        database.close()
 
 
 @dataclass(frozen=True)
@@ -165,7 +169,7 @@ def commit(record: dict, database, *, out: Path = Path("certificates"), template
     formats = ("html", "pdf") if pdf else ("html",)
     paths: dict = {}
     warnings: list[str] = []
-    with database.atomic():
+    with store.transaction(database):
         if supersedes is not None:
             _check_supersedes(database, supersedes, record["assay"], db_path)
             record["supersedes"] = supersedes
@@ -177,7 +181,8 @@ def commit(record: dict, database, *, out: Path = Path("certificates"), template
             paths = cert.issue(database, run_id, out, formats, templates)
             if supersedes is not None:
                 try:
-                    cert.issue(database, supersedes, out, formats, templates)
+                    with store.transaction(database):  # a savepoint: a failed re-issue leaves no row and no file
+                        cert.issue(database, supersedes, out, formats, templates)
                 except UserError as exc:  # e.g. its assay plugin was upgraded since: the database records the link
                     warnings.append(f"the certificate of run {supersedes} was not issued again: {exc.message}")
     return RunOutcome(run_id, record["assay"], record["protocol"], record["valid"], record["checks"],
@@ -221,7 +226,7 @@ def lab_settings() -> tuple[dict, list[store.StoredFile]]:
     files = [store.StoredFile.of("settings", path, "toml")] if path else []
     if config.lab.logo:
         files.append(store.StoredFile.of("logo", config.lab.logo, config.lab.logo.suffix.lstrip(".")))
-    settings = config.model_dump(mode="json")
+    settings = config.model_dump(mode="json", exclude={"limits", "database"})  # how this machine reads and locks
     settings["lab"]["logo"] = config.lab.logo.name if config.lab.logo else None
     return settings, files
 

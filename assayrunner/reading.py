@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import bounds
 from .cells import is_value
 from .errors import FormatMismatch, PluginError, UserError
 from .plate import Plate, well_name
@@ -62,7 +63,12 @@ def candidates(source: Source, readers: dict[str, Reader]) -> list[tuple[float, 
 
 
 def read_input(path: Path, readers: dict[str, Reader], forced: str | None = None) -> InputFile:
-    """Read one export into plates, with the SHA-256 of its bytes."""
+    """Read one export into plates, with the SHA-256 of its bytes, within the [limits] of size and time."""
+    with bounds.deadline(path):
+        return _read_input(path, readers, forced)
+
+
+def _read_input(path: Path, readers: dict[str, Reader], forced: str | None) -> InputFile:
     source = load(path)
     _check_kind(source)
     ranked = [(1.0, _forced(forced, readers, path))] if forced else candidates(source, readers)
@@ -75,6 +81,7 @@ def read_input(path: Path, readers: dict[str, Reader], forced: str | None = None
         try:
             plates = reader.read(source)
             check_plates(plates, reader.name, path)
+            bounds.check_plates(plates, path)
         except FormatMismatch as exc:
             if forced:
                 raise

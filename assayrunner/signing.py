@@ -41,7 +41,7 @@ def keys_folder(keys: Path | None = None) -> Path:
 
 def add_signer(db: Database, name: str, roles: list[str], passphrase: str, keys: Path | None = None) -> dict:
     """Register a signer: an Ed25519 key pair, the private key encrypted with the passphrase into the keys
-    folder, the public key in the database (call inside db.atomic())."""
+    folder, the public key in the database (call inside store.transaction())."""
     from cryptography.hazmat.primitives import serialization as ser
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -92,7 +92,7 @@ def key_file(keys: Path | None, key_sha256: str) -> Path:
 
 def sign(db: Database, run_id: int, role: str, signer: str, meaning: str, *, passphrase: str | None = None,
          keys: Path | None = None, unauthenticated: bool = False) -> dict:
-    """Record a signature (call inside db.atomic()); reviewed before approved, each role once, by a
+    """Record a signature (call inside store.transaction()); reviewed before approved, each role once, by a
     registered signer holding that role (or a typed name in the unauthenticated demo mode)."""
     if role not in ROLES:
         raise UserError(f"role must be one of {', '.join(ROLES)}, not {role!r}", where="--role")

@@ -360,12 +360,18 @@ def split_cells(lines: list[str], sep: str) -> list[list[str]]:
 
 
 def load(path: Path) -> Source:
-    """Read a file into a Source; UserError when it cannot be read."""
+    """Read a file into a Source within the [limits] (size before reading, then line length or what a
+    workbook declares); UserError when it cannot be read or is beyond a limit."""
+    from . import bounds
+
+    limits = bounds.current_limits()
     try:
-        return Source(path, path.read_bytes())
+        content = bounds.read_bounded(path, limits)
     except FileNotFoundError:
         raise UserError("file not found", file=path) from None
     except IsADirectoryError:
         raise UserError("this is a folder, not an export file", file=path) from None
     except OSError as exc:
         raise UserError(f"cannot read the file: {exc.strerror}", file=path) from None
+    bounds.check_content(path, content, limits)
+    return Source(path, content)

@@ -7,7 +7,13 @@ import importlib
 import json
 import math
 import mimetypes
+import random
+import secrets
+import sqlite3
 import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -30,6 +36,7 @@ def _sqlite_utils_without_pandas() -> None:
 _sqlite_utils_without_pandas()
 from sqlite_utils import Database  # noqa: E402
 
+from . import filesystems
 from .errors import UserError
 from .plate import well_name
 
@@ -150,39 +157,165 @@ def m004_protocol_texts(db: Database) -> None:
     _append_only(db, ("protocol_texts",))
 
 
+def m006_chain_head(db: Database) -> None:
+    """The audit chain's length and last hash kept beside it, and a random id naming this database's files."""
+    db["chain_head"].create({"id": int, "database_id": str, "audit_rows": int, "audit_sha256": str}, pk="id")
+    last = db.execute("select sha256 from audit_log order by id desc limit 1").fetchone()
+    db["chain_head"].insert({"id": 1, "database_id": secrets.token_hex(16),
+                             "audit_rows": db.execute("select count(*) from audit_log").fetchone()[0],
+                             "audit_sha256": last[0] if last else GENESIS})
+
+
+GENESIS = "0" * 64
 MIGRATIONS = [m001_initial, m002_integrity, m003_result_qualifier, m003_check_unit_and_modified_protocol, m005_records,
-              m004_protocol_texts]
+              m004_protocol_texts, m006_chain_head]
 
 
 def migrate(db: Database) -> list[str]:
-    """Apply the migrations not yet applied, in order; returns their names."""
-    db["_migrations"].create({"name": str, "applied_at": str}, pk="name", if_not_exists=True)
-    done = {row["name"] for row in db["_migrations"].rows}
-    applied = []
-    for migration in MIGRATIONS:
-        if migration.__name__ not in done:
-            with db.atomic():
+    """Apply the migrations not yet applied, in order, under the write lock; returns their names."""
+    if not pending_migrations(db):
+        return []
+    with transaction(db):
+        db["_migrations"].create({"name": str, "applied_at": str}, pk="name", if_not_exists=True)
+        applied = pending_migrations(db)  # again under the lock: another process may have just migrated
+        for migration in MIGRATIONS:
+            if migration.__name__ in applied:
                 migration(db)
                 db["_migrations"].insert({"name": migration.__name__, "applied_at": _now()})
-            applied.append(migration.__name__)
     return applied
 
 
+def pending_migrations(db: Database) -> list[str]:
+    """The names of the known migrations this database has not applied yet."""
+    done = {row["name"] for row in db["_migrations"].rows} if db["_migrations"].exists() else set()
+    return [m.__name__ for m in MIGRATIONS if m.__name__ not in done]
+
+
+def applied_migrations(db: Database) -> list[str]:
+    """The migrations recorded in the database, known or not, in the order applied."""
+    if not db["_migrations"].exists():
+        return []
+    return [row["name"] for row in db.query("select name from _migrations order by applied_at, name")]
+
+
 def open_db(path: Path) -> Database:
-    """Open (creating if needed) and migrate the database; WAL and a busy timeout for concurrent writers."""
+    """Open (creating if needed) and migrate the database; WAL and a busy timeout for concurrent writers.
+    A database on a network file system is refused."""
+    filesystems.refuse_network_filesystem(path)
     try:
         db = Database(path, execute_plugins=False)  # sqlite-utils plugins have no say in our records
-        db.execute("PRAGMA busy_timeout = 10000")
-        db.enable_wal()
+        db.execute(f"PRAGMA busy_timeout = {_BUSY_MS}")
+        _retry_locked(db, lambda: db.enable_wal(), path)
         migrate(db)
         db.execute("PRAGMA foreign_keys = ON")
+    except UserError:
+        raise
     except Exception as exc:  # sqlite3.DatabaseError for a file that is not a database, OSError for a bad path
         raise UserError(f"cannot open the database: {exc}", file=path) from None
     return db
 
 
+def open_read_only(path: Path) -> Database:
+    """The database as it is, for looking only: no migration, no write (sqlite3.Error if it cannot be opened)."""
+    conn = sqlite3.connect(Path(path).resolve().as_uri() + "?mode=ro", uri=True)
+    conn.execute(f"PRAGMA busy_timeout = {_BUSY_MS}")
+    conn.execute("select count(*) from sqlite_master").fetchone()  # fails here for a file that is no database
+    return Database(conn)
+
+
+def integrity_problems(db: Database) -> list[str]:
+    """What SQLite's integrity_check finds wrong in the file ([] when it says ok)."""
+    try:
+        return [row[0] for row in db.execute("pragma integrity_check").fetchall() if row[0] != "ok"]
+    except sqlite3.DatabaseError as exc:
+        return [str(exc)]
+
+
+_BUSY_MS = 2000  # SQLite's own wait per attempt; transaction() retries up to [database] lock_timeout_s
+_pending: dict[int, list[tuple[Callable[[], None], Callable[[], None] | None]]] = {}
+
+
+@contextmanager
+def transaction(db: Database) -> Iterator[Database]:
+    """One write transaction that takes the write lock up front (BEGIN IMMEDIATE), retrying with backoff
+    for up to [database] lock_timeout_s; what after_commit() was given runs once it committed (or, for
+    its undo, once it rolled back)."""
+    if db.conn.in_transaction:  # nested: a savepoint inside the one that holds the lock
+        pending = _pending.get(id(db))
+        mark = len(pending) if pending is not None else 0
+        try:
+            with db.atomic():
+                yield db
+        except BaseException:
+            if pending is not None:  # what the savepoint registered is undone with it
+                for _, undo in reversed(pending[mark:]):
+                    if undo is not None:
+                        undo()
+                del pending[mark:]
+            raise
+        return
+    _retry_locked(db, lambda: db.conn.execute("BEGIN IMMEDIATE"), _path(db))
+    _pending[id(db)] = []
+    try:
+        yield db
+        db.conn.execute("COMMIT")
+    except BaseException:
+        if db.conn.in_transaction:
+            db.conn.execute("ROLLBACK")
+        for _, undo in _pending.pop(id(db), []):
+            if undo is not None:
+                undo()
+        raise
+    for done, _ in _pending.pop(id(db), []):
+        done()
+
+
+def after_commit(db: Database, done: Callable[[], None], undo: Callable[[], None] | None = None) -> None:
+    """Run `done` once the transaction() open on `db` commits, `undo` if it rolls back; with no
+    transaction() open, `done` runs at once."""
+    if id(db) in _pending:
+        _pending[id(db)].append((done, undo))
+    else:
+        done()
+
+
+def _retry_locked(db: Database, attempt: Callable[[], object], path) -> None:
+    """Run `attempt` until it gets past a locked database, with jittered exponential backoff, for up to
+    [database] lock_timeout_s; then a UserError (nothing was written)."""
+    from .config import load_config
+
+    timeout = load_config().database.lock_timeout_s
+    deadline, delay = time.monotonic() + timeout, 0.005
+    while True:
+        try:
+            attempt()
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            if time.monotonic() >= deadline:
+                raise UserError(f"the database stayed locked by other writers for {timeout:g} s; nothing was "
+                                "stored: try again, or raise [database] lock_timeout_s", file=path) from None
+        time.sleep(min(delay * random.uniform(0.5, 1.5), max(deadline - time.monotonic(), 0)))
+        delay = min(delay * 2, 0.25)
+
+
+def _path(db: Database) -> str:
+    return db.conn.execute("pragma database_list").fetchone()[2]
+
+
+def database_id(db: Database) -> str:
+    """This database's random id (made by m006), which certificate file names carry."""
+    row = db.execute("select database_id from chain_head where id = 1").fetchone() if db["chain_head"].exists() \
+        else None
+    if row is None:
+        raise UserError("the database has lost its chain head (table chain_head): it was edited outside assayrun; "
+                        "run `assayrun doctor`, and restore it from a backup", file=_path(db))
+    return row[0]
+
+
 def save_run(db: Database, record: dict) -> int:
-    """Insert one run and everything it computed (run_rows, with record["digest"]); call inside db.atomic().
+    """Insert one run and everything it computed (run_rows, with record["digest"]); call inside transaction().
     The protocol text goes to protocol_texts, once per SHA-256 (stored_rows puts it back in the run row)."""
     rows = run_rows(record)
     run = rows["runs"][0]
@@ -295,13 +428,24 @@ def _well_rows(plate, layout):
 
 
 def audit(db: Database, event: str, run_id: int | None, actor: str, payload: dict) -> None:
-    """Append an audit row chained to the previous one by SHA-256."""
+    """Append an audit row chained to the previous one by SHA-256, and move the chain head to it."""
     last = next(db.query("select sha256 from audit_log order by id desc limit 1"), None)
-    prev = last["sha256"] if last else "0" * 64
+    prev = last["sha256"] if last else GENESIS
     row = {"at": _now(), "event": event, "run_id": run_id, "actor": actor, "payload": _json(payload),
            "prev_sha256": prev}
     row["sha256"] = hashlib.sha256(_json(row, canonical=True).encode()).hexdigest()
     db["audit_log"].insert(row)
+    db.execute("update chain_head set audit_rows = audit_rows + 1, audit_sha256 = ? where id = 1", [row["sha256"]])
+
+
+def chain_head(db: Database) -> dict | None:
+    """The audit chain's head as recorded beside the log (table chain_head, moved by every audit()): its length
+    `rows`, which is also the last row's `position`, and that row's `sha256`. The one notion of head: certificates
+    print it, `audit export --head` gives it, verify checks the log against it. None when the table or its row is
+    gone (or before m006)."""
+    row = db.execute("select audit_rows, audit_sha256 from chain_head where id = 1").fetchone() \
+        if db["chain_head"].exists() else None
+    return {"rows": row[0], "position": row[0], "sha256": row[1]} if row else None
 
 
 _JSON_COLUMNS = ("parameters", "software", "metrics", "details", "samples", "skipped", "plate_metadata", "settings",
@@ -344,8 +488,14 @@ def run_record(db: Database, run_id: int, issued_at: str) -> dict:
         "logo": {"mime": mimetypes.guess_type(logo["name"])[0] or "image/png", "content": logo["content"]}
         if logo else None,
         "revision": 1 + len(signed) + bool(run["superseded_by"]), "issued_at": issued_at,
-        "chain_head": audit_head(db),
+        "chain_head": _printed_head(db),
     }
+
+
+def _printed_head(db: Database) -> dict | None:
+    """The chain head as a certificate prints it (POSITION:HASH), None for an empty log."""
+    head = chain_head(db)
+    return {"position": head["position"], "sha256": head["sha256"]} if head and head["rows"] else None
 
 
 def db_path(db: Database) -> str:
@@ -375,6 +525,12 @@ def run_has_input(db: Database, run_id: int, sha256: str) -> bool:
 def signatures(db: Database, run_id: int) -> dict[str, dict]:
     """Role -> signature row for a run."""
     return {row["role"]: row for row in db.query("select * from signatures where run_id = ? order by id", [run_id])}
+
+
+def certificate_sha256(db: Database, path: Path) -> str | None:
+    """The SHA-256 recorded for a certificate file path, None if this database issued none there."""
+    row = db.execute("select sha256 from certificates where path = ? order by id desc limit 1", [str(path)]).fetchone()
+    return row[0] if row else None
 
 
 def superseded_by(db: Database, run_id: int) -> list[int]:
@@ -423,12 +579,6 @@ def run_for_certificate(db: Database, sha256: str) -> int | None:
 
 def audit_rows(db: Database) -> list[dict]:
     return list(db.query("select * from audit_log order by id"))
-
-
-def audit_head(db: Database) -> dict | None:
-    """The last audit row's position and hash: the anchor a certificate prints."""
-    row = next(db.query("select id, sha256 from audit_log order by id desc limit 1"), None)
-    return {"position": row["id"], "sha256": row["sha256"]} if row else None
 
 
 def logged_digests(db: Database, run_id: int) -> list[str | None]:

@@ -2,6 +2,7 @@
 
 import shutil
 import sqlite3
+from pathlib import Path
 
 import pytest
 from sqlite_utils import Database
@@ -129,7 +130,7 @@ def test_reanalysis_supersedes_and_both_certificates_say_so(cli, stored, workdir
     result, second = cli.json("execute", "hemolysis", plate, "--supersedes", "1")
     assert result.exit_code == 0 and second["run_id"] == 2
     assert "This run supersedes run 1" in open(second["certificate"]["html"]).read()
-    old = workdir / "certificates" / "run-1-hemolysis-r2.html"
+    old = Path(first["certificate"]["html"]).with_name(Path(first["certificate"]["html"]).stem + "-r2.html")
     assert "SUPERSEDED by run 2" in old.read_text()
     assert "SUPERSEDED" not in open(first["certificate"]["html"]).read()  # the first issue is never rewritten
     twice = cli("execute", "hemolysis", plate, "--supersedes", "1")

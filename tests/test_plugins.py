@@ -169,6 +169,13 @@ def test_assay_returning_a_malformed_result_exits_3_naming_the_plugin(installed,
         assert count_rows(tmp_path / mode / "runs.db") == 0
 
 
+def test_doctor_names_a_broken_plugin(installed, tmp_path):
+    result = assayrun("doctor", plugins=[installed["assayrun_broken"]], cwd=tmp_path)
+    assert result.returncode == 1
+    assert "FIX  plugin broken: broken:" in result.stdout and "a_module_that_is_not_installed" in result.stdout
+    assert "pip install --upgrade assayrun-broken" in result.stdout
+
+
 def test_reissue_needs_the_assay_plugin_version_that_computed_the_run(installed, tmp_path):
     """A certificate is never rendered by a missing or other plugin version; verify needs no plugin at all."""
     newer = tmp_path / "newer"

@@ -41,10 +41,20 @@ def digest_at(db_path, run_id: int, created_at: str = "2026-01-01T00:00:00+00:00
     return integrity.record_digest(rows)
 
 
-def drop_triggers(db_path):
+def drop_triggers(db_path) -> list[str]:
+    """Drop the append-only triggers; returns the statements that create them again (restore_triggers)."""
     with sqlite3.connect(db_path) as conn:
-        for (name,) in conn.execute("select name from sqlite_master where type = 'trigger'").fetchall():
+        triggers = conn.execute("select name, sql from sqlite_master where type = 'trigger'").fetchall()
+        for name, _ in triggers:
             conn.execute(f"drop trigger {name}")
+    return [statement for _, statement in triggers]
+
+
+def restore_triggers(db_path, statements: list[str]) -> None:
+    """Put dropped triggers back, as someone covering their tracks would (verify reports dropped triggers)."""
+    with sqlite3.connect(db_path) as conn:
+        for statement in statements:
+            conn.execute(statement)
 
 
 # --- 1. every input is an input -------------------------------------------------------------------------------
@@ -222,7 +232,8 @@ def test_a_database_with_m005_gets_issue_17_columns(workdir):
     for migration in (store.m001_initial, store.m002_integrity, store.m005_records):
         migration(db)
         db["_migrations"].insert({"name": migration.__name__, "applied_at": "2026-01-01T00:00:00+00:00"})
-    assert store.migrate(db) == ["m003_result_qualifier", "m003_check_unit_and_modified_protocol", "m004_protocol_texts"]
+    assert store.migrate(db) == ["m003_result_qualifier", "m003_check_unit_and_modified_protocol",
+                                 "m004_protocol_texts", "m006_chain_head"]
     assert {"unit", "total"} <= set(db["checks"].columns_dict) and "qualifier" in db["results"].columns_dict
     db["runs"].insert({"id": 3, "assay": "hemolysis", "digest": "abc", "valid": 1})
     assert db["runs"].get(3)["protocol_modified"] is None
@@ -233,15 +244,18 @@ def test_a_database_with_m005_gets_issue_17_columns(workdir):
 def test_row_order_is_not_content(cli, workdir):
     """SQLite promises no row order (VACUUM may renumber rowids): the same rows in reverse still verify."""
     cli("execute", *ASSAY_RUNS["hemolysis"])
-    drop_triggers("assayrun.db")
+    triggers = drop_triggers("assayrun.db")
     with sqlite3.connect("assayrun.db") as conn:
         conn.execute("create table copy as select * from wells order by rowid desc")
         conn.execute("delete from wells")
         conn.execute("insert into wells select * from copy")
+        conn.execute("drop table copy")
+    restore_triggers("assayrun.db", triggers)
     assert cli("verify", "1").exit_code == 0
+    drop_triggers("assayrun.db")
     with sqlite3.connect("assayrun.db") as conn:
         conn.execute("update wells set value = value + 0.001 where rowid = (select max(rowid) from wells)")
-    assert cli("verify", "1").exit_code == 1
+    assert "DIFFERS  run 1: digest" in cli("verify", "1").stdout
 
 
 # --- 4. signatures that prove identity --------------------------------------------------------------------------
@@ -410,8 +424,9 @@ def test_a_swapped_public_key_is_named(cli, signers):
 
 def rebuild_history(db_path) -> None:
     """What someone with write access does: drop the triggers, edit a result, recompute the run's digest and
-    every audit row's hash, so the chain is whole again."""
-    drop_triggers(db_path)
+    every audit row's hash, move the chain head kept beside the log, and put the triggers back, so the chain is
+    whole again."""
+    triggers = drop_triggers(db_path)
     db = Database(db_path)
     db.execute("update results set value = value * 0.5 where run_id = 1 and metric = 'percent_hemolysis'")
     digest = integrity.record_digest(store.stored_rows(db, 1))
@@ -425,7 +440,10 @@ def rebuild_history(db_path) -> None:
         row["sha256"] = previous = integrity.audit_row_sha256(row)
         db.execute("update audit_log set payload = ?, prev_sha256 = ?, sha256 = ? where id = ?",
                    [row["payload"], row["prev_sha256"], row["sha256"], row["id"]])
+    db.execute("update chain_head set audit_sha256 = ?", [previous])
     db.conn.commit()
+    db.close()
+    restore_triggers(db_path, triggers)
 
 
 def test_anchor_detects_a_rebuilt_chain(cli, workdir):
@@ -473,11 +491,12 @@ def test_run_state_in_runs_and_runs_show(cli, workdir):
 
 def test_html_and_pdf_of_one_state_are_one_revision(cli, workdir):
     cli("execute", "hemolysis", PLATE)
-    assert cli("certificate", "1", "--format", "pdf").stdout.strip().endswith("run-1-hemolysis.pdf")
+    pdf = Path(cli("certificate", "1", "--format", "pdf").stdout.strip())
+    stem = pdf.stem  # run-1-hemolysis-<8 hex of the database id> (issue 11: unique across databases)
+    assert pdf.suffix == ".pdf" and stem.startswith("run-1-hemolysis-") and len(stem) == len("run-1-hemolysis-") + 8
     cli("sign", "1", "--role", "reviewed", "--by", "R. Jones", "--meaning", "ok", "--unauthenticated")
     names = sorted(p.name for p in (workdir / "certificates").iterdir())
-    assert names == ["run-1-hemolysis-r2.html", "run-1-hemolysis-r2.pdf", "run-1-hemolysis.html",
-                     "run-1-hemolysis.pdf"]
+    assert names == [f"{stem}-r2.html", f"{stem}-r2.pdf", f"{stem}.html", f"{stem}.pdf"]
 
 
 # --- 7. results export ------------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from html import escape as html_escape
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 from sqlite_utils import Database
 
@@ -57,11 +58,14 @@ def test_certificate_shows_what_a_reviewer_signs(cli, workdir):
 def test_certificate_reissued_for_a_stored_run(cli, workdir):
     """Re-issuing an unchanged record is the same revision; a name already used is never overwritten."""
     _, data = cli.json("execute", "hemolysis", PLATE)
-    first = workdir / "reissued" / f"run-{data['run_id']}-hemolysis.html"
     again = cli("certificate", str(data["run_id"]), "--out", workdir / "reissued")
-    assert again.exit_code == 0 and again.stdout.strip() == str(first)
+    assert again.exit_code == 0
+    issued = Path(data["certificate"]["html"])  # run-1-hemolysis-<database id>.html
+    assert issued.name.startswith(f"run-{data['run_id']}-hemolysis-")
+    first = workdir / "reissued" / issued.name
+    assert again.stdout.strip() == str(first)
     third = cli("certificate", str(data["run_id"]), "--out", workdir / "reissued")
-    assert third.stdout.strip() == str(workdir / "reissued" / f"run-{data['run_id']}-hemolysis-2.html")
+    assert third.stdout.strip() == str(workdir / "reissued" / f"{issued.stem}-2.html")
     assert "revision 1" in first.read_text() and "revision 2" not in first.read_text()
     assert cli("verify").exit_code == 0
 

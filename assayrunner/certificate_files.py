@@ -1,0 +1,90 @@
+"""Certificate files that exist only for stored runs: written under a temporary name, named after the
+commit, never overwriting another file; what a killed process left is finished or removed by the next writer."""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import os
+import sys
+from pathlib import Path
+
+from sqlite_utils import Database
+
+from . import store
+from .errors import UserError
+
+PARTIAL = ".partial"
+
+
+def write_after_commit(db: Database, out: Path, stem: str, fmt: str, content: bytes) -> Path:
+    """Write `content` under a temporary name in `out` now, and give it its name once the open transaction
+    commits: a certificate file never exists for a run that was not stored. The name is `stem.fmt`, else
+    `stem-2.fmt`, `stem-3.fmt` ... (a re-issue of an unchanged record is the same revision): the first name no
+    file has, no certificate of this database recorded (committed, perhaps not yet renamed) and no partial file
+    claims; an existing file is never overwritten. Call under the write lock (inside store.transaction())."""
+    path, n = (out / f"{stem}.{fmt}").resolve(), 1
+    while _taken(db, path):
+        n += 1
+        path = (out / f"{stem}-{n}.{fmt}").resolve()
+    partial = path.with_name(f".{path.name}.{os.getpid()}{PARTIAL}")
+    try:
+        with open(partial, "xb") as handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as exc:
+        if not isinstance(exc, FileExistsError):
+            partial.unlink(missing_ok=True)
+        raise UserError(f"cannot write the certificate: {exc.strerror}", file=path) from None
+    store.after_commit(db, lambda: publish(partial, path), undo=lambda: partial.unlink(missing_ok=True))
+    return path
+
+
+def _taken(db: Database, path: Path) -> bool:
+    return path.exists() or store.certificate_sha256(db, path) is not None or \
+        any(path.parent.glob(f".{glob.escape(path.name)}.*{PARTIAL}"))
+
+
+def publish(partial: Path, path: Path) -> None:
+    """Give a written certificate its name, never replacing another file (a hard link fails if it exists)."""
+    try:
+        os.link(partial, path)
+    except FileExistsError:
+        print(f"warning: {path} appeared while this run was stored; its certificate stays at {partial}",
+              file=sys.stderr)
+        return
+    partial.unlink()
+
+
+def recover_partial(db: Database, folder: Path) -> list[str]:
+    """Finish what a killed process left in a certificate folder: a partial file whose certificate this
+    database recorded gets its name; one of this database that no live process writes and that was never
+    recorded is removed. Call under the write lock (inside store.transaction()). Returns what was done."""
+    if not folder.is_dir():
+        return []
+    done = []
+    tag = f"-{store.database_id(db)[:8]}"
+    for partial in folder.glob(f".run-*{PARTIAL}"):
+        name, _, pid = partial.name[1:-len(PARTIAL)].rpartition(".")
+        if tag not in name or not pid.isdigit() or _alive(int(pid)):
+            continue
+        path = (folder / name).resolve()
+        recorded = store.certificate_sha256(db, path)
+        if recorded and not path.exists() and hashlib.sha256(partial.read_bytes()).hexdigest() == recorded:
+            publish(partial, path)
+            done.append(f"completed {path.name}")
+        elif not recorded:
+            partial.unlink(missing_ok=True)
+            done.append(f"removed {partial.name} (its run was never stored)")
+    return done
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
