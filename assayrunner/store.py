@@ -334,7 +334,7 @@ def _insert(db: Database, table: str, rows: list[dict]) -> int | None:
     if not rows:
         return None
     if not db.conn.in_transaction:
-        with db.atomic():
+        with transaction(db):  # like every write: the lock taken up front
             return _insert(db, table, rows)
     columns = list(rows[0])
     sql = f"insert into [{table}] ({', '.join(f'[{c}]' for c in columns)}) values ({', '.join('?' * len(columns))})"
