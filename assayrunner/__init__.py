@@ -17,12 +17,17 @@ _LAZY = {
     "Result": "registry", "Sample": "registry", "Source": "source", "FormatMismatch": "errors",
     "PluginError": "errors", "UserError": "errors", "hookimpl": "hookspecs", "Plate": "plate", "Read": "plate",
     "Layout": "layout", "Group": "layout", "Protocol": "protocol", "Check": "criteria", "Fit": "curves",
-    "fit": "curves",
+    "fit": "curves", "DoseSeries": "doseseries", "series_for": "doseseries",
 }
+
+#: Exported modules (a namespace of functions), imported when first used.
+_MODULES = ("doseresponse",)
 
 
 def __getattr__(name: str):
-    if name in _LAZY:
+    if name in _MODULES:
+        value = import_module(f".{name}", __name__)
+    elif name in _LAZY:
         value = getattr(import_module(f".{_LAZY[name]}", __name__), name)
     elif name == "__version__":
         value = _version()
@@ -47,7 +52,7 @@ def _version() -> str:
 
 
 __all__ = [
-    "PLUGIN_API", "Assay", "AssayInput", "AssayResult", "Check", "Fit", "FormatMismatch", "Group", "Layout",
+    "PLUGIN_API", "Assay", "AssayInput", "AssayResult", "Check", "DoseSeries", "Fit", "FormatMismatch", "Group", "Layout",
     "Plate", "PluginError", "Protocol", "Read", "Reader", "Result", "Sample", "Source", "UserError", "__version__",
-    "fit", "hookimpl",
+    "doseresponse", "fit", "hookimpl", "series_for",
 ]

@@ -327,7 +327,7 @@ def test_every_shipped_protocol_names_its_cell_line_and_readout(cli):
 
 
 def test_dose_response_rules_follow_the_direction_of_the_readout():
-    from assayrun_cytotoxicity import doseresponse as dr
+    from assayrunner import doseresponse as dr
 
     conc = np.array([1.0, 10.0, 100.0])
     # MTT (untreated 100 %): a falling viability is monotonic, a rebound of > 20 points is not

@@ -23,11 +23,8 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat
 
-from assayrunner import AssayInput, AssayResult, Result, UserError
+from assayrunner import AssayInput, AssayResult, DoseSeries, Result, UserError, doseresponse as dr, series_for
 from assayrunner.stats import P_FLOOR, cv_percent, dunnett, mean, sd
-
-from . import doseresponse as dr
-from .series import DoseSeries, series_for
 
 METRIC = {"MTT": "percent_viability", "LDH": "percent_cytotoxicity"}
 WHAT = {"MTT": "% viability", "LDH": "% cytotoxicity"}

@@ -1,4 +1,4 @@
-"""Dose-response of one sample: monotonicity, IC50 from a 4PL with its confidence interval, lowest effect.
+"""Dose-response of one sample (shared by the assays that report an IC50 or HC50): monotonicity, IC50 from a 4PL with its confidence interval, lowest effect.
 
     4PL: y = bottom + (top - bottom) / (1 + (x / ec50)^hill), fitted to every well (x = concentration)
     IC50: where the fitted curve crosses 50 % (with bottom/top fixed at 0/100 it is ec50)
@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from assayrunner.curves import Fit, fit
+from .curves import Fit, fit
 
-IC_LEVEL = 50.0  # the response that defines an IC50, in % (a definition, not a tunable limit)
+IC_LEVEL = 50.0  # the response that defines an IC50, in % (the default of the `level` arguments)
 NAMES = ("bottom", "top", "ec50", "hill")
 
 
@@ -67,12 +67,13 @@ def fit_curve(x: np.ndarray, y: np.ndarray, fixed: dict) -> tuple[Fit | None, st
 
 
 def ic50(curve: Fit | None, why_no_fit: str, x: np.ndarray, conc: np.ndarray, means: np.ndarray,
-         untreated: float, ci_level: float, unit: str) -> IC50:
-    """The IC50 of a monotonic series (x: the fitted wells' concentrations, conc/means: per level).
+         untreated: float, ci_level: float, unit: str, level: float = IC_LEVEL) -> IC50:
+    """The IC50 of a monotonic series (x: the fitted wells' concentrations, conc/means: per level): where the
+    curve crosses `level` % (50 by default; an HC50's level is a protocol parameter).
 
-    Censored when no level's mean reaches 50 % or every one does.
+    Censored when no level's mean reaches `level` or every one does.
     """
-    reached = effect(means, untreated) >= abs(untreated - IC_LEVEL)
+    reached = effect(means, untreated) >= abs(untreated - level)
     lo, hi = float(conc.min()), float(conc.max())
     if not reached.any():
         return IC50("above-highest-tested", reason=f"IC50 > {hi:.4g} {unit} (highest tested)")
@@ -80,44 +81,45 @@ def ic50(curve: Fit | None, why_no_fit: str, x: np.ndarray, conc: np.ndarray, me
         return IC50("below-lowest-tested", reason=f"IC50 < {lo:.4g} {unit} (lowest tested)")
     if curve is None or not curve.converged:
         return IC50("not-estimated", reason=why_no_fit or f"no IC50: 4PL {curve.message}")
-    value = crossing(curve)
+    value = crossing(curve, level)
     if not math.isfinite(value):
-        return IC50("not-estimated", reason=f"no IC50: the fitted curve does not cross {IC_LEVEL:g} %")
+        return IC50("not-estimated", reason=f"no IC50: the fitted curve does not cross {level:g} %")
     if not lo <= value <= hi:
-        return IC50("not-estimated", reason=f"no IC50: the fitted curve crosses {IC_LEVEL:g} % at {value:.4g} "
+        return IC50("not-estimated", reason=f"no IC50: the fitted curve crosses {level:g} % at {value:.4g} "
                                             f"{unit}, outside the tested {lo:.4g}–{hi:.4g} {unit}")
-    lower, upper = confidence_interval(curve, x, value, ci_level)
+    lower, upper = confidence_interval(curve, x, value, ci_level, level)
     return IC50("estimated", value, lower, upper)
 
 
-def crossing(curve: Fit) -> float:
-    """The concentration where the fitted 4PL equals IC_LEVEL (NaN when it never does)."""
+def crossing(curve: Fit, level: float = IC_LEVEL) -> float:
+    """The concentration where the fitted 4PL equals level (NaN when it never does)."""
     b, t, e, h = (curve.params[k] for k in NAMES)
-    if not min(b, t) < IC_LEVEL < max(b, t):
+    if not min(b, t) < level < max(b, t):
         return math.nan
-    return e * ((t - b) / (IC_LEVEL - b) - 1) ** (1 / h)
+    return e * ((t - b) / (level - b) - 1) ** (1 / h)
 
 
-def confidence_interval(curve: Fit, x: np.ndarray, value: float, level: float) -> tuple[float | None, float | None]:
+def confidence_interval(curve: Fit, x: np.ndarray, value: float, ci_level: float,
+                        level: float = IC_LEVEL) -> tuple[float | None, float | None]:
     """(lower, upper) of the IC50, symmetric on log concentration; (None, None) when not computable."""
     from scipy.stats import t as student
 
-    se = log_ic50_se(curve, x)
+    se = log_ic50_se(curve, x, level)
     if curve.df < 1 or not math.isfinite(se):
         return None, None
-    half = student.ppf((1 + level) / 2, curve.df) * se
+    half = student.ppf((1 + ci_level) / 2, curve.df) * se
     return value * math.exp(-half), value * math.exp(half)
 
 
-def log_ic50_se(curve: Fit, x: np.ndarray) -> float:
+def log_ic50_se(curve: Fit, x: np.ndarray, level: float = IC_LEVEL) -> float:
     """SE of ln IC50 by the delta method over the free parameters (bottom, top, ln ec50, hill)."""
     b, t, e, h = (curve.params[k] for k in NAMES)
     with np.errstate(all="ignore"):
         u = (x / e) ** h
         g = 1 / (1 + u)
         jacobian = np.column_stack([1 - g, g, (t - b) * h * u * g ** 2, -(t - b) * u * g ** 2 * np.log(x / e)])
-        k = (t - b) / (IC_LEVEL - b) - 1
-        gradient = np.array([(t - IC_LEVEL) / ((IC_LEVEL - b) ** 2 * k * h), 1 / ((IC_LEVEL - b) * k * h),
+        k = (t - b) / (level - b) - 1
+        gradient = np.array([(t - level) / ((level - b) ** 2 * k * h), 1 / ((level - b) * k * h),
                              1.0, -math.log(k) / h ** 2])
     free = [i for i, name in enumerate(NAMES) if name not in curve.fixed]
     J, grad = jacobian[:, free], gradient[free]

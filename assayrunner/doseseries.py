@@ -12,7 +12,8 @@ import re
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, ValidationError, model_validator
 
-from assayrunner import Sample, UserError
+from .errors import UserError
+from .registry import Sample
 
 
 class DoseSeries(BaseModel):
