@@ -18,6 +18,20 @@ _LAZY = {
     "PluginError": "errors", "UserError": "errors", "hookimpl": "hookspecs", "Plate": "plate", "Read": "plate",
     "Layout": "layout", "Group": "layout", "Protocol": "protocol", "Check": "criteria", "Fit": "curves",
     "fit": "curves", "DoseSeries": "doseseries", "series_for": "doseseries",
+    "NOT_COMPUTABLE": "registry", "flag_not_computable": "registry",
+    # statistics and plots every assay uses
+    "mean": "stats", "sd": "stats", "cv_percent": "stats", "dunnett": "stats", "P_FLOOR": "stats",
+    "line_through": "plots",
+    # the assay toolkit (assayrunner/toolkit/)
+    **dict.fromkeys(("ABOVE_ULOQ", "BELOW_LLOQ", "CENSORED", "INTERFERENCE", "MIXED_CENSORED", "NEGATIVE_NET",
+                     "NOT_REACHED", "REPLICATE_CV", "SATURATED", "well_flags"), "toolkit.flags"),
+    **dict.fromkeys(("required_group", "required_groups", "required_controls", "matched_groups", "check_reads"),
+                    "toolkit.groups"),
+    **dict.fromkeys(("Replicates", "BackCalculated", "CensoredReplicates", "percent_difference", "recovery_percent"),
+                    "toolkit.levels"),
+    **dict.fromkeys(("StandardCurve", "blank_mean", "standard_points", "fit_standards", "range_flag", "censored"),
+                    "toolkit.standards"),
+    "FitRecord": "toolkit.records",
 }
 
 #: Exported modules (a namespace of functions), imported when first used.
@@ -51,8 +65,4 @@ def _version() -> str:
             return "0.0.0"
 
 
-__all__ = [
-    "PLUGIN_API", "Assay", "AssayInput", "AssayResult", "Check", "DoseSeries", "Fit", "FormatMismatch", "Group", "Layout",
-    "Plate", "PluginError", "Protocol", "Read", "Reader", "Result", "Sample", "Source", "UserError", "__version__",
-    "doseresponse", "fit", "hookimpl", "series_for",
-]
+__all__ = ["PLUGIN_API", "__version__", *_MODULES, *sorted(_LAZY)]

@@ -4,6 +4,7 @@ plugin's fault (PluginError naming it, exit 3), never a half-stored run or a cer
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from numbers import Real
 
 import numpy as np
@@ -60,7 +61,7 @@ def _result_problem(row: object) -> str | None:
 
 
 def _fit_problem(fit: object) -> str | None:
-    if not isinstance(fit, dict):
+    if not isinstance(fit, Mapping):
         return f"is a {type(fit).__name__}, not a dict"
     for key, kind in _FIT_KEYS.items():
         if not isinstance(fit.get(key), kind):

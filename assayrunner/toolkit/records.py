@@ -1,0 +1,61 @@
+"""The typed fit record an assay returns in AssayResult.fits: what is stored and what the certificate plots.
+
+A FitRecord is read like the dict it replaces (record["x"], record.get("log_x"), {**record}), so the
+store, the result check and plugins that still return plain dicts all see the same keys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, fields
+
+
+@dataclass(frozen=True)
+class FitRecord(Mapping):
+    """One fitted curve: the fit summary (model, parameters, se, r2, converged, n, rss) and its plot.
+
+    x, y: the points fitted; line: [x, y] points of the fitted curve; x_unit labels the concentration
+    axis, y_label the response axis; log_x: a log concentration axis (None: not said, linear).
+    """
+
+    name: str
+    model: str
+    parameters: dict
+    se: dict
+    r2: float | None
+    converged: bool
+    n: int
+    rss: float | None = None
+    x: list = field(default_factory=list)
+    y: list = field(default_factory=list)
+    line: list = field(default_factory=list)
+    x_unit: str | None = None
+    y_label: str | None = None
+    log_x: bool | None = None
+
+    @classmethod
+    def of(cls, name: str, fit, x, y, line, *, x_unit: str | None = None, y_label: str | None = None,
+           log_x: bool | None = None) -> "FitRecord":
+        """The record of an assayrunner.Fit (its JSON summary, non-finite numbers as None) fitted on x, y."""
+        return cls(name, **fit.to_dict(), x=_listed(x), y=_listed(y), line=list(line), x_unit=x_unit,
+                   y_label=y_label, log_x=log_x)
+
+    def __getitem__(self, key: str):
+        if key not in self._keys():
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys())
+
+    def __len__(self) -> int:
+        return len(self._keys())
+
+    def _keys(self) -> tuple[str, ...]:
+        """The keys a stored fit has: every field, rss, log_x only when set (as the dicts had them)."""
+        return tuple(f.name for f in fields(self)
+                     if f.name not in ("rss", "log_x") or getattr(self, f.name) is not None)
+
+
+def _listed(values) -> list:
+    return values.tolist() if hasattr(values, "tolist") else list(values)

@@ -1,0 +1,109 @@
+"""Blank correction and the standard curve: its points, the fit (UserError when none can be fit),
+back-calculation, range flags against the lowest and highest standard, censored values.
+
+    y' = y - mean(blank)                  every well
+    curve: y' = f(C) over every usable standard well (C = the standard's nominal)
+    C_well = f^-1(y')                     back-calculated, NaN where f has no inverse
+    LLOQ, ULOQ = the lowest and highest standard; a mean outside them is reported as "<"/">" the bound
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from ..errors import UserError
+from ..stats import mean
+from .flags import ABOVE_ULOQ, BELOW_LLOQ, NOT_COMPUTABLE
+
+
+def blank_mean(values, wells=None) -> float:
+    """Mean of the blank wells' finite values; with wells given, UserError naming them when none is usable."""
+    m = mean(values)
+    if wells is not None and not math.isfinite(m):
+        raise UserError("no usable reading (every blank well is flagged)", where=f"blank wells {', '.join(wells)}")
+    return m
+
+
+@dataclass(frozen=True)
+class StandardCurve:
+    """A fitted standard curve (an assayrunner.Fit) with the points it was fit on and its quantitation range."""
+
+    fit: object
+    x: object  # the nominal of each usable standard well (numpy array)
+    y: object  # its blank-corrected response
+    lloq: float
+    uloq: float
+
+    def back_calculate(self, corrected):
+        """Concentration of each blank-corrected response (NaN where the curve has none)."""
+        return self.fit.inverse(corrected)[0]
+
+    def range_flag(self, concentration: float) -> str | None:
+        """BELOW_LLOQ / ABOVE_ULOQ outside the standards, NOT_COMPUTABLE for NaN, None inside."""
+        return range_flag(concentration, self.lloq, self.uloq)
+
+    def censored(self, concentration: float, factor: float = 1.0) -> tuple[str | None, float]:
+        """(qualifier, value x factor): the bound times factor with '<' or '>' outside the standards."""
+        return censored(concentration, self.lloq, self.uloq, factor)
+
+
+def standard_points(standards, values, blank: float):
+    """(x, y) over every well of the standards [(group, nominal)]: x the nominal, y = values(group) - blank."""
+    import numpy as np
+
+    x = np.concatenate([[nominal] * len(g.wells) for g, nominal in standards])
+    y = np.concatenate([values(g) for g, _ in standards]) - blank
+    return x, y
+
+
+def fit_standards(standards, values, blank: float, model: str, weights: str | None = None, *,
+                  where: str = "standard curve", file=None, response: str = "value") -> StandardCurve:
+    """Fit the model to the usable standard wells. UserError when fewer than two standards (naming file,
+    the protocol, at layout.wells when given), and at `where` for flat responses, no fit, no convergence
+    or a curve that does not rise with concentration; response names the measured quantity ("OD")."""
+    import numpy as np
+
+    from ..curves import fit
+
+    if len(standards) < 2:
+        raise UserError("the layout needs at least two standard (calibrator) groups", file=file,
+                        where="layout.wells" if file else where)
+    x, y = standard_points(standards, values, blank)
+    usable = np.isfinite(y)
+    if usable.any() and np.ptp(y[usable]) == 0:
+        raise UserError(f"cannot be fit: every usable standard well reads the same {response} "
+                        f"({y[usable][0] + blank:.4g}); check the plate and the export", where=where)
+    try:
+        curve = fit(x[usable], y[usable], model=model, weights=weights)
+    except ValueError as exc:
+        raise UserError(f"cannot be fit: {exc} ({usable.sum()} of {usable.size} standard wells usable; check the "
+                        "standards' wells in the export)", where=where) from None
+    if not curve.converged:
+        hint = "; check the standards, or fit a simpler model (linear)" if model != "linear" else \
+            "; check the standards' wells in the export"
+        raise UserError(f"the {model} fit failed ({curve.message}){hint}", where=where)
+    low, high = curve.predict([x[usable].min(), x[usable].max()])
+    if not high > low:
+        raise UserError(f"the curve does not rise with concentration ({response} {low:.4g} at the lowest standard, "
+                        f"{high:.4g} at the highest); check that the standards sit in the layout's wells", where=where)
+    nominals = [nominal for _, nominal in standards]
+    return StandardCurve(curve, x[usable], y[usable], float(min(nominals)), float(max(nominals)))
+
+
+def range_flag(concentration: float, lloq: float, uloq: float) -> str | None:
+    """BELOW_LLOQ below lloq, ABOVE_ULOQ above uloq, NOT_COMPUTABLE for NaN, None inside [lloq, uloq]."""
+    if not math.isfinite(concentration):
+        return NOT_COMPUTABLE
+    return BELOW_LLOQ if concentration < lloq else ABOVE_ULOQ if concentration > uloq else None
+
+
+def censored(concentration: float, lloq: float, uloq: float, factor: float = 1.0) -> tuple[str | None, float]:
+    """('<', lloq x factor) below the range, ('>', uloq x factor) above, (None, concentration x factor) inside
+    (and for NaN, which stays NaN)."""
+    flag = range_flag(concentration, lloq, uloq)
+    if flag == BELOW_LLOQ:
+        return "<", lloq * factor
+    if flag == ABOVE_ULOQ:
+        return ">", uloq * factor
+    return None, concentration * factor

@@ -1,0 +1,201 @@
+"""The shared assay toolkit (assayrunner/toolkit/) against independent numpy calculations and hand-worked numbers."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+import assayrunner
+from assayrunner import (ABOVE_ULOQ, BELOW_LLOQ, NOT_COMPUTABLE, AssayInput, BackCalculated, CensoredReplicates,
+                         FitRecord, Replicates, UserError, blank_mean, censored, check_reads, fit_standards,
+                         matched_groups, percent_difference, range_flag, recovery_percent, required_controls,
+                         required_group, required_groups, well_flags)
+from assayrunner.protocol import from_text
+from assayrunner.store import canonical_json
+from assayrunner.testing import plate_from_wells
+
+PROTOCOL = """
+id = "toolkit-test"
+version = "1"
+title = "toolkit test"
+assay = "toolkit"
+[source]
+document = "none: a test layout"
+[[reads]]
+name = "OD"
+[layout]
+rows = 8
+columns = 12
+wells = [
+  { wells = "A1:A3", role = "blank" },
+  { wells = "B1:B2", role = "calibrator", name = "S1", nominal = 1 },
+  { wells = "B3:B4", role = "calibrator", name = "S2", nominal = 2 },
+  { wells = "B5:B6", role = "calibrator", name = "S3", nominal = 4 },
+  { wells = "C1:C3", role = "sample", name = "X" },
+]
+[parameters]
+read = "OD"
+standards = { S1 = 1, S2 = 2, S3 = 4 }
+"""
+
+
+class Params:
+    """A stand-in for an assay's validated parameters model (pydantic-like model_dump)."""
+
+    def __init__(self, **values):
+        self.__dict__.update(values)
+
+    def model_dump(self, mode="json"):
+        return dict(vars(self))
+
+
+def make_input(wells: dict, flags: dict | None = None, **params) -> AssayInput:
+    proto = from_text(PROTOCOL)
+    plate = plate_from_wells(wells)
+    read = plate.reads[0]
+    read.flags.update(flags or {})
+    parameters = Params(**{"read": "OD", "standards": {"S1": 1, "S2": 2, "S3": 4}, **params})
+    return AssayInput(proto, parameters, plate, {"OD": read}, proto.layout, {})
+
+
+# y = 0.05 (blank) + 0.2 C + noise: the standard wells and the blank
+WELLS = {"A1": 0.05, "A2": 0.06, "A3": 0.04, "B1": 0.26, "B2": 0.24, "B3": 0.44, "B4": 0.46, "B5": 0.86, "B6": 0.83,
+         "C1": 0.65, "C2": 0.66, "C3": 0.63}
+
+
+def test_replicates_match_numpy():
+    values = [1.0, 1.5, np.nan, 2.25]
+    r = Replicates.of(values)
+    finite = np.array([1.0, 1.5, 2.25])
+    assert r.n == 3
+    assert r.mean == pytest.approx(finite.mean())
+    assert r.sd == pytest.approx(finite.std(ddof=1))
+    assert r.cv_percent == pytest.approx(100 * finite.std(ddof=1) / finite.mean())
+    one = Replicates.of([3.0, np.nan])
+    assert one.n == 1 and one.mean == 3.0 and math.isnan(one.sd) and math.isnan(one.cv_percent)
+
+
+def test_back_calculated_and_percentages():
+    level = BackCalculated.of(2.0, [1.9, 2.3, np.nan])
+    assert level.mean == pytest.approx(2.1)
+    assert level.pdft == pytest.approx(5.0)  # 100 (2.1 - 2) / 2
+    assert percent_difference(0.45, 0.5) == pytest.approx(-10.0)
+    assert recovery_percent(0.45, 0.5) == pytest.approx(90.0)
+    assert math.isnan(percent_difference(1.0, 0.0)) and math.isnan(recovery_percent(1.0, 0))
+
+
+def test_censored_replicates():
+    numbers = CensoredReplicates.of([30.0, 33.0, math.nan], [None, None, None])
+    assert (numbers.n, numbers.censored, numbers.mixed) == (2, False, False)
+    assert numbers.mean == pytest.approx(31.5)
+    assert numbers.cv == pytest.approx(100 * np.std([30, 33], ddof=1) / 31.5)
+    above = CensoredReplicates.of([300.0, 250.0], [">", ">"])
+    assert (above.qualifier, above.mean, above.censored) == (">", 250.0, True)  # the lowest bound is certain
+    below = CensoredReplicates.of([5.0, 8.0], ["<", "<"])
+    assert (below.qualifier, below.mean) == ("<", 8.0)
+    mixed = CensoredReplicates.of([300.0, 40.0], [">", None])
+    assert mixed.mixed and math.isnan(mixed.mean) and mixed.qualifier is None
+    assert list(mixed.to_dict()) == ["n", "censored", "qualifier", "mixed", "mean", "cv"]
+
+
+def test_range_flags_and_censored_values():
+    assert range_flag(0.5, 1, 4) == BELOW_LLOQ == "below-lloq"
+    assert range_flag(5, 1, 4) == ABOVE_ULOQ == "above-uloq"
+    assert range_flag(math.nan, 1, 4) == NOT_COMPUTABLE
+    assert range_flag(1, 1, 4) is None and range_flag(4, 1, 4) is None
+    assert censored(0.5, 1, 4, factor=10) == ("<", 10)
+    assert censored(5, 1, 4, factor=10) == (">", 40)
+    assert censored(2.5, 1, 4, factor=10) == (None, 25.0)
+
+
+def test_blank_mean():
+    assert blank_mean([0.05, np.nan, 0.07]) == pytest.approx(0.06)
+    assert math.isnan(blank_mean([np.nan, np.nan]))
+    with pytest.raises(UserError, match="every blank well is flagged") as err:
+        blank_mean([np.nan, np.nan], wells=["A1", "A2"])
+    assert err.value.where == "blank wells A1, A2"
+
+
+def test_standard_curve_against_polyfit():
+    inp = make_input(WELLS)
+    blank = blank_mean(inp.values(required_group(inp, "blank")))
+    standards = matched_groups(inp, "calibrator", inp.parameters.standards, "standards")
+    curve = fit_standards(standards, inp.values, blank, "linear")
+    x = np.array([1, 1, 2, 2, 4, 4.0])
+    y = np.array([0.26, 0.24, 0.44, 0.46, 0.86, 0.83]) - 0.05
+    slope, intercept = np.polyfit(x, y, 1)
+    assert curve.fit.params["slope"] == pytest.approx(slope)
+    assert curve.fit.params["intercept"] == pytest.approx(intercept)
+    assert np.allclose(curve.x, x) and np.allclose(curve.y, y)
+    assert (curve.lloq, curve.uloq) == (1.0, 4.0)
+    sample = inp.values(required_group(inp, "sample")) - blank
+    assert np.allclose(curve.back_calculate(sample), (sample - intercept) / slope)
+    assert curve.range_flag(0.5) == BELOW_LLOQ and curve.censored(5.0, 2) == (">", 8.0)
+
+
+def test_standard_curve_refusals():
+    inp = make_input(WELLS)
+    standards = matched_groups(inp, "calibrator", inp.parameters.standards, "standards")
+    with pytest.raises(UserError, match="at least two standard"):
+        fit_standards(standards[:1], inp.values, 0.05, "linear")
+    flat = make_input({**WELLS, "B3": 0.25, "B4": 0.25, "B5": 0.25, "B6": 0.25, "B1": 0.25, "B2": 0.25})
+    with pytest.raises(UserError, match="reads the same value"):
+        fit_standards(standards, flat.values, 0.05, "linear")
+    falling = make_input({**WELLS, "B1": 0.86, "B2": 0.83, "B5": 0.26, "B6": 0.24})
+    with pytest.raises(UserError, match="does not rise") as err:
+        fit_standards(standards, falling.values, 0.05, "linear")
+    assert err.value.where == "standard curve"
+
+
+def test_required_groups_and_controls():
+    inp = make_input(WELLS)
+    assert list(required_group(inp, "calibrator", "S2").wells) == ["B3", "B4"]
+    assert [g.name for g in required_groups(inp, "calibrator")] == ["S1", "S2", "S3"]
+    with pytest.raises(UserError, match="no qc wells; the demo assay needs them") as err:
+        required_groups(inp, "qc", needed_by="the demo assay")
+    assert err.value.where == "layout.wells"
+    with pytest.raises(UserError, match="no control wells named 'NC'"):
+        required_group(inp, "control", "NC")
+    required_controls(inp, {"NC", "PC"}, ["NC"])
+    with pytest.raises(UserError, match="no control named 'PC'"):
+        required_controls(inp, {"NC"}, ["NC", "PC"])
+
+
+def test_matched_groups_name_both_sides():
+    inp = make_input(WELLS, standards={"S1": 1, "S2": 2, "S9": 9})
+    with pytest.raises(UserError, match="no value for S3; S9 not in the layout") as err:
+        matched_groups(inp, "calibrator", inp.parameters.standards, "standards")
+    assert err.value.where == "parameters.standards" and err.value.file == "--param"  # not the protocol's value
+
+
+def test_check_reads():
+    check_reads(make_input(WELLS), "read")
+    with pytest.raises(UserError, match="names 'A450', not one of the protocol's reads") as err:
+        check_reads(make_input(WELLS, read="A450", reference=None), "reference", "read")
+    assert err.value.where == "parameters.read"
+
+
+def test_well_flags():
+    inp = make_input(WELLS, flags={"C2": "saturated", "A1": "masked"})
+    groups = [required_group(inp, "sample"), None, required_group(inp, "blank")]
+    assert well_flags(inp, groups, ["OD", "not-on-plate"]) == ["saturated well C2", "masked well A1"]
+    assert np.isnan(inp.values(groups[0])[1])
+
+
+def test_fit_record_reads_like_the_dict_it_replaces():
+    inp = make_input(WELLS)
+    standards = matched_groups(inp, "calibrator", inp.parameters.standards, "standards")
+    curve = fit_standards(standards, inp.values, 0.05, "linear")
+    line = assayrunner.line_through(curve.fit.predict, 0.0, 4.0)
+    record = FitRecord.of("calibration", curve.fit, curve.x, curve.y, line, x_unit="mg/mL", y_label="OD − blank")
+    as_dict = {"name": "calibration", **curve.fit.to_dict(), "x": curve.x.tolist(), "y": curve.y.tolist(),
+               "line": line, "x_unit": "mg/mL", "y_label": "OD − blank"}
+    assert dict(record) == as_dict and list(record) == list(as_dict)  # the same keys in the same order
+    assert canonical_json(dict(record)) == canonical_json(as_dict)
+    assert record.get("log_x") is None and "log_x" not in record
+    logged = FitRecord("curve", "4pl", {}, {}, None, False, 3, x=[1, 2, 3], y=[1, 2, 3], log_x=True)
+    assert logged["log_x"] is True and "rss" not in logged
+    with pytest.raises(KeyError):
+        logged["rss"]
+    assert json.loads(canonical_json(dict(logged)))["n"] == 3
