@@ -32,6 +32,7 @@ _LAZY = {
     **dict.fromkeys(("StandardCurve", "blank_mean", "standard_points", "fit_standards", "range_flag", "censored"),
                     "toolkit.standards"),
     "FitRecord": "toolkit.records",
+    "dilution_step": "doseseries",
 }
 
 #: Exported modules (a namespace of functions), imported when first used.

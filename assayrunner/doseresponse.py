@@ -131,3 +131,15 @@ def log_ic50_se(curve: Fit, x: np.ndarray, level: float = IC_LEVEL) -> float:
         return math.nan
     variance = float(grad @ covariance @ grad)
     return math.sqrt(variance) if variance >= 0 else math.nan
+
+
+def fit_record(name: str, curve: Fit | None, x: np.ndarray, y: np.ndarray, unit: str, y_label: str) -> dict:
+    """A sample's stored fit and its plot (log concentration axis); points only when there is no converged fit."""
+    summary = curve.to_dict() if curve else {"model": "4pl", "parameters": {}, "se": {}, "r2": None,
+                                              "converged": False, "n": int(x.size)}
+    line = []
+    if curve is not None and curve.converged:
+        xs = np.geomspace(x.min(), x.max(), 60)
+        line = list(zip(xs.tolist(), curve.predict(xs).tolist()))
+    return {"name": name, **summary, "x": x.tolist(), "y": y.tolist(), "line": line, "x_unit": unit,
+            "y_label": y_label, "log_x": True}

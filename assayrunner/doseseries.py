@@ -73,6 +73,18 @@ def series_for(slot: str, sample: Sample | None, default: DoseSeries) -> tuple[D
     return series, "samples file"
 
 
+def dilution_step(group, series: DoseSeries, source: str, protocol_path) -> int:
+    """A sample group's dilution step (its nominal: 1 = top concentration); UserError naming the layout entry."""
+    step = group.spec.nominal
+    if step is None or step != int(step) or step < 1:
+        raise UserError("a sample group's nominal is its dilution step: 1 (top concentration), 2, ...",
+                        file=protocol_path, where=f"layout.wells[{group.index}]")
+    if series.steps is not None and step > series.steps:
+        raise UserError(f"slot {group.name} has dilution step {step:g} but its dose series ({source}) lists "
+                        f"{series.steps} concentrations", file=protocol_path, where=f"layout.wells[{group.index}]")
+    return int(step)
+
+
 def _number(text: str | None, slot: str) -> float | None:
     if text is None:
         return None

@@ -23,7 +23,8 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat
 
-from assayrunner import AssayInput, AssayResult, DoseSeries, Result, UserError, doseresponse as dr, series_for
+from assayrunner import (AssayInput, AssayResult, DoseSeries, Result, UserError, dilution_step, doseresponse as dr,
+                         series_for)
 from assayrunner.stats import P_FLOOR, cv_percent, dunnett, mean, sd
 
 METRIC = {"MTT": "percent_viability", "LDH": "percent_cytotoxicity"}
@@ -180,7 +181,7 @@ class Cytotoxicity:
         conditions = []
         for g in inp.layout.groups("sample", interference=False):
             if g.name == slot:
-                c = series.at(self._step(g, series, source))
+                c = series.at(dilution_step(g, series, source, inp.protocol.path))
                 conditions.append(self.condition(g, f"{name} {c:.4g} {unit}", c))
         conditions.sort(key=lambda c: -c["concentration"])
         untreated = float(self.percent(self.untreated))
@@ -225,7 +226,7 @@ class Cytotoxicity:
             row.slot = slot
         detail = {"slot": slot, "name": name, "unit": unit, "series_source": source, "conditions": conditions,
                   "ic50": vars(ic50), "lowest_effect": lowest, "no_lowest_effect": top, "left_out_of_fit": left_out}
-        return detail, rows, self.fit_record(name, curve, x, y, unit)
+        return detail, rows, dr.fit_record(name, curve, x, y, unit, WHAT[p.readout])
 
     def lowest_effect(self, conditions: list[dict], untreated: float) -> tuple[float | None, list[float]]:
         """The lowest effect concentration by the protocol's rule, and each condition's Dunnett p (NaN under the
@@ -247,25 +248,3 @@ class Cytotoxicity:
         for c, pv in zip(conditions, p_values):
             c["p_value"] = pv
         return (float(min(hits)) if hits else None), p_values
-
-    def _step(self, group, series: DoseSeries, source: str) -> int:
-        step = group.spec.nominal
-        if step is None or step != int(step) or step < 1:
-            raise UserError("a sample group's nominal is its dilution step: 1 (top concentration), 2, ...",
-                            file=self.inp.protocol.path, where=f"layout.wells[{group.index}]")
-        if series.steps is not None and step > series.steps:
-            raise UserError(f"slot {group.name} has dilution step {step:g} but its dose series "
-                            f"({source}) lists {series.steps} concentrations", file=self.inp.protocol.path,
-                            where=f"layout.wells[{group.index}]")
-        return int(step)
-
-    def fit_record(self, name: str, curve, x: np.ndarray, y: np.ndarray, unit: str) -> dict:
-        """The stored fit and its plot (log concentration axis); points only when there is no converged fit."""
-        summary = curve.to_dict() if curve else {"model": "4pl", "parameters": {}, "se": {}, "r2": None,
-                                                  "converged": False, "n": int(x.size)}
-        line = []
-        if curve is not None and curve.converged:
-            xs = np.geomspace(x.min(), x.max(), 60)
-            line = list(zip(xs.tolist(), curve.predict(xs).tolist()))
-        return {"name": name, **summary, "x": x.tolist(), "y": y.tolist(), "line": line, "x_unit": unit,
-                "y_label": WHAT[self.p.readout], "log_x": True}
