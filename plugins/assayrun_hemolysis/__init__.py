@@ -19,6 +19,16 @@ def register_assays(register):
         parameters=Parameters,
         template="hemolysis.html",
     ))
+    from .percent_pc import Parameters as PercentParameters, analyze as percent_of_positive
+
+    register(assayrunner.Assay(
+        name="hemolysis-pc",
+        title="Hemolysis as % of the positive control, dose series and HC50",
+        default_protocol="hemolysis-percent-pc",
+        analyze=percent_of_positive,
+        parameters=PercentParameters,
+        template="hemolysis-pc.html",
+    ))
 
 
 @assayrunner.hookimpl
