@@ -200,6 +200,9 @@ def _print_summary(outcome) -> None:
     typer.echo("")
     typer.echo(_table([["PASS" if c.passed else "FAIL", c.id, check_value(vars(c)), c.limit] for c in outcome.checks],
                       ["", "check", "value", "limit"]))
+    for c in outcome.checks:
+        if not c.passed and c.detail:
+            typer.echo(f"{c.id}: {c.detail}")
     typer.echo("")
     typer.echo(_results_table(outcome.result.results, num))
     if outcome.skipped:

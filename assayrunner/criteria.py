@@ -144,7 +144,7 @@ class Check:
 
     def to_json(self) -> dict:
         return {"id": self.id, "description": self.description, "value": self.value,
-                "limit": self.limit, "passed": self.passed, "unit": self.unit}
+                "limit": self.limit, "passed": self.passed, "unit": self.unit, "detail": self.detail}
 
 
 class MissingMetric(KeyError):

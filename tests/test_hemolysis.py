@@ -89,7 +89,7 @@ def test_contract_and_interpretation(run):
     assert [c["id"] for c in run["checks"]] == ["calibration-r2", "calibrator-accuracy", "qc", "tbhd",
                                                  "positive-control", "negative-control"]
     for c in run["checks"]:
-        assert set(c) == {"id", "description", "value", "limit", "passed", "unit"}
+        assert set(c) == {"id", "description", "value", "limit", "passed", "unit", "detail"}
     for r in run["results"]:
         assert {"sample", "metric", "value", "unit", "flags", "interpretation", "qualifier", "slot", "sample_id", "lot",
                 "concentration", "concentration_unit"} <= set(r)
