@@ -3,14 +3,18 @@ worker processes, stored and certified by this process. Every file gets an outco
 
 A run sheet is a CSV (comma, semicolon or tab) with a header: `file` (required; relative to the sheet's
 folder), and optionally `samples`, `operator` and `run`. Rows with the same `run` value are one run whose
-files are grouped in row order; without a `run` column every row is a run.
+files are grouped in row order; without a `run` column every row is a run. For a plate-series protocol
+`concentration` (one per plate of the file: several separated by spaces, `|` or `;`), `unit` and
+`replicate` (the replicate plate set) say what each file's plates hold.
 """
 
 from __future__ import annotations
 
 import csv
 import glob
+import math
 import os
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -20,6 +24,7 @@ from pathlib import Path
 from . import engine, store
 from .errors import PluginError, UserError
 from .plugins import format_traceback
+from .registry import PlateDose
 from .workers import Failure, run as run_workers
 
 #: Characters that make a FILES argument a pattern to expand (when no file has that name).
@@ -33,6 +38,7 @@ class Unit:
     files: tuple[Path, ...]
     samples: Path | None = None
     operator: str | None = None
+    doses: tuple[PlateDose, ...] = ()  # per file, from a run sheet's concentration, unit and replicate columns
 
 
 @dataclass(frozen=True)
@@ -116,7 +122,7 @@ def _with_samples(unit: Unit, by_file: dict[Path, Unit], sheet: Path) -> Unit:
     if row is None:
         raise UserError(f"no row for plate file {unit.files[0]}; add one (file, samples) or leave the file out",
                         file=sheet)
-    return Unit(unit.files, row.samples, row.operator)
+    return Unit(unit.files, row.samples, row.operator, row.doses)
 
 
 def _expand(arg: Path, skipped: set[Path]) -> list[Path]:
@@ -167,8 +173,9 @@ def read_sheet(path: Path, samples: Path | None, operator: str | None) -> list[U
         if not cells.get("file"):
             raise UserError("the row names no file", file=path, where=f"line {n}")
         key = cells.get("run") or f"line {n}"
-        run = runs.setdefault(key, {"files": [], "samples": None, "operator": None})
+        run = runs.setdefault(key, {"files": [], "samples": None, "operator": None, "doses": []})
         run["files"].append(path.parent / cells["file"])
+        run["doses"].append(_dose(cells, path, n))
         for column in ("samples", "operator"):
             value = cells.get(column) or None
             if value and run[column] not in (None, value):
@@ -176,13 +183,31 @@ def read_sheet(path: Path, samples: Path | None, operator: str | None) -> list[U
                                 "give one per run", file=path, where=f"line {n}")
             run[column] = run[column] or value
     return [Unit(tuple(r["files"]), path.parent / r["samples"] if r["samples"] else samples,
-                 r["operator"] or operator) for r in runs.values()]
+                 r["operator"] or operator, tuple(r["doses"]) if any(r["doses"]) else ()) for r in runs.values()]
 
 
-def check_units(units: list[Unit], files_per_run: int, protocol_id: str) -> None:
-    """Every run has the number of files its protocol takes: a usage error before anything runs."""
+def _dose(cells: dict[str, str], sheet: Path, line: int) -> PlateDose | None:
+    """A row's concentration(s), unit and replicate set (None when it gives none of them)."""
+    text, unit, replicate = (cells.get(k) or None for k in ("concentration", "unit", "replicate"))
+    if not (text or unit or replicate):
+        return None
+    values = []
+    for part in re.split(r"[;\s|]+", text or ""):
+        try:
+            value = float(part.replace(",", ".")) if part else None
+        except ValueError:
+            value = None
+        if part and not (value is not None and math.isfinite(value) and value > 0):
+            raise UserError(f"concentration {part!r} is not a positive number", file=sheet, where=f"line {line}")
+        values += [value] if part else []
+    return PlateDose(tuple(values), unit, replicate)
+
+
+def check_units(units: list[Unit], files_per_run: int, protocol_id: str, plate_series: bool = False) -> None:
+    """Every run has the number of files its protocol takes (a plate series any): a usage error before anything
+    runs."""
     for unit in units:
-        if len(unit.files) != files_per_run:
+        if len(unit.files) != files_per_run and not plate_series:
             names = ", ".join(f.name for f in unit.files)
             how = ("give each file as its own run" if files_per_run == 1 else
                    f"group {files_per_run} files per run with --group A,B or a run sheet's `run` column")
@@ -201,7 +226,8 @@ def compute(task: tuple[Job, Unit]) -> dict | Failure:
     job, unit = task
     try:
         record = engine.compute(_setup(job), unit.files, samples=unit.samples, operator=unit.operator,
-                                format=job.format, plate=job.plate)
+                                format=job.format, plate=job.plate,
+                                doses=[d or PlateDose() for d in unit.doses])
     except (UserError, PluginError) as exc:
         return Failure(exc.exit_code, str(exc))
     except Exception as exc:
@@ -228,7 +254,7 @@ def execute(job: Job, units: list[Unit], *, db: Path, out: Path, templates: Path
             on_entry: Callable[[Entry], None] = lambda entry: None) -> tuple[list[Entry], float]:
     """Compute every unit in worker processes, store each run here as it arrives; entries in unit order."""
     setup = _setup(job)  # usage errors (assay, protocol, parameters) stop the batch before it starts
-    check_units(units, setup.protocol.files, setup.protocol.id)
+    check_units(units, setup.protocol.files, setup.protocol.id, setup.protocol.plate_series)
     if certificate:
         from .certificate import check_destination
 

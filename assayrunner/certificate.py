@@ -179,9 +179,12 @@ def fit_svg(plot: dict) -> str:
 def plate_maps(wells: list[dict], protocol: Protocol | None = None) -> list[dict]:
     """Per read with layout wells: a grid of cells (value, role, group, flag, interference) and the value range."""
     interference = {w for g in protocol.layout.groups(interference=True) for w in g.wells} if protocol else set()
-    maps: dict[str, dict] = {}
-    for row in wells:
-        grid = maps.setdefault(row["read"], {"read": row["read"], "cells": {}, "rows": 0, "columns": 0})
+    maps: dict[tuple, dict] = {}
+    for row in wells:  # a plate-series run has a map per plate and read
+        plate = row.get("plate")
+        grid = maps.setdefault((plate, row["read"]), {"read": row["read"] if plate is None else
+                                                      f"plate {plate}: {row['read']}", "cells": {}, "rows": 0,
+                                                      "columns": 0})
         r, c = parse_well(row["well"])
         grid["rows"], grid["columns"] = max(grid["rows"], r + 1), max(grid["columns"], c + 1)
         grid["cells"][row["well"]] = {**row, "interference": row["well"] in interference}

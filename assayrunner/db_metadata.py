@@ -18,7 +18,8 @@ TABLES = {
         "kind": "export, samples, parameters, settings or logo", "sha256": "SHA-256 of content",
         "format": "the reader (exports) or file type"}),
     "wells": ("Raw well values per read (kinetic reads: one row per time point).", "well", {
-        "role": "layout role of the well", "group_name": "layout group", "flag": "saturated, masked, ..."}),
+        "role": "layout role of the well", "group_name": "layout group", "flag": "saturated, masked, ...",
+        "plate": "position of the well's plate in a plate-series run (empty for one-plate runs)"}),
     "fits": ("Calibration and dose-response fits.", "name", {"parameters": "fitted parameters (JSON)",
                                                              "se": "standard errors (JSON)"}),
     "checks": ("Acceptance criteria verdicts.", "check_id", {"limit_text": "the limit as written",

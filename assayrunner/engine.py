@@ -22,7 +22,7 @@ from .parameters import override_parameters, validated_parameters
 from .protocol import Protocol, ReadSpec, find, modified_from
 from .reading import InputFile, read_input, select_plate
 from .reads import describe_area
-from .registry import Assay, AssayInput, AssayResult, Result
+from .registry import Assay, AssayInput, AssayResult, PlateDose, Result, SeriesPlate
 from .result_check import check_result
 from .samples import read_samples
 
@@ -122,22 +122,28 @@ def prepare(assay_name: str, protocol: str | Path | None = None, params: Sequenc
 
 
 def compute(setup: Setup, files: Sequence[Path], *, samples: Path | None = None, operator: str | None = None,
-            format: str | None = None, plate: str | None = None) -> dict:
-    """Read, lay out, analyze and judge one run: the run record store.save_run takes. Pure (no writes)."""
+            format: str | None = None, plate: str | None = None, doses: Sequence[PlateDose] = ()) -> dict:
+    """Read, lay out, analyze and judge one run: the run record store.save_run takes. Pure (no writes).
+
+    doses: for a plate_series protocol, what the run sheet says of each file (concentrations, replicate set)."""
     assay, proto = setup.assay, setup.protocol
     operator = _operator(operator)
     _check_file_count(proto, files)
     loaded = plugins.load()
     inputs = [read_input(Path(f), loaded.readers, format) for f in files]
-    chosen = select_plate(inputs, plate)
-    reads = {spec.name: _find_read(spec, chosen, inputs, len(proto.reads) == 1) for spec in proto.reads}
-    reads = {name: read for name, read in reads.items() if read is not None}
-    _check_shape(chosen, proto, inputs[0].path)
-    layout, skipped = _used_layout(proto, reads, inputs[0].path)
+    plates = _series_plates(inputs, doses, plate) if proto.plate_series else \
+        [(select_plate(inputs, plate), inputs[0], PlateDose(), None)]
+    laid_out = [_lay_out(proto, p, f) for p, f, _, _ in plates]
+    chosen, (reads, layout, skipped) = plates[0][0], laid_out[0]
+    skipped = [s for s in skipped if all(s in other[2] for other in laid_out)]  # empty on every plate
     slots = sorted({g.name for g in proto.layout.groups("sample")}, key=_slot_order)
     sample_info = read_samples(samples, slots, skipped) if samples else {}
     settings, settings_files = lab_settings()
-    assay_input = AssayInput(proto, setup.parameters, chosen, reads, layout, sample_info)
+    series = [SeriesPlate(k, p.name, f.path.name, concentration, dose.unit, dose.replicate,
+                          AssayInput(proto, setup.parameters, p, r, lay, sample_info))
+              for k, ((p, f, dose, concentration), (r, lay, _)) in enumerate(zip(plates, laid_out), start=1)
+              ] if proto.plate_series else []
+    assay_input = AssayInput(proto, setup.parameters, chosen, reads, layout, sample_info, series)
     result = _analyze(assay, assay_input)
     _interpret(proto, result)
     checks = _judge(proto, result)
@@ -150,7 +156,7 @@ def compute(setup: Setup, files: Sequence[Path], *, samples: Path | None = None,
         "parameters": setup.parameters.model_dump(mode="json"),
         "overridden": override_parameters(proto.parameters, setup.params)[1],
         "inputs": inputs, "attachments": _attachments(samples, setup.params) + settings_files,
-        "plate": chosen, "layout": proto.layout, "result": result, "checks": checks,
+        "plate": chosen, "series": [(s.position, s.input.plate) for s in series], "layout": proto.layout, "result": result, "checks": checks,
         "valid": all(c.passed for c in checks), "operator": operator,
         "created_at": started.isoformat(timespec="seconds"), "software": setup.software,
         "samples": {k: vars(v) for k, v in sample_info.items()}, "skipped": skipped, "settings": settings,
@@ -190,9 +196,35 @@ def commit(record: dict, database, *, out: Path = Path("certificates"), template
                       modified_from=record["modified_from"], digest=record["digest"], warnings=warnings)
 
 
+def _series_plates(inputs: list[InputFile], doses: Sequence[PlateDose], choice: str | None) -> list[tuple]:
+    """(plate, its file, the file's dose, the plate's concentration or None) for every plate of every file, in
+    order: a plate-series run reads them all (stacked blocks of one file are plates in file order)."""
+    if choice is not None:
+        raise UserError("a plate-series protocol reads every plate of its files; --plate does not apply",
+                        where="--plate")
+    plates = []
+    for k, f in enumerate(inputs):
+        dose = doses[k] if k < len(doses) else PlateDose()
+        given = dose.concentrations
+        if given and len(given) != len(f.plates):
+            raise UserError(f"the run sheet gives {len(given)} concentration(s) for this file but it holds "
+                            f"{len(f.plates)} plate(s); give one per plate, in file order (e.g. 512;256;128)",
+                            file=f.path)
+        plates += [(p, f, dose, given[i] if given else None) for i, p in enumerate(f.plates)]
+    return plates
+
+
+def _lay_out(proto: Protocol, plate: Plate, source: InputFile) -> tuple[dict[str, Read], Layout, list[str]]:
+    """A plate's reads by protocol name, its layout without empty slots, and those slots."""
+    reads = {spec.name: _find_read(spec, plate, [source], len(proto.reads) == 1) for spec in proto.reads}
+    reads = {name: read for name, read in reads.items() if read is not None}
+    _check_shape(plate, proto, source.path)
+    return (reads, *_used_layout(proto, reads, source.path))
+
+
 def _check_file_count(proto: Protocol, files: Sequence[Path]) -> None:
     """One run reads as many export files as the protocol's `files` says: never a silent merge."""
-    if len(files) == proto.files:
+    if len(files) == proto.files or (proto.plate_series and files):
         return
     names = ", ".join(Path(f).name for f in files) or "none"
     if proto.files == 1:

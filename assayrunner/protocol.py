@@ -55,6 +55,8 @@ class Protocol(BaseModel):
     assay: str
     files: int = Field(1, ge=1, description="export files one run takes (separate exports per read), grouped "
                                             "explicitly by --group or a run sheet")
+    plate_series: bool = Field(False, description="a run reads one plate per dose: every plate of its files in order "
+                                                  "(stacked blocks of a file in file order), any number of files")
     source: Source
     reads: list[ReadSpec]
     layout: Layout

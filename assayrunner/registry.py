@@ -79,6 +79,7 @@ class AssayInput:
     reads: dict[str, "Read"]
     layout: "Layout"
     samples: dict[str, Sample]
+    series: list["SeriesPlate"] = field(default_factory=list)  # a plate_series protocol's plates, in run order
 
     def sample_name(self, slot: str) -> str:
         """The name a slot's results are reported under: the samples file's name (and concentration), else the slot."""
@@ -110,6 +111,30 @@ class AssayInput:
         """Well -> flag ('saturated', 'masked', ...) for the group's wells excluded from its values."""
         r = self.reads[read or next(iter(self.reads))]
         return {w: r.flags[w] for w in group.wells if w in r.flags}
+
+
+@dataclass(frozen=True)
+class PlateDose:
+    """What a run sheet says about one file of a plate series: its plates' concentrations (one per plate, or
+    none: the protocol's dilution steps), their unit and the replicate set."""
+
+    concentrations: tuple[float, ...] = ()
+    unit: str | None = None
+    replicate: str | None = None
+
+
+@dataclass
+class SeriesPlate:
+    """One plate of a plate-series run: its 1-based position, name, file, dose and the plate's own AssayInput
+    (reads and layout of that plate; `series` empty)."""
+
+    position: int
+    name: str
+    file: str
+    concentration: float | None
+    unit: str | None
+    replicate: str | None
+    input: AssayInput
 
 
 @dataclass

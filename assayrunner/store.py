@@ -166,9 +166,14 @@ def m006_chain_head(db: Database) -> None:
                              "audit_sha256": last[0] if last else GENESIS})
 
 
+def m007_well_plate(db: Database) -> None:
+    """wells.plate: the 1-based position of the well's plate in a plate-series run (NULL for one-plate runs)."""
+    db["wells"].add_column("plate", int)
+
+
 GENESIS = "0" * 64
 MIGRATIONS = [m001_initial, m002_integrity, m003_result_qualifier, m003_check_unit_and_modified_protocol, m005_records,
-              m004_protocol_texts, m006_chain_head]
+              m004_protocol_texts, m006_chain_head, m007_well_plate]
 
 
 def migrate(db: Database) -> list[str]:
@@ -381,7 +386,8 @@ def run_rows(record: dict) -> dict[str, list[dict]]:
             "position": i, "name": path.name, "path": str(path.resolve()), "sha256": hashlib.sha256(content).hexdigest(),
             "size": len(content), "format": fmt, "content": content, "kind": kind,
         } for i, (kind, path, content, fmt) in enumerate(files)],
-        "wells": list(_well_rows(plate, record["layout"])),
+        "wells": [row for position, p in record.get("series") or [(None, plate)]
+                  for row in _well_rows(p, record["layout"], position)],
         "fits": [{
             "name": fit["name"], "model": fit["model"], "parameters": _json(fit["parameters"]),
             "se": _json(fit["se"]), "r2": _float(fit["r2"]), "n": fit["n"], "converged": int(fit["converged"]),
@@ -410,15 +416,16 @@ def stored_rows(db: Database, run_id: int) -> dict[str, list[dict]]:
     return rows
 
 
-def _well_rows(plate, layout):
+def _well_rows(plate, layout, position: int | None = None):
     groups = layout.by_well()
+    where = {} if position is None else {"plate": position}  # one-plate runs keep the rows they always had
     for read in plate.reads:
         rows, columns = read.values.shape[:2]
         for r in range(rows):
             for c in range(columns):
                 well = well_name(r, c)
                 group = groups.get(well)
-                base = {"read": read.label, "well": well, "flag": read.flags.get(well),
+                base = {**where, "read": read.label, "well": well, "flag": read.flags.get(well),
                         "role": group.role if group else None, "group_name": group.name if group else None}
                 if read.kind == "kinetic":
                     for t, v in zip(read.times_s, read.values[r, c]):
