@@ -216,7 +216,8 @@ def _series_plates(inputs: list[InputFile], doses: Sequence[PlateDose], choice: 
 
 def _lay_out(proto: Protocol, plate: Plate, source: InputFile) -> tuple[dict[str, Read], Layout, list[str]]:
     """A plate's reads by protocol name, its layout without empty slots, and those slots."""
-    reads = {spec.name: _find_read(spec, plate, [source], len(proto.reads) == 1) for spec in proto.reads}
+    required = [s for s in proto.reads if not s.optional]
+    reads = {spec.name: _find_read(spec, plate, [source], required == [spec]) for spec in proto.reads}
     reads = {name: read for name, read in reads.items() if read is not None}
     _check_shape(plate, proto, source.path)
     return (reads, *_used_layout(proto, reads, source.path))
@@ -298,7 +299,7 @@ def _find_read(spec: ReadSpec, plate: Plate, inputs: list[InputFile], only_spec:
         return found[0]
     unnamed = [r for r in plate.reads if r.kind == spec.kind and r.wavelength_nm is None]
     if only_spec and len(plate.reads) == 1 and unnamed:
-        return unnamed[0]  # an export that names no wavelength: its only read is the one
+        return unnamed[0]  # an export that names no wavelength: its only read is the protocol's one required read
     if spec.optional:
         return None
     have = ", ".join(f"{r.label!r} ({r.kind}, {r.wavelength_nm or '?'} nm)" for r in plate.reads) or "none"

@@ -152,3 +152,146 @@ def test_blood_free_wells_are_subtracted(assay_run, tmp_path):
     run = assay_run("hemolysis-pc", plate({"A": series, "B": series}, A2=0.80, B2=0.80, E12=0.25), protocol=protocol)
     # 100 x (0.80 - 0.05 - 0.20 - 0.06) / (1.45 - 0.06) = 35.2518 %
     assert result(run, "S1 512 µg/mL", "percent_hemolysis").value == pytest.approx(35.2518, abs=1e-4)
+
+
+# --- a series across plates: one concentration per plate, NC and PC on every plate -------------------------
+
+SERIES_CONC = 128 / 2.0 ** np.arange(8)
+
+
+def series_plate(k: int, percent: float, nc: float, pc: float, path):
+    """Plate k of a series (protocol hemolysis-percent-pc-plates): NC A1:D1, PC E1:H1, blank A12:D12, sample S1
+    in A2:D2 at the given % of this plate's own controls."""
+    wells = {f"{r}12": BLANK for r in "ABCD"} | {f"{r}1": nc for r in "ABCD"} | {f"{r}1": pc for r in "EFGH"}
+    wells |= {f"{r}2": nc + percent / 100 * (pc - nc) + d for r, d in zip("ABCD", (0.004, -0.004, 0.002, -0.002))}
+    return write_plate(plate_from_wells(wells, wavelength_nm=540, name=f"plate{k}"), path)
+
+
+def run_series(cli, workdir, sheet_rows, *params):
+    (workdir / "series.csv").write_text("file,concentration,unit,replicate,run\n" + "\n".join(sheet_rows) + "\n",
+                                        encoding="utf-8")
+    out = cli("execute", "hemolysis-pc", "--protocol", "hemolysis-percent-pc-plates", "--sheet", "series.csv",
+              "-j", "1", "--json", *sum((["--param", p] for p in params), []))
+    assert out.exit_code in (0, 1), out.output
+    run_id = json.loads(out.stdout)["runs"][0]["run_id"]
+    return cli.json("runs", "show", run_id)[1]
+
+
+@pytest.mark.parametrize("controls", ["per-plate", "pooled"])
+def test_series_across_8_plates_with_controls_on_each(cli, workdir, controls):
+    truth = logistic(SERIES_CONC, 20.0, 1.5)
+    nc = 0.10 + 0.01 * np.arange(8)   # every plate's controls differ, so per plate and pooled differ
+    pc = 1.40 + 0.02 * np.arange(8)
+    for k in range(8):
+        series_plate(k + 1, truth[k], nc[k], pc[k], workdir / f"plate{k + 1}.csv")
+    run = run_series(cli, workdir, [f"plate{k + 1}.csv,{c:g},µM,,A" for k, c in enumerate(SERIES_CONC)],
+                     f"plate_controls={controls}")
+    # independent: A - blank against this plate's controls (per plate) or the mean of all plates' (pooled)
+    a = nc + truth / 100 * (pc - nc) - BLANK                      # mean sample A - blank per plate
+    ncs, pcs = (nc - BLANK, pc - BLANK) if controls == "per-plate" else (np.mean(nc) - BLANK, np.mean(pc) - BLANK)
+    expected = 100 * (a - ncs) / (pcs - ncs)
+    got = {r["concentration"]: r["value"] for r in run["results"] if r["metric"] == "percent_hemolysis"}
+    assert [got[c] for c in SERIES_CONC] == pytest.approx(expected, abs=1e-9)
+    hc50 = next(r for r in run["results"] if r["metric"] == "hc50")
+    if controls == "per-plate":
+        assert hc50["value"] == pytest.approx(20.0, rel=2e-3) and hc50["unit"] == "µM"
+    plates = {w["plate"] for w in run_wells(workdir)}
+    assert plates == set(range(1, 9))             # the stored run keeps every plate's wells
+    assert len(run["details"]["plates"]) == 8
+
+
+def run_wells(workdir):
+    import sqlite3
+
+    with sqlite3.connect(workdir / "assayrun.db") as db:
+        db.row_factory = sqlite3.Row
+        return [dict(r) for r in db.execute("select plate, well, value from wells")]
+
+
+def test_replicate_plate_sets_are_reported_each_and_combined(cli, workdir):
+    rows = []
+    for s, hc50 in ((1, 18.0), (2, 24.0)):
+        truth = logistic(SERIES_CONC, hc50, 1.5)
+        for k in range(8):
+            name = f"set{s}-{k + 1}.csv"
+            series_plate(k + 1, truth[k], 0.1, 1.4, workdir / name)
+            rows.append(f"{name},,,{s},A")   # no concentration: plate k of each set is dilution step k
+    run = run_series(cli, workdir, rows, "dose_series={unit = 'µM', top = 128.0, dilution_factor = 2.0}")
+    hc50 = {r["sample"]: r["value"] for r in run["results"] if r["metric"] == "hc50"}
+    assert hc50["S1 series 1"] == pytest.approx(18.0, rel=5e-3)
+    assert hc50["S1 series 2"] == pytest.approx(24.0, rel=5e-3)
+    assert 18.0 < hc50["S1"] < 24.0
+    top = next(r for r in run["results"] if r["metric"] == "percent_hemolysis" and r["concentration"] == 128)
+    assert top["value"] == pytest.approx(np.mean([logistic(128.0, 18.0, 1.5), logistic(128.0, 24.0, 1.5)]), abs=1e-9)
+
+
+def test_stacked_blocks_of_one_file_are_the_plates_of_a_series(cli, workdir):
+    truth = logistic(SERIES_CONC, 20.0, 1.5)
+    blocks = [series_plate(k + 1, truth[k], 0.1, 1.4, workdir / f"p{k}.csv").read_text(encoding="utf-8")
+              for k in range(8)]
+    (workdir / "stacked.csv").write_text("\n".join(b.split("\n", 1)[1] for b in blocks), encoding="utf-8")
+    out = cli("execute", "hemolysis-pc", "stacked.csv", "--protocol", "hemolysis-percent-pc-plates", "--json",
+              "--param", "dose_series={unit = 'µM', top = 128.0, dilution_factor = 2.0}")
+    assert out.exit_code == 0, out.output
+    hc50 = next(r for r in json.loads(out.stdout)["results"] if r["metric"] == "hc50")
+    assert hc50["value"] == pytest.approx(20.0, rel=2e-3)
+    assert {w["plate"] for w in run_wells(workdir)} == set(range(1, 9))
+
+
+def test_run_sheet_concentrations_must_match_the_plates(cli, workdir):
+    series_plate(1, 40.0, 0.1, 1.4, workdir / "plate1.csv")
+    (workdir / "series.csv").write_text("file,concentration,run\nplate1.csv,64;32,A\n", encoding="utf-8")
+    out = cli("execute", "hemolysis-pc", "--protocol", "hemolysis-percent-pc-plates", "--sheet", "series.csv",
+              "-j", "1")
+    assert out.exit_code == 2 and "gives 2 concentration(s) for this file but it holds 1 plate(s)" in out.output
+    (workdir / "series.csv").write_text("file,concentration,run\nplate1.csv,-4,A\n", encoding="utf-8")
+    out = cli("execute", "hemolysis-pc", "--protocol", "hemolysis-percent-pc-plates", "--sheet", "series.csv")
+    assert out.exit_code == 2 and "line 2" in out.output and "not a positive number" in out.output
+
+
+def hand_made_blocks(titles: list[str], values: list[float]) -> list[list]:
+    """Rows of a hand-made sheet: per block an optional title line, a header 1..3, rows A and B."""
+    rows = []
+    for title, v in zip(titles, values):
+        rows += ([[title]] if title else []) + [["", 1, 2, 3], ["A", v, v, v], ["B", v, v, v], []]
+    return rows
+
+
+@pytest.mark.parametrize("titles", [["Plate 1", "Plate 2", "Plate 3"], ["", "", ""], ["540 nm"] * 3])
+@pytest.mark.parametrize("kind", ["csv", "xlsx"])
+def test_stacked_blocks_read_as_one_plate_per_block_in_file_order(cli, workdir, titles, kind):
+    rows = hand_made_blocks(titles, [0.1, 0.2, 0.3])
+    path = workdir / f"blocks.{kind}"
+    if kind == "csv":
+        path.write_text("\n".join(",".join(map(str, r)) for r in rows) + "\n", encoding="utf-8")
+    else:
+        import openpyxl
+
+        book = openpyxl.Workbook()
+        for r in rows:
+            book.active.append(r)
+        book.save(path)
+    out, read = cli.json("read", path)
+    assert out.exit_code == 0, out.output
+    assert [p["reads"][0]["values"]["A1"] for p in read["plates"]] == [0.1, 0.2, 0.3]
+    assert all(len(p["reads"]) == 1 for p in read["plates"])
+
+
+def test_a_hand_made_series_file_without_wavelengths_runs(cli, workdir):
+    truth = logistic(SERIES_CONC, 20.0, 1.5)
+    lines = []
+    for k, pct in enumerate(truth):
+        lines += [f"Plate {k + 1}", "," + ",".join(map(str, range(1, 13)))]
+        for r in "ABCDEFGH":
+            control = NC if r in "ABCD" else PC
+            sample = f"{control + pct / 100 * (PC - NC):.6f}" if r in "ABCD" else ""
+            blank = BLANK if r in "ABCD" else ""
+            lines.append(f"{r},{control},{sample}," + "," * 9 + f"{blank}")
+        lines.append("")
+    (workdir / "handmade.csv").write_text("\n".join(lines), encoding="utf-8")
+    out = cli("execute", "hemolysis-pc", "handmade.csv", "--protocol", "hemolysis-percent-pc-plates", "--json",
+              "--param", "dose_series={unit = 'µM', top = 128.0, dilution_factor = 2.0}")
+    assert out.exit_code == 0, out.output
+    got = {r["concentration"]: r["value"] for r in json.loads(out.stdout)["results"]
+           if r["metric"] == "percent_hemolysis"}
+    assert [got[c] for c in SERIES_CONC] == pytest.approx(truth, abs=1e-3)   # 6 decimals written

@@ -53,10 +53,10 @@ def sheet_metadata(sheet: Sheet, stop: int) -> dict[str, str]:
 
 
 def _grid_reads(grids: list[T.Grid], sheet: Sheet, shape: tuple[int, int], fallback_wavelength: float | None,
-                meta: dict):
+                meta: dict, titles: dict):
     reads = []
     for k, grid in enumerate(grids):
-        title = grid.title(reach=2)
+        title = titles[grid.top, grid.left]
         for name, cells in grid.layers.items():
             label = name if name and not name.startswith("#") else title or f"Read {len(reads) + 1}"
             if name.startswith("#"):
@@ -134,9 +134,10 @@ def plates_of_sheet(sheet: Sheet, name: str) -> list[Plate]:
     shape = R.plate_shape((max(e[0] for e in extents), max(e[1] for e in extents)))
     fallback = R.wavelength_in(str(meta.get("Wavelength", meta.get("wavelength", ""))))
     plates = []
-    for k, part in enumerate(_repeats_apart(grids) or [[]]):
+    titles = _titles(grids)
+    for k, part in enumerate(_repeats_apart(grids, titles) or [[]]):
         plate_meta = meta if k == 0 else dict(meta)
-        reads = _grid_reads(part, sheet, shape, fallback, plate_meta) + (_across_reads(across, sheet, shape)
+        reads = _grid_reads(part, sheet, shape, fallback, plate_meta, titles) + (_across_reads(across, sheet, shape)
                                                                         if k == 0 else [])
         reads.sort(key=lambda r: r.kind == "calculated")
         if reads:
@@ -144,19 +145,33 @@ def plates_of_sheet(sheet: Sheet, name: str) -> list[Plate]:
     return plates
 
 
-def _repeats_apart(grids: list[T.Grid]) -> list[list[T.Grid]]:
-    """Grids split into plates: a titled grid whose title (and layers) repeat an earlier grid's starts the next
-    plate (the same export twice in one file), so a second plate is never taken for a second read."""
+def _repeats_apart(grids: list[T.Grid], titles: dict) -> list[list[T.Grid]]:
+    """Grids split into plates (stacked blocks: one plate per block in file order): a grid whose title (and
+    layers) repeat an earlier grid's, an untitled grid after an untitled one, or a grid titled as a plate
+    ('Plate 2') starts the next plate, so a second plate is never taken for a second read."""
     parts: list[list[T.Grid]] = []
     seen: set = set()
     for grid in grids:
-        key = (grid.title(reach=2), tuple(grid.layers))
-        if not parts or (key[0] and key in seen):
+        title = titles[grid.top, grid.left]
+        key = (title, tuple(grid.layers))
+        if not parts or key in seen or _PLATE_TITLE.match(title):
             parts.append([])
             seen = set()
         parts[-1].append(grid)
         seen.add(key)
     return parts
+
+
+_PLATE_TITLE = re.compile(r"plate\s*(no\.?|number|#)?\s*[:#]?\s*\w+\s*$", re.IGNORECASE)
+
+
+def _titles(grids: list[T.Grid]) -> dict[tuple[int, int], str]:
+    """(top, left) -> the grid's title (the text within two rows above it), never a row of a grid above it."""
+    titles = {}
+    for k, grid in enumerate(grids):
+        floor = max((g.bottom for g in grids[:k] if g.bottom <= grid.top), default=0)
+        titles[grid.top, grid.left] = T.title_above(grid.sheet, grid.top, grid.left, min(2, grid.top - floor))
+    return titles
 
 
 def read_grid(source: Source) -> list[Plate]:
