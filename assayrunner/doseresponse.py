@@ -133,13 +133,15 @@ def log_ic50_se(curve: Fit, x: np.ndarray, level: float = IC_LEVEL) -> float:
     return math.sqrt(variance) if variance >= 0 else math.nan
 
 
-def fit_record(name: str, curve: Fit | None, x: np.ndarray, y: np.ndarray, unit: str, y_label: str) -> dict:
-    """A sample's stored fit and its plot (log concentration axis); points only when there is no converged fit."""
-    summary = curve.to_dict() if curve else {"model": "4pl", "parameters": {}, "se": {}, "r2": None,
-                                              "converged": False, "n": int(x.size)}
+def fit_record(name: str, curve: Fit | None, x: np.ndarray, y: np.ndarray, unit: str, y_label: str):
+    """A sample's FitRecord (log concentration axis); points only when there is no converged fit."""
+    from .toolkit.records import FitRecord
+
+    plot = {"x_unit": unit, "y_label": y_label, "log_x": True}
+    if curve is None:
+        return FitRecord(name, "4pl", {}, {}, None, False, int(x.size), x=x.tolist(), y=y.tolist(), **plot)
     line = []
-    if curve is not None and curve.converged:
+    if curve.converged:
         xs = np.geomspace(x.min(), x.max(), 60)
         line = list(zip(xs.tolist(), curve.predict(xs).tolist()))
-    return {"name": name, **summary, "x": x.tolist(), "y": y.tolist(), "line": line, "x_unit": unit,
-            "y_label": y_label, "log_x": True}
+    return FitRecord.of(name, curve, x, y, line, **plot)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from assayrunner import AssayInput, AssayResult, Result, doseresponse as dr, series_for
-from assayrunner.stats import cv_percent, mean, sd
+from assayrunner import (NOT_REACHED, REPLICATE_CV, AssayInput, AssayResult, Replicates, Result, doseresponse as dr,
+                         mean, series_for)
 
 CENSORED = {"above-highest-tested": ">", "below-lowest-tested": "<"}
 
@@ -126,7 +126,7 @@ class SampleSeries:
                                f"lowest tested with mean ≥ {level}"))
         else:
             rows.append(Result(name, "lowest_concentration_reaching_level", found["highest_tested"], unit,
-                               ["not-reached"], f"{level} not reached up to the highest tested", qualifier=">"))
+                               [NOT_REACHED], f"{level} not reached up to the highest tested", qualifier=">"))
         return rows
 
 
@@ -147,12 +147,11 @@ def merged(conditions: list[dict], p) -> list[dict]:
 
 def summarize(condition: dict, p) -> dict:
     """A condition with its mean, SD, %CV of % hemolysis and the flags they call for."""
-    percent = condition["percent"]
-    m = mean(percent)
-    flags = [f for f in condition["flags"] if not f.endswith("-percent") and f != "replicate-cv"]
-    if cv_percent(percent) > p.flag_cv_percent:
-        flags.append("replicate-cv")
+    stats = Replicates.of(condition["percent"])
+    flags = [f for f in condition["flags"] if not f.endswith("-percent") and f != REPLICATE_CV]
+    if stats.cv_percent > p.flag_cv_percent:
+        flags.append(REPLICATE_CV)
     flags += [f"{name}-{limit:g}-percent" for name, limit, out in (
-        ("below", p.flag_below_percent, m < p.flag_below_percent),
-        ("above", p.flag_above_percent, m > p.flag_above_percent)) if out]
-    return {**condition, "mean": m, "sd": sd(percent), "cv_percent": cv_percent(percent), "flags": flags}
+        ("below", p.flag_below_percent, stats.mean < p.flag_below_percent),
+        ("above", p.flag_above_percent, stats.mean > p.flag_above_percent)) if out]
+    return {**condition, "mean": stats.mean, "sd": stats.sd, "cv_percent": stats.cv_percent, "flags": flags}

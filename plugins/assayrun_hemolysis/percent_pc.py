@@ -24,12 +24,12 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat
 
-from assayrunner import AssayInput, AssayResult, DoseSeries, UserError, dilution_step
-from assayrunner.stats import cv_percent, mean, sd
+from assayrunner import (SATURATED, AssayInput, AssayResult, DoseSeries, UserError, check_reads, cv_percent,
+                         dilution_step, mean, required_group, sd)
 
 from .dose_series import SampleSeries, summarize
 
-SATURATED = "positive control saturated: dilute or read at a lower-sensitivity wavelength"
+PC_SATURATED = "positive control saturated: dilute or read at a lower-sensitivity wavelength"
 
 
 class Parameters(BaseModel):
@@ -67,29 +67,17 @@ class PlateReading:
 
     def __init__(self, inp: AssayInput, name: str, plate=None):
         self.inp, self.p, self.name, self.plate = inp, inp.parameters, name, plate  # plate: SeriesPlate or None
-        reads = [r.name for r in inp.protocol.reads]
-        for key in ("read", "reference_read"):
-            value = getattr(self.p, key)
-            if value is not None and value not in reads:
-                raise UserError(f"{value!r} is not one of the protocol's reads ({', '.join(reads)})",
-                                file=inp.protocol.path, where=f"parameters.{key}")
+        check_reads(inp, "read", "reference_read")
         self.referenced = self.p.reference_read in inp.reads
         blank = inp.layout.group("blank")
         self.blank = mean(self.absorbance(blank)) if blank else 0.0
-        self.controls = [self.control(self.required(n)) for n in (self.p.negative_control, self.p.positive_control)]
+        self.controls = [self.control(required_group(inp, "control", n, needed_by="% of the positive control"))
+                         for n in (self.p.negative_control, self.p.positive_control)]
         self.nc, self.pc = (c["mean_absorbance"] for c in self.controls)
 
     @property
     def replicate(self) -> str | None:
         return self.plate.replicate if self.plate else None
-
-    def required(self, name: str):
-        group = self.inp.layout.group("control", name)
-        if group is None:
-            raise UserError(f"the layout has no control wells named {name!r} (parameters name it); add "
-                            f"{{ wells = ..., role = \"control\", name = \"{name}\" }}", file=self.inp.protocol.path,
-                            where="layout.wells")
-        return group
 
     def absorbance(self, group) -> np.ndarray:
         """Absorbance per well before blank correction: the read, less the reference read when there is one."""
@@ -100,7 +88,7 @@ class PlateReading:
         """Well -> flag for wells the reader flagged, or whose raw read is at or above saturation_od."""
         flagged = dict(self.inp.flagged(group, self.p.read))
         raw = self.inp.values(group, self.p.read)
-        flagged.update({w: "saturated" for w, v in zip(group.wells, raw) if v >= self.p.saturation_od})
+        flagged.update({w: SATURATED for w, v in zip(group.wells, raw) if v >= self.p.saturation_od})
         return flagged
 
     def control(self, group) -> dict:
@@ -108,12 +96,12 @@ class PlateReading:
         a = self.absorbance(group) - self.blank
         raw = self.inp.values(group, self.p.read)
         flags = self.saturation(group)
-        all_saturated = not np.isfinite(raw).any() and "saturated" in flags.values()
+        all_saturated = not np.isfinite(raw).any() and SATURATED in flags.values()
         return {"name": group.name, "plate": self.name, "wells": list(group.wells), "absorbance": a.tolist(),
                 "mean_absorbance": mean(a), "sd": sd(a), "cv_percent": cv_percent(a),
                 "raw_mean": math.inf if all_saturated else mean(raw),
                 "flags": [f"{flag} well {well}" for well, flag in flags.items()],
-                "saturated_wells": sum(f == "saturated" for f in flags.values())}
+                "saturated_wells": sum(f == SATURATED for f in flags.values())}
 
     def concentration(self, group, series: DoseSeries, source: str, step: int | None) -> float:
         """A sample group's concentration: the run sheet's for its plate, else its dilution step's."""
@@ -167,7 +155,7 @@ def control_metrics(readings: list[PlateReading], p: Parameters) -> dict:
     headroom, at = worst([p.saturation_od - r.controls[1]["raw_mean"] for r in readings], min)
     saturation = {"headroom_od": headroom if math.isfinite(headroom) else math.nan}
     if not headroom > 0:
-        saturation["note"] = (f"{SATURATED} (mean raw {p.read}{f' on plate {at}' if many else ''} at or above "
+        saturation["note"] = (f"{PC_SATURATED} (mean raw {p.read}{f' on plate {at}' if many else ''} at or above "
                               f"saturation_od {p.saturation_od:g})")
     controls = {}
     for k, name in enumerate((p.negative_control, p.positive_control)):
