@@ -207,6 +207,10 @@ def check_units(units: list[Unit], files_per_run: int, protocol_id: str, plate_s
     """Every run has the number of files its protocol takes (a plate series any): a usage error before anything
     runs."""
     for unit in units:
+        if unit.doses and not plate_series:
+            raise UserError(f"the run sheet gives concentrations (or replicate sets) but protocol {protocol_id} reads "
+                            "its series from the layout, not across plates; leave those columns out or use a "
+                            "protocol with plate_series = true", file=unit.files[0])
         if len(unit.files) != files_per_run and not plate_series:
             names = ", ".join(f.name for f in unit.files)
             how = ("give each file as its own run" if files_per_run == 1 else

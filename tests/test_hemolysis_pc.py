@@ -247,6 +247,9 @@ def test_run_sheet_concentrations_must_match_the_plates(cli, workdir):
     (workdir / "series.csv").write_text("file,concentration,run\nplate1.csv,-4,A\n", encoding="utf-8")
     out = cli("execute", "hemolysis-pc", "--protocol", "hemolysis-percent-pc-plates", "--sheet", "series.csv")
     assert out.exit_code == 2 and "line 2" in out.output and "not a positive number" in out.output
+    (workdir / "series.csv").write_text("file,concentration\nplate1.csv,64\n", encoding="utf-8")
+    out = cli("execute", "hemolysis-pc", "--sheet", "series.csv")  # the layout-series protocol
+    assert out.exit_code == 2 and "reads its series from the layout" in out.output
 
 
 def hand_made_blocks(titles: list[str], values: list[float]) -> list[list]:
@@ -295,3 +298,12 @@ def test_a_hand_made_series_file_without_wavelengths_runs(cli, workdir):
     got = {r["concentration"]: r["value"] for r in json.loads(out.stdout)["results"]
            if r["metric"] == "percent_hemolysis"}
     assert [got[c] for c in SERIES_CONC] == pytest.approx(truth, abs=1e-3)   # 6 decimals written
+
+
+def test_no_pc_nc_separation_is_reported_not_divided_by(assay_run):
+    series = logistic(CONC, 37.0, 1.4)
+    run = assay_run("hemolysis-pc", plate({"A": series, "B": series}, nc=(0.5,) * 4, pc=(0.5,) * 4))
+    assert not run.valid and not check(run, "pc-nc-separation").passed
+    top = result(run, "S1 512 µg/mL", "percent_hemolysis")
+    assert math.isnan(top.value) and "no-pc-nc-separation" in top.flags and "not-computable" in top.flags
+    assert result(run, "S1", "hc50").flags == ["not-estimated"]

@@ -3,9 +3,11 @@ and per replicate series) and the lowest tested concentration reaching the HC50 
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-from assayrunner import (NOT_REACHED, REPLICATE_CV, AssayInput, AssayResult, Replicates, Result, doseresponse as dr,
+from assayrunner import (NOT_COMPUTABLE, NOT_REACHED, REPLICATE_CV, AssayInput, AssayResult, Replicates, Result, doseresponse as dr,
                          mean, series_for)
 
 CENSORED = {"above-highest-tested": ">", "below-lowest-tested": "<"}
@@ -106,7 +108,7 @@ class SampleSeries:
         if hc50.status == "estimated":
             ci = f"{hc50.lower:.4g}–{hc50.upper:.4g}" if hc50.lower is not None else "not computable"
             hc50.reason = f"HC50 {hc50.value:.4g} {unit} ({100 * p.ci_level:g} % CI {ci})"
-        bound = {"above-highest-tested": conc.max(), "below-lowest-tested": conc.min()}.get(hc50.status)
+        bound = {"above-highest-tested": max, "below-lowest-tested": min}.get(hc50.status, lambda _: None)(conc)
         return ({"hc50": vars(hc50), "hc50_bound": None if bound is None else float(bound),
                  "lowest_reaching": lowest, "highest_tested": float(conc.max()) if conc.size else None},
                 curve, x, y)
@@ -151,6 +153,7 @@ def summarize(condition: dict, p) -> dict:
     flags = [f for f in condition["flags"] if not f.endswith("-percent") and f != REPLICATE_CV]
     if stats.cv_percent > p.flag_cv_percent:
         flags.append(REPLICATE_CV)
+    flags += [NOT_COMPUTABLE] if not math.isfinite(stats.mean) and NOT_COMPUTABLE not in flags else []
     flags += [f"{name}-{limit:g}-percent" for name, limit, out in (
         ("below", p.flag_below_percent, stats.mean < p.flag_below_percent),
         ("above", p.flag_above_percent, stats.mean > p.flag_above_percent)) if out]

@@ -29,6 +29,7 @@ from assayrunner import (SATURATED, AssayInput, AssayResult, DoseSeries, UserErr
 
 from .dose_series import SampleSeries, summarize
 
+NO_SEPARATION = "no-pc-nc-separation"  # the PC does not lie above the NC: no % can be computed
 PC_SATURATED = "positive control saturated: dilute or read at a lower-sensitivity wavelength"
 
 
@@ -122,9 +123,11 @@ class PlateReading:
         free = self.inp.layout.groups("sample", interference=True)
         free = next((g for g in free if g.name == group.name and g.spec.nominal == group.spec.nominal), None)
         shift = mean(self.absorbance(free) - self.blank) if free else 0.0
-        percent = 100 * (a - shift - self.nc) / (self.pc - self.nc)
+        span = self.pc - self.nc
+        percent = 100 * (a - shift - self.nc) / span if span > 0 else np.full(a.size, np.nan)
         where = f"plate {self.plate.position} " if self.plate else ""
         flags = [f"{flag} well {where}{well}" for g in (group, free) if g for well, flag in self.saturation(g).items()]
+        flags += [] if span > 0 else [NO_SEPARATION]
         series = [self.replicate] * a.size if self.plate else list(range(1, a.size + 1))
         return summarize({"label": label, "concentration": concentration,
                           "wells": [f"{where}{w}" for w in group.wells],
