@@ -307,3 +307,26 @@ def test_no_pc_nc_separation_is_reported_not_divided_by(assay_run):
     top = result(run, "S1 512 µg/mL", "percent_hemolysis")
     assert math.isnan(top.value) and "no-pc-nc-separation" in top.flags and "not-computable" in top.flags
     assert result(run, "S1", "hc50").flags == ["not-estimated"]
+
+
+def test_the_readme_examples_run_as_a_user_runs_them(tmp_path):
+    from conftest import REPO
+
+    examples = REPO / "examples" / "hemolysis-pc"
+
+    def execute(*args):
+        done = subprocess.run([sys.executable, "-m", "assayrunner", "execute", "hemolysis-pc", *map(str, args),
+                               "--json", "--no-certificate", "--db", str(tmp_path / "run.db")],
+                              capture_output=True, text=True, cwd=tmp_path)
+        assert done.returncode == 0 and not done.stderr, done.stderr
+        return json.loads(done.stdout)
+
+    plate = execute(examples / "plate.csv", "--samples", examples / "samples.csv")
+    hc50 = {r["sample"]: r for r in plate["results"] if r["metric"] == "hc50"}
+    # the plate was generated from 4PLs with HC50 2.5, 80 and 260 µg/mL (and no hemolysis for PEG-Au), noise SD 1.2 %
+    assert hc50["Melittin"]["value"] == pytest.approx(2.5, rel=0.05)
+    assert hc50["LL-37 analogue"]["value"] == pytest.approx(80.0, rel=0.05)
+    assert hc50["PAMAM-G5 dendrimer (amine)"]["value"] == pytest.approx(260.0, rel=0.08)
+    assert (hc50["PEG-Au 30 nm"]["qualifier"], hc50["PEG-Au 30 nm"]["value"]) == (">", 512.0)
+    series = execute("--protocol", "hemolysis-percent-pc-plates", "--sheet", examples / "series" / "series.csv")
+    assert series["runs"][0]["status"] == "valid" and len(series["runs"][0]["files"]) == 8
