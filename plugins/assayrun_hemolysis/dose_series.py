@@ -142,6 +142,7 @@ def merged(conditions: list[dict], p) -> list[dict]:
             continue
         for key in ("wells", "blood_free_wells", "absorbance", "percent", "series", "flags"):
             into[key] = into[key] + c[key]
+        into["absorbance_cv_percent"] = max(into["absorbance_cv_percent"], c["absorbance_cv_percent"])
         shifts = [s for s in (into["blood_free"], c["blood_free"]) if s is not None]
         into["blood_free"] = float(np.mean(shifts)) if shifts else None
     return [summarize(c, p) for c in sorted(by_dose.values(), key=lambda c: -c["concentration"])]
@@ -151,7 +152,7 @@ def summarize(condition: dict, p) -> dict:
     """A condition with its mean, SD, %CV of % hemolysis and the flags they call for."""
     stats = Replicates.of(condition["percent"])
     flags = [f for f in condition["flags"] if not f.endswith("-percent") and f != REPLICATE_CV]
-    if stats.cv_percent > p.flag_cv_percent:
+    if condition["absorbance_cv_percent"] > p.flag_cv_percent:  # of the read, not of a % that may be near 0
         flags.append(REPLICATE_CV)
     flags += [NOT_COMPUTABLE] if not math.isfinite(stats.mean) and NOT_COMPUTABLE not in flags else []
     flags += [f"{name}-{limit:g}-percent" for name, limit, out in (

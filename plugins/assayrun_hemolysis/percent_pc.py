@@ -12,7 +12,8 @@ protocol's dilution step = the plate's place in its replicate set), with NC and 
 used per plate or pooled per replicate set (plate_controls). Replicate series: the k-th well of every
 step group (layout), or each replicate plate set (run sheet `replicate`); each gets its own HC50, the
 combined one uses every well. A % below flag_below_percent or above flag_above_percent is kept as
-computed and flagged.
+computed and flagged; replicate-cv flags a concentration whose wells' read (not their %, which may be
+near 0) varies by more than flag_cv_percent.
 """
 
 from __future__ import annotations
@@ -130,6 +131,7 @@ class PlateReading:
         flags += [] if span > 0 else [NO_SEPARATION]
         series = [self.replicate] * a.size if self.plate else list(range(1, a.size + 1))
         return summarize({"label": label, "concentration": concentration,
+                          "absorbance_cv_percent": cv_percent(a + self.blank),
                           "wells": [f"{where}{w}" for w in group.wells],
                           "blood_free_wells": [f"{where}{w}" for w in free.wells] if free else [],
                           "absorbance": a.tolist(), "blood_free": shift if free else None,
