@@ -330,3 +330,27 @@ def test_the_readme_examples_run_as_a_user_runs_them(tmp_path):
     assert (hc50["PEG-Au 30 nm"]["qualifier"], hc50["PEG-Au 30 nm"]["value"]) == (">", 512.0)
     series = execute("--protocol", "hemolysis-percent-pc-plates", "--sheet", examples / "series" / "series.csv")
     assert series["runs"][0]["status"] == "valid" and len(series["runs"][0]["files"]) == 8
+
+
+def test_a_series_down_a_column_with_explicit_concentrations_from_the_samples_file(assay_run, tmp_path):
+    from conftest import REPO
+
+    text = (REPO / "protocols" / "hemolysis-percent-pc.toml").read_text(encoding="utf-8")
+    head, rest = text.split("  # Four samples", 1)
+    tail = rest[rest.index("]\n\n[parameters]"):]
+    column = "\n".join(f'  {{ wells = "{r}2:{r}3", role = "sample", name = "S1", nominal = {k + 1} }},'
+                       for k, r in enumerate("ABCDEFGH"))
+    protocol = tmp_path / "column.toml"
+    protocol.write_text(head + column + "\n" + tail, encoding="utf-8")
+    conc = [100, 50, 30, 12.5, 6, 3, 1.5, 0.8]   # explicit, not a dilution series
+    samples = tmp_path / "samples.csv"
+    samples.write_text("slot,sample,unit,concentrations\nS1,AMP-9,µM," + ";".join(map(str, conc)) + "\n",
+                       encoding="utf-8")
+    truth = logistic(np.array(conc, dtype=float), 9.0, 1.3)
+    wells = {f"{r}{c}": BLANK + (NC - BLANK) + pct / 100 * (PC - NC) for r, pct in zip("ABCDEFGH", truth)
+             for c in (2, 3)}
+    run = assay_run("hemolysis-pc", plate({}, **wells), samples=samples, protocol=protocol)
+    got = {r.concentration: r.value for r in run.result.results if r.metric == "percent_hemolysis"}
+    assert [got[c] for c in conc] == pytest.approx(truth, abs=1e-9)
+    assert result(run, "AMP-9", "hc50").value == pytest.approx(9.0, rel=1e-6)
+    assert result(run, "AMP-9", "hc50").unit == "µM"
