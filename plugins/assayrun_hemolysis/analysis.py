@@ -23,14 +23,14 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, PositiveFloat, PositiveInt
 
-from assayrunner import AssayInput, AssayResult, Result, UserError
-from assayrunner.stats import cv_percent, mean
-from assayrunner.curves import fit
-from assayrunner.plots import line_through
+from assayrunner import (ABOVE_ULOQ, BELOW_LLOQ, INTERFERENCE, NEGATIVE_NET, NOT_COMPUTABLE, REPLICATE_CV,
+                         AssayInput, AssayResult, BackCalculated, FitRecord, Result, blank_mean, cv_percent,
+                         fit_standards, line_through, mean, range_flag, required_controls, required_group, well_flags)
 
 UNIT_HB = "mg/mL"
-INTERFERENCE = "not interpretable (interference)"
-ABOVE_ULOQ = "> ULOQ, re-test diluted"
+NEEDED_BY = "the hemolysis assay"
+NOT_INTERPRETABLE = "not interpretable (interference)"
+RETEST_DILUTED = "> ULOQ, re-test diluted"
 ABOVE_100 = "not interpretable (above flag_above_percent: interference or a dilution error)"
 
 
@@ -57,34 +57,27 @@ class Parameters(BaseModel):
 
 def analyze(inp: AssayInput) -> AssayResult:
     p: Parameters = inp.parameters
-    layout = inp.layout
-    blank_group = _one(inp, "blank")
-    blank = mean(inp.values(blank_group, p.read))
-    calibrators = inp.with_nominal("calibrator")
-    if len(calibrators) < 2:
-        raise UserError("a hemolysis layout needs at least two calibrator levels", file=inp.protocol.path,
-                        where="layout.wells")
-    x = np.concatenate([[g.spec.nominal] * len(g.wells) for g in calibrators])
-    y = np.concatenate([inp.values(g, p.read) for g in calibrators]) - blank
-    usable = np.isfinite(y)
-    curve = fit(x[usable], y[usable], model=p.calibration_model,
-                weights=None if p.calibration_weights == "none" else p.calibration_weights)
+    blank = blank_mean(inp.values(required_group(inp, "blank", needed_by=NEEDED_BY), p.read))
+
+    def values(group) -> np.ndarray:
+        return inp.values(group, p.read)
+
+    standards = [(g, g.spec.nominal) for g in inp.with_nominal("calibrator")]
+    curve = fit_standards(standards, values, blank, p.calibration_model,
+                          None if p.calibration_weights == "none" else p.calibration_weights, file=inp.protocol.path)
 
     def concentrations(group) -> np.ndarray:
-        return curve.inverse(inp.values(group, p.read) - blank)[0]
+        return curve.back_calculate(values(group) - blank)
 
-    levels = {role: {g.name: _level(g, concentrations(g), inp.values(g, p.read) - blank)
+    levels = {role: {g.name: _level(g, concentrations(g), values(g) - blank)
                      for g in inp.with_nominal(role)} for role in ("calibrator", "qc")}
-    lloq, uloq = float(x.min()), float(x.max())
-    blood = {name: mean(concentrations(_one(inp, "blood", name))) * dilution
+    lloq, uloq = curve.lloq, curve.uloq
+    blood = {name: mean(concentrations(required_group(inp, "blood", name, needed_by=NEEDED_BY))) * dilution
              for name, dilution in (("TBHd", p.tbhd_dilution), ("PFH", p.pfh_dilution))}
     conditions = [_condition(inp, g, concentrations, blood["TBHd"], lloq, uloq)
-                  for g in layout.groups(interference=False) if g.role in ("control", "sample")]
+                  for g in inp.layout.groups(interference=False) if g.role in ("control", "sample")]
     by_name = {c["name"]: c for c in conditions}
-    for needed in (p.negative_control, p.positive_control):
-        if needed not in by_name:
-            raise UserError(f"the layout has no control named {needed!r} (parameters name it)",
-                            file=inp.protocol.path, where="layout.wells")
+    required_controls(inp, by_name, (p.negative_control, p.positive_control))
     nc_percent = max(by_name[p.negative_control]["percent"], 0.0)
     table = next((t for t in inp.protocol.interpretation if t.metric == "adjusted_percent_hemolysis"), None)
     results = []
@@ -101,14 +94,14 @@ def analyze(inp: AssayInput) -> AssayResult:
     results += [Result(name, "hemoglobin", value, UNIT_HB) for name, value in blood.items()]
     metrics = {
         "blank": {"mean_absorbance": blank},
-        "calibration": {"r2": curve.r2, **curve.params, "n": curve.n},
+        "calibration": {"r2": curve.fit.r2, **curve.fit.params, "n": curve.fit.n},
         "calibrators": levels["calibrator"],
         "qc": levels["qc"],
         "blood": {name: {"mg_per_ml": value} for name, value in blood.items()},
         "controls": {c["name"]: _control_metrics(c, p.control_min_wells) for c in conditions if c["role"] == "control"},
     }
-    fit_record = {"name": "calibration", **curve.to_dict(), "x": x[usable].tolist(), "y": y[usable].tolist(),
-                  "line": line_through(curve.predict, 0.0, uloq), "x_unit": UNIT_HB, "y_label": "A540 − blank"}
+    fit_record = FitRecord.of("calibration", curve.fit, curve.x, curve.y, line_through(curve.fit.predict, 0.0, uloq),
+                              x_unit=UNIT_HB, y_label="A540 − blank")
     details = {"blank_mean": blank, "levels": levels, "conditions": conditions, "lloq": lloq, "uloq": uloq,
                "blood": blood, "lloq_percent": _percent(p, lloq * p.supernatant_dilution, blood["TBHd"]),
                "uloq_percent": _percent(p, uloq * p.supernatant_dilution, blood["TBHd"]),
@@ -116,22 +109,11 @@ def analyze(inp: AssayInput) -> AssayResult:
     return AssayResult(metrics, results, [fit_record], details)
 
 
-def _one(inp: AssayInput, role: str, name: str | None = None):
-    group = inp.layout.group(role, name)
-    if group is None:
-        what = f"{role} wells" + (f" named {name!r}" if name else "")
-        raise UserError(f"the layout has no {what}; the hemolysis assay needs them", file=inp.protocol.path,
-                        where="layout.wells")
-    return group
-
-
 def _level(group, conc: np.ndarray, corrected: np.ndarray) -> dict:
     """Back-calculation statistics of one calibrator or QC level."""
-    nominal = group.spec.nominal
-    m = mean(conc)
-    pdft = 100 * (m - nominal) / nominal
-    return {"nominal": nominal, "wells": list(group.wells), "absorbance": corrected.tolist(),
-            "concentrations": conc.tolist(), "mean": m, "pdft": pdft, "abs_pdft": abs(pdft),
+    level = BackCalculated.of(group.spec.nominal, conc)
+    return {"nominal": level.nominal, "wells": list(group.wells), "absorbance": corrected.tolist(),
+            "concentrations": conc.tolist(), "mean": level.mean, "pdft": level.pdft, "abs_pdft": abs(level.pdft),
             "cv_percent": cv_percent(conc)}
 
 
@@ -154,23 +136,23 @@ def _condition(inp: AssayInput, group, concentrations, tbhd: float, lloq: float,
     percent = _percent(p, net, tbhd)
     in_well = mean(with_blood)
     excluded = {**inp.flagged(group, p.read), **(inp.flagged(without, p.read) if without else {})}
-    flags = [f"{flag} well {well}" for well, flag in excluded.items()]
+    flags = well_flags(inp, [group, without], [p.read])
     if cv_percent(with_blood) > p.flag_cv_percent:
-        flags.append("replicate-cv")
+        flags.append(REPLICATE_CV)
     qualifier, reported_net = None, net
-    saturated = "saturated" in inp.flagged(group, p.read).values()
-    if not np.isfinite(with_blood).any() and not saturated:
-        flags.append("not-computable")  # no usable with-blood well, and none over range: nothing to report
-    elif not np.isfinite(with_blood).any() or in_well > uloq:
-        flags.append("above-uloq")
+    flag = range_flag(in_well, lloq, uloq)  # NaN: no usable with-blood well; all saturated ones are over range
+    if flag == NOT_COMPUTABLE and "saturated" in inp.flagged(group, p.read).values():
+        flag = ABOVE_ULOQ
+    if flag:
+        flags.append(flag)
+    if flag == ABOVE_ULOQ:
         qualifier, reported_net = ">", uloq * p.supernatant_dilution - max(sup_without, 0.0)
-    elif in_well < lloq:
-        flags.append("below-lloq")
+    elif flag == BELOW_LLOQ:
         qualifier, reported_net = "<", lloq * p.supernatant_dilution
     if (sup_without > 0 and sup_without > p.flag_interference_fraction * sup_with) or not math.isfinite(sup_without):
-        flags.append("interference")
+        flags.append(INTERFERENCE)
     if net < 0:
-        flags.append("negative-net")
+        flags.append(NEGATIVE_NET)
         if qualifier is None:
             reported_net = 0.0
     if percent > p.flag_above_percent:
@@ -188,12 +170,12 @@ def _condition(inp: AssayInput, group, concentrations, tbhd: float, lloq: float,
 
 def _judgement(c: dict, nc_percent: float, table) -> str | None:
     """The class the protocol allows for a condition, or why it has none (None: the engine classes it)."""
-    if "interference" in c["flags"]:
-        return INTERFERENCE
+    if INTERFERENCE in c["flags"]:
+        return NOT_INTERPRETABLE
     if "above-100-percent" in c["flags"] and c["qualifier"] is None:
         return ABOVE_100
     if c["qualifier"] == ">":
-        return ABOVE_ULOQ
+        return RETEST_DILUTED
     if c["qualifier"] == "<":
         label = table.classify_interval(-nc_percent, c["adjusted"]) if table else None
         return label or f"< LLOQ ({c['reported_percent']:.3g} %), no class"
