@@ -23,14 +23,14 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveFloat, field_validator
 
-from assayrunner import AssayInput, AssayResult, Result, UserError
-from assayrunner.registry import flag_not_computable
-from assayrunner.stats import P_FLOOR, cv_percent, dunnett, mean, sd
-from assayrunner.curves import fit
-from assayrunner.plots import line_through
+from assayrunner import (ABOVE_ULOQ, BELOW_LLOQ, NOT_COMPUTABLE, P_FLOOR, REPLICATE_CV, SATURATED, AssayInput,
+                         AssayResult, BackCalculated, FitRecord, Result, blank_mean, censored, check_reads, cv_percent,
+                         dunnett, fit_standards, flag_not_computable, line_through, matched_groups, mean, range_flag,
+                         required_controls, required_groups, sd, well_flags)
 
+NEEDED_BY = "the complement assay"
 REASSAY = "re-assay at another dilution"
-OUT_OF_RANGE = ("below-lloq", "above-uloq", "not-computable", "saturated")  # flags that call for REASSAY
+OUT_OF_RANGE = (BELOW_LLOQ, ABOVE_ULOQ, NOT_COMPUTABLE, SATURATED)  # flags that call for REASSAY
 ACTIVATED, NOT_ACTIVATED = "activated", "not activated"
 
 
@@ -74,28 +74,22 @@ def analyze(inp: AssayInput) -> AssayResult:
         values = inp.values(group, p.read)
         return values - inp.values(group, reference) if reference else values
 
-    blank_group = _groups(inp, "blank")[0]
-    blank = mean(od(blank_group))
-    if not math.isfinite(blank):
-        raise UserError("no usable reading (every blank well is flagged)",
-                        where=f"blank wells {', '.join(blank_group.wells)}")
-    standards = _named(inp, "calibrator", p.standards, "standards")
-    curve, x, y = standard_curve(p, standards, od, blank)
-    lloq, uloq = min(p.standards.values()), max(p.standards.values())
+    blank_group = required_groups(inp, "blank", needed_by=NEEDED_BY)[0]
+    blank = blank_mean(od(blank_group), blank_group.wells)
+    standards = matched_groups(inp, "calibrator", p.standards, "standards", needed_by=NEEDED_BY)
+    curve = fit_standards(standards, od, blank, p.calibration_model, response="OD")
+    lloq, uloq = curve.lloq, curve.uloq
 
     def in_well(group) -> np.ndarray:
-        return curve.inverse(od(group) - blank)[0]
+        return curve.back_calculate(od(group) - blank)
 
     levels = {g.name: _standard(g, nominal, od(g), in_well(g), blank) for g, nominal in standards}
     kit = {g.name: _kit_control(inp, g, od(g), in_well(g), rng)
-           for g, rng in _named(inp, "qc", p.kit_control_ranges, "kit_control_ranges")}
+           for g, rng in matched_groups(inp, "qc", p.kit_control_ranges, "kit_control_ranges", needed_by=NEEDED_BY)}
     conditions = [_condition(inp, g, od(g), in_well(g), lloq, uloq)
                   for g in inp.layout.groups(interference=False) if g.role in ("control", "sample")]
     by_name = {c["name"]: c for c in conditions}
-    for needed in (p.negative_control, p.positive_control):
-        if needed not in by_name:
-            raise UserError(f"the layout has no control named {needed!r} (parameters name it)",
-                            file=inp.protocol.path, where="layout.wells")
+    required_controls(inp, by_name, (p.negative_control, p.positive_control))
     nc = by_name[p.negative_control]
     others = [c for c in conditions if c is not nc]
     tested = [c for c in others if c["qualifier"] is None and nc["qualifier"] is None]
@@ -103,10 +97,10 @@ def analyze(inp: AssayInput) -> AssayResult:
     for c in others:
         c["p_value"] = p_values[tested.index(c)] if c in tested else math.nan
         compare_to_negative_control(c, nc, p.activation_fold_change, p.activation_alpha)
-    metrics = _metrics(cv_percent(od(blank_group)), blank, curve, levels, kit, conditions)
+    metrics = _metrics(cv_percent(od(blank_group)), blank, curve.fit, levels, kit, conditions)
     y_label = " − ".join(_od_label(inp.reads[name]) for name in (p.read, reference) if name)
-    fit_record = {"name": "standard curve", **curve.to_dict(), "x": x.tolist(), "y": y.tolist(),
-                  "line": line_through(curve.predict, 0.0, uloq), "x_unit": p.unit, "y_label": y_label + " − blank"}
+    fit_record = FitRecord.of("standard curve", curve.fit, curve.x, curve.y, line_through(curve.fit.predict, 0.0, uloq),
+                              x_unit=p.unit, y_label=y_label + " − blank")
     details = {
         "blank_mean": blank, "blank_wells": list(blank_group.wells), "blank_od": od(blank_group).tolist(),
         "reference": ({"read": reference, "wavelength_nm": inp.reads[reference].wavelength_nm} if reference else None),
@@ -118,31 +112,6 @@ def analyze(inp: AssayInput) -> AssayResult:
     }
     return AssayResult(metrics, _results(p, conditions, nc, kit), [fit_record], details)
 
-
-def standard_curve(p: Parameters, standards: list, od, blank: float):
-    """The fitted curve and its (x, y) points; UserError when no usable rising curve can be fit."""
-    if len(standards) < 2:
-        raise UserError("the layout needs at least two standard (calibrator) groups", where="standard curve")
-    x = np.concatenate([[nominal] * len(g.wells) for g, nominal in standards])
-    y = np.concatenate([od(g) for g, _ in standards]) - blank
-    usable = np.isfinite(y)
-    if usable.any() and np.ptp(y[usable]) == 0:
-        raise UserError(f"cannot be fit: every usable standard well reads the same OD ({y[usable][0] + blank:.4g}); "
-                        "check the plate and the export", where="standard curve")
-    try:
-        curve = fit(x[usable], y[usable], model=p.calibration_model)
-    except ValueError as exc:
-        raise UserError(f"cannot be fit: {exc} ({usable.sum()} of {usable.size} standard wells usable; check the "
-                        "standards' wells in the export)", where="standard curve") from None
-    if not curve.converged:
-        hint = "; check the standards, or use the kit's straight line (calibration_model = linear)" \
-            if p.calibration_model != "linear" else "; check the standards' wells in the export"
-        raise UserError(f"the {p.calibration_model} fit failed ({curve.message}){hint}", where="standard curve")
-    low, high = curve.predict(np.array([x[usable].min(), x[usable].max()]))
-    if not high > low:
-        raise UserError(f"the curve does not rise with concentration (OD {low:.4g} at the lowest standard, {high:.4g} "
-                        "at the highest); check that the standards sit in the layout's wells", where="standard curve")
-    return curve, x[usable], y[usable]
 
 
 def compare_to_negative_control(c: dict, nc: dict, threshold: float, alpha: float) -> None:
@@ -216,11 +185,7 @@ def _why_no_call(c: dict) -> str:
 def _reference_read(inp: AssayInput) -> str | None:
     """The reference read's name when the export has it; UserError when parameters name unknown reads."""
     p: Parameters = inp.parameters
-    names = [r.name for r in inp.protocol.reads]
-    for key in ("read", "reference_read"):
-        if getattr(p, key) not in names:
-            raise UserError(f"names {getattr(p, key)!r}, not one of the protocol's reads ({', '.join(names)})",
-                            file=inp.protocol.path, where=f"parameters.{key}")
+    check_reads(inp, "read", "reference_read")
     return p.reference_read if p.reference_read in inp.reads and p.reference_read != p.read else None
 
 
@@ -228,40 +193,16 @@ def _od_label(read) -> str:
     return f"OD{read.wavelength_nm:g}" if read.wavelength_nm else f"OD ({read.label})"
 
 
-def _groups(inp: AssayInput, role: str) -> list:
-    groups = inp.layout.groups(role, interference=False)
-    if not groups:
-        raise UserError(f"the layout has no {role} wells; the complement assay needs them", file=inp.protocol.path,
-                        where="layout.wells")
-    return groups
-
-
-def _named(inp: AssayInput, role: str, values: dict, key: str) -> list[tuple]:
-    """(group, its value in parameters.key) for each layout group of the role; the names must match."""
-    groups = _groups(inp, role)
-    names = [g.name for g in groups]
-    missing = [n for n in names if n not in values]
-    unknown = [n for n in values if n not in names]
-    if missing or unknown:
-        problem = "; ".join(([f"no value for {', '.join(missing)}"] if missing else []) +
-                            ([f"{', '.join(unknown)} not in the layout"] if unknown else []))
-        overridden = inp.parameters.model_dump(mode="json")[key] != inp.protocol.parameters.get(key)
-        raise UserError(f"{problem}: give one entry per {role} group of the layout ({', '.join(names)})",
-                        file="--param" if overridden else inp.protocol.path, where=f"parameters.{key}")
-    return [(g, values[g.name]) for g in groups]
 
 
 def _well_flags(inp: AssayInput, group) -> list[str]:
-    p: Parameters = inp.parameters
-    reads = [p.read] + ([p.reference_read] if p.reference_read in inp.reads else [])
-    return [f"{flag} well {well}" for read in reads for well, flag in inp.flagged(group, read).items()]
+    return well_flags(inp, [group], [inp.parameters.read, inp.parameters.reference_read])
 
 
 def _standard(group, nominal: float, od: np.ndarray, back: np.ndarray, blank: float) -> dict:
-    m = mean(back)
-    pdft = 100 * (m - nominal) / nominal if nominal else math.nan
+    level = BackCalculated.of(nominal, back)
     return {"nominal": nominal, "wells": list(group.wells), "od": od.tolist(), "corrected": (od - blank).tolist(),
-            "back_calculated": back.tolist(), "mean": m, "pdft": pdft, "cv_percent": cv_percent(od)}
+            "back_calculated": back.tolist(), "mean": level.mean, "pdft": level.pdft, "cv_percent": cv_percent(od)}
 
 
 def _kit_control(inp: AssayInput, group, od: np.ndarray, in_well: np.ndarray, limits: tuple) -> dict:
@@ -280,23 +221,16 @@ def _condition(inp: AssayInput, group, od: np.ndarray, in_well: np.ndarray, lloq
     plasma = in_well * p.kit_dilution * p.incubation_dilution
     well_mean = mean(in_well)
     flags = _well_flags(inp, group)
-    flags += [f"not-computable well {w}" for w, o, c in zip(group.wells, od, in_well) if np.isfinite(o) and np.isnan(c)]
+    flags += [f"{NOT_COMPUTABLE} well {w}" for w, o, c in zip(group.wells, od, in_well)
+              if np.isfinite(o) and np.isnan(c)]
     if cv_percent(od) > p.flag_cv_percent:
-        flags.append("replicate-cv")
-    if not math.isfinite(well_mean):
-        flags.append("not-computable")
-    elif well_mean < lloq:
-        flags.append("below-lloq")
-    elif well_mean > uloq:
-        flags.append("above-uloq")
+        flags.append(REPLICATE_CV)
+    flags.append(range_flag(well_mean, lloq, uloq))
+    flags = [f for f in flags if f]
     if any(f.split()[0] in OUT_OF_RANGE for f in flags):
         flags.append(REASSAY)
-    dilution = p.kit_dilution * p.incubation_dilution
-    qualifier, concentration, spread = None, mean(plasma), sd(plasma)
-    if "below-lloq" in flags:
-        qualifier, concentration, spread = "<", lloq * dilution, math.nan
-    elif "above-uloq" in flags:
-        qualifier, concentration, spread = ">", uloq * dilution, math.nan
+    qualifier, bound = censored(well_mean, lloq, uloq, p.kit_dilution * p.incubation_dilution)
+    concentration, spread = (bound, math.nan) if qualifier else (mean(plasma), sd(plasma))
     return {"name": group.name, "sample": inp.sample_name(group.name), "role": group.role, "wells": list(group.wells),
             "od": od.tolist(), "in_well": in_well.tolist(), "in_well_mean": well_mean, "plasma": plasma.tolist(),
             "computed_concentration": mean(plasma), "concentration": concentration, "sd": spread,
