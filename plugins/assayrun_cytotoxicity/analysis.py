@@ -23,9 +23,9 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat
 
-from assayrunner import (AssayInput, AssayResult, DoseSeries, Result, UserError, dilution_step, doseresponse as dr,
-                         series_for)
-from assayrunner.stats import P_FLOOR, cv_percent, dunnett, mean, sd
+from assayrunner import (INTERFERENCE, NOT_REACHED, P_FLOOR, REPLICATE_CV, AssayInput, AssayResult, DoseSeries,
+                         Result, UserError, check_reads, cv_percent, dilution_step, doseresponse as dr, dunnett, mean,
+                         required_group, sd, series_for, well_flags)
 
 METRIC = {"MTT": "percent_viability", "LDH": "percent_cytotoxicity"}
 WHAT = {"MTT": "% viability", "LDH": "% cytotoxicity"}
@@ -69,12 +69,7 @@ class Cytotoxicity:
 
     def __init__(self, inp: AssayInput):
         self.inp, self.p = inp, inp.parameters
-        protocol_reads = [r.name for r in inp.protocol.reads]
-        for key in ("read", "reference_read"):
-            name = getattr(self.p, key)
-            if name is not None and name not in protocol_reads:
-                raise UserError(f"{name!r} is not one of the protocol's reads ({', '.join(protocol_reads)})",
-                                file=inp.protocol.path, where=f"parameters.{key}")
+        check_reads(inp, "read", "reference_read")
         self.referenced = self.p.reference_read in inp.reads
         self.cell_free = {(g.role, g.name, g.spec.nominal): g for g in inp.layout.groups(interference=True)}
         self.blank = mean(self.absorbance(self.required("blank")))
@@ -85,11 +80,7 @@ class Cytotoxicity:
             self.zero, self.full = self.untreated, mean(self.absorbance(self.required("max-release")))
 
     def required(self, role: str):
-        group = self.inp.layout.group(role)
-        if group is None:
-            raise UserError(f"the layout has no {role} wells; the {self.p.readout} readout needs them",
-                            file=self.inp.protocol.path, where="layout.wells")
-        return group
+        return required_group(self.inp, role, needed_by=f"the {self.p.readout} readout")
 
     def absorbance(self, group) -> np.ndarray:
         a = self.inp.values(group, self.p.read)
@@ -107,13 +98,11 @@ class Cytotoxicity:
         shift = mean(a_free) - self.blank if cell_free else 0.0
         percent = self.percent(a - shift)
         interference = 100 * shift / (self.untreated - self.blank) if cell_free else None
-        flags = [f"{flag} well {well}" for g in (group, cell_free) if g
-                 for read in (p.read, p.reference_read) if read in self.inp.reads
-                 for well, flag in self.inp.flagged(g, read).items()]
+        flags = well_flags(self.inp, [group, cell_free], [p.read, p.reference_read])
         if cv_percent(a) > p.flag_cv_percent:
-            flags.append("replicate-cv")
+            flags.append(REPLICATE_CV)
         if interference is not None and interference > p.flag_interference_percent:
-            flags.append("interference")
+            flags.append(INTERFERENCE)
         if mean(percent) > p.flag_above_percent:
             flags.append(f"above-{p.flag_above_percent:g}-percent")
         return {"role": group.role, "name": group.name, "label": label, "concentration": concentration,
@@ -186,7 +175,7 @@ class Cytotoxicity:
         conditions.sort(key=lambda c: -c["concentration"])
         untreated = float(self.percent(self.untreated))
         lowest, p_values = self.lowest_effect(conditions, untreated)
-        left_out = [c["concentration"] for c in conditions if "interference" in c["flags"] and not p.fit_interference]
+        left_out = [c["concentration"] for c in conditions if INTERFERENCE in c["flags"] and not p.fit_interference]
         fitted = [c for c in conditions if c["concentration"] not in left_out]
         conc = np.array([c["concentration"] for c in fitted])
         means = np.array([c["mean"] for c in fitted])
@@ -218,9 +207,9 @@ class Cytotoxicity:
         tested = [c["concentration"] for c in conditions if np.isfinite(c["mean"])]
         top = f"none up to {max(tested):.4g} {unit}" if tested else None
         if lowest is not None or not tested:
-            rows.append(Result(name, "lowest_effect_concentration", lowest, unit, [] if lowest else ["not-reached"]))
+            rows.append(Result(name, "lowest_effect_concentration", lowest, unit, [] if lowest else [NOT_REACHED]))
         else:  # censored: above the highest concentration tested
-            rows.append(Result(name, "lowest_effect_concentration", max(tested), unit, ["not-reached"], top,
+            rows.append(Result(name, "lowest_effect_concentration", max(tested), unit, [NOT_REACHED], top,
                                qualifier=">"))
         for row in rows:
             row.slot = slot
