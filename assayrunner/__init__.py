@@ -11,7 +11,7 @@ from importlib import import_module
 #: written against as PLUGIN_API in its module.
 PLUGIN_API = "1.0"
 
-#: Exported name -> the module it lives in, imported when the name is first used.
+#: Exported name -> the module it lives in ("module:name" when named otherwise there), imported on first use.
 _LAZY = {
     "Assay": "registry", "AssayInput": "registry", "AssayResult": "registry", "Reader": "registry",
     "Result": "registry", "Sample": "registry", "Source": "source", "FormatMismatch": "errors",
@@ -33,6 +33,10 @@ _LAZY = {
                     "toolkit.standards"),
     "FitRecord": "toolkit.records",
     "dilution_step": "doseseries",
+    # plates, wells, cells, kinetic curves and acceptance criteria, for readers and kinetic assays
+    "parse_cell": "cells:parse", "well_name": "plate", "parse_well": "plate", "expand_wells": "layout",
+    "CurveSummary": "kinetics", "summarize_curve": "kinetics", "plateau_from_start": "kinetics",
+    "kinetic_plot": "plots", "evaluate": "criteria", "MissingMetric": "criteria",
 }
 
 #: Exported modules (a namespace of functions), imported when first used.
@@ -43,7 +47,8 @@ def __getattr__(name: str):
     if name in _MODULES:
         value = import_module(f".{name}", __name__)
     elif name in _LAZY:
-        value = getattr(import_module(f".{_LAZY[name]}", __name__), name)
+        module, _, attribute = _LAZY[name].partition(":")  # "module:attribute" when exported under another name
+        value = getattr(import_module(f".{module}", __name__), attribute or name)
     elif name == "__version__":
         value = _version()
     else:

@@ -14,55 +14,36 @@ from __future__ import annotations
 import math
 from dataclasses import asdict
 
-import numpy as np
-
-from assayrunner import AssayInput, AssayResult, Result
-from assayrunner.registry import flag_not_computable
-from assayrunner.criteria import MissingMetric, evaluate
+from assayrunner import (CENSORED, MIXED_CENSORED, REPLICATE_CV, AssayInput, AssayResult, CensoredReplicates,
+                         MissingMetric, Result, evaluate, flag_not_computable)
 
 from .coagulometer import table_conditions
 from .kinetic import plate_conditions
 from .model import CONTROL_ROLES, Condition, Parameters, Replicate
 
 
-def summarize(replicates: list[Replicate]) -> dict:
+def summarize(replicates: list[Replicate]) -> CensoredReplicates:
     """Mean and %CV of the numeric replicates; a censored mean only when all are censored the same way:
     '>' the lowest bound, '<' the highest."""
-    above = [r.seconds for r in replicates if r.qualifier == ">"]
-    below = [r.seconds for r in replicates if r.qualifier == "<"]
-    times = np.array([r.seconds for r in replicates if not r.censored and math.isfinite(r.seconds)])
-    out = {"n": len(above) + len(below) + times.size, "censored": False, "qualifier": None, "mixed": False,
-           "mean": math.nan, "cv": math.nan}
-    if sum(map(bool, (above, below, times.size))) > 1:
-        out["mixed"] = True
-    elif above:
-        out.update(censored=True, qualifier=">", mean=min(above))
-    elif below:
-        out.update(censored=True, qualifier="<", mean=max(below))
-    elif times.size:
-        out["mean"] = float(times.mean())
-        if times.size > 1:
-            out["cv"] = float(100 * times.std(ddof=1) / times.mean())
-    return out
+    return CensoredReplicates.of([r.seconds for r in replicates], [r.qualifier for r in replicates])
 
 
-def state(summary: dict, normal_range: tuple[float, float]) -> str | None:
+def state(summary: CensoredReplicates, normal_range: tuple[float, float]) -> str | None:
     """'prolonged', 'normal' or 'shortened' against the test's normal range; None when the time is unknown."""
-    mean, (low, high) = summary["mean"], normal_range
+    mean, (low, high) = summary.mean, normal_range
     if not math.isfinite(mean):
         return None
-    if summary["qualifier"] == ">":
+    if summary.qualifier == ">":
         return "prolonged" if mean >= high else None
-    if summary["qualifier"] == "<":
+    if summary.qualifier == "<":
         return "shortened" if mean <= low else None
     return "prolonged" if mean > high else "shortened" if mean < low else "normal"
 
 
-def outside_range(summary: dict, limits: tuple[float, float]) -> float:
+def outside_range(summary: CensoredReplicates, limits: tuple[float, float]) -> float:
     """Seconds outside [low, high] (0 inside); NaN when unknown (a censored bound that may lie inside the range);
     for a bound beyond the range, at least that far."""
-    mean, (low, high) = summary["mean"], limits
-    q = summary["qualifier"]
+    mean, (low, high), q = summary.mean, limits, summary.qualifier
     if not math.isfinite(mean) or (q == ">" and mean <= high) or (q == "<" and mean >= low):
         return math.nan
     return max(low - mean, mean - high, 0.0)
@@ -107,19 +88,19 @@ def _row(condition: Condition, test: str, p: Parameters) -> dict:
     summary = summarize(condition.replicates)
     limits = p.control_range(condition.role, test)
     row = {"name": condition.name, "sample": condition.label, "role": condition.role,
-           "replicates": [asdict(r) for r in condition.replicates], **summary, "state": None, "flags": [],
+           "replicates": [asdict(r) for r in condition.replicates], **summary.to_dict(), "state": None, "flags": [],
            "range": limits, "outside": outside_range(summary, limits) if limits else math.nan}
     flags = row["flags"]
     if condition.role not in ("normal control", "abnormal control"):  # the vehicle and samples
         row["state"] = state(summary, p.tests[test].normal_range_s)
         if row["state"] in ("prolonged", "shortened"):
             flags.append(row["state"])
-    if summary["censored"]:
-        flags.append("censored")
-    if summary["mixed"]:
-        flags.append("mixed-censored")
-    if summary["cv"] > p.flag_cv_percent:
-        flags.append("replicate-cv")
+    if summary.censored:
+        flags.append(CENSORED)
+    if summary.mixed:
+        flags.append(MIXED_CENSORED)
+    if summary.cv > p.flag_cv_percent:
+        flags.append(REPLICATE_CV)
     flags += list(dict.fromkeys(r.flag for r in condition.replicates if r.flag))
     return row
 

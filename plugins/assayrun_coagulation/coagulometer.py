@@ -19,9 +19,7 @@ from collections import Counter
 
 import numpy as np
 
-from assayrunner import AssayInput, FormatMismatch, Reader, Source, UserError
-from assayrunner.cells import parse
-from assayrunner.plate import Plate, Read, well_name
+from assayrunner import AssayInput, FormatMismatch, Plate, Read, Reader, Source, UserError, parse_cell, well_name
 
 from .model import Condition, Parameters, Replicate, role_of
 
@@ -57,7 +55,7 @@ def seconds_cell(text: str, decimal_comma: bool) -> tuple[float, bool] | None:
         return float(above.group(1).replace(",", ".")), True
     if _NO_CLOT.match(text):
         return float("nan"), True
-    value, _ = parse(text, decimal_comma)
+    value, _ = parse_cell(text, decimal_comma)
     return (value, False) if value is not None and value > 0 else None
 
 

@@ -15,11 +15,8 @@ from itertools import cycle
 
 import numpy as np
 
-from assayrunner import AssayInput, UserError
-from assayrunner.kinetics import CurveSummary, plateau_from_start, summarize_curve
-from assayrunner.layout import Group, expand_wells
-from assayrunner.plate import Read, parse_well
-from assayrunner.plots import kinetic_plot
+from assayrunner import (AssayInput, CurveSummary, Group, Read, UserError, expand_wells, kinetic_plot, parse_well,
+                         plateau_from_start, summarize_curve)
 
 from .model import Condition, KineticSettings, Parameters, Replicate, role_of
 

@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveFloat, PositiveInt, \
     ValidationInfo, field_validator, model_validator
 
-from assayrunner.layout import expand_wells
+from assayrunner import expand_wells
 
 CONTROL_ROLES = ("normal control", "abnormal control", "vehicle")
 
