@@ -20,6 +20,8 @@ from pydantic import BaseModel, ConfigDict, PositiveFloat, field_validator
 
 import assayrunner
 
+NEEDED_BY = "the LAL assay"
+REASSAY = "re-assay at a higher dilution"
 
 
 class Parameters(BaseModel):
@@ -44,18 +46,15 @@ class Parameters(BaseModel):
 
 def analyze(inp: assayrunner.AssayInput) -> assayrunner.AssayResult:
     p: Parameters = inp.parameters
-    blank = float(np.nanmean(inp.values(inp.layout.group("blank"), p.read)))
-    levels, x, y = {}, [], []
-    for name, nominal in p.standards.items():
-        group = inp.layout.group("calibrator", name)
-        if group is None:
-            raise assayrunner.UserError(f"standard {name!r} of parameters.standards has no calibrator group "
-                                        "in the layout", file=inp.protocol.path, where="layout.wells")
-        net = inp.values(group, p.read) - blank
-        levels[name] = {"nominal": nominal, "net": net.tolist()}
-        x += [nominal] * len(net)
-        y += net.tolist()
-    x, y = np.array(x), np.array(y)
+    blank_group = assayrunner.required_group(inp, "blank", needed_by=NEEDED_BY)
+    blank = assayrunner.blank_mean(inp.values(blank_group, p.read), blank_group.wells)
+    standards = assayrunner.matched_groups(inp, "calibrator", p.standards, "standards", needed_by=NEEDED_BY)
+
+    def values(group) -> np.ndarray:
+        return inp.values(group, p.read)
+
+    levels = {g.name: {"nominal": nominal, "net": (values(g) - blank).tolist()} for g, nominal in standards}
+    x, y = assayrunner.standard_points(standards, values, blank)
     usable = np.isfinite(y) & (y > 0)
     curve = assayrunner.fit(np.log10(x[usable]), np.log10(y[usable]), "linear")
     slope, intercept = curve.params["slope"], curve.params["intercept"]
@@ -68,13 +67,13 @@ def analyze(inp: assayrunner.AssayInput) -> assayrunner.AssayResult:
     lloq, uloq = min(p.standards.values()), max(p.standards.values())
     for name, level in levels.items():
         back = in_well(np.array(level["net"]))
-        level["recovery_percent"] = float(100 * np.nanmean(back) / level["nominal"])
+        level["recovery_percent"] = assayrunner.recovery_percent(assayrunner.mean(back), level["nominal"])
     results, samples = [], []
     for group in inp.layout.groups("sample"):
         samples.append(_sample(inp, p, group, blank, in_well, lloq, uloq, results))
     line = [[float(c), float(10 ** (intercept + slope * math.log10(c)))] for c in np.geomspace(lloq, uloq, 25)]
-    fit_record = {"name": "standard curve", **curve.to_dict(), "x": x[usable].tolist(),
-                  "y": y[usable].tolist(), "line": line, "x_unit": p.unit, "y_label": "A405 − blank", "log_x": True}
+    fit_record = assayrunner.FitRecord.of("standard curve", curve, x[usable], y[usable], line, x_unit=p.unit,
+                                          y_label="A405 − blank", log_x=True)
     metrics = {"calibration": {"abs_r": abs_r, "slope": slope, "intercept": intercept, "r2": curve.r2},
                "blank": {"mean": blank}, "levels": {k: {"recovery_percent": v["recovery_percent"]}
                                                    for k, v in levels.items()}}
@@ -86,16 +85,15 @@ def _sample(inp, p: Parameters, group, blank, in_well, lloq, uloq, results) -> d
     """One sample's endotoxin (censored outside the standards) and spike recovery; appends its results."""
     dilution = _dilution(inp, p, group.name)
     label = inp.sample_name(group.name)
-    c_well = float(np.nanmean(in_well(inp.values(group, p.read) - blank)))
-    flags, qualifier, value = [], None, c_well * dilution
-    if not math.isfinite(c_well) or c_well < lloq:
-        flags, qualifier, value = ["below-lloq"], "<", lloq * dilution
-    elif c_well > uloq:
-        flags, qualifier, value = ["above-uloq", "re-assay at a higher dilution"], ">", uloq * dilution
+    c_well = assayrunner.mean(in_well(inp.values(group, p.read) - blank))
+    found = c_well if math.isfinite(c_well) else 0.0  # no well above the blank: below the lowest standard
+    qualifier, value = assayrunner.censored(found, lloq, uloq, dilution)
+    flag = assayrunner.range_flag(found, lloq, uloq)
+    flags = [flag, REASSAY] if flag == assayrunner.ABOVE_ULOQ else [flag] if flag else []
     recovery = None
     spike = inp.layout.group("spike", group.name)
     if spike is not None:
-        c_spiked = float(np.nanmean(in_well(inp.values(spike, p.read) - blank)))
+        c_spiked = assayrunner.mean(in_well(inp.values(spike, p.read) - blank))
         recovery = 100 * (c_spiked - (c_well if math.isfinite(c_well) else 0.0)) / p.spike
         low, high = p.spike_recovery_percent
         if not (math.isfinite(recovery) and low <= recovery <= high):
