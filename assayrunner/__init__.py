@@ -25,7 +25,8 @@ _LAZY = {
     # the assay toolkit (assayrunner/toolkit/)
     **dict.fromkeys(("ABOVE_ULOQ", "BELOW_LLOQ", "CENSORED", "INTERFERENCE", "MIXED_CENSORED", "NEGATIVE_NET",
                      "NOT_REACHED", "REPLICATE_CV", "SATURATED", "well_flags"), "toolkit.flags"),
-    **dict.fromkeys(("required_group", "required_groups", "required_controls", "matched_groups", "check_reads"),
+    **dict.fromkeys(("required_group", "required_groups", "required_controls", "matched_groups", "check_reads",
+                     "reference_corrected"),
                     "toolkit.groups"),
     **dict.fromkeys(("Replicates", "BackCalculated", "CensoredReplicates", "percent_difference", "recovery_percent"),
                     "toolkit.levels"),

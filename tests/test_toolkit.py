@@ -9,8 +9,8 @@ import pytest
 import assayrunner
 from assayrunner import (ABOVE_ULOQ, BELOW_LLOQ, NOT_COMPUTABLE, AssayInput, BackCalculated, CensoredReplicates,
                          FitRecord, Replicates, UserError, blank_mean, censored, check_reads, fit_standards,
-                         matched_groups, percent_difference, range_flag, recovery_percent, required_controls,
-                         required_group, required_groups, well_flags)
+                         matched_groups, percent_difference, range_flag, recovery_percent, reference_corrected,
+                         required_controls, required_group, required_groups, well_flags)
 from assayrunner.protocol import from_text
 from assayrunner.store import canonical_json
 from assayrunner.testing import plate_from_wells
@@ -199,3 +199,16 @@ def test_fit_record_reads_like_the_dict_it_replaces():
     with pytest.raises(KeyError):
         logged["rss"]
     assert json.loads(canonical_json(dict(logged)))["n"] == 3
+
+
+def test_reference_corrected():
+    inp = make_input(WELLS)
+    plate = plate_from_wells({w: 0.01 * (i + 1) for i, w in enumerate(WELLS)})
+    inp.reads["REF"] = plate.reads[0]
+    sample = required_group(inp, "sample")
+    values, used = reference_corrected(inp, "OD", "REF")
+    assert used == "REF"
+    assert np.allclose(values(sample), np.array([0.65, 0.66, 0.63]) - np.array([0.10, 0.11, 0.12]))
+    for reference in ("OD", None, "not-on-plate"):  # the read itself, none, or a read the plate lacks
+        values, used = reference_corrected(inp, "OD", reference)
+        assert used is None and np.array_equal(values(sample), inp.values(sample, "OD"))

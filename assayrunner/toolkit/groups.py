@@ -56,3 +56,16 @@ def check_reads(inp, *keys: str) -> None:
         if value is not None and value not in names:
             raise UserError(f"names {value!r}, not one of the protocol's reads ({', '.join(names)})",
                             file=inp.protocol.path, where=f"parameters.{key}")
+
+
+def reference_corrected(inp, read: str, reference: str | None):
+    """(values, used): values(group) is the read minus the reference read per well (e.g. OD450 - OD650) when
+    the plate has that reference and it is another read, else the read alone; used names the reference read
+    subtracted, or None."""
+    used = reference if reference is not None and reference != read and reference in inp.reads else None
+
+    def values(group):
+        measured = inp.values(group, read)
+        return measured - inp.values(group, used) if used else measured
+
+    return values, used

@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveFlo
 from assayrunner import (ABOVE_ULOQ, BELOW_LLOQ, NOT_COMPUTABLE, P_FLOOR, REPLICATE_CV, SATURATED, AssayInput,
                          AssayResult, BackCalculated, FitRecord, Result, blank_mean, censored, check_reads, cv_percent,
                          dunnett, fit_standards, flag_not_computable, line_through, matched_groups, mean, range_flag,
-                         required_controls, required_groups, sd, well_flags)
+                         reference_corrected, required_controls, required_groups, sd, well_flags)
 
 NEEDED_BY = "the complement assay"
 REASSAY = "re-assay at another dilution"
@@ -68,11 +68,8 @@ class Parameters(BaseModel):
 
 def analyze(inp: AssayInput) -> AssayResult:
     p: Parameters = inp.parameters
-    reference = _reference_read(inp)
-
-    def od(group) -> np.ndarray:
-        values = inp.values(group, p.read)
-        return values - inp.values(group, reference) if reference else values
+    check_reads(inp, "read", "reference_read")
+    od, reference = reference_corrected(inp, p.read, p.reference_read)
 
     blank_group = required_groups(inp, "blank", needed_by=NEEDED_BY)[0]
     blank = blank_mean(od(blank_group), blank_group.wells)
@@ -180,13 +177,6 @@ def _why_no_call(c: dict) -> str:
     if c["qualifier"]:
         return f"no call: {'< LLOQ' if c['qualifier'] == '<' else '> ULOQ'}, {REASSAY}"
     return "no call"
-
-
-def _reference_read(inp: AssayInput) -> str | None:
-    """The reference read's name when the export has it; UserError when parameters name unknown reads."""
-    p: Parameters = inp.parameters
-    check_reads(inp, "read", "reference_read")
-    return p.reference_read if p.reference_read in inp.reads and p.reference_read != p.read else None
 
 
 def _od_label(read) -> str:

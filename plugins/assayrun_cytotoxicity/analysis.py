@@ -23,9 +23,9 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat
 
-from assayrunner import (INTERFERENCE, NOT_REACHED, P_FLOOR, REPLICATE_CV, AssayInput, AssayResult, DoseSeries,
-                         Result, UserError, check_reads, cv_percent, dilution_step, doseresponse as dr, dunnett, mean,
-                         required_group, sd, series_for, well_flags)
+from assayrunner import (INTERFERENCE, NOT_REACHED, P_FLOOR, REPLICATE_CV, AssayInput, AssayResult, DoseSeries, Result,
+                         UserError, check_reads, cv_percent, dilution_step, doseresponse as dr, dunnett, mean,
+                         reference_corrected, required_group, sd, series_for, well_flags)
 
 METRIC = {"MTT": "percent_viability", "LDH": "percent_cytotoxicity"}
 WHAT = {"MTT": "% viability", "LDH": "% cytotoxicity"}
@@ -70,7 +70,7 @@ class Cytotoxicity:
     def __init__(self, inp: AssayInput):
         self.inp, self.p = inp, inp.parameters
         check_reads(inp, "read", "reference_read")
-        self.referenced = self.p.reference_read in inp.reads
+        self.absorbance, self.referenced = reference_corrected(inp, self.p.read, self.p.reference_read)
         self.cell_free = {(g.role, g.name, g.spec.nominal): g for g in inp.layout.groups(interference=True)}
         self.blank = mean(self.absorbance(self.required("blank")))
         self.untreated = mean(self.absorbance(self.required("untreated")))
@@ -81,10 +81,6 @@ class Cytotoxicity:
 
     def required(self, role: str):
         return required_group(self.inp, role, needed_by=f"the {self.p.readout} readout")
-
-    def absorbance(self, group) -> np.ndarray:
-        a = self.inp.values(group, self.p.read)
-        return a - self.inp.values(group, self.p.reference_read) if self.referenced else a
 
     def percent(self, a):
         return 100 * (a - self.zero) / (self.full - self.zero)
