@@ -19,7 +19,8 @@ from collections import Counter
 
 import numpy as np
 
-from assayrunner import AssayInput, FormatMismatch, Plate, Read, Reader, Source, UserError, parse_cell, well_name
+from assayrunner import (CENSORED, AssayInput, FormatMismatch, Plate, Read, Reader, Source, UserError, parse_cell,
+                         well_name)
 
 from .model import Condition, Parameters, Replicate, role_of
 
@@ -108,7 +109,7 @@ def read_coagulometer(source: Source) -> list[Plate]:
         filled[test, sample] += 1
         read.values[row, column] = seconds
         if censored:
-            read.flags[well_name(row, column)], read.texts[well_name(row, column)] = "censored", text
+            read.flags[well_name(row, column)], read.texts[well_name(row, column)] = CENSORED, text
     return [Plate(path.stem, *shape, list(reads.values()), {"samples": list(columns)})]
 
 
@@ -157,7 +158,7 @@ def _conditions(test: str, read: Read, samples: list[str], inp: AssayInput) -> l
         replicates = []
         for row in range(read.values.shape[0]):
             well, value = well_name(row, column), float(read.values[row, column])
-            censored = read.flags.get(well) == "censored"
+            censored = read.flags.get(well) == CENSORED
             limit = p.tests[test].max_time_s
             if censored and not np.isfinite(value):
                 value = limit

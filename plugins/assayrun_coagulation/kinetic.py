@@ -15,8 +15,8 @@ from itertools import cycle
 
 import numpy as np
 
-from assayrunner import (AssayInput, CurveSummary, Group, Read, UserError, expand_wells, kinetic_plot, parse_well,
-                         plateau_from_start, summarize_curve)
+from assayrunner import (SATURATED, AssayInput, CurveSummary, Group, Read, UserError, expand_wells, kinetic_plot,
+                         parse_well, plateau_from_start, summarize_curve)
 
 from .model import Condition, KineticSettings, Parameters, Replicate, role_of
 
@@ -93,7 +93,7 @@ def _curve(read: Read, well: str, k: KineticSettings) -> CurveSummary:
         read.times_s, read.values[parse_well(well)], smoothing_window=k.smoothing_window,
         baseline_reads=k.baseline_reads, fraction=k.clot_fraction, onset_fraction=k.onset_fraction,
         onset_min_au=k.onset_min_au, min_amplitude_au=k.min_amplitude_au, slope_window=k.slope_window,
-        saturation_au=k.saturation_au, overflow=read.flags.get(well) == "saturated")
+        saturation_au=k.saturation_au, overflow=read.flags.get(well) == SATURATED)
 
 
 def _points(read: Read, well: str) -> list[tuple[float, float]]:

@@ -24,8 +24,9 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, PositiveFloat, PositiveInt
 
 from assayrunner import (ABOVE_ULOQ, BELOW_LLOQ, INTERFERENCE, NEGATIVE_NET, NOT_COMPUTABLE, REPLICATE_CV,
-                         AssayInput, AssayResult, BackCalculated, FitRecord, Result, blank_mean, cv_percent,
-                         fit_standards, line_through, mean, range_flag, required_controls, required_group, well_flags)
+                         SATURATED, AssayInput, AssayResult, BackCalculated, FitRecord, Result, blank_mean,
+                         cv_percent, fit_standards, line_through, mean, range_flag, required_controls, required_group,
+                         well_flags)
 
 UNIT_HB = "mg/mL"
 NEEDED_BY = "the hemolysis assay"
@@ -141,7 +142,7 @@ def _condition(inp: AssayInput, group, concentrations, tbhd: float, lloq: float,
         flags.append(REPLICATE_CV)
     qualifier, reported_net = None, net
     flag = range_flag(in_well, lloq, uloq)  # NaN: no usable with-blood well; all saturated ones are over range
-    if flag == NOT_COMPUTABLE and "saturated" in inp.flagged(group, p.read).values():
+    if flag == NOT_COMPUTABLE and SATURATED in inp.flagged(group, p.read).values():
         flag = ABOVE_ULOQ
     if flag:
         flags.append(flag)
