@@ -2,6 +2,7 @@
 
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -12,8 +13,10 @@ from assayrunner import (ABOVE_ULOQ, BELOW_LLOQ, NOT_COMPUTABLE, AssayInput, Bac
                          matched_groups, percent_difference, range_flag, recovery_percent, reference_corrected,
                          required_controls, required_group, required_groups, well_flags)
 from assayrunner.protocol import from_text
+from assayrunner.result_check import check_result
 from assayrunner.store import canonical_json
 from assayrunner.testing import plate_from_wells
+from conftest import REPO
 
 PROTOCOL = """
 id = "toolkit-test"
@@ -212,3 +215,33 @@ def test_reference_corrected():
     for reference in ("OD", None, "not-on-plate"):  # the read itself, none, or a read the plate lacks
         values, used = reference_corrected(inp, "OD", reference)
         assert used is None and np.array_equal(values(sample), inp.values(sample, "OD"))
+
+
+def test_fit_record_passes_the_result_check():
+    inp = make_input(WELLS)
+    curve = fit_standards(matched_groups(inp, "calibrator", inp.parameters.standards, "standards"), inp.values, 0.05,
+                          "linear")
+    record = FitRecord.of("calibration", curve.fit, curve.x, curve.y, [])
+    check_result(assayrunner.AssayResult({}, [], [record]), "test")
+    short = FitRecord("calibration", "linear", {}, {}, None, True, 2, x=[1.0, 2.0], y=[1.0])
+    with pytest.raises(assayrunner.PluginError, match="'x' and 'y' differ in length"):
+        check_result(assayrunner.AssayResult({}, [], [short]), "test")
+
+
+def test_the_guide_example_runs():
+    """The toolkit example in docs/plugins.md, run on the test plate, against polyfit by hand."""
+    guide = (REPO / "docs" / "plugins.md").read_text(encoding="utf-8")
+    code = re.search(r"```python\n# toolkit example\n(.*?)```", guide, re.S).group(1)
+    namespace = {}
+    exec(compile(code, "docs/plugins.md", "exec"), namespace)
+    inp = make_input(WELLS, reference_read=None, calibration_model="linear", dilution=10.0, unit="ng/mL")
+    result = namespace["analyze"](inp)
+    slope, intercept = np.polyfit([1, 1, 2, 2, 4, 4], np.array([0.26, 0.24, 0.44, 0.46, 0.86, 0.83]) - 0.05, 1)
+    in_well = (np.array([0.65, 0.66, 0.63]) - 0.05 - intercept) / slope
+    (row,) = result.results
+    assert (row.sample, row.qualifier, row.flags) == ("X", None, [])
+    assert row.value == pytest.approx(10 * in_well.mean())
+    low = make_input({**WELLS, "C1": 0.06, "C2": 0.07, "C3": 0.08}, reference_read=None, calibration_model="linear",
+                     dilution=10.0, unit="ng/mL")
+    (row,) = namespace["analyze"](low).results
+    assert (row.qualifier, row.value, row.flags) == ("<", 10.0, [BELOW_LLOQ])
