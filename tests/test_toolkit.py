@@ -245,3 +245,21 @@ def test_the_guide_example_runs():
                      dilution=10.0, unit="ng/mL")
     (row,) = namespace["analyze"](low).results
     assert (row.qualifier, row.value, row.flags) == ("<", 10.0, [BELOW_LLOQ])
+
+
+def test_log_log_standard_curve_against_polyfit():
+    """log10 A' = b + m log10 C (LAL): the fit, back-calculation, and wells at or below the blank left out."""
+    wells = {**WELLS, "B1": 0.05, "B2": 0.24}  # B1 reads the blank: no log, not a point
+    inp = make_input(wells)
+    standards = matched_groups(inp, "calibrator", inp.parameters.standards, "standards")
+    curve = fit_standards(standards, inp.values, 0.05, "linear", log_log=True)
+    x = np.array([1, 2, 2, 4, 4.0])
+    y = np.array([0.24, 0.44, 0.46, 0.86, 0.83]) - 0.05
+    m, b = np.polyfit(np.log10(x), np.log10(y), 1)
+    assert curve.fit.params["slope"] == pytest.approx(m) and curve.fit.params["intercept"] == pytest.approx(b)
+    assert np.allclose(curve.x, x) and np.allclose(curve.y, y) and curve.log_log
+    net = np.array([0.6, 0.0, -0.1])
+    back = curve.back_calculate(net)
+    assert back[0] == pytest.approx(10 ** ((np.log10(0.6) - b) / m)) and np.isnan(back[1:]).all()
+    with pytest.raises(UserError, match="cannot be fit"):  # every standard at the blank: nothing to fit
+        fit_standards(standards, lambda g: np.full(len(g.wells), 0.05), 0.05, "linear", log_log=True)

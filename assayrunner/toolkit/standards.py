@@ -4,6 +4,7 @@ back-calculation, range flags against the lowest and highest standard, censored 
     y' = y - mean(blank)                  every well
     curve: y' = f(C) over every usable standard well (C = the standard's nominal)
     C_well = f^-1(y')                     back-calculated, NaN where f has no inverse
+    log-log: log10 y' = f(log10 C) over the wells with y' > 0 (LAL, many EIAs); C_well = 10^f^-1(log10 y')
     LLOQ, ULOQ = the lowest and highest standard; a mean outside them is reported as "<"/">" the bound
 """
 
@@ -34,10 +35,17 @@ class StandardCurve:
     y: object  # its blank-corrected response
     lloq: float
     uloq: float
+    log_log: bool = False  # the fit is of log10 response on log10 concentration
 
     def back_calculate(self, corrected):
-        """Concentration of each blank-corrected response (NaN where the curve has none)."""
-        return self.fit.inverse(corrected)[0]
+        """Concentration of each blank-corrected response (NaN where the curve has none; log-log: at or below 0)."""
+        import numpy as np
+
+        if not self.log_log:
+            return self.fit.inverse(corrected)[0]
+        corrected = np.atleast_1d(np.asarray(corrected, dtype=float))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(corrected > 0, 10 ** self.fit.inverse(np.log10(corrected))[0], np.nan)
 
     def range_flag(self, concentration: float) -> str | None:
         """BELOW_LLOQ / ABOVE_ULOQ outside the standards, NOT_COMPUTABLE for NaN, None inside."""
@@ -58,10 +66,12 @@ def standard_points(standards, values, blank: float):
 
 
 def fit_standards(standards, values, blank: float, model: str, weights: str | None = None, *,
-                  where: str = "standard curve", file=None, response: str = "value") -> StandardCurve:
-    """Fit the model to the usable standard wells. UserError when fewer than two standards (naming file,
-    the protocol, at layout.wells when given), and at `where` for flat responses, no fit, no convergence
-    or a curve that does not rise with concentration; response names the measured quantity ("OD")."""
+                  where: str = "standard curve", file=None, response: str = "value",
+                  log_log: bool = False) -> StandardCurve:
+    """Fit the model to the usable standard wells (log_log: of log10 response on log10 concentration, over the
+    wells above the blank). UserError when fewer than two standards (naming file, the protocol, at
+    layout.wells when given), and at `where` for flat responses, no fit, no convergence or a curve that
+    does not rise with concentration; response names the measured quantity ("OD")."""
     import numpy as np
 
     from ..curves import fit
@@ -70,25 +80,30 @@ def fit_standards(standards, values, blank: float, model: str, weights: str | No
         raise UserError("the layout needs at least two standard (calibrator) groups", file=file,
                         where="layout.wells" if file else where)
     x, y = standard_points(standards, values, blank)
-    usable = np.isfinite(y)
+    usable = np.isfinite(y) & (y > 0) if log_log else np.isfinite(y)
     if usable.any() and np.ptp(y[usable]) == 0:
         raise UserError(f"cannot be fit: every usable standard well reads the same {response} "
                         f"({y[usable][0] + blank:.4g}); check the plate and the export", where=where)
+    with np.errstate(divide="ignore"):  # a zero standard in log-log: refused by the fit as not finite
+        fit_x, fit_y = (np.log10(x[usable]), np.log10(y[usable])) if log_log else (x[usable], y[usable])
     try:
-        curve = fit(x[usable], y[usable], model=model, weights=weights)
+        curve = fit(fit_x, fit_y, model=model, weights=weights)
     except ValueError as exc:
-        raise UserError(f"cannot be fit: {exc} ({usable.sum()} of {usable.size} standard wells usable; check the "
-                        "standards' wells in the export)", where=where) from None
+        above = " (above the blank)" if log_log else ""
+        raise UserError(f"cannot be fit: {exc} ({usable.sum()} of {usable.size} standard wells usable{above}; check "
+                        "the standards' wells in the export)", where=where) from None
     if not curve.converged:
         hint = "; check the standards, or fit a simpler model (linear)" if model != "linear" else \
             "; check the standards' wells in the export"
         raise UserError(f"the {model} fit failed ({curve.message}){hint}", where=where)
-    low, high = curve.predict([x[usable].min(), x[usable].max()])
+    low, high = curve.predict([fit_x.min(), fit_x.max()])
+    if log_log:
+        low, high = 10 ** low, 10 ** high
     if not high > low:
         raise UserError(f"the curve does not rise with concentration ({response} {low:.4g} at the lowest standard, "
                         f"{high:.4g} at the highest); check that the standards sit in the layout's wells", where=where)
     nominals = [nominal for _, nominal in standards]
-    return StandardCurve(curve, x[usable], y[usable], float(min(nominals)), float(max(nominals)))
+    return StandardCurve(curve, x[usable], y[usable], float(min(nominals)), float(max(nominals)), log_log)
 
 
 def range_flag(concentration: float, lloq: float, uloq: float) -> str | None:

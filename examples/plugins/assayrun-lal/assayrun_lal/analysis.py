@@ -2,7 +2,7 @@
 
     A'        = A405 - mean A405(blank)                      per well
     curve     : log10 A' = b + m log10 C over the standards   (linear, |r| judged by the protocol)
-    C_well    = 10 ** ((log10 A' - b) / m)                    per well, EU/mL in the well
+    C_well    = 10 ** ((log10 A' - b) / m)                    per well, EU/mL in the well (NaN for A' <= 0)
     C_sample  = mean C_well x dilution                        EU/mL in the sample (EU/mg with its mg/mL)
     below the lowest standard: "< LLOQ x dilution"; above the highest: "> ULOQ x dilution" (censored)
     PPC       = 100 (C_spiked - C_unspiked) / spike           per sample, in the well; outside the
@@ -54,17 +54,11 @@ def analyze(inp: assayrunner.AssayInput) -> assayrunner.AssayResult:
         return inp.values(group, p.read)
 
     levels = {g.name: {"nominal": nominal, "net": (values(g) - blank).tolist()} for g, nominal in standards}
-    x, y = assayrunner.standard_points(standards, values, blank)
-    usable = np.isfinite(y) & (y > 0)
-    curve = assayrunner.fit(np.log10(x[usable]), np.log10(y[usable]), "linear")
-    slope, intercept = curve.params["slope"], curve.params["intercept"]
-    abs_r = math.sqrt(max(curve.r2, 0.0))
-
-    def in_well(net: np.ndarray) -> np.ndarray:
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(net > 0, 10 ** ((np.log10(net) - intercept) / slope), np.nan)
-
-    lloq, uloq = min(p.standards.values()), max(p.standards.values())
+    curve = assayrunner.fit_standards(standards, values, blank, "linear", file=inp.protocol.path,
+                                      response="A405", log_log=True)
+    slope, intercept = curve.fit.params["slope"], curve.fit.params["intercept"]
+    abs_r = math.sqrt(max(curve.fit.r2, 0.0))
+    in_well, lloq, uloq = curve.back_calculate, curve.lloq, curve.uloq
     for name, level in levels.items():
         back = in_well(np.array(level["net"]))
         level["recovery_percent"] = assayrunner.recovery_percent(assayrunner.mean(back), level["nominal"])
@@ -72,9 +66,9 @@ def analyze(inp: assayrunner.AssayInput) -> assayrunner.AssayResult:
     for group in inp.layout.groups("sample"):
         samples.append(_sample(inp, p, group, blank, in_well, lloq, uloq, results))
     line = [[float(c), float(10 ** (intercept + slope * math.log10(c)))] for c in np.geomspace(lloq, uloq, 25)]
-    fit_record = assayrunner.FitRecord.of("standard curve", curve, x[usable], y[usable], line, x_unit=p.unit,
+    fit_record = assayrunner.FitRecord.of("standard curve", curve.fit, curve.x, curve.y, line, x_unit=p.unit,
                                           y_label="A405 − blank", log_x=True)
-    metrics = {"calibration": {"abs_r": abs_r, "slope": slope, "intercept": intercept, "r2": curve.r2},
+    metrics = {"calibration": {"abs_r": abs_r, "slope": slope, "intercept": intercept, "r2": curve.fit.r2},
                "blank": {"mean": blank}, "levels": {k: {"recovery_percent": v["recovery_percent"]}
                                                    for k, v in levels.items()}}
     details = {"blank": blank, "lloq": lloq, "uloq": uloq, "levels": levels, "samples": samples, "unit": p.unit}
@@ -94,7 +88,7 @@ def _sample(inp, p: Parameters, group, blank, in_well, lloq, uloq, results) -> d
     spike = inp.layout.group("spike", group.name)
     if spike is not None:
         c_spiked = assayrunner.mean(in_well(inp.values(spike, p.read) - blank))
-        recovery = 100 * (c_spiked - (c_well if math.isfinite(c_well) else 0.0)) / p.spike
+        recovery = 100 * (c_spiked - found) / p.spike
         low, high = p.spike_recovery_percent
         if not (math.isfinite(recovery) and low <= recovery <= high):
             flags.append(f"invalid: PPC recovery outside {low:g}-{high:g} %")
