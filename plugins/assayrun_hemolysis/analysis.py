@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from dataclasses import asdict, dataclass
 from typing import Literal
 
 import numpy as np
@@ -56,6 +57,35 @@ class Parameters(BaseModel):
     control_min_wells: PositiveInt
 
 
+@dataclass
+class Condition:
+    """One control or sample: its wells, hemoglobin with and without blood, % hemolysis computed (signed) and
+    reported (censored outside the calibrators), flags; adjusted and interpretation once the NC is known."""
+
+    name: str
+    sample: str
+    role: str
+    wells: list[str]
+    wells_without_blood: list[str]
+    in_well: list[float]
+    in_well_without_blood: list[float]
+    usable_wells: int
+    excluded_wells: dict[str, str]
+    cv_percent: float
+    supernatant_with_blood: float
+    supernatant_without_blood: float
+    percent_with_blood: float
+    percent_without_blood: float
+    net: float
+    percent: float
+    qualifier: str | None
+    reported_net: float
+    reported_percent: float
+    flags: list[str]
+    adjusted: float = math.nan
+    interpretation: str | None = None
+
+
 def analyze(inp: AssayInput) -> AssayResult:
     p: Parameters = inp.parameters
     blank = blank_mean(inp.values(required_group(inp, "blank", needed_by=NEEDED_BY), p.read))
@@ -77,20 +107,19 @@ def analyze(inp: AssayInput) -> AssayResult:
              for name, dilution in (("TBHd", p.tbhd_dilution), ("PFH", p.pfh_dilution))}
     conditions = [_condition(inp, g, concentrations, blood["TBHd"], lloq, uloq)
                   for g in inp.layout.groups(interference=False) if g.role in ("control", "sample")]
-    by_name = {c["name"]: c for c in conditions}
+    by_name = {c.name: c for c in conditions}
     required_controls(inp, by_name, (p.negative_control, p.positive_control))
-    nc_percent = max(by_name[p.negative_control]["percent"], 0.0)
+    nc_percent = max(by_name[p.negative_control].percent, 0.0)
     table = next((t for t in inp.protocol.interpretation if t.metric == "adjusted_percent_hemolysis"), None)
     results = []
     for c in conditions:
-        c["adjusted"] = c["reported_percent"] - nc_percent
-        c["interpretation"] = _judgement(c, nc_percent, table)
-        q = c["qualifier"]
+        c.adjusted = c.reported_percent - nc_percent
+        c.interpretation = _judgement(c, nc_percent, table)
+        q = c.qualifier
         results += [
-            Result(c["sample"], "supernatant_hemoglobin", c["reported_net"], UNIT_HB, c["flags"], qualifier=q),
-            Result(c["sample"], "percent_hemolysis", c["reported_percent"], "%", c["flags"], qualifier=q),
-            Result(c["sample"], "adjusted_percent_hemolysis", c["adjusted"], "%", c["flags"], c["interpretation"],
-                   qualifier=q),
+            Result(c.sample, "supernatant_hemoglobin", c.reported_net, UNIT_HB, c.flags, qualifier=q),
+            Result(c.sample, "percent_hemolysis", c.reported_percent, "%", c.flags, qualifier=q),
+            Result(c.sample, "adjusted_percent_hemolysis", c.adjusted, "%", c.flags, c.interpretation, qualifier=q),
         ]
     results += [Result(name, "hemoglobin", value, UNIT_HB) for name, value in blood.items()]
     metrics = {
@@ -99,11 +128,12 @@ def analyze(inp: AssayInput) -> AssayResult:
         "calibrators": levels["calibrator"],
         "qc": levels["qc"],
         "blood": {name: {"mg_per_ml": value} for name, value in blood.items()},
-        "controls": {c["name"]: _control_metrics(c, p.control_min_wells) for c in conditions if c["role"] == "control"},
+        "controls": {c.name: _control_metrics(c, p.control_min_wells) for c in conditions if c.role == "control"},
     }
     fit_record = FitRecord.of("calibration", curve.fit, curve.x, curve.y, line_through(curve.fit.predict, 0.0, uloq),
                               x_unit=UNIT_HB, y_label="A540 − blank")
-    details = {"blank_mean": blank, "levels": levels, "conditions": conditions, "lloq": lloq, "uloq": uloq,
+    details = {"blank_mean": blank, "levels": levels, "conditions": [asdict(c) for c in conditions], "lloq": lloq,
+               "uloq": uloq,
                "blood": blood, "lloq_percent": _percent(p, lloq * p.supernatant_dilution, blood["TBHd"]),
                "uloq_percent": _percent(p, uloq * p.supernatant_dilution, blood["TBHd"]),
                "negative_control_percent": nc_percent}
@@ -125,7 +155,7 @@ def _percent(p: Parameters, supernatant: float, tbhd: float) -> float:
         return float(100 * supernatant * (p.tube_volume_ul / p.blood_volume_ul) / tbhd)
 
 
-def _condition(inp: AssayInput, group, concentrations, tbhd: float, lloq: float, uloq: float) -> dict:
+def _condition(inp: AssayInput, group, concentrations, tbhd: float, lloq: float, uloq: float) -> Condition:
     """% hemolysis of one control or sample: the computed (signed) value, what is reported, and its flags."""
     p: Parameters = inp.parameters
     with_blood = concentrations(group)
@@ -158,38 +188,35 @@ def _condition(inp: AssayInput, group, concentrations, tbhd: float, lloq: float,
             reported_net = 0.0
     if percent > p.flag_above_percent:
         flags.append("above-100-percent")
-    return {"name": group.name, "sample": inp.sample_name(group.name), "role": group.role,
-            "wells": list(group.wells), "wells_without_blood": list(without.wells) if without else [],
-            "in_well": with_blood.tolist(), "in_well_without_blood": without_blood.tolist() if without else [],
-            "usable_wells": int(np.isfinite(with_blood).sum()), "excluded_wells": excluded,
-            "cv_percent": cv_percent(with_blood), "supernatant_with_blood": sup_with,
-            "supernatant_without_blood": sup_without, "percent_with_blood": _percent(p, sup_with, tbhd),
-            "percent_without_blood": _percent(p, sup_without, tbhd), "net": net, "percent": percent,
-            "qualifier": qualifier, "reported_net": reported_net, "reported_percent": _percent(p, reported_net, tbhd),
-            "flags": flags}
+    return Condition(group.name, inp.sample_name(group.name), group.role, list(group.wells),
+                     list(without.wells) if without else [], with_blood.tolist(),
+                     without_blood.tolist() if without else [], int(np.isfinite(with_blood).sum()), excluded,
+                     cv_percent(with_blood), sup_with, sup_without, _percent(p, sup_with, tbhd),
+                     _percent(p, sup_without, tbhd), net, percent, qualifier, reported_net,
+                     _percent(p, reported_net, tbhd), flags)
 
 
-def _judgement(c: dict, nc_percent: float, table) -> str | None:
+def _judgement(c: Condition, nc_percent: float, table) -> str | None:
     """The class the protocol allows for a condition, or why it has none (None: the engine classes it)."""
-    if INTERFERENCE in c["flags"]:
+    if INTERFERENCE in c.flags:
         return NOT_INTERPRETABLE
-    if "above-100-percent" in c["flags"] and c["qualifier"] is None:
+    if "above-100-percent" in c.flags and c.qualifier is None:
         return ABOVE_100
-    if c["qualifier"] == ">":
+    if c.qualifier == ">":
         return RETEST_DILUTED
-    if c["qualifier"] == "<":
-        label = table.classify_interval(-nc_percent, c["adjusted"]) if table else None
-        return label or f"< LLOQ ({c['reported_percent']:.3g} %), no class"
+    if c.qualifier == "<":
+        label = table.classify_interval(-nc_percent, c.adjusted) if table else None
+        return label or f"< LLOQ ({c.reported_percent:.3g} %), no class"
     return None
 
 
-def _control_metrics(c: dict, min_wells: int) -> dict:
+def _control_metrics(c: Condition, min_wells: int) -> dict:
     """A control's % hemolysis for its check; NaN, with a note the check shows, when too few wells are usable."""
-    out = {"percent_hemolysis": c["percent"], "usable_wells": c["usable_wells"]}
-    if c["excluded_wells"]:
-        left = f"{c['name']} judged on {c['usable_wells']} of {len(c['wells'])} wells"
-        why = ", ".join(f"{w} {flag}" for w, flag in c["excluded_wells"].items())
-        if c["usable_wells"] < min_wells:
+    out = {"percent_hemolysis": c.percent, "usable_wells": c.usable_wells}
+    if c.excluded_wells:
+        left = f"{c.name} judged on {c.usable_wells} of {len(c.wells)} wells"
+        why = ", ".join(f"{w} {flag}" for w, flag in c.excluded_wells.items())
+        if c.usable_wells < min_wells:
             out["percent_hemolysis"] = math.nan
             out["note"] = f"{left} ({why}); the protocol needs {min_wells} (control_min_wells): not judged"
         else:
