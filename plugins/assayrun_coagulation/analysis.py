@@ -12,7 +12,7 @@ instrument's limit, a saturated rise) or "< t" (clotted before the first read).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 
 from assayrunner import (CENSORED, MIXED_CENSORED, REPLICATE_CV, AssayInput, AssayResult, CensoredReplicates,
                          MissingMetric, Result, evaluate, flag_not_computable)
@@ -20,6 +20,31 @@ from assayrunner import (CENSORED, MIXED_CENSORED, REPLICATE_CV, AssayInput, Ass
 from .coagulometer import table_conditions
 from .kinetic import plate_conditions
 from .model import CONTROL_ROLES, Condition, Parameters, Replicate
+
+
+@dataclass
+class Row:
+    """One condition in one test: its replicates and their summary, its range (controls), seconds outside it,
+    state, flags, and ratio and % change to the vehicle."""
+
+    name: str
+    sample: str
+    role: str
+    replicates: list[Replicate]
+    summary: CensoredReplicates
+    range: tuple[float, float] | None
+    outside: float
+    state: str | None = None
+    flags: list[str] = field(default_factory=list)
+    ratio: float = math.nan
+    change: float = math.nan
+
+    def to_dict(self) -> dict:
+        """As stored in the details: the summary's keys inline."""
+        return {"name": self.name, "sample": self.sample, "role": self.role,
+                "replicates": [asdict(r) for r in self.replicates], **self.summary.to_dict(), "state": self.state,
+                "flags": self.flags, "range": self.range, "outside": self.outside, "ratio": self.ratio,
+                "change": self.change}
 
 
 def summarize(replicates: list[Replicate]) -> CensoredReplicates:
@@ -56,7 +81,7 @@ def analyze(inp: AssayInput) -> AssayResult:
     tests = []
     for test, spec in p.tests.items():
         rows = [_row(c, test, p) for c in conditions[test]]
-        vehicle = next((r for r in rows if r["role"] == "vehicle"), None)
+        vehicle = next((r for r in rows if r.role == "vehicle"), None)
         for row in rows:
             _compare_to_vehicle(row, vehicle)
         metrics[test] = {"controls": _control_metrics(rows, p)}
@@ -67,34 +92,35 @@ def analyze(inp: AssayInput) -> AssayResult:
     results = [result for t in tests for row in t["rows"] for result in _results(t["test"], row)]
     patterns = _patterns(tests, p, failed)
     results += [Result(pt["sample"], "pattern", None, "", pt["flags"], pt["text"]) for pt in patterns]
-    details = {"input": "plate" if p.kinetics else "coagulometer", "tests": tests, "patterns": patterns}
+    details = {"input": "plate" if p.kinetics else "coagulometer",
+               "tests": [{**t, "rows": [row.to_dict() for row in t["rows"]]} for t in tests], "patterns": patterns}
     if p.kinetics:
         details["kinetics"] = {**p.kinetics.model_dump(), **metrics["kinetics"]}
     return AssayResult(metrics, results, [], details)
 
 
-def _control_metrics(rows: list[dict], p: Parameters) -> dict:
+def _control_metrics(rows: list[Row], p: Parameters) -> dict:
     """Mean, %CV, n and seconds outside its range of each control (NaN when the input lacks it: its checks fail)."""
     out = {}
     for role, name in zip(CONTROL_ROLES, (p.normal_control, p.abnormal_control, p.vehicle)):
-        row = next((r for r in rows if r["role"] == role), {"mean": math.nan, "cv": math.nan, "n": 0,
-                                                              "outside": math.nan})
-        out[name] = {"mean_s": row["mean"], "cv_percent": row["cv"], "n": row["n"], "outside_range_s": row["outside"]}
+        row = next((r for r in rows if r.role == role), None)
+        out[name] = {"mean_s": row.summary.mean, "cv_percent": row.summary.cv, "n": row.summary.n,
+                     "outside_range_s": row.outside} if row else \
+            {"mean_s": math.nan, "cv_percent": math.nan, "n": 0, "outside_range_s": math.nan}
     return out
 
 
-def _row(condition: Condition, test: str, p: Parameters) -> dict:
+def _row(condition: Condition, test: str, p: Parameters) -> Row:
     """One condition in one test: replicates, mean, %CV, its range (controls), state, flags."""
     summary = summarize(condition.replicates)
     limits = p.control_range(condition.role, test)
-    row = {"name": condition.name, "sample": condition.label, "role": condition.role,
-           "replicates": [asdict(r) for r in condition.replicates], **summary.to_dict(), "state": None, "flags": [],
-           "range": limits, "outside": outside_range(summary, limits) if limits else math.nan}
-    flags = row["flags"]
+    row = Row(condition.name, condition.label, condition.role, condition.replicates, summary, limits,
+              outside_range(summary, limits) if limits else math.nan)
+    flags = row.flags
     if condition.role not in ("normal control", "abnormal control"):  # the vehicle and samples
-        row["state"] = state(summary, p.tests[test].normal_range_s)
-        if row["state"] in ("prolonged", "shortened"):
-            flags.append(row["state"])
+        row.state = state(summary, p.tests[test].normal_range_s)
+        if row.state in ("prolonged", "shortened"):
+            flags.append(row.state)
     if summary.censored:
         flags.append(CENSORED)
     if summary.mixed:
@@ -105,22 +131,21 @@ def _row(condition: Condition, test: str, p: Parameters) -> dict:
     return row
 
 
-def _compare_to_vehicle(row: dict, vehicle: dict | None) -> None:
+def _compare_to_vehicle(row: Row, vehicle: Row | None) -> None:
     """Ratio and % change to the vehicle's mean; a censored time gives a ratio censored the same way."""
-    reference = vehicle["mean"] if vehicle and not vehicle["censored"] else math.nan
-    row["ratio"] = row["mean"] / reference if math.isfinite(reference) else math.nan
-    row["change"] = 100 * (row["ratio"] - 1)
+    reference = vehicle.summary.mean if vehicle and not vehicle.summary.censored else math.nan
+    row.ratio = row.summary.mean / reference if math.isfinite(reference) else math.nan
+    row.change = 100 * (row.ratio - 1)
 
 
-def _results(test: str, row: dict) -> list[Result]:
-    flags, q = row["flags"], row["qualifier"]
-    out = [Result(row["sample"], f"{test}_clot_time", row["mean"], "s", list(flags), scope=test, qualifier=q),
-           Result(row["sample"], f"{test}_cv_percent", row["cv"], "%", list(flags), scope=test)]
-    if row["role"] not in CONTROL_ROLES:
-        out += [Result(row["sample"], f"{test}_ratio_to_vehicle", row["ratio"], "ratio", list(flags), scope=test,
+def _results(test: str, row: Row) -> list[Result]:
+    flags, q = row.flags, row.summary.qualifier
+    out = [Result(row.sample, f"{test}_clot_time", row.summary.mean, "s", list(flags), scope=test, qualifier=q),
+           Result(row.sample, f"{test}_cv_percent", row.summary.cv, "%", list(flags), scope=test)]
+    if row.role not in CONTROL_ROLES:
+        out += [Result(row.sample, f"{test}_ratio_to_vehicle", row.ratio, "ratio", list(flags), scope=test,
                        qualifier=q),
-                Result(row["sample"], f"{test}_percent_change", row["change"], "%", list(flags), scope=test,
-                       qualifier=q)]
+                Result(row.sample, f"{test}_percent_change", row.change, "%", list(flags), scope=test, qualifier=q)]
     return flag_not_computable(out)
 
 
@@ -143,8 +168,8 @@ def _patterns(tests: list[dict], p: Parameters, failed: dict[str, list[str]]) ->
     states: dict[str, dict[str, str | None]] = {}
     for t in tests:
         for row in t["rows"]:
-            if row["role"] not in CONTROL_ROLES:
-                states.setdefault(row["sample"], {})[t["test"]] = None if t["test"] in failed else row["state"]
+            if row.role not in CONTROL_ROLES:
+                states.setdefault(row.sample, {})[t["test"]] = None if t["test"] in failed else row.state
     out = []
     for sample, by_test in states.items():
         texts = [pattern.text for pattern in p.patterns if pattern.applies(by_test)]
