@@ -18,14 +18,15 @@ dilution step, 1 = top concentration); interference = true marks a condition's c
 from __future__ import annotations
 
 import warnings
+from dataclasses import asdict, dataclass
 from typing import Annotated, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat
 
-from assayrunner import (INTERFERENCE, NOT_REACHED, P_FLOOR, REPLICATE_CV, AssayInput, AssayResult, DoseSeries, Result,
-                         UserError, check_reads, cv_percent, dilution_step, doseresponse as dr, dunnett, mean,
-                         reference_corrected, required_group, sd, series_for, well_flags)
+from assayrunner import (INTERFERENCE, NOT_REACHED, P_FLOOR, REPLICATE_CV, AssayInput, AssayResult, DoseSeries,
+                         FitRecord, Result, UserError, check_reads, cv_percent, dilution_step, doseresponse as dr,
+                         dunnett, mean, reference_corrected, required_group, sd, series_for, well_flags)
 
 METRIC = {"MTT": "percent_viability", "LDH": "percent_cytotoxicity"}
 WHAT = {"MTT": "% viability", "LDH": "% cytotoxicity"}
@@ -58,6 +59,38 @@ class Parameters(BaseModel):
     flag_above_percent: PositiveFloat
 
 
+@dataclass
+class Condition:
+    """One condition (a control, a positive-control or sample concentration): absorbances, cell-free correction,
+    % per well, mean, SD and flags; a control's note, a sample concentration's Dunnett p (None: not one)."""
+
+    role: str
+    name: str
+    label: str
+    concentration: float | None
+    well_range: str
+    cell_free_range: str
+    absorbance: list[float]
+    mean_absorbance: float
+    cv_percent: float
+    cell_free: list[float]
+    interference_percent: float | None
+    percent: list[float]
+    mean: float
+    sd: float
+    flags: list[str]
+    note: str | None = None
+    p_value: float | None = None
+
+    def to_dict(self) -> dict:
+        """As stored in the details: note and p_value only where they apply."""
+        out = asdict(self)
+        for key in ("note", "p_value"):
+            if out[key] is None:
+                del out[key]
+        return out
+
+
 def analyze(inp: AssayInput) -> AssayResult:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # an all-flagged group is NaN, reported as such
@@ -85,7 +118,7 @@ class Cytotoxicity:
     def percent(self, a):
         return 100 * (a - self.zero) / (self.full - self.zero)
 
-    def condition(self, group, label: str, concentration: float | None = None) -> dict:
+    def condition(self, group, label: str, concentration: float | None = None) -> Condition:
         """One condition's wells, cell-free correction, % per well, mean, spread and flags."""
         p = self.p
         a = self.absorbance(group)
@@ -101,21 +134,20 @@ class Cytotoxicity:
             flags.append(INTERFERENCE)
         if mean(percent) > p.flag_above_percent:
             flags.append(f"above-{p.flag_above_percent:g}-percent")
-        return {"role": group.role, "name": group.name, "label": label, "concentration": concentration,
-                "well_range": group.spec.wells, "cell_free_range": cell_free.spec.wells if cell_free else "",
-                "absorbance": a.tolist(), "mean_absorbance": mean(a), "cv_percent": cv_percent(a),
-                "cell_free": a_free.tolist(), "interference_percent": interference, "percent": percent.tolist(),
-                "mean": mean(percent), "sd": sd(percent), "flags": flags}
+        return Condition(group.role, group.name, label, concentration, group.spec.wells,
+                         cell_free.spec.wells if cell_free else "", a.tolist(), mean(a), cv_percent(a),
+                         a_free.tolist(), interference, percent.tolist(), mean(percent), sd(percent), flags)
 
     def run(self) -> AssayResult:
         p, layout = self.p, self.inp.layout
         metric = METRIC[p.readout]
-        controls = [{**self.condition(g, g.name), "note": NOTES.get((p.readout, g.role), "")}
-                    for role in CONTROLS for g in layout.groups(role, interference=False)]
+        controls = [self.condition(g, g.name) for role in CONTROLS for g in layout.groups(role, interference=False)]
+        for c in controls:
+            c.note = NOTES.get((p.readout, c.role), "")
         positive = [self.condition(g, f"{g.name} {g.spec.nominal:g} {g.spec.unit or ''}".rstrip(), g.spec.nominal)
                     for g in self._positive_groups()]
-        reported = [c for c in controls if c["role"] == "vehicle"] + positive
-        results = [Result(c["label"], metric, c["mean"], "%", c["flags"]) for c in reported]
+        reported = [c for c in controls if c.role == "vehicle"] + positive
+        results = [Result(c.label, metric, c.mean, "%", c.flags) for c in reported]
         samples, fits = [], []
         for slot in dict.fromkeys(g.name for g in layout.groups("sample", interference=False)):
             sample, rows, fit_record = self.sample(slot, {s["name"] for s in samples})
@@ -127,7 +159,8 @@ class Cytotoxicity:
                    "reads": f"{p.read} − {p.reference_read}" if self.referenced else p.read,
                    "reference_missing": p.reference_read if p.reference_read and not self.referenced else None,
                    "blank": self.blank, "untreated": self.untreated, "zero": self.zero, "full": self.full,
-                   "controls": controls, "positive_control": positive, "samples": samples,
+                   "controls": [c.to_dict() for c in controls], "positive_control": [c.to_dict() for c in positive],
+                   "samples": samples,
                    "ci_level": p.ci_level, "fit_fixed": p.fit_fixed, "effect_threshold": p.effect_threshold_percent,
                    "lowest_effect_rule": p.lowest_effect_rule, "lowest_effect_alpha": p.lowest_effect_alpha,
                    "fit_interference": p.fit_interference, "p_floor": P_FLOOR}
@@ -141,21 +174,21 @@ class Cytotoxicity:
                                 file=self.inp.protocol.path, where=f"layout.wells[{g.index}]")
         return sorted(groups, key=lambda g: -g.spec.nominal)
 
-    def metrics(self, controls: list[dict], positive: list[dict]) -> dict:
+    def metrics(self, controls: list[Condition], positive: list[Condition]) -> dict:
         """What the protocol's acceptance criteria point into."""
         relative = self.untreated - self.blank
         metrics = {"blank": {"mean_absorbance": self.blank}, "controls": {
-            c["name"]: {"mean_absorbance": c["mean_absorbance"], "cv_percent": c["cv_percent"],
-                        "percent_of_untreated": 100 * (c["mean_absorbance"] - self.blank) / relative}
-            for c in controls if c["role"] != "blank"}}
+            c.name: {"mean_absorbance": c.mean_absorbance, "cv_percent": c.cv_percent,
+                     "percent_of_untreated": 100 * (c.mean_absorbance - self.blank) / relative}
+            for c in controls if c.role != "blank"}}
         if self.p.readout == "LDH":
             metrics["max_release"] = {"fold_over_spontaneous": (self.full - self.blank) / relative}
         if positive:
-            metrics["positive_control"] = {"top_concentration": positive[0]["concentration"],
-                                           "top_concentration_percent": positive[0]["mean"]}
+            metrics["positive_control"] = {"top_concentration": positive[0].concentration,
+                                           "top_concentration_percent": positive[0].mean}
         return metrics
 
-    def sample(self, slot: str, taken: set[str]) -> tuple[dict, list[Result], dict]:
+    def sample(self, slot: str, taken: set[str]) -> tuple[dict, list[Result], FitRecord]:
         """One sample slot: its dilution series, dose-response, result rows and fit record."""
         p, inp = self.p, self.inp
         sample = inp.samples.get(slot)
@@ -168,15 +201,15 @@ class Cytotoxicity:
             if g.name == slot:
                 c = series.at(dilution_step(g, series, source, inp.protocol.path))
                 conditions.append(self.condition(g, f"{name} {c:.4g} {unit}", c))
-        conditions.sort(key=lambda c: -c["concentration"])
+        conditions.sort(key=lambda c: -c.concentration)
         untreated = float(self.percent(self.untreated))
         lowest, p_values = self.lowest_effect(conditions, untreated)
-        left_out = [c["concentration"] for c in conditions if INTERFERENCE in c["flags"] and not p.fit_interference]
-        fitted = [c for c in conditions if c["concentration"] not in left_out]
-        conc = np.array([c["concentration"] for c in fitted])
-        means = np.array([c["mean"] for c in fitted])
-        x = np.concatenate([[c["concentration"]] * len(c["percent"]) for c in fitted] or [[]])
-        y = np.concatenate([c["percent"] for c in fitted] or [[]])
+        left_out = [c.concentration for c in conditions if INTERFERENCE in c.flags and not p.fit_interference]
+        fitted = [c for c in conditions if c.concentration not in left_out]
+        conc = np.array([c.concentration for c in fitted])
+        means = np.array([c.mean for c in fitted])
+        x = np.concatenate([[c.concentration] * len(c.percent) for c in fitted] or [[]])
+        y = np.concatenate([c.percent for c in fitted] or [[]])
         wells, levels = np.isfinite(y), np.isfinite(means)
         conc, means, x, y = conc[levels], means[levels], x[wells], y[wells]
         problem = dr.monotonic_problem(conc, means, untreated, p.nonmonotonic_tolerance_percent, WHAT[p.readout],
@@ -187,10 +220,10 @@ class Cytotoxicity:
         if ic50.status == "estimated":
             ci = f"{ic50.lower:.4g}–{ic50.upper:.4g}" if ic50.lower is not None else "not computable"
             ic50.reason = f"IC50 {ic50.value:.4g} {unit} ({100 * p.ci_level:g} % CI {ci})"
-        rows = [Result(c["label"], METRIC[p.readout], c["mean"], "%", c["flags"], concentration=c["concentration"],
+        rows = [Result(c.label, METRIC[p.readout], c.mean, "%", c.flags, concentration=c.concentration,
                        concentration_unit=unit) for c in conditions]
         if p.lowest_effect_rule == "dunnett":
-            rows += [Result(c["label"], "p_value", pv, "", c["flags"], concentration=c["concentration"],
+            rows += [Result(c.label, "p_value", pv, "", c.flags, concentration=c.concentration,
                             concentration_unit=unit) for c, pv in zip(conditions, p_values)]
         without = [f"fit without {c:.4g} {unit} (interference)" for c in left_out]
         qualifier = {"above-highest-tested": ">", "below-lowest-tested": "<"}.get(ic50.status)
@@ -200,7 +233,7 @@ class Cytotoxicity:
                            qualifier=qualifier))
         if ic50.status == "estimated":
             rows += [Result(name, "ic50_ci_lower", ic50.lower, unit), Result(name, "ic50_ci_upper", ic50.upper, unit)]
-        tested = [c["concentration"] for c in conditions if np.isfinite(c["mean"])]
+        tested = [c.concentration for c in conditions if np.isfinite(c.mean)]
         top = f"none up to {max(tested):.4g} {unit}" if tested else None
         if lowest is not None or not tested:
             rows.append(Result(name, "lowest_effect_concentration", lowest, unit, [] if lowest else [NOT_REACHED]))
@@ -209,27 +242,28 @@ class Cytotoxicity:
                                qualifier=">"))
         for row in rows:
             row.slot = slot
-        detail = {"slot": slot, "name": name, "unit": unit, "series_source": source, "conditions": conditions,
-                  "ic50": vars(ic50), "lowest_effect": lowest, "no_lowest_effect": top, "left_out_of_fit": left_out}
+        detail = {"slot": slot, "name": name, "unit": unit, "series_source": source,
+                  "conditions": [c.to_dict() for c in conditions], "ic50": vars(ic50), "lowest_effect": lowest,
+                  "no_lowest_effect": top, "left_out_of_fit": left_out}
         return detail, rows, dr.fit_record(name, curve, x, y, unit, WHAT[p.readout])
 
-    def lowest_effect(self, conditions: list[dict], untreated: float) -> tuple[float | None, list[float]]:
+    def lowest_effect(self, conditions: list[Condition], untreated: float) -> tuple[float | None, list[float]]:
         """The lowest effect concentration by the protocol's rule, and each condition's Dunnett p (NaN under the
-        threshold rule); each condition gets its p as c["p_value"]."""
+        threshold rule); each condition gets its p as c.p_value."""
         p = self.p
-        means = np.array([c["mean"] for c in conditions])
+        means = np.array([c.mean for c in conditions])
         effect = dr.effect(means, untreated)
         if p.lowest_effect_rule == "threshold":
             finite = np.isfinite(means)
-            conc = np.array([c["concentration"] for c in conditions])[finite]
+            conc = np.array([c.concentration for c in conditions])[finite]
             hits = [dr.lowest_effect(conc, means[finite], untreated, p.effect_threshold_percent)] if conc.size else []
             p_values = [float("nan")] * len(conditions)
             hits = [h for h in hits if h is not None]
         else:
             control = self.percent(self.absorbance(self.required("untreated")))
-            p_values, _ = dunnett([c["percent"] for c in conditions], control)
-            hits = [c["concentration"] for c, e, pv in zip(conditions, effect, p_values)
+            p_values, _ = dunnett([c.percent for c in conditions], control)
+            hits = [c.concentration for c, e, pv in zip(conditions, effect, p_values)
                     if pv < p.lowest_effect_alpha and e > 0]
         for c, pv in zip(conditions, p_values):
-            c["p_value"] = pv
+            c.p_value = pv
         return (float(min(hits)) if hits else None), p_values
