@@ -251,8 +251,8 @@ def _condition(inp: AssayInput, group, od: np.ndarray, in_well: np.ndarray, lloq
               if np.isfinite(o) and np.isnan(c)]
     if cv_percent(od) > p.flag_cv_percent:
         flags.append(REPLICATE_CV)
-    flags.append(range_flag(well_mean, lloq, uloq))
-    flags = [f for f in flags if f]
+    flag = range_flag(well_mean, lloq, uloq)
+    flags += [flag] if flag else []
     if any(f.split()[0] in OUT_OF_RANGE for f in flags):
         flags.append(REASSAY)
     qualifier, bound = censored(well_mean, lloq, uloq, p.kit_dilution * p.incubation_dilution)
