@@ -37,8 +37,9 @@ class FitRecord(Mapping):
     def of(cls, name: str, fit, x, y, line, *, x_unit: str | None = None, y_label: str | None = None,
            log_x: bool | None = None) -> "FitRecord":
         """The record of an assayrunner.Fit (its JSON summary, non-finite numbers as None) fitted on x, y."""
-        return cls(name, **fit.to_dict(), x=_listed(x), y=_listed(y), line=list(line), x_unit=x_unit,
-                   y_label=y_label, log_x=log_x)
+        summary = fit.to_dict()
+        return cls(name, summary["model"], summary["parameters"], summary["se"], summary["r2"], summary["converged"],
+                   summary["n"], summary.get("rss"), _listed(x), _listed(y), list(line), x_unit, y_label, log_x)
 
     def __getitem__(self, key: str):
         if key not in self._keys():
