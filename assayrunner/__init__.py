@@ -38,6 +38,8 @@ _LAZY = {
     "parse_cell": "cells:parse", "well_name": "plate", "parse_well": "plate", "expand_wells": "layout",
     "CurveSummary": "kinetics", "summarize_curve": "kinetics", "plateau_from_start": "kinetics",
     "kinetic_plot": "plots", "evaluate": "criteria", "MissingMetric": "criteria",
+    # what reader software adds to an export (assayrunner/vendor.py)
+    "ExportLayout": "vendor", "VendorResults": "vendor",
 }
 
 #: Exported modules (a namespace of functions), imported when first used.

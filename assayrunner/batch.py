@@ -50,6 +50,7 @@ class Job:
     params: tuple[str, ...]
     format: str | None
     plate: str | None
+    layout_from_export: bool = False
 
 
 @dataclass(slots=True)
@@ -222,7 +223,7 @@ def check_units(units: list[Unit], files_per_run: int, protocol_id: str, plate_s
 @cache
 def _setup(job: Job) -> engine.Setup:
     """The batch's setup, once per process (a forked worker inherits the parent's)."""
-    return engine.prepare(job.assay, job.protocol, job.params)
+    return engine.prepare(job.assay, job.protocol, job.params, job.layout_from_export)
 
 
 def compute(task: tuple[Job, Unit]) -> dict | Failure:
@@ -237,7 +238,8 @@ def compute(task: tuple[Job, Unit]) -> dict | Failure:
     except Exception as exc:
         return Failure(3, f"internal error: {format_traceback(exc)}")
     for key in SHARED:  # the parent has these: sending them back costs more than computing the run
-        del record[key]
+        if key != "layout" or record[key] is _setup(job).protocol.layout:  # a layout from the export is the run's own
+            del record[key]
     record["protocol_sha256"] = _setup(job).protocol.sha256
     return record
 
@@ -250,7 +252,7 @@ def _restore(record: dict, setup: engine.Setup) -> dict:
     """The record with the shared parts put back, once its protocol is known to be the parent's."""
     if record.pop("protocol_sha256") != setup.protocol.sha256:
         raise PluginError(f"the protocol file {setup.protocol.path} changed while the batch ran; run it again")
-    return {**record, "protocol": setup.protocol, "layout": setup.protocol.layout, "software": setup.software}
+    return {"layout": setup.protocol.layout, **record, "protocol": setup.protocol, "software": setup.software}
 
 
 def execute(job: Job, units: list[Unit], *, db: Path, out: Path, templates: Path | None, pdf: bool,

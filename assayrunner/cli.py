@@ -117,6 +117,9 @@ def execute(
     jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", min=1,
                                                 help="Worker processes for a batch (default: the cores).")] = None,
     timeout: Annotated[float, typer.Option(min=0.1, help="Seconds one run of a batch may take.")] = 300.0,
+    layout_from_export: Annotated[bool, typer.Option(
+        "--layout-from-export", help="Take the plate layout from the export (Gen5 Layout block, SoftMax Pro "
+                                     "group tables) instead of the protocol's.")] = False,
     as_json: JsonOption = False,
 ):
     """Run an assay on export files: compute, judge, store and write the certificate (one run per plate)."""
@@ -129,13 +132,13 @@ def execute(
         _execute_batch(assay, files, groups, sheet, protocol=protocol, samples=samples, db=db, out=out,
                        operator=operator, format=format, plate=plate, templates=templates, pdf=pdf,
                        certificate=not no_certificate, params=param or [], jobs=jobs, timeout=timeout,
-                       as_json=as_json)
+                       as_json=as_json, layout_from_export=layout_from_export)
         return
     from .engine import execute as run
 
     outcome = run(assay, files, protocol=protocol, samples=samples, db=db, out=out, operator=operator,
                   format=format, plate=plate, templates=templates, pdf=pdf, supersedes=supersedes,
-                  params=param or [], certificate=not no_certificate)
+                  params=param or [], certificate=not no_certificate, layout_from_export=layout_from_export)
     if as_json:
         _print_json(outcome.to_json())
     else:
@@ -147,13 +150,14 @@ def execute(
 
 
 def _execute_batch(assay: str, files: list[Path], groups: list[str], sheet: Path | None, *, protocol, samples,
-                   operator, format, plate, params, jobs, timeout, as_json, **commit) -> None:
+                   operator, format, plate, params, jobs, timeout, as_json, layout_from_export=False,
+                   **commit) -> None:
     """One run per unit in worker processes; exit 0 only when every run is valid, else 1."""
     from . import batch
     from .progress import progress
 
     units = batch.plan(files, groups, sheet, samples=samples, operator=operator, skip=(samples, sheet))
-    job = batch.Job(assay, protocol, tuple(params), format, plate)
+    job = batch.Job(assay, protocol, tuple(params), format, plate, layout_from_export)
     jobs = jobs or batch.default_jobs()
     with progress(len(units), enabled=not as_json) as tick:
         entries, seconds = batch.execute(job, units, jobs=jobs, timeout=timeout, on_entry=tick, **commit)

@@ -25,6 +25,7 @@ from .reads import describe_area
 from .registry import Assay, AssayInput, AssayResult, PlateDose, Result, SeriesPlate
 from .result_check import check_result
 from .samples import read_samples
+from .vendor import layout_from_export
 
 
 @dataclass
@@ -72,14 +73,14 @@ def execute(assay_name: str, files: list[Path], *, protocol: str | Path | None =
             samples: Path | None = None, db: Path = Path("assayrun.db"), out: Path = Path("certificates"),
             operator: str | None = None, format: str | None = None, plate: str | None = None,
             templates: Path | None = None, pdf: bool = False, supersedes: int | None = None,
-            params: Sequence[str] = (), certificate: bool = True) -> RunOutcome:
+            params: Sequence[str] = (), certificate: bool = True, layout_from_export: bool = False) -> RunOutcome:
     """Run one assay on export files (one plate, or the group of files the protocol takes for one run),
     store the run and write its certificate.
 
     params: per-run overrides of the protocol's [parameters] (see override_parameters); the
     validated parameters are stored with the run.
     """
-    setup = prepare(assay_name, protocol, params)
+    setup = prepare(assay_name, protocol, params, layout_from_export)
     record = compute(setup, files, samples=samples, operator=operator, format=format, plate=plate)
     if certificate:
         from .certificate import check_destination
@@ -105,9 +106,11 @@ class Setup:
     params: tuple[str, ...] = ()
     assay_plugin: dict | None = None
     modified_from: dict | None = None  # see protocol.modified_from
+    layout_from_export: bool = False  # --layout-from-export, or the protocol's [layout] from_export
 
 
-def prepare(assay_name: str, protocol: str | Path | None = None, params: Sequence[str] = ()) -> Setup:
+def prepare(assay_name: str, protocol: str | Path | None = None, params: Sequence[str] = (),
+            layout_from_export: bool = False) -> Setup:
     """Find the assay and protocol and validate the parameters (UserError for any of them)."""
     loaded = plugins.load()
     assay = loaded.assay(assay_name)
@@ -118,7 +121,7 @@ def prepare(assay_name: str, protocol: str | Path | None = None, params: Sequenc
     plugin = loaded.assay_plugins.get(assay.name)
     return Setup(assay, proto, validated_parameters(assay, proto, params), software_versions(loaded),
                  tuple(params), {"distribution": plugin.distribution, "version": plugin.version} if plugin else None,
-                 modified_from(proto, loaded.protocol_files))
+                 modified_from(proto, loaded.protocol_files), layout_from_export or proto.layout.from_export)
 
 
 def compute(setup: Setup, files: Sequence[Path], *, samples: Path | None = None, operator: str | None = None,
@@ -133,6 +136,8 @@ def compute(setup: Setup, files: Sequence[Path], *, samples: Path | None = None,
     inputs = [read_input(Path(f), loaded.readers, format) for f in files]
     plates = _series_plates(inputs, doses, plate) if proto.plate_series else \
         [(select_plate(inputs, plate), inputs[0], PlateDose(), None)]
+    if setup.layout_from_export:  # the run's layout is the one the reader software was given (the first plate's)
+        proto = proto.model_copy(update={"layout": layout_from_export(plates[0][0], plates[0][1].path)})
     laid_out = [_lay_out(proto, p, f) for p, f, _, _ in plates]
     chosen, (reads, layout, skipped) = plates[0][0], laid_out[0]
     skipped = [s for s in skipped if all(s in other[2] for other in laid_out)]  # empty on every plate

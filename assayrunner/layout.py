@@ -107,7 +107,9 @@ class Layout(BaseModel):
 
     rows: int = Field(8, ge=1, le=32)
     columns: int = Field(12, ge=1, le=48)
-    wells: list[WellGroup]
+    wells: list[WellGroup] = []
+    from_export: bool = Field(False, description="the run's layout comes from the export (Gen5 Layout block, "
+                                                 "SoftMax Pro group tables), not from `wells`")
 
     @model_validator(mode="after")
     def _wells_on_the_plate(self):

@@ -165,6 +165,18 @@ class Plate:
     reads: list[Read] = field(default_factory=list)
     metadata: dict[str, object] = field(default_factory=dict)
 
+    def export_layout(self):
+        """The layout the export carries (an assayrunner.vendor.ExportLayout), or None."""
+        from .vendor import export_layout
+
+        return export_layout(self)
+
+    def vendor_results(self):
+        """The in-well concentrations the reader software calculated (assayrunner.vendor.VendorResults), or None."""
+        from .vendor import vendor_results
+
+        return vendor_results(self)
+
     def to_json(self) -> dict:
         return {
             "name": self.name,

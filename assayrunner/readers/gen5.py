@@ -365,6 +365,38 @@ def _finish(out: _Export, shape: tuple[int, int], name: str) -> Plate:
     return Plate(name, shape[0], shape[1], reads, meta)
 
 
+def _layout_block(out: _Export) -> None:
+    """The 'Layout' block: a header of column numbers, then per plate row a line per layer ('Well ID',
+    'Conc/Dil'), the row letter on the first line only, the layer's name after the last column."""
+    rows = out.sheet.rows
+    start = next((i for i in range(out.lo, out.hi) if any(C.text(c) == "Layout" for c in rows[i][:2])), None)
+    if start is None:
+        return
+    header = next((i for i in range(start + 1, min(start + 4, out.hi)) if not C.row_blank(rows[i])), None)
+    texts = [C.text(c) for c in rows[header]] if header is not None else []
+    if "1" not in texts:
+        return
+    first = texts.index("1")
+    columns = [k for k in range(first, len(texts)) if texts[k] == str(k - first + 1)]
+    layout: dict[str, dict[str, str]] = {}
+    row = -1
+    for line in rows[header + 1:out.hi]:
+        cells = [C.text(c) for c in line]
+        if C.row_blank(line) or len(cells) <= columns[-1]:
+            break
+        letter = cells[first - 1] if first else ""
+        if letter:
+            if not re.fullmatch(r"[A-Z]{1,2}", letter):
+                break
+            row += 1
+        name = next((t for t in cells[columns[-1] + 1:] if t), "Well ID")
+        for k in columns:
+            if cells[k] and row >= 0:
+                layout.setdefault(name, {})[well_name(row, k - first)] = cells[k]
+    if layout:
+        out.layout = layout
+
+
 def _curve_fits(out: _Export) -> None:
     rows = out.sheet.rows
     for i in range(out.lo, out.hi):
@@ -391,6 +423,7 @@ def _sheet_plates(source: Source, sheet: Sheet, shared: dict) -> list[Plate]:
         _well_lists(out)
         _matrix_series(out)
         _curve_fits(out)
+        _layout_block(out)
         for key in _SHARED:
             out.meta.setdefault(key, shared.get(key))
             shared[key] = out.meta[key]
