@@ -85,14 +85,14 @@ def half_unit(text: str) -> float:
 
 
 def printed_half_unit(values) -> float:
-    """Half a unit of the last digit a read prints, from its numbers: the most decimals any of them needs
-    (a printer drops trailing zeros; 1e-7 relative slack absorbs float32 and binary noise). NaN when the
-    numbers carry full precision (nothing was rounded that we can know of)."""
+    """Half a unit of the last digit a read prints, from its numbers: the most decimals (at most 6) any of
+    them needs (a printer drops trailing zeros); float32 or binary noise (1e-7 relative, and at most a
+    hundredth of that digit) is not a digit. NaN when a number carries more: its precision is not known."""
     finite = np.asarray(values, dtype=float).ravel()
     finite = finite[np.isfinite(finite)]
     most = 0
     for v in np.unique(finite):
-        d = next((d for d in range(10) if abs(round(v, d) - v) <= 1e-7 * max(abs(v), 1e-3)), None)
+        d = next((d for d in range(7) if abs(round(v, d) - v) <= min(1e-7 * abs(v), 0.01 * 10.0 ** -d)), None)
         if d is None:
             return math.nan
         most = max(most, d)
@@ -161,11 +161,12 @@ def _softmax_layout(meta: dict) -> ExportLayout:
         if role == "calibrator" and conc and " " in conc:
             unit = unit or conc.split(" ", 1)[1]  # 'Concentration ng/mL'
         carried: dict[str, float | None] = {}
+        name = group.get("name", "")
         for row in rows:
             well = row.get(wells, "")
             if not find_well(well):
                 continue
-            name = row.get(slot, "").strip() or group.get("name", "")
+            name = row.get(slot, "").strip() or name  # continuation lines leave the sample blank
             for key in (conc, dilution):
                 if key and key in row:
                     carried[key] = _float(row[key])

@@ -1,0 +1,206 @@
+"""The quant assay: hand-computed linear, quadratic and 4PL plates; layout and vendor values from real exports."""
+
+import json
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from assayrunner.testing import check, plate_from_wells, result
+from conftest import DATA
+
+EXPORTS = DATA / "plate-exports"
+SMP_ELISA = EXPORTS / "moldev-softmaxpro" / "smp_elisa450_plateformat_groups_utf16.txt"
+SMP_HCP = EXPORTS / "moldev-softmaxpro" / "smp_hcp_elisa_450_650_timeformat_utf16.txt"
+GEN5_BGAL = EXPORTS / "agilent-gen5" / "gen5_kinetic_420nm_bgal_stdcurve_sample.txt"
+GEN5_MEANV = DATA / "quant" / "gen5-meanv.toml"
+
+PICOGREEN = {"STD1": 1000, "STD2": 500, "STD3": 100, "STD4": 50, "STD5": 10, "STD6": 5, "STD7": 1}
+
+
+def _standards(response, levels: dict, rows="ABCDEFG") -> dict:
+    """Duplicate standard wells in columns 1-2, one level per row, each reading response(nominal)."""
+    return {f"{r}{c}": response(nominal) for r, nominal in zip(rows, levels.values()) for c in (1, 2)}
+
+
+def _samples_csv(path, rows):
+    path.write_text("slot,sample,dilution\n" + "".join(f"{s},{n},{d}\n" for s, n, d in rows), encoding="utf-8")
+    return path
+
+
+def test_linear_picogreen_plate_by_hand(assay_run, tmp_path):
+    # F = 10 (blank) + 2 C: a straight line the fit recovers exactly.
+    wells = _standards(lambda c: 10 + 2 * c, PICOGREEN) | {"H1": 10, "H2": 10}
+    wells |= {"A3": 210, "A4": 230,      # (210-10)/2 = 100, (230-10)/2 = 110: mean 105 x 10 = 1050
+              "A5": 11, "A6": 11,        # (11-10)/2 = 0.5 < 1 (LLOQ): "< 1 x 4"
+              "A7": 2200, "A8": 2220}    # 1095, 1105 > 1000 (ULOQ): "> 1000"
+    samples = _samples_csv(tmp_path / "s.csv", [("S1", "DNA-1", 10), ("S2", "DNA-2", 4), ("S3", "DNA-3", 1)])
+    run = assay_run("quant", plate_from_wells(wells, wavelength_nm=520), samples, protocol="quant-picogreen-1")
+    s1 = result(run, "DNA-1 (1:10)", "concentration")
+    assert s1.value == pytest.approx(1050) and s1.qualifier is None and s1.slot == "S1"
+    # SD of (1000, 1100) = 70.7107; %CV of (100, 110) = 100 x 7.0711 / 105 = 6.7344
+    assert result(run, "DNA-1 (1:10)", "concentration_sd").value == pytest.approx(70.7107, rel=1e-5)
+    assert result(run, "DNA-1 (1:10)", "cv_percent").value == pytest.approx(6.7344, rel=1e-4)
+    below = result(run, "DNA-2 (1:4)", "concentration")
+    assert (below.qualifier, below.value) == ("<", 4.0) and "below-lloq" in below.flags
+    above = result(run, "DNA-3", "concentration")
+    assert (above.qualifier, above.value) == (">", 1000.0) and "above-uloq" in above.flags
+    assert run.valid and check(run, "linearity").value == pytest.approx(1.0)
+    assert check(run, "standards").value == 7
+    assert check(run, "vendor-agreement").detail.startswith("the export carries no concentrations")
+
+
+def test_quadratic_bca_plate_by_hand(assay_run, tmp_path):
+    # A562 = 0.100 (blank) + 0.001 C - 1e-7 C^2; a sample at 0.5 C read: root of the quadratic by numpy.
+    bca = {"A": 2000, "B": 1500, "C": 1000, "D": 750, "E": 500, "F": 250, "G": 125, "H": 25}
+
+    def f(c):
+        return 0.1 + 1e-3 * c - 1e-7 * c * c
+
+    wells = _standards(f, bca, rows="ABCDEFGH") | {"A3": 0.1, "A4": 0.1, "B3": 0.55, "B4": 0.57}
+    roots = [min(r.real for r in np.roots([-1e-7, 1e-3, -(y - 0.1)]) if r.real >= 0) for y in (0.55, 0.57)]
+    samples = _samples_csv(tmp_path / "s.csv", [("S1", "lysate", 2)])
+    run = assay_run("quant", plate_from_wells(wells, wavelength_nm=562), samples, protocol="quant-bca-1")
+    assert result(run, "lysate (1:2)", "concentration").value == pytest.approx(2 * np.mean(roots), rel=1e-9)
+    assert run.valid and check(run, "standard-curve-r2").value == pytest.approx(1.0)
+    fit = run.result.fits[0]
+    assert fit["model"] == "quadratic" and fit["parameters"]["c"] == pytest.approx(-1e-7, rel=1e-6)
+
+
+@pytest.mark.parametrize("weights", ["none", "1/y^2"])
+def test_4pl_elisa_plate_by_hand(assay_run, weights):
+    # OD = d + (a - d) / (1 + (C / c)^b), a = 0.05, d = 3.0, c = 200, b = 1.2: exact data, either weighting.
+    def od(conc):
+        return 3.0 + (0.05 - 3.0) / (1 + (conc / 200) ** 1.2)
+
+    elisa = {"STD1": 1000, "STD2": 500, "STD3": 250, "STD4": 125, "STD5": 62.5, "STD6": 31.25, "STD7": 15.625,
+             "STD0": 0}
+    wells = _standards(od, elisa, rows="ABCDEFGH") | {"A3": od(80), "A4": od(80), "A5": od(5), "A6": od(5)}
+    run = assay_run("quant", plate_from_wells(wells, wavelength_nm=450), {"S1": "serum", "S2": "low serum"},
+                    params=[f'calibration_weights="{weights}"'])
+    assert result(run, "serum", "concentration").value == pytest.approx(80, rel=1e-6)
+    low = result(run, "low serum", "concentration")        # 5 < 15.625, the lowest non-zero standard
+    assert (low.qualifier, low.value) == ("<", 15.625)
+    assert run.valid and check(run, "standards").value == 7
+
+
+def test_acceptance_fails_on_a_bad_standard_and_few_levels(assay_run):
+    wells = _standards(lambda c: 10 + 2 * c, PICOGREEN) | {"H1": 10, "H2": 10, "A3": 210, "A4": 230}
+    wells |= {"C1": 10 + 2 * 100 * 1.6, "C2": 10 + 2 * 100 * 1.6, "D1": 10 + 2 * 50 * 1.6, "D2": 10 + 2 * 50 * 1.6,
+              "E1": 10 + 2 * 10 * 1.6, "E2": 10 + 2 * 10 * 1.6}     # three levels read 60 % high
+    run = assay_run("quant", plate_from_wells(wells, wavelength_nm=520), protocol="quant-picogreen-1")
+    levels = check(run, "standards")
+    assert not run.valid and not levels.passed and levels.value < 5
+
+
+def test_layout_and_vendor_agreement_from_a_softmax_export(assay_run):
+    run = assay_run("quant", SMP_ELISA, layout_from_export=True)
+    agreement = check(run, "vendor-agreement")
+    assert run.valid and agreement.passed and agreement.value == 0
+    details = run.result.details
+    assert details["layout_source"].startswith("the export: SoftMax Pro group tables")
+    assert {r["name"] for r in details["layout_rows"] if r["role"] == "calibrator"} == {f"St{k}" for k in range(1, 9)}
+    vendor = details["vendor"]
+    assert vendor["software"] == "SoftMax Pro" and len(vendor["rows"]) == 88
+    # the standards' BackCalcConc interpolates their mean OD (SoftMax: InterpX(Plot1@Graph1, AvgOD))
+    st1 = next(r for r in vendor["rows"] if r["well"].startswith("A1"))
+    assert st1["well"] == "A1 (mean of A1, A2)" and st1["vendor"] == "319.992"
+    assert abs(st1["ours"] - 319.992) <= st1["tolerance"]
+    # sample 62195 (A4, OD 0.380): SoftMax prints 42.305; ours the same to its printed precision
+    assert result(run, "62195", "concentration").value == pytest.approx(42.305, abs=5e-4)
+
+
+def test_softmax_dilutions_from_the_group_table(assay_run):
+    run = assay_run("quant", SMP_HCP, layout_from_export=True)
+    assert check(run, "vendor-agreement").passed
+    # Sample 1 at 100x (B3, B4): SoftMax's MeanResult of Result*Dilution is 4150.690
+    r = result(run, "Sample 1 (1:100)", "concentration")
+    assert r.value == pytest.approx(4150.690, abs=0.5)
+    assert run.result.details["reference"] == "reference"   # 450 - 650 per well, as SoftMax's Value
+
+
+def test_layout_and_vendor_agreement_from_a_gen5_export(assay_run):
+    run = assay_run("quant", GEN5_BGAL, protocol=GEN5_MEANV)
+    assert check(run, "vendor-agreement").passed
+    details = run.result.details
+    assert details["layout_source"] == "the export: Gen5 'Layout' block (Well ID, Conc/Dil)"
+    roles = {r["name"]: r["role"] for r in details["layout_rows"]}
+    assert roles["STD12"] == "calibrator" and roles["SPL36"] == "sample" and len(roles) == 12 + 36
+    vendor = details["vendor"]
+    assert (vendor["software"], vendor["version"]) == ("Gen5", "3.12.08")
+    assert vendor["curve"]["Curve Formula"] == "Y = (A-D)/(1+(X/C)^B) + D"
+    by_well = {r["well"]: r for r in vendor["rows"]}
+    assert by_well["A2"]["vendor"] == ">40.000" and by_well["A2"]["agrees"]
+    assert by_well["C1"]["ours"] == pytest.approx(29.907, abs=by_well["C1"]["tolerance"])
+
+
+def _edit_utf16(src, dst, old: str, new: str):
+    text = src.read_bytes().decode("utf-16")
+    assert text.count(old) == 1
+    dst.write_bytes(text.replace(old, new).encode("utf-16"))
+    return dst
+
+
+def test_vendor_agreement_fails_for_an_edited_value(tmp_path, workdir):
+    edited = _edit_utf16(SMP_ELISA, tmp_path / "edited.txt", "62195\tA4\t0.380\t42.305\t42.305",
+                         "62195\tA4\t0.380\t42.805\t42.305")
+    done = subprocess.run([sys.executable, "-m", "assayrunner", "execute", "quant", str(edited),
+                           "--layout-from-export", "--json"], capture_output=True, text=True, cwd=workdir)
+    assert done.returncode == 1, done.stderr
+    out = json.loads(done.stdout)
+    agreement = next(c for c in out["checks"] if c["id"] == "vendor-agreement")
+    assert agreement["value"] == 1 and not agreement["passed"]
+    html = (workdir / out["certificate"]["html"]).read_text(encoding="utf-8")
+    assert "outside the tolerance (A4)" in html and "SoftMax Pro" in html and "OUTSIDE" in html
+    verify = subprocess.run([sys.executable, "-m", "assayrunner", "verify"], capture_output=True, text=True,
+                            cwd=workdir)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+def test_layout_from_export_without_a_layout_is_exit_2(cli, workdir):
+    plate = workdir / "plate.csv"
+    plate.write_text(",1,2\nA,0.1,0.2\nB,0.3,0.4\n", encoding="utf-8")
+    out = cli("execute", "quant", plate, "--layout-from-export")
+    assert out.exit_code == 2 and "carries no plate layout" in out.stderr
+    assert not (workdir / "assayrun.db").exists() or "runs" not in out.stdout
+
+
+def test_tolerance_propagation_against_refits():
+    # dc/dy_j by refitting the curve with one standard nudged (numpy's polyfit and an explicit inverse),
+    # against crosscheck's first-order (J'WJ)^-1 J'W formula.
+    from assayrun_quant import crosscheck
+
+    from assayrunner.curves import fit
+
+    x = np.array([0, 0, 10, 10, 50, 50, 100, 100.0])
+    y = np.array([0.051, 0.049, 0.212, 0.208, 0.905, 0.897, 1.802, 1.795])
+    curve = fit(x, y, "linear")
+    probe = np.array([0.5, 1.2])
+    own, through = crosscheck.sensitivities(curve, x, probe, np.ones(x.size))
+    h = 1e-6
+    slope, intercept = np.polyfit(x, y, 1)
+    assert own == pytest.approx(1 / slope)
+    for j in range(x.size):
+        bumped = y.copy()
+        bumped[j] += h
+        m, b = np.polyfit(x, bumped, 1)
+        numeric = ((probe - b) / m - (probe - intercept) / slope) / h
+        assert through[:, j] == pytest.approx(numeric, rel=1e-4, abs=1e-6)
+    # tolerance = (|own| d + sum |through| d) x dilution + vendor half unit
+    tol = crosscheck.tolerances(curve, x, np.full(x.size, 5e-4), np.ones(x.size), probe, np.full(2, 5e-4),
+                                np.array([]), np.array([10.0, 1.0]), np.array([5e-4, 5e-3]))
+    expected = (np.abs(own) * 5e-4 + np.abs(through).sum(axis=1) * 5e-4) * [10, 1] + [5e-4, 5e-3]
+    assert tol == pytest.approx(expected)
+
+
+def test_printed_precision():
+    from assayrunner.vendor import half_unit, printed_half_unit
+
+    assert half_unit("42.305") == pytest.approx(5e-4) and half_unit("<0.000") == pytest.approx(5e-4)
+    assert half_unit("12") == 0.5 and math.isnan(half_unit("Range?"))
+    assert printed_half_unit([1.32, 1.785, 0.1]) == pytest.approx(5e-4)             # trailing zeros dropped
+    assert printed_half_unit([3.4631000000000003, 0.0665]) == pytest.approx(5e-5)   # binary noise of 3.4631
+    assert printed_half_unit(np.float32([0.0538, 0.1])) == pytest.approx(5e-5)      # float32 cells of a workbook
+    assert math.isnan(printed_half_unit([2.2075694995298862]))                       # full precision: unknown
