@@ -337,6 +337,7 @@ def test_every_readme_command_gives_a_valid_run(cli, workdir, command, monkeypat
 def test_the_readme_runs_every_example():
     commands = " ".join(readme_commands())
     for example in ("hemolysis/plate.csv", "complement/plate.csv", "cytotoxicity/mtt_plate.csv",
-                    "cytotoxicity/ldh_plate.csv", "coagulation/coagulometer.csv", "coagulation/plate_kinetic.csv"):
+                    "cytotoxicity/ldh_plate.csv", "coagulation/coagulometer.csv", "coagulation/plate_kinetic.csv",
+                    "quant/picogreen_plate.csv", "quant/elisa_softmax.txt"):
         assert example in commands
     assert "ldh_plate.csv --protocol ncl-gta-2-ldh" in commands  # the Hep G2 plate, the Hep G2 protocol
