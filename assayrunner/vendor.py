@@ -204,7 +204,8 @@ def _gen5_results(plate: Plate) -> VendorResults | None:
                 values[well] = _vendor_value(well, text)
             elif math.isfinite(read.values[r, c]):
                 v = float(read.values[r, c])
-                values[well] = VendorValue(well, v, repr(v), None, step, (well,))
+                text = f"{v:.{round(-math.log10(2 * step))}f}" if math.isfinite(step) else repr(v)
+                values[well] = VendorValue(well, v, text, None, step, (well,))
     fits = plate.metadata.get("curve_fits") or []
     where = f" ({read.source})" if read.source else ""
     return VendorResults("Gen5", plate.metadata.get("software_version"), f"Gen5 '[Concentration]' results{where}",
