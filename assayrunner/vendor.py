@@ -271,7 +271,11 @@ def layout_from_export(plate: Plate, path=None):
                         "export it with its layout, or drop --layout-from-export and give the layout in the "
                         "protocol", file=path)
     groups: dict[tuple, list[str]] = {}
+    seen: set[str] = set()
     for e in found.entries:
+        if e.well in seen:  # a well listed in two group tables: the first one holds
+            continue
+        seen.add(e.well)
         nominal = e.dilution if e.role == "sample" else e.concentration
         if e.role == "calibrator" and nominal is None:
             raise UserError(f"standard {e.group} (well {e.well}) has no concentration in the export's layout; "

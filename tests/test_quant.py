@@ -204,3 +204,31 @@ def test_printed_precision():
     assert printed_half_unit([3.4631000000000003, 0.0665]) == pytest.approx(5e-5)   # binary noise of 3.4631
     assert printed_half_unit(np.float32([0.0538, 0.1])) == pytest.approx(5e-5)      # float32 cells of a workbook
     assert math.isnan(printed_half_unit([2.2075694995298862]))                       # full precision: unknown
+
+
+def test_gen5_dilution_series_blank_and_controls_in_the_layout(assay_run, tmp_path):
+    # The BioTek sample export with its layout edited as a lab would set it in Gen5: SPL1 at 1:10 (C1) and
+    # 1:100 (D1) as SPL1:1 / SPL1:2 with their Conc/Dil, a blank in C12/D12 and a control CTL1 in E1/F1.
+    text = GEN5_BGAL.read_text(encoding="utf-8")
+    lines = text.split("\n")
+    at = {line.split("\t")[0]: k for k, line in enumerate(lines[:60]) if line[:2] in ("C\t", "D\t", "E\t", "F\t")}
+    for row, dilution in (("C", "10"), ("D", "100")):
+        cells = lines[at[row]].split("\t")
+        cells[1], cells[12] = f"SPL1:{1 if row == 'C' else 2}", "BLK"
+        lines[at[row]] = "\t".join(cells)
+        conc = lines[at[row] + 1].split("\t")
+        conc[1] = dilution
+        lines[at[row] + 1] = "\t".join(conc)
+    for row in ("E", "F"):
+        cells = lines[at[row]].split("\t")
+        cells[1] = "CTL1"
+        lines[at[row]] = "\t".join(cells)
+    edited = tmp_path / "gen5_layout_edited.txt"
+    edited.write_text("\n".join(lines), encoding="utf-8")
+    run = assay_run("quant", edited, protocol=GEN5_MEANV)
+    rows = {(r["name"], r["role"], r["nominal"]): r["wells"] for r in run.result.details["layout_rows"]}
+    assert rows[("SPL1", "sample", 10.0)] == ["C1"] and rows[("SPL1", "sample", 100.0)] == ["D1"]
+    assert rows[("BLK", "blank", None)] == ["C12", "D12"] and rows[("CTL1", "control", None)] == ["E1", "F1"]
+    # C1's Mean V 32.259 gives Gen5's 29.907 in the well: x 10
+    assert result(run, "SPL1 (1:10)", "concentration").value == pytest.approx(299.07, abs=0.05)
+    assert check(run, "vendor-agreement").passed
