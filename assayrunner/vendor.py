@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .plate import Plate, find_well, well_name
+from .plate import Plate, find_well, parse_well, well_name
 
 #: Role of a layout entry by its Gen5 well-ID prefix.
 GEN5_ROLES = {"STD": "calibrator", "BLK": "blank", "CTL": "control", "SPL": "sample"}
@@ -277,9 +277,18 @@ def layout_from_export(plate: Plate, path=None):
             continue
         seen.add(e.well)
         nominal = e.dilution if e.role == "sample" else e.concentration
+        where = f"{found.source}, {e.group} well {e.well}"
         if e.role == "calibrator" and nominal is None:
-            raise UserError(f"standard {e.group} (well {e.well}) has no concentration in the export's layout; "
-                            "enter it in the reader software and export again", file=path, where=found.source)
+            raise UserError(f"standard {e.group} has no concentration in the export's layout; enter it in the "
+                            "reader software and export again", file=path, where=where)
+        if nominal is not None and (nominal < 0 or (e.role == "sample" and nominal == 0)):
+            what = "dilution must be above 0" if e.role == "sample" else "concentration must be 0 or more"
+            raise UserError(f"{e.group}: the {what}, not {nominal:g}; correct it in the reader software and "
+                            "export again", file=path, where=where)
+        r, c = parse_well(e.well)
+        if r >= plate.rows or c >= plate.columns:
+            raise UserError(f"well {e.well} of {e.group} lies outside the {plate.rows} x {plate.columns} plate; "
+                            "correct the layout in the reader software and export again", file=path, where=where)
         groups.setdefault((e.group, e.role, nominal), []).append(e.well)
     wells = [WellGroup(wells=",".join(w), role=role, name=name, nominal=nominal, unit=found.unit)
              for (name, role, nominal), w in groups.items()]

@@ -232,3 +232,15 @@ def test_gen5_dilution_series_blank_and_controls_in_the_layout(assay_run, tmp_pa
     # C1's Mean V 32.259 gives Gen5's 29.907 in the well: x 10
     assert result(run, "SPL1 (1:10)", "concentration").value == pytest.approx(299.07, abs=0.05)
     assert check(run, "vendor-agreement").passed
+
+
+@pytest.mark.parametrize("old, new, message", [
+    ("62195\tA4\t0.380", "62195\tP4\t0.380", "well P4 of 62195 lies outside the 8 x 12 plate"),
+    ("St2\t160.000", "St2\t-160.000", "St2: the concentration must be 0 or more, not -160"),
+    ("St3\t80.000", "St3\tabc", "standard St3 has no concentration in the export's layout"),
+])
+def test_a_bad_export_layout_is_one_line_exit_2(tmp_path, cli, old, new, message):
+    edited = _edit_utf16(SMP_ELISA, tmp_path / "bad.txt", old, new)
+    out = cli("execute", "quant", edited, "--layout-from-export")
+    assert out.exit_code == 2 and message in out.stderr and len(out.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in out.output
