@@ -135,6 +135,8 @@ def test_standard_curve_against_polyfit():
     sample = inp.values(required_group(inp, "sample")) - blank
     assert np.allclose(curve.back_calculate(sample), (sample - intercept) / slope)
     assert curve.range_flag(0.5) == BELOW_LLOQ and curve.censored(5.0, 2) == (">", 8.0)
+    with_zero = fit_standards(standards + [(required_group(inp, "blank"), 0.0)], inp.values, blank, "linear")
+    assert (with_zero.lloq, with_zero.uloq) == (1.0, 4.0)   # the zero standard anchors the curve only
 
 
 def test_standard_curve_refusals():

@@ -5,7 +5,7 @@ back-calculation, range flags against the lowest and highest standard, censored 
     curve: y' = f(C) over every usable standard well (C = the standard's nominal)
     C_well = f^-1(y')                     back-calculated, NaN where f has no inverse
     log-log: log10 y' = f(log10 C) over the wells with y' > 0 (LAL, many EIAs); C_well = 10^f^-1(log10 y')
-    LLOQ, ULOQ = the lowest and highest standard; a mean outside them is reported as "<"/">" the bound
+    LLOQ, ULOQ = the lowest non-zero and the highest standard; a mean outside them is reported as "<"/">" the bound
 """
 
 from __future__ import annotations
@@ -103,7 +103,8 @@ def fit_standards(standards, values, blank: float, model: str, weights: str | No
         raise UserError(f"the curve does not rise with concentration ({response} {low:.4g} at the lowest standard, "
                         f"{high:.4g} at the highest); check that the standards sit in the layout's wells", where=where)
     nominals = [nominal for _, nominal in standards]
-    return StandardCurve(curve, x[usable], y[usable], float(min(nominals)), float(max(nominals)), log_log)
+    quantified = [n for n in nominals if n > 0] or nominals  # a zero standard anchors the curve, quantifies nothing
+    return StandardCurve(curve, x[usable], y[usable], float(min(quantified)), float(max(nominals)), log_log)
 
 
 def range_flag(concentration: float, lloq: float, uloq: float) -> str | None:

@@ -76,3 +76,52 @@ def _param_jacobian(curve, x: np.ndarray) -> np.ndarray:
         down = dataclasses.replace(curve, params={**curve.params, name: value - h})
         columns.append((up.predict(x) - down.predict(x)) / (2 * h))
     return np.column_stack(columns)
+
+
+def below_curve(sc, response: float) -> bool:
+    """Whether a response without a concentration lies on the low side of the standard curve."""
+    low, high = (float(v) for v in sc.fit.predict([sc.lloq, sc.uloq]))
+    return (response < low) == (high > low)
+
+
+def agreement(inp, sc, standards: list, blanks: list, response) -> dict:
+    """Our in-well concentrations against the software's: {'metrics': ..., 'details': ... or None}."""
+    from assayrunner import printed_half_unit, weight_vector
+
+    vendor = inp.plate.vendor_results()
+    groups = standards + [g for g in inp.layout.groups() if g.role in ("sample", "control", "qc", "spike")]
+    by_well = {w: (g, r) for g in groups for w, r in zip(g.wells, response(g))}
+    compared = [v for v in (vendor.values.values() if vendor else ()) if v.wells and all(w in by_well for w in v.wells)]
+    if not compared:
+        note = ("the export carries no concentrations calculated by the reader software: nothing to compare"
+                if vendor is None or not vendor.values else "no layout well has a value from the reader software")
+        return {"metrics": {"compared": 0, "outside": 0, "note": note}, "details": None}
+    p = inp.parameters
+    reads = [name for name in (p.read, p.reference_read) if name in inp.reads]
+    half = sum(printed_half_unit(inp.reads[name].values) for name in dict.fromkeys(reads))
+    half = half if math.isfinite(half) else 0.0
+    responses = np.array([np.mean([by_well[w][1] for w in v.wells]) for v in compared])
+    ours = sc.back_calculate(responses)
+    curve = sc.fit
+    blank_half = np.full(sum(len(g.wells) for g in blanks), half) if p.subtract_blank else np.array([])
+    tol = tolerances(curve, sc.x, np.full(sc.x.size, half), weight_vector(curve.weights, sc.x, sc.y), responses,
+                     np.full(responses.size, half), blank_half, np.ones(responses.size),
+                     np.array([v.half_unit for v in compared]))
+    rows, outside = [], []
+    for v, c, r, t in zip(compared, ours, responses, tol):
+        ok, diff = compare(float(c), "below" if below_curve(sc, r) else "above", v, float(t))
+        well = v.well if len(v.wells) == 1 else f"{v.well} (mean of {', '.join(v.wells)})"
+        rows.append({"well": well, "group": by_well[v.well][0].name, "ours": float(c), "vendor": v.text,
+                     "difference": diff, "tolerance": float(t), "agrees": ok})
+        if not ok:
+            outside.append(v.well)
+    finite = [r for r in rows if math.isfinite(r["difference"])]
+    largest = max(finite, key=lambda r: r["difference"]) if finite else None
+    metrics = {"compared": len(rows), "outside": len(outside),
+               "largest_difference": largest["difference"] if largest else math.nan,
+               "tolerance_at_largest": largest["tolerance"] if largest else math.nan}
+    if outside:
+        metrics["note"] = f"outside the tolerance: {', '.join(outside[:12])}" + (" ..." if len(outside) > 12 else "")
+    details = {"software": vendor.software, "version": vendor.version, "source": vendor.source, "curve": vendor.curve,
+               "rows": rows, "outside": outside, "largest": largest, "read_half_unit": half}
+    return {"metrics": metrics, "details": details}
