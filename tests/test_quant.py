@@ -244,3 +244,24 @@ def test_a_bad_export_layout_is_one_line_exit_2(tmp_path, cli, old, new, message
     out = cli("execute", "quant", edited, "--layout-from-export")
     assert out.exit_code == 2 and message in out.stderr and len(out.stderr.strip().splitlines()) == 1
     assert "Traceback" not in out.output
+
+
+def test_spike_and_qc_recovery_by_hand(assay_run, tmp_path):
+    # A lab's copy of the PicoGreen protocol with a spike (S1 + 100 ng/mL in the well) and a QC of 50 ng/mL.
+    from conftest import REPO
+
+    text = (REPO / "plugins" / "assayrun_quant" / "protocols" / "quant-picogreen-1.toml").read_text(encoding="utf-8")
+    text = text.replace('id = "quant-picogreen-1"', 'id = "lab-picogreen-spiked"').replace(
+        "wells = [\n", 'wells = [\n  { wells = "H11:H12", role = "spike", name = "S1", nominal = 100.0 },\n'
+                      '  { wells = "G11:G12", role = "qc", name = "QC1", nominal = 50.0 },\n', 1)
+    text = text.replace('  { wells = "G11:G12", role = "sample", name = "S35" },\n', "").replace(
+        '  { wells = "H11:H12", role = "sample", name = "S40" },\n', "")
+    protocol = tmp_path / "spiked.toml"
+    protocol.write_text(text, encoding="utf-8")
+    wells = _standards(lambda c: 10 + 2 * c, PICOGREEN) | {"H1": 10, "H2": 10, "A3": 210, "A4": 230}
+    wells |= {"H11": 410, "H12": 410,    # (410 - 10) / 2 = 200 in the well: (200 - 105) / 100 = 95 %
+              "G11": 100, "G12": 100}    # 45 of 50: 90 %
+    run = assay_run("quant", plate_from_wells(wells, wavelength_nm=520), {"S1": "serum"}, protocol=protocol)
+    assert result(run, "serum", "spike_recovery_percent").value == pytest.approx(95.0)
+    assert result(run, "QC1", "recovery_percent").value == pytest.approx(90.0)
+    assert result(run, "serum", "spike_recovery_percent").flags == []
