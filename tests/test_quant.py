@@ -265,3 +265,9 @@ def test_spike_and_qc_recovery_by_hand(assay_run, tmp_path):
     assert result(run, "serum", "spike_recovery_percent").value == pytest.approx(95.0)
     assert result(run, "QC1", "recovery_percent").value == pytest.approx(90.0)
     assert result(run, "serum", "spike_recovery_percent").flags == []
+
+
+def test_the_exports_unit_wins(assay_run):
+    run = assay_run("quant", SMP_HCP, layout_from_export=True)     # 'Concentration ng/mL'; the protocol says pg/mL
+    assert result(run, "Sample 1 (1:100)", "concentration").unit == "ng/mL"
+    assert run.result.details["unit"] == "ng/mL"

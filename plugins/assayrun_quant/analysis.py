@@ -10,7 +10,8 @@
     spike:  recovery % = 100 (mean c(spiked) - mean c(sample, same name)) / spike nominal
     qc:     recovery % = 100 mean c_well / nominal
 
-A sample group's dilution is its layout entry's nominal, else the samples file's `dilution` column, else 1.
+Concentrations are in the standards' unit (the layout's, e.g. the export's 'Concentration ng/mL'), else
+parameters.unit. A sample group's dilution is its layout entry's nominal, else the samples file's `dilution` column, else 1.
 The curve, back-calculation, level statistics and censoring are the toolkit's (assayrunner.fit_standards,
 BackCalculated, Replicates); when the export carries the reader software's own concentrations, they are
 compared well by well (crosscheck.py) into metrics.vendor_agreement.
@@ -73,6 +74,7 @@ def analyze(inp: AssayInput) -> AssayResult:
                        None if p.calibration_weights == "none" else p.calibration_weights,
                        file=inp.protocol.path, response=p.read)
     levels = _levels(standards, response, sc)
+    unit = next((g.spec.unit for g, _ in standards if g.spec.unit), p.unit)  # the standards' own, else the protocol's
     conditions = [_condition(inp, g, response(g), sc) for g in inp.layout.groups(interference=False)
                   if g.role in ("sample", "control", "qc")]
     spikes = [_spike(inp, g, sc.back_calculate(response(g)), conditions) for g in inp.layout.groups("spike")]
@@ -87,14 +89,14 @@ def analyze(inp: AssayInput) -> AssayResult:
     logistic = curve.model in ("4pl", "5pl")
     fit_record = FitRecord.of("standard curve", curve, sc.x, sc.y,
                               line_through(curve.predict, sc.lloq / 2 if logistic else 0.0, sc.uloq),
-                              x_unit=p.unit, y_label=_y_label(p, reference, p.subtract_blank), log_x=logistic)
+                              x_unit=unit, y_label=_y_label(p, reference, p.subtract_blank), log_x=logistic)
     details = {
-        "analyte": p.analyte, "unit": p.unit, "lloq": sc.lloq, "uloq": sc.uloq,
+        "analyte": p.analyte, "unit": unit, "lloq": sc.lloq, "uloq": sc.uloq,
         "blank_mean": blank if p.subtract_blank else None, "reference": reference,
         "weights": p.calibration_weights, "conditions": conditions, "spikes": spikes, "levels": levels,
         "layout_source": _layout_source(inp), "layout_rows": _layout_rows(inp), "vendor": vendor["details"],
     }
-    return AssayResult(metrics, _results(p, conditions, spikes), [fit_record], details)
+    return AssayResult(metrics, _results(unit, conditions, spikes), [fit_record], details)
 
 
 def _levels(standards: list, response, sc) -> dict:
@@ -172,13 +174,13 @@ def _spike(inp: AssayInput, group, c: np.ndarray, conditions: list[dict]) -> dic
             "flags": [] if low <= recovery <= high else [f"spike recovery outside {low:g}-{high:g} %"]}
 
 
-def _results(p: Parameters, conditions: list[dict], spikes: list[dict]) -> list[Result]:
+def _results(unit: str, conditions: list[dict], spikes: list[dict]) -> list[Result]:
     results = []
     for cd in conditions:
         label = cd["sample"] if cd["dilution"] == 1 else f"{cd['sample']} (1:{cd['dilution']:g})"
-        rows = [("concentration", cd["concentration"], p.unit, cd["qualifier"])]
+        rows = [("concentration", cd["concentration"], unit, cd["qualifier"])]
         if len(cd["wells"]) > 1 and not cd["qualifier"]:  # replicates: their spread
-            rows += [("concentration_sd", cd["sd"], p.unit, None), ("cv_percent", cd["cv_percent"], "%", None)]
+            rows += [("concentration_sd", cd["sd"], unit, None), ("cv_percent", cd["cv_percent"], "%", None)]
         if cd["nominal"]:
             rows.append(("recovery_percent", cd["recovery_percent"], "%", None))
         slot = cd["name"] if cd["role"] == "sample" else None
