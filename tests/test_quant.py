@@ -271,3 +271,11 @@ def test_the_exports_unit_wins(assay_run):
     run = assay_run("quant", SMP_HCP, layout_from_export=True)     # 'Concentration ng/mL'; the protocol says pg/mL
     assert result(run, "Sample 1 (1:100)", "concentration").unit == "ng/mL"
     assert run.result.details["unit"] == "ng/mL"
+
+
+def test_a_batch_keeps_each_exports_own_layout(cli, workdir):
+    out, data = cli.json("execute", "quant", SMP_ELISA, SMP_HCP, "--layout-from-export", "-j", "1", "--no-certificate")
+    assert out.exit_code == 0 and [r["status"] for r in data["runs"]] == ["valid", "valid"]
+    _, hcp = cli.json("runs", "show", str(data["runs"][1]["run_id"]))
+    assert hcp["details"]["layout_source"].startswith("the export: SoftMax Pro group tables (Standards 1")
+    assert cli("verify").exit_code == 0
