@@ -279,3 +279,10 @@ def test_a_batch_keeps_each_exports_own_layout(cli, workdir):
     _, hcp = cli.json("runs", "show", str(data["runs"][1]["run_id"]))
     assert hcp["details"]["layout_source"].startswith("the export: SoftMax Pro group tables (Standards 1")
     assert cli("verify").exit_code == 0
+
+
+def test_the_protocols_layout_on_an_export_with_its_own_is_caught(assay_run):
+    run = assay_run("quant", SMP_ELISA)     # the shipped ELISA layout, not the one SoftMax Pro was given
+    agreement = check(run, "vendor-agreement")
+    assert not run.valid and not agreement.passed and agreement.value > 50
+    assert "with --layout-from-export the run takes it" in agreement.detail

@@ -122,6 +122,9 @@ def agreement(inp, sc, standards: list, blanks: list, response) -> dict:
                "tolerance_at_largest": largest["tolerance"] if largest else math.nan}
     if outside:
         metrics["note"] = f"outside the tolerance: {', '.join(outside[:12])}" + (" ..." if len(outside) > 12 else "")
+        if not inp.layout.from_export and inp.plate.export_layout() is not None:
+            metrics["note"] += ("; the export carries its own layout, which this run did not use: with "
+                                "--layout-from-export the run takes it")
     details = {"software": vendor.software, "version": vendor.version, "source": vendor.source, "curve": vendor.curve,
                "rows": rows, "outside": outside, "largest": largest, "read_half_unit": half}
     return {"metrics": metrics, "details": details}
