@@ -134,6 +134,10 @@ def test_layout_and_vendor_agreement_from_a_gen5_export(assay_run):
     by_well = {r["well"]: r for r in vendor["rows"]}
     assert by_well["A2"]["vendor"] == ">40.000" and by_well["A2"]["agrees"]
     assert by_well["C1"]["ours"] == pytest.approx(29.907, abs=by_well["C1"]["tolerance"])
+    # Gen5 prints A 1.23, B 3.52, C 14.8, D 34.9: its response at 0, slope, ec50, response at infinity
+    params = {r["parameter"]: r for r in vendor["curve_rows"]}
+    assert all(r["agrees"] for r in params.values()) and sorted(params) == ["A", "B", "C", "D"]
+    assert params["A"]["ours"] == pytest.approx(1.23, abs=0.005) and params["D"]["ours"] == pytest.approx(34.9, abs=0.05)
 
 
 def _edit_utf16(src, dst, old: str, new: str):

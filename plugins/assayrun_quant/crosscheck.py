@@ -22,16 +22,54 @@ def sensitivities(curve, x_std: np.ndarray, y: np.ndarray, weights: np.ndarray) 
     responses y; NaN where the curve has no inverse."""
     c = curve.inverse(y)[0]
     slope = _slope(curve, c)
-    J = _param_jacobian(curve, x_std)                                   # (n_std, k)
-    free = [k for k, name in enumerate(curve.params) if name not in curve.fixed]
-    J = J[:, free]
-    JW = J.T * weights                                                   # (k, n_std)
-    dtheta = np.linalg.pinv(JW @ J) @ JW                                 # (k, n_std)
+    free, dtheta = parameter_sensitivities(curve, x_std, weights)
     G = _param_jacobian(curve, np.where(np.isfinite(c), c, 0.0))[:, free]  # (n_wells, k)
     with np.errstate(divide="ignore", invalid="ignore"):
         own = 1.0 / slope
         through = -(G @ dtheta) / slope[:, None]
     return own, through
+
+
+def parameter_sensitivities(curve, x_std: np.ndarray, weights: np.ndarray) -> tuple[list[int], np.ndarray]:
+    """(indices of the free parameters, dθ/dy_std (k_free, n_std)): how the refitted parameters move with each
+    standard well's response, to first order ((J'WJ)^-1 J'W)."""
+    free = [k for k, name in enumerate(curve.params) if name not in curve.fixed]
+    J = _param_jacobian(curve, x_std)[:, free]                           # (n_std, k)
+    JW = J.T * weights                                                   # (k, n_std)
+    return free, np.linalg.pinv(JW @ J) @ JW
+
+
+#: Gen5's printed 4PL, Y = (A-D)/(1+(X/C)^B) + D: A the response at X = 0, D at infinity, C the ec50.
+GEN5_4PL = "Y = (A-D)/(1+(X/C)^B) + D"
+
+
+def curve_rows(curve, x_std, weights, half: float, printed: dict | None) -> list[dict]:
+    """The software's printed 4PL parameters beside ours, each with its tolerance (the standards' printed
+    precision through the refit, plus half a unit of the printed digit); [] for a curve we cannot map."""
+    from assayrunner.vendor import half_unit
+
+    if not printed or curve.model != "4pl" or printed.get("Curve Formula", "").replace(" ", "") != \
+            GEN5_4PL.replace(" ", ""):
+        return []
+    p = curve.params
+    rising = p["hill"] < 0  # our 4PL keeps bottom <= top: y(0) is the bottom when the curve rises
+    ours = {"A": p["bottom"] if rising else p["top"], "B": abs(p["hill"]), "C": p["ec50"],
+            "D": p["top"] if rising else p["bottom"]}
+    names = {"A": "bottom" if rising else "top", "B": "hill", "C": "ec50", "D": "top" if rising else "bottom"}
+    free, dtheta = parameter_sensitivities(curve, x_std, weights)
+    moved = dict(zip([list(p)[k] for k in free], np.abs(dtheta).sum(axis=1) * half))
+    rows = []
+    for key, value in ours.items():
+        text = str(printed.get(key, "")).strip()
+        try:
+            theirs = float(text)
+        except ValueError:
+            continue
+        tol = float(moved.get(names[key], 0.0) + half_unit(text))
+        diff = abs(abs(theirs) - value) if key == "B" else abs(theirs - value)
+        rows.append({"parameter": key, "ours": float(value), "vendor": text, "difference": float(diff),
+                     "tolerance": tol, "agrees": bool(diff <= tol)})
+    return rows
 
 
 def tolerances(curve, x_std, y_std_half, weights, y, y_half, blank_half: np.ndarray, dilution: np.ndarray,
@@ -126,5 +164,6 @@ def agreement(inp, sc, standards: list, blanks: list, response) -> dict:
             metrics["note"] += ("; the export carries its own layout, which this run did not use: with "
                                 "--layout-from-export the run takes it")
     details = {"software": vendor.software, "version": vendor.version, "source": vendor.source, "curve": vendor.curve,
+               "curve_rows": curve_rows(curve, sc.x, weight_vector(curve.weights, sc.x, sc.y), half, vendor.curve),
                "rows": rows, "outside": outside, "largest": largest, "read_half_unit": half}
     return {"metrics": metrics, "details": details}
