@@ -76,6 +76,8 @@ class Protocol(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self):
+        if self.layout.from_export and self.layout.wells:
+            raise ValueError("layout.from_export: the layout comes from the export; give no wells, or drop from_export")
         for first, second in self.layout.duplicate_groups():
             raise ValueError(f"layout.wells[{second}]: repeats the role, name and nominal of layout.wells[{first}]; "
                              "put the wells of one group in one entry")

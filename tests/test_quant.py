@@ -290,3 +290,12 @@ def test_the_protocols_layout_on_an_export_with_its_own_is_caught(assay_run):
     agreement = check(run, "vendor-agreement")
     assert not run.valid and not agreement.passed and agreement.value > 50
     assert "with --layout-from-export the run takes it" in agreement.detail
+
+
+def test_a_protocol_with_from_export_and_wells_is_refused(cli, tmp_path):
+    text = GEN5_MEANV.read_text(encoding="utf-8").replace(
+        "from_export = true", 'from_export = true\nwells = [{ wells = "A1", role = "blank" }]')
+    protocol = tmp_path / "both.toml"
+    protocol.write_text(text, encoding="utf-8")
+    out = cli("execute", "quant", GEN5_BGAL, "--protocol", protocol)
+    assert out.exit_code == 2 and "layout.from_export" in out.stderr and "give no wells" in out.stderr
