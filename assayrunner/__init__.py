@@ -39,7 +39,7 @@ _LAZY = {
     "CurveSummary": "kinetics", "summarize_curve": "kinetics", "plateau_from_start": "kinetics",
     "kinetic_plot": "plots", "evaluate": "criteria", "MissingMetric": "criteria",
     # what reader software adds to an export (assayrunner/vendor.py)
-    "ExportLayout": "vendor", "VendorResults": "vendor", "printed_half_unit": "vendor", "weight_vector": "curves",
+    "ExportLayout": "vendor", "VendorResults": "vendor", "printed_half_unit": "vendor", "half_unit": "vendor", "weight_vector": "curves",
 }
 
 #: Exported modules (a namespace of functions), imported when first used.

@@ -46,7 +46,7 @@ GEN5_4PL = "Y = (A-D)/(1+(X/C)^B) + D"
 def curve_rows(curve, x_std, weights, half: float, printed: dict | None) -> list[dict]:
     """The software's printed 4PL parameters beside ours, each with its tolerance (the standards' printed
     precision through the refit, plus half a unit of the printed digit); [] for a curve we cannot map."""
-    from assayrunner.vendor import half_unit
+    from assayrunner import half_unit
 
     if not printed or curve.model != "4pl" or printed.get("Curve Formula", "").replace(" ", "") != \
             GEN5_4PL.replace(" ", ""):
