@@ -110,10 +110,13 @@ def export_layout(plate: Plate) -> ExportLayout | None:
 
 
 def vendor_results(plate: Plate) -> VendorResults | None:
-    """The in-well concentrations the software calculated (Gen5 '[Concentration]', SoftMax Pro 'Result')."""
+    """The in-well concentrations the software calculated (Gen5 '[Concentration]', SkanIt 'Standard Curve N:
+    Conc.', SoftMax Pro 'Result')."""
     meta = plate.metadata
     if meta.get("software") == "Gen5":
         return _gen5_results(plate)
+    if str(meta.get("software", "")).startswith("SkanIt"):
+        return _skanit_results(plate)
     if meta.get("groups"):
         return _softmax_results(meta)
     return None
@@ -195,6 +198,46 @@ def _gen5_results(plate: Plate) -> VendorResults | None:
     if read is None:
         return None
     step = printed_half_unit(read.values)
+    fits = plate.metadata.get("curve_fits") or []
+    where = f" ({read.source})" if read.source else ""
+    return VendorResults("Gen5", plate.metadata.get("software_version"), f"Gen5 '[Concentration]' results{where}",
+                         _read_values(read, lambda v: step), fits[0] if fits else None)
+
+
+def _skanit_results(plate: Plate) -> VendorResults | None:
+    """SkanIt's 'Standard Curve N: Conc. [unit]' read, printed to a number of significant digits."""
+    read = next((r for r in plate.reads if r.kind == "calculated" and _SKANIT_CONC.match(r.label)), None)
+    if read is None:
+        return None
+    digits = printed_significant_digits(read.values)
+    software = str(plate.metadata.get("software", "SkanIt"))
+    version = re.search(r"ver\.\s*([\d.]+)", software)
+    where = f" ({read.source})" if read.source else ""
+    return VendorResults("SkanIt", version[1] if version else None, f"SkanIt '{read.label}'{where}",
+                         _read_values(read, lambda v: 0.5 * 10.0 ** (math.floor(math.log10(abs(v))) - digits + 1)
+                                      if v and math.isfinite(digits) else math.nan))
+
+
+_SKANIT_CONC = re.compile(r"^Standard Curve \d+: Conc\.")
+
+
+def printed_significant_digits(values) -> float:
+    """The most significant digits any of the numbers needs (a printer of 4 significant digits drops trailing
+    zeros: 0.391 for 0.3910); NaN when one needs more than 7 (full precision)."""
+    finite = np.asarray(values, dtype=float).ravel()
+    finite = finite[np.isfinite(finite) & (finite != 0)]
+    most = 1
+    for v in np.unique(finite):
+        d = next((d for d in range(1, 8) if float(f"{v:.{d}g}") == v), None)
+        if d is None:
+            return math.nan
+        most = max(most, d)
+    return most
+
+
+def _read_values(read, half) -> dict[str, VendorValue]:
+    """A calculated read as vendor values: its numbers (half-unit precision from half(value)) and the texts
+    it kept for flagged cells ('<0.000', '> Max')."""
     values = {}
     for r in range(read.values.shape[0]):
         for c in range(read.values.shape[1]):
@@ -204,12 +247,10 @@ def _gen5_results(plate: Plate) -> VendorResults | None:
                 values[well] = _vendor_value(well, text)
             elif math.isfinite(read.values[r, c]):
                 v = float(read.values[r, c])
-                text = f"{v:.{round(-math.log10(2 * step))}f}" if math.isfinite(step) else repr(v)
+                step = half(v)
+                text = f"{v:.{max(0, round(-math.log10(2 * step)))}f}" if math.isfinite(step) and step else repr(v)
                 values[well] = VendorValue(well, v, text, None, step, (well,))
-    fits = plate.metadata.get("curve_fits") or []
-    where = f" ({read.source})" if read.source else ""
-    return VendorResults("Gen5", plate.metadata.get("software_version"), f"Gen5 '[Concentration]' results{where}",
-                         values, fits[0] if fits else None)
+    return values
 
 
 def _softmax_results(meta: dict) -> VendorResults | None:
@@ -245,8 +286,9 @@ def _softmax_results(meta: dict) -> VendorResults | None:
 def _vendor_value(well: str, text: str) -> VendorValue:
     text = text.strip()
     m = _NUMBER.match(text)
-    if not m:
-        return VendorValue(well, None, text, None, math.nan, (well,))
+    if not m:  # a text; '< Min' / '> Max' (SkanIt) say the side without the bound
+        side = text[0] if text[:1] in ("<", ">") else None
+        return VendorValue(well, None, text, side, math.nan, (well,))
     qualifier = text[0] if text[0] in "<>" else None
     return VendorValue(well, float(text.lstrip("<> ")), text, qualifier, half_unit(text), (well,))
 

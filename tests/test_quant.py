@@ -299,3 +299,15 @@ def test_a_protocol_with_from_export_and_wells_is_refused(cli, tmp_path):
     protocol.write_text(text, encoding="utf-8")
     out = cli("execute", "quant", GEN5_BGAL, "--protocol", protocol)
     assert out.exit_code == 2 and "layout.from_export" in out.stderr and "give no wells" in out.stderr
+
+
+def test_vendor_agreement_with_a_skanit_report(assay_run):
+    # Thermo SkanIt prints its concentrations to 4 significant digits and '< Min' / '> Max' beyond the standards
+    skanit = EXPORTS / "thermo-skanit" / "skanit_varioskan_elisa450_report.xlsx"
+    run = assay_run("quant", skanit, protocol=DATA / "quant" / "skanit-apoe.toml")
+    vendor = run.result.details["vendor"]
+    assert (vendor["software"], vendor["version"]) == ("SkanIt", "7.0.0.50") and len(vendor["rows"]) == 94
+    assert check(run, "vendor-agreement").passed
+    rows = {r["well"]: r for r in vendor["rows"]}
+    assert rows["A1"]["vendor"] == "> Max" and rows["A1"]["ours"] > 1.0          # above the top standard
+    assert rows["B2"]["vendor"] == "0.3910" and rows["B2"]["difference"] <= rows["B2"]["tolerance"]

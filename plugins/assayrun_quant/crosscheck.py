@@ -83,8 +83,11 @@ def tolerances(curve, x_std, y_std_half, weights, y, y_half, blank_half: np.ndar
     return raw * dilution + np.nan_to_num(vendor_half)
 
 
-def compare(ours: float, side: str, vendor, tolerance: float) -> tuple[bool, float]:
-    """(agrees, |difference|) of one well; side is 'below' or 'above' the curve when ours is NaN."""
+def compare(ours: float, side: str, vendor, tolerance: float, bounds: tuple[float, float]) -> tuple[bool, float]:
+    """(agrees, |difference|) of one well; side is 'below' or 'above' the curve when ours is NaN; bounds
+    (LLOQ, ULOQ) stand in for a vendor's '< Min' / '> Max' without a number."""
+    if vendor.value is None and vendor.qualifier:
+        vendor = dataclasses.replace(vendor, value=bounds[0] if vendor.qualifier == "<" else bounds[1])
     if vendor.value is None:  # a text such as 'Range?': the software found no value
         return (not math.isfinite(ours)), math.nan
     if not math.isfinite(ours):
@@ -147,7 +150,7 @@ def agreement(inp, sc, standards: list, blanks: list, response) -> dict:
                      np.array([v.half_unit for v in compared]))
     rows, outside = [], []
     for v, c, r, t in zip(compared, ours, responses, tol):
-        ok, diff = compare(float(c), "below" if below_curve(sc, r) else "above", v, float(t))
+        ok, diff = compare(float(c), "below" if below_curve(sc, r) else "above", v, float(t), (sc.lloq, sc.uloq))
         well = v.well if len(v.wells) == 1 else f"{v.well} (mean of {', '.join(v.wells)})"
         rows.append({"well": well, "group": by_well[v.well][0].name, "ours": float(c), "vendor": v.text,
                      "difference": diff, "tolerance": float(t), "agrees": ok})
