@@ -26,6 +26,12 @@ def plate_lines(plate: Plate, number: int, count: int) -> list[str]:
     for key, value in plate.metadata.items():
         text = str(value)
         lines.append(f"  {key}: {text if len(text) <= _WIDTH else text[:_WIDTH - 1] + '…'}")
+    layout, vendor = plate.export_layout(), plate.vendor_results()
+    if layout is not None:
+        lines.append(f"  layout in the export: {len(layout.entries)} wells, from the {layout.source} "
+                     "(execute --layout-from-export uses it)")
+    if vendor is not None:
+        lines.append(f"  values the software calculated: {len(vendor.values)} wells, {vendor.source}")
     for read in plate.reads:
         lines += ["", *read_lines(read)]
     return lines

@@ -178,10 +178,14 @@ class Plate:
         return vendor_results(self)
 
     def to_json(self) -> dict:
-        return {
+        out = {
             "name": self.name,
             "rows": self.rows,
             "columns": self.columns,
             "metadata": self.metadata,
             "reads": [read.to_json() for read in self.reads],
         }
+        for key, found in (("export_layout", self.export_layout()), ("vendor_results", self.vendor_results())):
+            if found is not None:
+                out[key] = found.to_json()
+        return out

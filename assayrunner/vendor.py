@@ -75,7 +75,9 @@ class VendorResults:
 
     def to_json(self) -> dict:
         return {"software": self.software, "version": self.version, "source": self.source, "curve": self.curve,
-                "values": {w: vars(v) for w, v in self.values.items()}}
+                "values": {w: {**vars(v), "wells": list(v.wells),
+                               "half_unit": v.half_unit if math.isfinite(v.half_unit) else None}
+                           for w, v in self.values.items()}}
 
 
 def half_unit(text: str) -> float:

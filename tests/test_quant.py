@@ -311,3 +311,12 @@ def test_vendor_agreement_with_a_skanit_report(assay_run):
     rows = {r["well"]: r for r in vendor["rows"]}
     assert rows["A1"]["vendor"] == "> Max" and rows["A1"]["ours"] > 1.0          # above the top standard
     assert rows["B2"]["vendor"] == "0.3910" and rows["B2"]["difference"] <= rows["B2"]["tolerance"]
+
+
+def test_read_shows_what_the_software_added(cli):
+    out, data = cli.json("read", SMP_HCP)
+    plate = data["plates"][0]
+    assert plate["export_layout"]["software"] == "SoftMax Pro" and len(plate["export_layout"]["entries"]) == 92
+    a1 = plate["vendor_results"]["values"]["A1"]
+    assert (a1["text"], a1["value"], a1["half_unit"]) == ("Range?", None, None)
+    assert "layout in the export: 92 wells" in cli("read", SMP_HCP).stdout
