@@ -90,15 +90,15 @@ def printed_half_unit(values) -> float:
     """Half a unit of the last digit a read prints, from its numbers: the most decimals (at most 6) any of
     them needs (a printer drops trailing zeros); float32 or binary noise (1e-7 relative, and at most a
     hundredth of that digit) is not a digit. NaN when a number carries more: its precision is not known."""
-    finite = np.asarray(values, dtype=float).ravel()
-    finite = finite[np.isfinite(finite)]
-    most = 0
-    for v in np.unique(finite):
-        d = next((d for d in range(7) if abs(round(v, d) - v) <= min(1e-7 * abs(v), 0.01 * 10.0 ** -d)), None)
-        if d is None:
-            return math.nan
-        most = max(most, d)
-    return 0.5 * 10.0 ** -most
+    v = np.unique(np.asarray(values, dtype=float))
+    v = v[np.isfinite(v)]
+    if not v.size:
+        return 0.5
+    d = np.arange(7)[:, None]
+    fits = np.abs(np.round(v * 10.0 ** d) / 10.0 ** d - v) <= np.minimum(1e-7 * np.abs(v), 0.01 * 10.0 ** -d)
+    if not fits.any(axis=0).all():
+        return math.nan
+    return 0.5 * 10.0 ** -int(fits.argmax(axis=0).max())
 
 
 def export_layout(plate: Plate) -> ExportLayout | None:
