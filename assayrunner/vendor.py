@@ -134,6 +134,8 @@ def _gen5_layout(meta: dict) -> ExportLayout:
         prefix = m["prefix"]
         number = _float(conc.get(well, ""))
         group = prefix if prefix == "BLK" else f"{prefix}{m['level']}"
+        if prefix == "SPL" and number is not None and 0 < number < 1:
+            number = 1 / number  # Gen5 writes a dilution series as 1, 0.5, 0.25: the fraction of the neat sample
         entries.append(LayoutEntry(well, group, GEN5_ROLES[prefix],
                                    concentration=number if prefix in ("STD", "CTL") else None,
                                    dilution=number if prefix == "SPL" else None))

@@ -212,11 +212,11 @@ def test_printed_precision():
 
 def test_gen5_dilution_series_blank_and_controls_in_the_layout(assay_run, tmp_path):
     # The BioTek sample export with its layout edited as a lab would set it in Gen5: SPL1 at 1:10 (C1) and
-    # 1:100 (D1) as SPL1:1 / SPL1:2 with their Conc/Dil, a blank in C12/D12 and a control CTL1 in E1/F1.
+    # 1:100 (D1, written 0.01) as SPL1:1 / SPL1:2 with their Conc/Dil, a blank in C12/D12 and a control in E1/F1.
     text = GEN5_BGAL.read_text(encoding="utf-8")
     lines = text.split("\n")
     at = {line.split("\t")[0]: k for k, line in enumerate(lines[:60]) if line[:2] in ("C\t", "D\t", "E\t", "F\t")}
-    for row, dilution in (("C", "10"), ("D", "100")):
+    for row, dilution in (("C", "10"), ("D", "0.01")):   # Gen5 may write a dilution as the fraction: 0.01 = 1:100
         cells = lines[at[row]].split("\t")
         cells[1], cells[12] = f"SPL1:{1 if row == 'C' else 2}", "BLK"
         lines[at[row]] = "\t".join(cells)
@@ -320,3 +320,19 @@ def test_read_shows_what_the_software_added(cli):
     a1 = plate["vendor_results"]["values"]["A1"]
     assert (a1["text"], a1["value"], a1["half_unit"]) == ("Range?", None, None)
     assert "layout in the export: 92 wells" in cli("read", SMP_HCP).stdout
+
+
+def test_printed_linear_curve_beside_ours():
+    # Gen5 prints "Y=A*X+B" to 3 significant digits; numpy's polyfit gives the same line to that precision.
+    from assayrun_quant import crosscheck
+
+    from assayrunner import fit
+
+    x = np.repeat([1000, 333.33, 111.11, 37.037, 12.346], 2)
+    y = np.array([3.41, 3.329, 1.136, 1.109, 0.378, 0.369, 0.126, 0.123, 0.041, 0.040])
+    slope, intercept = np.polyfit(x, y, 1)
+    printed = {"Curve Formula": "Y=A*X+B", "A": f"{slope:.3g}", "B": f"{intercept:.3g}"}
+    rows = crosscheck.curve_rows(fit(x, y, "linear"), x, np.ones(x.size), 5e-4, printed)
+    assert [r["parameter"] for r in rows] == ["A", "B"] and all(r["agrees"] for r in rows)
+    printed["B"] = f"{intercept + 0.01:.3g}"     # an intercept 0.01 off: beyond the standards' rounding
+    assert not crosscheck.curve_rows(fit(x, y, "linear"), x, np.ones(x.size), 5e-4, printed)[1]["agrees"]

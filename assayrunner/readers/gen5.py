@@ -400,7 +400,7 @@ def _layout_block(out: _Export) -> None:
 def _curve_fits(out: _Export) -> None:
     rows = out.sheet.rows
     for i in range(out.lo, out.hi):
-        if rows[i] and C.text(rows[i][0]) == "Curve Fitting Results":
+        if rows[i] and C.text(rows[i][0]).endswith("Curve Fitting Results"):  # 'StdCurve Fitting Results' too
             j = i + 1
             while j < out.hi and C.row_blank(rows[j]):
                 j += 1

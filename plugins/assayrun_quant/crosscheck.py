@@ -39,23 +39,29 @@ def parameter_sensitivities(curve, x_std: np.ndarray, weights: np.ndarray) -> tu
     return free, np.linalg.pinv(JW @ J) @ JW
 
 
-#: Gen5's printed 4PL, Y = (A-D)/(1+(X/C)^B) + D: A the response at X = 0, D at infinity, C the ec50.
-GEN5_4PL = "Y = (A-D)/(1+(X/C)^B) + D"
+#: Gen5's printed curves: Y = (A-D)/(1+(X/C)^B) + D (A the response at X = 0, D at infinity, C the ec50) and
+#: Y=A*X+B, spaces left out.
+GEN5_FORMULAS = {"Y=(A-D)/(1+(X/C)^B)+D": "4pl", "Y=A*X+B": "linear"}
+
+
+def _gen5_names(curve) -> dict[str, str]:
+    """Gen5's letters -> our parameter names for the fitted curve."""
+    if curve.model == "linear":
+        return {"A": "slope", "B": "intercept"}
+    rising = curve.params["hill"] < 0  # our 4PL keeps bottom <= top: y(0) is the bottom when the curve rises
+    return {"A": "bottom" if rising else "top", "B": "hill", "C": "ec50", "D": "top" if rising else "bottom"}
 
 
 def curve_rows(curve, x_std, weights, half: float, printed: dict | None) -> list[dict]:
-    """The software's printed 4PL parameters beside ours, each with its tolerance (the standards' printed
+    """The software's printed curve parameters beside ours, each with its tolerance (the standards' printed
     precision through the refit, plus half a unit of the printed digit); [] for a curve we cannot map."""
     from assayrunner import half_unit
 
-    if not printed or curve.model != "4pl" or printed.get("Curve Formula", "").replace(" ", "") != \
-            GEN5_4PL.replace(" ", ""):
+    if not printed or GEN5_FORMULAS.get(printed.get("Curve Formula", "").replace(" ", "")) != curve.model:
         return []
     p = curve.params
-    rising = p["hill"] < 0  # our 4PL keeps bottom <= top: y(0) is the bottom when the curve rises
-    ours = {"A": p["bottom"] if rising else p["top"], "B": abs(p["hill"]), "C": p["ec50"],
-            "D": p["top"] if rising else p["bottom"]}
-    names = {"A": "bottom" if rising else "top", "B": "hill", "C": "ec50", "D": "top" if rising else "bottom"}
+    names = _gen5_names(curve)
+    ours = {key: abs(p[name]) if name == "hill" else p[name] for key, name in names.items()}
     free, dtheta = parameter_sensitivities(curve, x_std, weights)
     moved = dict(zip([list(p)[k] for k in free], np.abs(dtheta).sum(axis=1) * half))
     rows = []
@@ -66,7 +72,7 @@ def curve_rows(curve, x_std, weights, half: float, printed: dict | None) -> list
         except ValueError:
             continue
         tol = float(moved.get(names[key], 0.0) + half_unit(text))
-        diff = abs(abs(theirs) - value) if key == "B" else abs(theirs - value)
+        diff = abs(abs(theirs) - value) if names[key] == "hill" else abs(theirs - value)
         rows.append({"parameter": key, "ours": float(value), "vendor": text, "difference": float(diff),
                      "tolerance": tol, "agrees": bool(diff <= tol)})
     return rows
