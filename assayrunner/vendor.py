@@ -20,6 +20,8 @@ from .plate import Plate, find_well, parse_well, well_name
 #: Role of a layout entry by its Gen5 well-ID prefix.
 GEN5_ROLES = {"STD": "calibrator", "BLK": "blank", "CTL": "control", "SPL": "sample"}
 _GEN5_ID = re.compile(r"^(?P<prefix>STD|BLK|CTL|SPL)(?P<level>\d*)(?::(?P<dilution>\d+))?$")
+#: Gen5's interpolated concentrations: '[Concentration]' by default, 'Conc' or 'Concentration' when renamed.
+_GEN5_CONC = re.compile(r"^\[?Conc(?:entration)?\]?$", re.IGNORECASE)
 _NUMBER = re.compile(r"^[<>]?\s*-?\d+(?:\.(?P<decimals>\d+))?(?:[eE][-+]?\d+)?$")
 
 
@@ -198,13 +200,13 @@ def _softmax_role(name: str, has_concentration: bool) -> str:
 
 
 def _gen5_results(plate: Plate) -> VendorResults | None:
-    read = next((r for r in plate.reads if r.kind == "calculated" and r.label.strip() == "[Concentration]"), None)
+    read = next((r for r in plate.reads if r.kind == "calculated" and _GEN5_CONC.match(r.label.strip())), None)
     if read is None:
         return None
     step = printed_half_unit(read.values)
     fits = plate.metadata.get("curve_fits") or []
     where = f" ({read.source})" if read.source else ""
-    return VendorResults("Gen5", plate.metadata.get("software_version"), f"Gen5 '[Concentration]' results{where}",
+    return VendorResults("Gen5", plate.metadata.get("software_version"), f"Gen5 '{read.label}' results{where}",
                          _read_values(read, lambda v: step), fits[0] if fits else None)
 
 

@@ -336,3 +336,13 @@ def test_printed_linear_curve_beside_ours():
     assert [r["parameter"] for r in rows] == ["A", "B"] and all(r["agrees"] for r in rows)
     printed["B"] = f"{intercept + 0.01:.3g}"     # an intercept 0.01 off: beyond the standards' rounding
     assert not crosscheck.curve_rows(fit(x, y, "linear"), x, np.ones(x.size), 5e-4, printed)[1]["agrees"]
+
+
+def test_gen5_concentrations_under_another_name(assay_run, tmp_path):
+    # Gen5 lets a lab rename the curve's output ('Conc'); the values are the same interpolations
+    edited = tmp_path / "renamed.txt"
+    edited.write_text(GEN5_BGAL.read_text(encoding="utf-8").replace("\t[Concentration]\n", "\tConc\n"),
+                      encoding="utf-8")
+    run = assay_run("quant", edited, protocol=GEN5_MEANV)
+    assert run.result.details["vendor"]["source"].startswith("Gen5 'Conc' results")
+    assert check(run, "vendor-agreement").passed and run.result.details["vendor"]["rows"]
