@@ -74,12 +74,17 @@ class VendorResults:
     source: str
     values: dict[str, VendorValue] = field(default_factory=dict)
     curve: dict | None = None   # the software's printed fit, as printed
+    blank_subtracted: dict[str, dict[str, VendorValue]] = field(default_factory=dict)  # raw read label -> values
 
     def to_json(self) -> dict:
         return {"software": self.software, "version": self.version, "source": self.source, "curve": self.curve,
-                "values": {w: {**vars(v), "wells": list(v.wells),
-                               "half_unit": v.half_unit if math.isfinite(v.half_unit) else None}
-                           for w, v in self.values.items()}}
+                "values": _values_json(self.values),
+                "blank_subtracted": {label: _values_json(v) for label, v in self.blank_subtracted.items()}}
+
+
+def _values_json(values: dict[str, VendorValue]) -> dict:
+    return {w: {**vars(v), "wells": list(v.wells), "half_unit": v.half_unit if math.isfinite(v.half_unit) else None}
+            for w, v in values.items()}
 
 
 def half_unit(text: str) -> float:
@@ -201,13 +206,16 @@ def _softmax_role(name: str, has_concentration: bool) -> str:
 
 def _gen5_results(plate: Plate) -> VendorResults | None:
     read = next((r for r in plate.reads if r.kind == "calculated" and _GEN5_CONC.match(r.label.strip())), None)
-    if read is None:
+    blanked = {r.label[len("Blank "):]: _read_values(r, lambda v, h=printed_half_unit(r.values): h)
+               for r in plate.reads if r.kind == "calculated" and r.label.startswith("Blank ")}
+    if read is None and not blanked:
         return None
-    step = printed_half_unit(read.values)
     fits = plate.metadata.get("curve_fits") or []
-    where = f" ({read.source})" if read.source else ""
-    return VendorResults("Gen5", plate.metadata.get("software_version"), f"Gen5 '{read.label}' results{where}",
-                         _read_values(read, lambda v: step), fits[0] if fits else None)
+    source = f"Gen5 '{read.label}' results" + (f" ({read.source})" if read.source else "") if read else \
+        "Gen5 blank-subtracted reads"
+    values = _read_values(read, lambda v, h=printed_half_unit(read.values): h) if read else {}
+    return VendorResults("Gen5", plate.metadata.get("software_version"), source, values, fits[0] if fits else None,
+                         blanked)
 
 
 def _skanit_results(plate: Plate) -> VendorResults | None:

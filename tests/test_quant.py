@@ -210,11 +210,12 @@ def test_printed_precision():
     assert math.isnan(printed_half_unit([2.2075694995298862]))                       # full precision: unknown
 
 
-def test_gen5_dilution_series_blank_and_controls_in_the_layout(assay_run, tmp_path):
-    # The BioTek sample export with its layout edited as a lab would set it in Gen5: SPL1 at 1:10 (C1) and
-    # 1:100 (D1, written 0.01) as SPL1:1 / SPL1:2 with their Conc/Dil, a blank in C12/D12 and a control in E1/F1.
-    text = GEN5_BGAL.read_text(encoding="utf-8")
-    lines = text.split("\n")
+def _edited_bgal(path, blank_offset: dict | None = None):
+    """The BioTek sample export with its layout edited as a lab would set it in Gen5: SPL1 at 1:10 (C1) and
+    1:100 (D1, written 0.01) as SPL1:1 / SPL1:2 with their Conc/Dil, a blank in C12/D12 and a control in E1/F1.
+    With blank_offset ({well: offset}), a 'Blank Mean V [420]' line under each plate row of the results: Mean V
+    minus the mean of the blank wells, printed to 3 decimals (plus the offset at those wells)."""
+    lines = GEN5_BGAL.read_text(encoding="utf-8").split("\n")
     at = {line.split("\t")[0]: k for k, line in enumerate(lines[:60]) if line[:2] in ("C\t", "D\t", "E\t", "F\t")}
     for row, dilution in (("C", "10"), ("D", "0.01")):   # Gen5 may write a dilution as the fraction: 0.01 = 1:100
         cells = lines[at[row]].split("\t")
@@ -227,8 +228,24 @@ def test_gen5_dilution_series_blank_and_controls_in_the_layout(assay_run, tmp_pa
         cells = lines[at[row]].split("\t")
         cells[1] = "CTL1"
         lines[at[row]] = "\t".join(cells)
-    edited = tmp_path / "gen5_layout_edited.txt"
-    edited.write_text("\n".join(lines), encoding="utf-8")
+    if blank_offset is not None:
+        mean_v = {line[0]: [float(x) for x in line.split("\t")[1:13]] for line in lines
+                  if line.endswith("\tMean V [420]") and line[:1].isalpha()}
+        blank = np.mean([mean_v["C"][11], mean_v["D"][11]])
+        out = []
+        for line in lines:
+            out.append(line)
+            if line.endswith("\tMean V [420]") and line[:1].isalpha():
+                row = line[0]
+                values = [v - blank + blank_offset.get(f"{row}{c}", 0.0) for c, v in enumerate(mean_v[row], start=1)]
+                out.append("\t" + "\t".join(f"{v:.3f}" for v in values) + "\tBlank Mean V [420]")
+        lines = out
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+def test_gen5_dilution_series_blank_and_controls_in_the_layout(assay_run, tmp_path):
+    edited = _edited_bgal(tmp_path / "gen5_layout_edited.txt")
     run = assay_run("quant", edited, protocol=GEN5_MEANV)
     rows = {(r["name"], r["role"], r["nominal"]): r["wells"] for r in run.result.details["layout_rows"]}
     assert rows[("SPL1", "sample", 10.0)] == ["C1"] and rows[("SPL1", "sample", 100.0)] == ["D1"]
@@ -346,3 +363,29 @@ def test_gen5_concentrations_under_another_name(assay_run, tmp_path):
     run = assay_run("quant", edited, protocol=GEN5_MEANV)
     assert run.result.details["vendor"]["source"].startswith("Gen5 'Conc' results")
     assert check(run, "vendor-agreement").passed and run.result.details["vendor"]["rows"]
+
+
+def test_gen5_blank_subtracted_reads_are_raw_minus_the_blank_wells():
+    # Gen5's 'Blank 260:260' of the pathlength export: 260 read minus the mean of its BLK wells (G12, H12),
+    # to the printed precision (3 decimals: half a unit for the well, the blank mean and the printed value)
+    from assayrunner.reading import read_input
+    from assayrunner.plugins import load
+
+    plate = read_input(EXPORTS / "agilent-gen5" / "gen5_endpoint_260-280-230_pathlength.txt", load().readers,
+                       None).plates[0]
+    blanks = [e.well for e in plate.export_layout().entries if e.role == "blank"]
+    raw = next(r for r in plate.reads if r.label == "260:260")
+    blanked = plate.vendor_results().blank_subtracted["260:260"]
+    blank = np.mean([raw.value(w) for w in blanks])
+    assert blanks == ["G12", "H12"] and len(blanked) == 96
+    assert all(abs(raw.value(w) - blank - v.value) <= 1.5e-3 + 1e-12 for w, v in blanked.items())
+
+
+def test_gen5_blank_subtracted_values_are_checked(assay_run, tmp_path):
+    agreeing = assay_run("quant", _edited_bgal(tmp_path / "blanked.txt", {}), protocol=GEN5_MEANV)
+    vendor = agreeing.result.details["vendor"]
+    assert len(vendor["blank_rows"]) == 94 and check(agreeing, "vendor-agreement").passed
+    edited = _edited_bgal(tmp_path / "blanked_off.txt", {"A5": 0.01})   # one value 0.010 off: beyond 0.0015
+    run = assay_run("quant", edited, protocol=GEN5_MEANV)
+    agreement = check(run, "vendor-agreement")
+    assert not agreement.passed and agreement.value == 1 and "A5 (blank-subtracted)" in agreement.detail

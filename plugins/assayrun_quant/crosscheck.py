@@ -1,4 +1,5 @@
-"""The vendor cross-check: our in-well concentrations against the reader software's, well by well.
+"""The vendor cross-check: our in-well concentrations (and blank-subtracted responses) against the reader
+software's, well by well.
 
     tolerance_i = |dc_i/dy_i| d_i + sum_j |dc_i/dy_j| d_j + sum_b |dc_i/dy_b| d_b + u_i
 
@@ -154,7 +155,8 @@ def agreement(inp, sc, standards: list, blanks: list, response) -> dict:
     tol = tolerances(curve, sc.x, np.full(sc.x.size, half), weight_vector(curve.weights, sc.x, sc.y), responses,
                      np.full(responses.size, half), blank_half, np.ones(responses.size),
                      np.array([v.half_unit for v in compared]))
-    rows, outside = [], []
+    blank_rows = _blank_rows(inp, vendor, groups, blanks)
+    rows, outside = [], [f"{r['well']} (blank-subtracted)" for r in blank_rows if not r["agrees"]]
     for v, c, r, t in zip(compared, ours, responses, tol):
         ok, diff = compare(float(c), "below" if below_curve(sc, r) else "above", v, float(t), (sc.lloq, sc.uloq))
         well = v.well if len(v.wells) == 1 else f"{v.well} (mean of {', '.join(v.wells)})"
@@ -174,5 +176,32 @@ def agreement(inp, sc, standards: list, blanks: list, response) -> dict:
                                 "--layout-from-export the run takes it")
     details = {"software": vendor.software, "version": vendor.version, "source": vendor.source, "curve": vendor.curve,
                "curve_rows": curve_rows(curve, sc.x, weight_vector(curve.weights, sc.x, sc.y), half, vendor.curve),
-               "rows": rows, "outside": outside, "largest": largest, "read_half_unit": half}
+               "rows": rows, "blank_rows": blank_rows, "outside": outside, "largest": largest,
+               "read_half_unit": half}
     return {"metrics": metrics, "details": details}
+
+
+def _blank_rows(inp, vendor, groups: list, blanks: list) -> list[dict]:
+    """The software's blank-subtracted values of our response read (Gen5 'Blank <read>') against ours, raw minus
+    the mean of the blank wells; tolerance: the read's half unit for the well and for the blank mean, plus the
+    software's. Only for a response without a reference read (the software blanks one read)."""
+    from assayrunner import mean, printed_half_unit
+
+    p = inp.parameters
+    read = inp.reads[p.read]
+    printed = vendor.blank_subtracted.get(read.label)
+    if not printed or not blanks or (p.reference_read in inp.reads and p.reference_read != p.read):
+        return []
+    blank = mean(np.concatenate([inp.values(g, p.read) for g in blanks]))
+    half = printed_half_unit(read.values)
+    half = half if math.isfinite(half) else 0.0
+    rows = []
+    for g in groups:
+        for well, raw in zip(g.wells, inp.values(g, p.read)):
+            v = printed.get(well)
+            if v is None or v.value is None or not math.isfinite(raw):
+                continue
+            diff, tol = abs(raw - blank - v.value), 2 * half + np.nan_to_num(v.half_unit)
+            rows.append({"well": well, "group": g.name, "ours": float(raw - blank), "vendor": v.text,
+                         "difference": float(diff), "tolerance": float(tol), "agrees": bool(diff <= tol)})
+    return rows
