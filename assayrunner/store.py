@@ -429,7 +429,7 @@ def _well_rows(plate, layout, position: int | None = None):
                         "role": group.role if group else None, "group_name": group.name if group else None}
                 if read.kind == "kinetic":
                     for t, v in zip(read.times_s, read.values[r, c]):
-                        yield {**base, "time_s": float(t), "value": _float(v)}
+                        yield {**base, "time_s": _float(t), "value": _float(v)}
                 elif not np.isnan(read.values[r, c]) or well in read.flags:
                     yield {**base, "time_s": None, "value": _float(read.values[r, c])}
 

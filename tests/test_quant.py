@@ -389,3 +389,23 @@ def test_gen5_blank_subtracted_values_are_checked(assay_run, tmp_path):
     run = assay_run("quant", edited, protocol=GEN5_MEANV)
     agreement = check(run, "vendor-agreement")
     assert not agreement.passed and agreement.value == 1 and "A5 (blank-subtracted)" in agreement.detail
+
+
+def test_fuzz_findings_are_exit_2_or_stored(cli, tmp_path):
+    # found by mutating exports: a kinetic line without its time (stored with a NULL time, verify holds) ...
+    lines = GEN5_BGAL.read_text(encoding="utf-8").split("\n")
+    k = next(i for i, line in enumerate(lines) if line.startswith("0:04:00\t"))
+    lines[k] = lines[k].replace("0:04:00", "", 1)
+    untimed = tmp_path / "untimed.txt"
+    untimed.write_text("\n".join(lines), encoding="utf-8")
+    out = cli("execute", "quant", untimed, "--protocol", GEN5_MEANV, "--no-certificate")
+    assert out.exit_code in (0, 1), out.output
+    assert cli("verify").exit_code == 0
+    # ... and a dilution so large the concentration overflows: one line, exit 2, nothing stored
+    huge = tmp_path / "huge.txt"
+    huge.write_text(GEN5_BGAL.read_text(encoding="utf-8").replace(
+        "C\tSPL1\tSPL4", "C\tSPL1:1\tSPL4").replace("\t\t\t\t\t\t\t\t\t\t\t\t\tConc/Dil", "\t1e308\t\t\t\t\t\t\t\t\t\t\t\tConc/Dil", 1),
+        encoding="utf-8")
+    out = cli("execute", "quant", huge, "--protocol", GEN5_MEANV, "--db", tmp_path / "huge.db")
+    assert out.exit_code == 2 and "makes its concentration overflow" in out.stderr
+    assert not (tmp_path / "huge.db").exists() or "Traceback" not in out.output

@@ -138,8 +138,12 @@ def _condition(inp: AssayInput, group, y: np.ndarray, sc) -> dict:
     p: Parameters = inp.parameters
     d = _dilution(inp, group)
     c = sc.back_calculate(y)
-    spread = Replicates.of(c * d)
     m = mean(c)
+    with np.errstate(over="ignore"):
+        if math.isfinite(m) and not math.isfinite(max(m, sc.uloq) * d):
+            raise UserError(f"dilution {d:g} of {group.name} makes its concentration overflow; check the dilution",
+                            where=f"{group.name} wells {', '.join(group.wells)}")
+        spread = Replicates.of(c * d)
     flags = well_flags(inp, [group], [p.read, p.reference_read])
     flags += [f"not-computable well {w}" for w, yy, cc in zip(group.wells, y, c) if np.isfinite(yy) and np.isnan(cc)]
     if Replicates.of(c).cv_percent > p.flag_cv_percent:
