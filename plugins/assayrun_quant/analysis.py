@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, PositiveFloat
 
 from assayrunner import (BELOW_LLOQ, REPLICATE_CV, AssayInput, AssayResult, BackCalculated, FitRecord, Replicates,
                          Result, UserError, blank_mean, check_reads, flag_not_computable, fit_standards, line_through,
-                         mean, recovery_percent, well_flags)
+                         mean, recovery_percent, reference_corrected, well_flags)
 
 from . import crosscheck
 
@@ -53,11 +53,7 @@ class Parameters(BaseModel):
 def analyze(inp: AssayInput) -> AssayResult:
     p: Parameters = inp.parameters
     check_reads(inp, "read", "reference_read")
-    reference = p.reference_read if p.reference_read in inp.reads and p.reference_read != p.read else None
-
-    def raw(group) -> np.ndarray:
-        values = inp.values(group, p.read)
-        return values - inp.values(group, reference) if reference else values
+    raw, reference = reference_corrected(inp, p.read, p.reference_read)
 
     blanks = inp.layout.groups("blank", interference=False)
     blank_wells = np.concatenate([raw(g) for g in blanks]) if blanks else np.array([])
