@@ -99,6 +99,19 @@ class Group:
     def name(self) -> str:
         return self.spec.label
 
+    @property
+    def nominal(self) -> float | None:
+        """The layout entry's `nominal` (a calibrator's concentration, a dilution step), or None."""
+        return self.spec.nominal
+
+    @property
+    def unit(self) -> str | None:
+        return self.spec.unit
+
+    @property
+    def interference(self) -> bool:
+        return self.spec.interference
+
 
 class Layout(BaseModel):
     """A plate layout: the plate size it is written for and its well groups."""

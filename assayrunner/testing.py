@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from .criteria import Check
     from .engine import RunOutcome
     from .plate import Plate
+    from .reading import InputFile
     from .registry import Result
 
 
@@ -68,6 +69,16 @@ def write_plate(plate: "Plate", path: Path) -> Path:
                   for r in range(plate.rows)]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+def read_export(path: Path | str, format: str | None = None) -> "InputFile":
+    """Read an export through every installed reader, yours included, as `assayrun read` does:
+    `.format` is the reader that read it, `.plates` its plates; bad input raises the UserError the
+    command would print."""
+    from .plugins import load
+    from .reading import read_input
+
+    return read_input(Path(path), load().readers, format)
 
 
 def check(run: "RunOutcome", check_id: str) -> "Check":

@@ -8,7 +8,8 @@ import pytest
 from assayrunner.plate import well_name
 from assayrunner.plugins import load
 from assayrunner.reading import read_input
-from assayrunner.testing import check, plate_from_grid, plate_from_wells, result, write_plate
+from assayrunner import UserError
+from assayrunner.testing import check, plate_from_grid, plate_from_wells, read_export, result, write_plate
 from conftest import REPO
 
 EXAMPLE = REPO / "examples" / "hemolysis" / "plate.csv"
@@ -49,3 +50,18 @@ def test_lookups_name_what_the_run_has(assay_run):
         check(run, "no-such-check")
     with pytest.raises(AssertionError, match="PAMAM-G4"):
         result(run, "no-such-sample", "percent_hemolysis")
+
+
+def test_read_export_reads_through_the_installed_readers(tmp_path):
+    hemolysis = read_export(EXAMPLE)
+    assert hemolysis.format == read_input(EXAMPLE, load().readers).format
+    assert len(hemolysis.plates) == 1 and hemolysis.plates[0].reads[0].wavelength_nm == 540
+    table = tmp_path / "table.csv"
+    table.write_text("Well,Value\nA1,0.5\nB2,0.25\n", encoding="utf-8")
+    plate = read_export(table, format="long").plates[0]
+    assert plate.reads[0].values[0, 0] == 0.5 and plate.reads[0].values[1, 1] == 0.25
+    empty = tmp_path / "empty.csv"
+    empty.write_text("", encoding="utf-8")
+    with pytest.raises(UserError) as caught:
+        read_export(empty)
+    assert "empty.csv" in str(caught.value) or caught.value.file == empty

@@ -265,3 +265,11 @@ def test_log_log_standard_curve_against_polyfit():
     assert back[0] == pytest.approx(10 ** ((np.log10(0.6) - b) / m)) and np.isnan(back[1:]).all()
     with pytest.raises(UserError, match="cannot be fit"):  # every standard at the blank: nothing to fit
         fit_standards(standards, lambda g: np.full(len(g.wells), 0.05), 0.05, "linear", log_log=True)
+
+
+def test_group_carries_its_layout_entry():
+    layout = assayrunner.Layout(wells=[{"wells": "A1:A2", "role": "calibrator", "name": "STD1", "nominal": 0.5, "unit": "EU/mL"},
+                              {"wells": "B1", "role": "sample", "name": "S1", "interference": True}])
+    std, spiked = layout.groups()
+    assert (std.wells, std.nominal, std.unit, std.interference) == (("A1", "A2"), 0.5, "EU/mL", False)
+    assert (spiked.nominal, spiked.unit, spiked.interference) == (None, None, True)
