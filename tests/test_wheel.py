@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from conftest import REPO
+from test_plugin_docs import example
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +43,8 @@ def test_wheel_in_a_fresh_venv_runs_hemolysis(venv, tmp_path):
 
 
 def test_scaffold_installs_and_its_tests_pass_in_a_fresh_venv(venv, tmp_path):
-    """`assayrun plugin new`, then pip install the package into the venv and run its own tests there."""
+    """`assayrun plugin new`, then pip install the package into the venv and run its own tests there, and the
+    testing example of docs/plugins.md against it."""
     new = subprocess.run([venv / "bin" / "assayrun", "plugin", "new", "endotoxin"], cwd=tmp_path,
                          capture_output=True, text=True)
     assert new.returncode == 0, new.stderr
@@ -52,9 +54,10 @@ def test_scaffold_installs_and_its_tests_pass_in_a_fresh_venv(venv, tmp_path):
     assert install.returncode == 0, install.stderr
     listed = subprocess.run([venv / "bin" / "assayrun", "plugins", "--json"], capture_output=True, text=True)
     assert [p["distribution"] for p in json.loads(listed.stdout)] == ["assayrun-endotoxin"]
+    (package / "tests" / "test_from_guide.py").write_text(example("testing example"), encoding="utf-8")
     tests = subprocess.run([venv / "bin" / "python", "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=package,
                            capture_output=True, text=True)
-    assert tests.returncode == 0 and "3 passed" in tests.stdout, tests.stdout + tests.stderr
+    assert tests.returncode == 0 and "4 passed" in tests.stdout, tests.stdout + tests.stderr
     again = subprocess.run([venv / "bin" / "assayrun", "plugin", "new", "endotoxin"], cwd=tmp_path,
                            capture_output=True, text=True)
     assert again.returncode == 2 and again.stderr.count("\n") == 1 and "already exists" in again.stderr
