@@ -17,6 +17,7 @@ FILES = {
     "pyproject.toml.tmpl": "pyproject.toml",
     "README.md.tmpl": "README.md",
     "plugin.py.tmpl": "${module}/__init__.py",
+    "analysis.py.tmpl": "${module}/analysis.py",
     "protocol.toml.tmpl": "${module}/${protocol_id}.toml",
     "block.html.tmpl": "${module}/templates/${name}.html",
     "plate.csv.tmpl": "examples/plate.csv",

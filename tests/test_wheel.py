@@ -54,6 +54,12 @@ def test_scaffold_installs_and_its_tests_pass_in_a_fresh_venv(venv, tmp_path):
     assert install.returncode == 0, install.stderr
     listed = subprocess.run([venv / "bin" / "assayrun", "plugins", "--json"], capture_output=True, text=True)
     assert [p["distribution"] for p in json.loads(listed.stdout)] == ["assayrun-endotoxin"]
+    start = subprocess.run([venv / "bin" / "python", "-c", "import sys; sys.argv = ['assayrun', '--help']\n"
+                            "from assayrunner.cli import main\ntry: main()\nexcept SystemExit: print(*sys.modules)"],
+                           capture_output=True, text=True)
+    imported = set(start.stdout.split())
+    assert "assayrun_endotoxin" in imported  # --help imports the plugin module, and it stays light
+    assert not imported & {"numpy", "pydantic", "assayrun_endotoxin.analysis"}, start.stderr
     (package / "tests" / "test_from_guide.py").write_text(example("testing example"), encoding="utf-8")
     tests = subprocess.run([venv / "bin" / "python", "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=package,
                            capture_output=True, text=True)
