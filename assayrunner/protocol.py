@@ -216,7 +216,9 @@ def find(ref: str | Path, extra: list[Path] = (), owners: Mapping[Path, str] = {
 
 def describe(path: Path, owners: Mapping[Path, str] = {}) -> str:
     """A shipped protocol file and who ships it."""
-    return f"{path} (plugin {owners[path]!r})" if path in owners else f"{path} (built in)"
+    if path in owners:
+        return f"{path} (plugin {owners[path]!r})"
+    return f"{path} (built in)" if path.parent == data_dir("protocols") else str(path)
 
 
 def _parsed_ids(files: list[Path]):
