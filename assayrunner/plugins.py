@@ -72,13 +72,14 @@ class Plugins:
         hint = f"; broken plugins, which may have it: {broken} (see `assayrun plugins`)" if broken else ""
         raise UserError(f"unknown assay {name!r}; installed assays: {known}{hint}")
 
-    def protocol(self, ref: str | Path) -> "Protocol":
-        """A protocol by path or id (see protocol.find); PluginError when a broken plugin ships that id."""
-        from .protocol import find, protocol_index
+    def protocol(self, ref: str | Path) -> Protocol:
+        """A protocol by path or id (see protocol.find); PluginError when only a broken plugin ships that id."""
+        from .protocol import find, protocol_index, shipped_files
 
-        for info in self.broken:
-            if str(ref) in protocol_index([Path(f) for f in info.protocols]):
-                raise PluginError(f"protocol {str(ref)!r} comes from {_broken(info)}")
+        if str(ref) not in protocol_index(shipped_files(self.protocol_files)):
+            for info in self.broken:
+                if str(ref) in protocol_index([Path(f) for f in info.protocols]):
+                    raise PluginError(f"protocol {str(ref)!r} comes from {_broken(info)}")
         return find(ref, self.protocol_files, self.protocol_plugins)
 
     def problems(self, commands: dict[str, str] | None = None) -> list[str]:
