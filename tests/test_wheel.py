@@ -101,7 +101,7 @@ def test_each_broken_plugin_is_listed_with_its_reason(faulty):
     assert "ModuleNotFoundError: No module named 'a_module_that_is_not_installed'" in by_name["broken"]["error"]
     assert by_name["raising"]["error"].startswith("register_template_dirs failed: FileNotFoundError: templates "
                                                   "folder missing from the wheel (__init__.py:")
-    assert by_name["raising"]["assays"] == ["raising-od"]  # what it registered before failing, for the messages
+    assert by_name["raising"]["protocols"][0].endswith("raising-od-1.toml")  # registered before it failed
     bad = by_name["badprotocol"]["error"]
     assert bad.startswith("invalid protocol file ") and "badprotocol-od-1.toml: acceptance[0].limt: unknown key" in bad
     assert by_name["misspelt"]["error"] == ("implements 'register_asays', which is not a hook "
@@ -138,7 +138,8 @@ def test_a_command_needing_a_broken_plugin_exits_3_naming_it(faulty, tmp_path):
     plate = tmp_path / "plate.csv"
     shutil.copy(REPO / "examples" / "hemolysis" / "plate.csv", plate)
     for args, plugin, reason in (
-            (["execute", "raising-od", plate], "raising", "register_template_dirs failed: FileNotFoundError"),
+            (["execute", "hemolysis", plate, "--protocol", "raising-od-1"], "raising",
+             "register_template_dirs failed: FileNotFoundError"),
             (["execute", "badprotocol-od", plate], "badprotocol", "acceptance[0].limt: unknown key"),
             (["protocols", "show", "raising-od-1"], "raising", "register_template_dirs failed")):
         run = venv_run(faulty, *args, cwd=tmp_path)
