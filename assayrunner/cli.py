@@ -298,19 +298,23 @@ def plugins(
     all: Annotated[bool, typer.Option("--all", help="Include the built-in plugins.")] = False,
     as_json: JsonOption = False,
 ):
-    """List installed plugins with their versions; broken ones are shown with their error."""
-    from .plugins import load
+    """List installed plugins with their versions; broken ones are shown with their error, problems below."""
+    from .plugins import add_commands, load
 
-    infos = [i for i in load().info if all or not i.builtin]
+    loaded = load()
+    problems = loaded.problems(add_commands(typer.Typer()))
+    infos = [i for i in loaded.info if all or not i.builtin]
     if as_json:
         _print_json([vars(i) for i in infos])
         return
     if not infos:
         typer.echo("No third-party plugins installed (--all shows the built-in ones).")
-        return
-    typer.echo(_table([[i.name, i.distribution, i.version, i.api or "?",
-                        "BROKEN: " + i.error if i.error else ", ".join(i.hooks)]
-                       for i in infos], ["plugin", "distribution", "version", "api", "hooks"]))
+    else:
+        typer.echo(_table([[i.name, i.distribution, i.version, i.api or "?",
+                            "BROKEN: " + i.error if i.error else ", ".join(i.hooks)]
+                           for i in infos], ["plugin", "distribution", "version", "api", "hooks"]))
+    for line in problems:
+        typer.echo(f"problem: {line}")
 
 
 @plugin_app.command("new")
@@ -339,12 +343,18 @@ def protocols_list(ctx: typer.Context, as_json: JsonOption = False):
     from .plugins import load
     from .protocol import load_file, shipped_files
 
-    protocols = [load_file(f) for f in shipped_files(load().protocol_files)]
+    loaded = load()
+    protocols = [load_file(f) for f in shipped_files(loaded.protocol_files)]
+    problems = loaded.problems()
     if as_json:
-        _print_json([{"id": p.id, "version": p.version, "assay": p.assay, "title": p.title, "path": str(p.path)}
+        _print_json([{"id": p.id, "version": p.version, "assay": p.assay, "title": p.title, "path": str(p.path),
+                      "plugin": loaded.protocol_plugins.get(p.path),
+                      "problem": next((line for line in problems if line.startswith(f"protocol id {p.id!r} ")), None)}
                      for p in protocols])
         return
     typer.echo(_table([[p.id, p.version, p.assay, p.title] for p in protocols], ["id", "version", "assay", "title"]))
+    for line in problems:
+        typer.echo(f"problem: {line}")
 
 
 @protocols_app.command("show")
@@ -352,9 +362,8 @@ def protocols_list(ctx: typer.Context, as_json: JsonOption = False):
 def protocols_show(ref: Annotated[str, typer.Argument(help="Protocol id or TOML path.")], as_json: JsonOption = False):
     """Show one protocol with its layout resolved to one entry per well."""
     from .plugins import load
-    from .protocol import find
 
-    p = find(ref, load().protocol_files)
+    p = load().protocol(ref)
     data = p.model_dump(mode="json", exclude={"layout", "text"})
     data["layout"] = {"rows": p.layout.rows, "columns": p.layout.columns, "wells": {
         well: {k: v for k, v in g.spec.model_dump(exclude={"wells"}).items()} for well, g in p.layout.by_well().items()}}
@@ -568,13 +577,9 @@ def _existing_db(path: Path):
 def main() -> None:
     """Console entry point: load plugin commands when the arguments may need them, then run the app."""
     if _wants_plugin_commands(sys.argv[1:]):
-        try:
-            from .plugins import add_commands
+        from .plugins import add_commands
 
-            add_commands(app)
-        except PluginError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            sys.exit(exc.exit_code)
+        add_commands(app)  # a plugin whose register_commands raises adds none, and is warned about
     app()
 
 

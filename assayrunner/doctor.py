@@ -31,19 +31,26 @@ def diagnose(db_path: Path) -> list[Finding]:
 
 
 def plugin_findings() -> list[Finding]:
-    from .errors import PluginError
-    from .plugins import load
+    """The plugins: how many, each broken one with its reason, each problem (a protocol id two files declare, a
+    register_commands that raised)."""
+    import typer
 
-    try:
-        loaded = load()
-    except PluginError as exc:
-        return [Finding("plugins", False, str(exc), "uninstall or fix one of the plugins it names")]
-    broken = [i for i in loaded.info if i.error]
-    found = [Finding("plugins", not broken, f"{len(loaded.info)} loaded ({len(loaded.assays)} assays, "
-                     f"{len(loaded.readers)} readers)" + (f", {len(broken)} broken" if broken else ""))]
+    from .plugins import add_commands, load
+
+    loaded = load()
+    problems = loaded.problems(add_commands(typer.Typer()))
+    broken = loaded.broken
+    found = [Finding("plugins", not broken and not problems,
+                     f"{len(loaded.info)} loaded ({len(loaded.assays)} assays, {len(loaded.readers)} readers)"
+                     + (f", {len(broken)} broken" if broken else "")
+                     + (f", {len(problems)} problem(s)" if problems else ""),
+                     "fix what the lines below name")]
     for info in broken:
         found.append(Finding(f"plugin {info.name}", False, f"broken: {info.error}",
                              f"pip install --upgrade {info.distribution} (or pip uninstall {info.distribution})"))
+    for line in problems:
+        found.append(Finding("plugin problem", False, line,
+                             "uninstall one of the plugins it names, or ask its author for a fixed version"))
     return found
 
 

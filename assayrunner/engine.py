@@ -19,7 +19,7 @@ from .layout import Layout
 from .plate import Plate, Read, parse_well, well_name
 from .config import load_config_file
 from .parameters import override_parameters, validated_parameters
-from .protocol import Protocol, ReadSpec, find, modified_from
+from .protocol import Protocol, ReadSpec, modified_from
 from .reading import InputFile, read_input, select_plate
 from .reads import describe_area
 from .registry import Assay, AssayInput, AssayResult, PlateDose, Result, SeriesPlate
@@ -114,7 +114,7 @@ def prepare(assay_name: str, protocol: str | Path | None = None, params: Sequenc
     """Find the assay and protocol and validate the parameters (UserError for any of them)."""
     loaded = plugins.load()
     assay = loaded.assay(assay_name)
-    proto = find(protocol or assay.default_protocol, loaded.protocol_files)
+    proto = loaded.protocol(protocol or assay.default_protocol)
     if proto.assay != assay.name:
         raise UserError(f"this protocol is for assay {proto.assay!r}, not {assay.name!r}", file=proto.path,
                         where="assay")

@@ -1,4 +1,5 @@
-"""Every hook a plugin can implement, in one place."""
+"""Every hook a plugin can implement, in one place. Each is called on one plugin at a time: a register hook
+that raises disables its plugin alone (docs/plugins.md, "When a plugin is at fault")."""
 
 import pluggy
 

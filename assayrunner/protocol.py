@@ -8,13 +8,14 @@ import math
 import re
 import tomllib
 from functools import cache, lru_cache
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .criteria import Criterion
-from .errors import UserError
+from .errors import PluginError, UserError
 from .interpretation import Interpretation
 from .layout import Layout
 from .resources import data_dir
@@ -186,24 +187,46 @@ def shipped_files(extra: list[Path] = ()) -> list[Path]:
     return sorted(data_dir("protocols").glob("*.toml")) + list(extra)
 
 
-def find(ref: str | Path, extra: list[Path] = ()) -> Protocol:
-    """A protocol by file path, or by id among the shipped ones (only the file with that id is parsed)."""
+def find(ref: str | Path, extra: list[Path] = (), owners: Mapping[Path, str] = {}) -> Protocol:
+    """A protocol by file path, or by id among the shipped ones (only the file with that id is parsed).
+
+    owners: plugin name per plugin protocol file, for the error when two files declare the id (PluginError:
+    the installed plugins clash, nothing the user typed is wrong)."""
     path = Path(ref)
     if path.suffix == ".toml" or path.exists():
         if not path.is_file():
             raise UserError("protocol file not found", file=path)
         return load_file(path)
     files = shipped_files(extra)
+    same = duplicate_ids(files).get(str(ref))
+    if same:
+        raise PluginError(f"protocol id {str(ref)!r} is declared by " + " and by ".join(describe(f, owners) for f in same)
+                          + "; uninstall the plugin that should not ship it, or give the path of the file to use")
     index = protocol_index(files)
     if str(ref) in index:
         protocol = load_file(index[str(ref)])
         if protocol.id == str(ref):
             return protocol
-        index = {p.id: p.path for p in map(load_file, files)}  # an id line the quick scan misread: parse all
+        index = dict(_parsed_ids(files))  # an id line the quick scan misread: parse all
     if str(ref) not in index:
         raise UserError(f"unknown protocol {str(ref)!r}; shipped protocols: {', '.join(sorted(index))}. "
                         "Give an id or the path of a .toml file")
     return load_file(index[str(ref)])
+
+
+def describe(path: Path, owners: Mapping[Path, str] = {}) -> str:
+    """A shipped protocol file and who ships it."""
+    if path in owners:
+        return f"{path} (plugin {owners[path]!r})"
+    return f"{path} (built in)" if path.parent == data_dir("protocols") else str(path)
+
+
+def _parsed_ids(files: list[Path]):
+    for file in files:
+        try:
+            yield load_file(file).id, file
+        except UserError:
+            continue
 
 
 #: A top-level `id = "..."` (or '...') line, the form every shipped protocol uses.
@@ -211,9 +234,19 @@ _ID_LINE = re.compile(r"""^id\s*=\s*(?:"([^"\\]*)"|'([^']*)')\s*(?:#.*)?$""")
 
 
 def protocol_index(files: list[Path]) -> dict[str, Path]:
-    """Protocol id -> file (a later file wins, as before), read from each file's `id` line; a file
-    whose id is not written that simply is parsed whole. Cached per file state (path, size, mtime)."""
-    return dict(_index(tuple(_state(f) for f in files)))
+    """Protocol id -> file (see duplicate_ids for ids two files declare), read from each file's `id` line; a
+    file whose id is not written that simply is parsed whole, one that cannot be read is left out. Cached per
+    file state (path, size, mtime)."""
+    return {pid: path for pid, path in _index(tuple(_state(f) for f in files)) if pid is not None}
+
+
+def duplicate_ids(files: list[Path]) -> dict[str, list[Path]]:
+    """Protocol id -> the files declaring it, for each id that more than one file declares."""
+    seen: dict[str, list[Path]] = {}
+    for pid, path in _index(tuple(_state(f) for f in files)):
+        if pid is not None and path.resolve() not in {p.resolve() for p in seen.get(pid, [])}:
+            seen.setdefault(pid, []).append(path)
+    return {pid: paths for pid, paths in seen.items() if len(paths) > 1}
 
 
 def _state(path: Path) -> tuple[Path, int, int]:
@@ -225,22 +258,25 @@ def _state(path: Path) -> tuple[Path, int, int]:
 
 
 @cache
-def _index(states: tuple[tuple[Path, int, int], ...]) -> tuple[tuple[str, Path], ...]:
+def _index(states: tuple[tuple[Path, int, int], ...]) -> tuple[tuple[str | None, Path], ...]:
     return tuple((_declared_id(path), path) for path, _, _ in states)
 
 
-def _declared_id(path: Path) -> str:
+def _declared_id(path: Path) -> str | None:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
-        return load_file(path).id  # raises the UserError naming the file
+        return None
     for line in text.splitlines():
         if line.lstrip().startswith("["):
             break  # past the top-level keys
         match = _ID_LINE.match(line.strip())
         if match:
             return match.group(1) if match.group(1) is not None else match.group(2)
-    return load_file(path).id
+    try:
+        return load_file(path).id
+    except UserError:
+        return None
 
 
 def modified_from(protocol: Protocol, extra: list[Path] = ()) -> dict | None:

@@ -90,13 +90,41 @@ def test_load_only_named_plugins(installed):
     assert result.stderr == ""
 
 
-def test_duplicate_reader_names_both_plugins_and_stores_nothing(installed, tmp_path):
-    result = assayrun("execute", "hemolysis", DATA / "hemolysis" / "valid_plate.csv",
-                      plugins=[installed["assayrun_clash"]], cwd=tmp_path)
-    assert result.returncode == 3
-    assert "reader 'grid' is registered twice" in result.stderr
-    assert "'assayrunner.readers.grid'" in result.stderr and "'clash'" in result.stderr
-    assert count_rows(tmp_path / "assayrun.db") == 0
+def test_a_plugin_reusing_a_builtin_reader_name_is_disabled_naming_both(installed, tmp_path):
+    clash = [installed["assayrun_clash"]]
+    listing = assayrun("plugins", "--json", plugins=clash)
+    assert listing.returncode == 0
+    [info] = json.loads(listing.stdout)
+    assert info["error"] == "registers reader 'grid', which plugin 'assayrunner.readers.grid' registers too"
+    result = assayrun("execute", "hemolysis", DATA / "hemolysis" / "valid_plate.csv", "--json", plugins=clash,
+                      cwd=tmp_path)
+    assert result.returncode == 0 and json.loads(result.stdout)["valid"] is True  # the built-in grid reader
+    assert "warning: plugin 'clash' (assayrun-clash 0.0.1) is broken and disabled: registers reader 'grid'" \
+        in result.stderr
+
+
+def test_two_plugins_registering_one_assay_name_are_both_disabled(installed, tmp_path):
+    """Neither is the rightful owner of 'demo-od': both are broken, each naming the other; the tool works on."""
+    source = tmp_path / "src"
+    shutil.copytree(PLUGINS / "assayrun_demo", source)
+    (source / "assayrun_demo").rename(source / "assayrun_twin")
+    toml = source / "pyproject.toml"
+    toml.write_text(toml.read_text().replace("assayrun-demo", "assayrun-twin").replace('demo = "assayrun_demo"',
+                                                                                      'twin = "assayrun_twin"'))
+    twin = tmp_path / "twin"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+                    "--target", str(twin), str(source)], check=True, capture_output=True)
+    both = [installed["assayrun_demo"], twin]
+    errors = {p["name"]: p["error"] for p in json.loads(assayrun("plugins", "--json", plugins=both).stdout)}
+    assert errors == {"demo": "registers assay 'demo-od', which plugin 'twin' registers too",
+                      "twin": "registers assay 'demo-od', which plugin 'demo' registers too"}
+    plate = tmp_path / "plate.demo"
+    plate.write_text("DEMO-READER\nA1 0.05\nA2 0.07\nB1 0.80\nB2 0.90\n")
+    run = assayrun("execute", "demo-od", plate, plugins=both, cwd=tmp_path)
+    assert run.returncode == 3 and count_rows(tmp_path / "assayrun.db") == 0
+    assert "error: assay 'demo-od' comes from plugin 'demo' (assayrun-demo 1.2.3), which is broken" in run.stderr
+    assert assayrun("execute", "hemolysis", DATA / "hemolysis" / "valid_plate.csv", plugins=both,
+                    cwd=tmp_path).returncode == 0
 
 
 def test_plugin_api_version_shown_and_a_mismatch_warned(installed):

@@ -84,3 +84,27 @@ def test_interpretation_boundaries():
                                                 {"label": "hemolytic"}])
     assert [table.classify(v) for v in (1.999, 2.0, 5.0, 5.0001, -3)] == ["non", "slight", "slight", "hemolytic", "non"]
     assert table.classify(float("nan")) is None
+
+
+def test_a_duplicate_id_fails_only_that_id_naming_both_files(tmp_path):
+    """Two files declaring one id: finding that id is a PluginError naming both (and who ships each); other ids,
+    and either file by its path, are found as before. A file whose id cannot be read keeps no other id from
+    being found."""
+    from assayrunner.errors import PluginError
+    from assayrunner.protocol import duplicate_ids, find
+
+    shipped = REPO / "protocols" / "ncl-ita-1.toml"
+    copy, twin, unreadable = tmp_path / "copy.toml", tmp_path / "twin.toml", tmp_path / "unreadable.toml"
+    copy.write_text(shipped.read_text())
+    twin.write_text(shipped.read_text().replace('id = "ncl-ita-1"', 'id = "ncl-gta-1-mtt"'))
+    unreadable.write_bytes(b"\xff\xfe not text")
+    extra = [copy, twin, unreadable]
+    assert set(duplicate_ids([*extra, shipped])) == {"ncl-ita-1"}
+    with pytest.raises(PluginError) as raised:
+        find("ncl-ita-1", extra, {copy: "lab-copies"})
+    assert str(raised.value).startswith(f"protocol id 'ncl-ita-1' is declared by {shipped} (built in) and by {copy} "
+                                        "(plugin 'lab-copies'); ")
+    assert find("ncl-ita-12", extra).id == "ncl-ita-12"
+    assert find(str(copy), extra).path == copy
+    with pytest.raises(PluginError, match=f"declared by .*ncl-gta-1-mtt.toml \\(built in\\) and by {twin}; "):
+        find("ncl-gta-1-mtt", extra)
