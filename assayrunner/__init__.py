@@ -24,7 +24,7 @@ _LAZY = {
     "line_through": "plots",
     # the assay toolkit (assayrunner/toolkit/)
     **dict.fromkeys(("ABOVE_ULOQ", "BELOW_LLOQ", "CENSORED", "INTERFERENCE", "MIXED_CENSORED", "NEGATIVE_NET",
-                     "NOT_REACHED", "REPLICATE_CV", "SATURATED", "well_flags"), "toolkit.flags"),
+                     "NOT_REACHED", "REASSAY", "REPLICATE_CV", "SATURATED", "well_flags"), "toolkit.flags"),
     **dict.fromkeys(("required_group", "required_groups", "required_controls", "matched_groups", "check_reads",
                      "reference_corrected"),
                     "toolkit.groups"),
@@ -32,7 +32,7 @@ _LAZY = {
                     "toolkit.levels"),
     **dict.fromkeys(("StandardCurve", "blank_mean", "standard_points", "fit_standards", "range_flag", "censored"),
                     "toolkit.standards"),
-    "FitRecord": "toolkit.records",
+    "FitRecord": "toolkit.records", "Quantified": "toolkit.quantified",
     "dilution_step": "doseseries",
     # plates, wells, cells, kinetic curves and acceptance criteria, for readers and kinetic assays
     "parse_cell": "cells:parse", "well_name": "plate", "parse_well": "plate", "expand_wells": "layout",

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import assayrunner
-from assayrunner import (ABOVE_ULOQ, BELOW_LLOQ, NOT_COMPUTABLE, AssayInput, BackCalculated, CensoredReplicates,
+from assayrunner import (ABOVE_ULOQ, BELOW_LLOQ, NOT_COMPUTABLE, REASSAY, REPLICATE_CV, AssayInput, Quantified, BackCalculated, CensoredReplicates,
                          FitRecord, Replicates, UserError, blank_mean, censored, check_reads, fit_standards,
                          matched_groups, percent_difference, range_flag, recovery_percent, reference_corrected,
                          required_controls, required_group, required_groups, well_flags)
@@ -273,3 +273,62 @@ def test_group_carries_its_layout_entry():
     std, spiked = layout.groups()
     assert (std.wells, std.nominal, std.unit, std.interference) == (("A1", "A2"), 0.5, "EU/mL", False)
     assert (spiked.nominal, spiked.unit, spiked.interference) == (None, None, True)
+
+
+def _linear_curve():
+    inp = make_input(WELLS)
+    standards = matched_groups(inp, "calibrator", inp.parameters.standards, "standards")
+    x = np.array([1, 1, 2, 2, 4, 4.0])
+    slope, intercept = np.polyfit(x, np.array([0.26, 0.24, 0.44, 0.46, 0.86, 0.83]) - 0.05, 1)
+    return inp, fit_standards(standards, inp.values, 0.05, "linear"), slope, intercept
+
+
+def test_quantified_against_numpy():
+    """C = mean((y - b) / m) x d, SD and %CV of the diluted wells (n - 1), worked with numpy here."""
+    inp, curve, slope, intercept = _linear_curve()
+    group = required_group(inp, "sample")
+    y = np.array([0.65, 0.66, 0.63]) - 0.05
+    c = (y - intercept) / slope
+    q = Quantified.of(group, y, curve, 10.0, flag_cv_percent=20)
+    assert np.allclose(q.in_well, c) and q.in_well_mean == pytest.approx(c.mean())
+    assert q.concentration == pytest.approx(10 * c.mean()) and q.qualifier is None and q.flags == []
+    assert q.sd == pytest.approx(np.std(10 * c, ddof=1))
+    assert q.diluted.cv_percent == pytest.approx(100 * np.std(c, ddof=1) / c.mean())
+    steps = Quantified.of(group, y, curve, (10.0, 3.0), flag_cv_percent=20)  # kit x incubation dilution
+    assert steps.dilution == 30.0 and np.allclose(steps.diluted_wells, c * 30)
+    noisy = Quantified.of(group, y, curve, flag_cv_percent=20, cv_values=[1.0, 2.0, 3.0])  # %CV 50 of the ODs
+    assert noisy.replicate_cv == pytest.approx(50.0) and noisy.flags == [REPLICATE_CV]
+
+
+def test_quantified_censoring_and_flags():
+    """Outside the standards (1-4): the bound x dilution with its qualifier, never the extrapolated mean."""
+    inp, curve, slope, intercept = _linear_curve()
+    group = required_group(inp, "sample")
+    high = Quantified.of(group, np.full(3, 2.0), curve, 10.0, flag_cv_percent=20)
+    assert (high.qualifier, high.concentration, math.isnan(high.sd)) == (">", 40.0, True)
+    assert high.flags == [ABOVE_ULOQ, REASSAY]
+    assert high.diluted.mean == pytest.approx(10 * (2.0 - intercept) / slope)  # the number, kept beside the bound
+    low = Quantified.of(group, np.full(3, 0.01), curve, 10.0, flag_cv_percent=20, censored_only=True)
+    assert (low.qualifier, low.concentration, low.flags) == ("<", 10.0, [BELOW_LLOQ, REASSAY])
+    saturated = ["saturated well C1"]
+    none = Quantified.of(group, np.full(3, np.nan), curve, flag_cv_percent=20, flags=saturated)
+    assert math.isnan(none.concentration) and none.flags == saturated + [NOT_COMPUTABLE, REASSAY]
+    quiet = Quantified.of(group, np.full(3, np.nan), curve, flag_cv_percent=20, flags=saturated, censored_only=True)
+    assert quiet.flags == saturated and quiet.qualifier is None
+
+
+def test_quantified_beyond_the_curve():
+    """A log-log curve has no concentration for a response at or below the blank: beyond_curve says '<'."""
+    inp = make_input(WELLS)
+    standards = matched_groups(inp, "calibrator", inp.parameters.standards, "standards")
+    curve = fit_standards(standards, inp.values, 0.05, "linear", log_log=True)
+    group = required_group(inp, "sample")
+    y = np.array([-0.01, 0.0, np.nan])
+    plain = Quantified.of(group, y, curve, 5.0, flag_cv_percent=20)
+    assert plain.qualifier is None and plain.flags[:2] == [f"{NOT_COMPUTABLE} well C1", f"{NOT_COMPUTABLE} well C2"]
+    below = Quantified.of(group, y, curve, 5.0, flag_cv_percent=20, censored_only=True, beyond_curve=True)
+    assert (below.qualifier, below.concentration) == ("<", 5.0) and below.flags[-2:] == [BELOW_LLOQ, REASSAY]
+    _, linear, slope, intercept = _linear_curve()
+    # the curve at the standards: intercept + slope x 1 and x 4 (about 0.19 and 0.79)
+    assert linear.below(intercept + slope * 1 - 0.01) and not linear.below(intercept + slope * 4 + 0.01)
+    assert curve.below(0.0) and not curve.below(10.0)

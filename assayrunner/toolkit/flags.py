@@ -13,9 +13,10 @@ SATURATED = "saturated"  # a well read above the reader's range
 CENSORED = "censored"  # the value is a bound, not a measurement
 MIXED_CENSORED = "mixed-censored"  # replicates censored differently (or some numbers): no mean
 NOT_REACHED = "not-reached"  # an effect was not reached within the tested range
+REASSAY = "re-assay at another dilution"  # a sample outside the standards (or not quantified): dilute and rerun
 
 __all__ = ["ABOVE_ULOQ", "BELOW_LLOQ", "CENSORED", "INTERFERENCE", "MIXED_CENSORED", "NEGATIVE_NET", "NOT_COMPUTABLE",
-           "NOT_REACHED", "REPLICATE_CV", "SATURATED", "well_flags"]
+           "NOT_REACHED", "REASSAY", "REPLICATE_CV", "SATURATED", "well_flags"]
 
 
 def well_flags(inp, groups, reads) -> list[str]:

@@ -47,6 +47,17 @@ class StandardCurve:
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(corrected > 0, 10 ** self.fit.inverse(np.log10(corrected))[0], np.nan)
 
+    def below(self, response: float) -> bool:
+        """Whether a response (one without a concentration) lies on the low side of the curve (log-log: a
+        response at or below 0 is below it)."""
+        ends = [self.lloq, self.uloq]
+        if self.log_log:
+            if not response > 0:
+                return True
+            ends, response = [math.log10(v) for v in ends], math.log10(response)
+        low, high = (float(v) for v in self.fit.predict(ends))
+        return (response < low) == (high > low)
+
     def range_flag(self, concentration: float) -> str | None:
         """BELOW_LLOQ / ABOVE_ULOQ outside the standards, NOT_COMPUTABLE for NaN, None inside."""
         return range_flag(concentration, self.lloq, self.uloq)

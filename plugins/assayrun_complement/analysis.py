@@ -24,14 +24,11 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveFloat, field_validator
 
-from assayrunner import (ABOVE_ULOQ, BELOW_LLOQ, NOT_COMPUTABLE, P_FLOOR, REPLICATE_CV, SATURATED, AssayInput,
-                         AssayResult, BackCalculated, FitRecord, Result, blank_mean, censored, check_reads, cv_percent,
-                         dunnett, fit_standards, flag_not_computable, line_through, matched_groups, mean, range_flag,
-                         reference_corrected, required_controls, required_groups, sd, well_flags)
+from assayrunner import (P_FLOOR, REASSAY, AssayInput, AssayResult, BackCalculated, FitRecord, Quantified, Result,
+                         blank_mean, check_reads, cv_percent, dunnett, fit_standards, flag_not_computable, line_through,
+                         matched_groups, mean, reference_corrected, required_controls, required_groups, well_flags)
 
 NEEDED_BY = "the complement assay"
-REASSAY = "re-assay at another dilution"
-OUT_OF_RANGE = (BELOW_LLOQ, ABOVE_ULOQ, NOT_COMPUTABLE, SATURATED)  # flags that call for REASSAY
 ACTIVATED, NOT_ACTIVATED = "activated", "not activated"
 
 
@@ -119,7 +116,7 @@ def analyze(inp: AssayInput) -> AssayResult:
     levels = {g.name: _standard(g, nominal, od(g), in_well(g), blank) for g, nominal in standards}
     kit = {g.name: _kit_control(inp, g, od(g), in_well(g), rng)
            for g, rng in matched_groups(inp, "qc", p.kit_control_ranges, "kit_control_ranges", needed_by=NEEDED_BY)}
-    conditions = [_condition(inp, g, od(g), in_well(g), lloq, uloq)
+    conditions = [_condition(inp, g, od(g), curve, blank)
                   for g in inp.layout.groups(interference=False) if g.role in ("control", "sample")]
     by_name = {c.name: c for c in conditions}
     required_controls(inp, by_name, (p.negative_control, p.positive_control))
@@ -241,22 +238,12 @@ def _kit_control(inp: AssayInput, group, od: np.ndarray, in_well: np.ndarray, li
             "low": low, "high": high, "in_range": 1.0 if inside else 0.0, "cv_percent": cv_percent(od), "flags": flags}
 
 
-def _condition(inp: AssayInput, group, od: np.ndarray, in_well: np.ndarray, lloq: float, uloq: float) -> Condition:
+def _condition(inp: AssayInput, group, od: np.ndarray, curve, blank: float) -> Condition:
     """Concentration in plasma of one control or sample (mean, SD over its wells), with its flags."""
     p: Parameters = inp.parameters
-    plasma = in_well * p.kit_dilution * p.incubation_dilution
-    well_mean = mean(in_well)
-    flags = _well_flags(inp, group)
-    flags += [f"{NOT_COMPUTABLE} well {w}" for w, o, c in zip(group.wells, od, in_well)
-              if np.isfinite(o) and np.isnan(c)]
-    if cv_percent(od) > p.flag_cv_percent:
-        flags.append(REPLICATE_CV)
-    flag = range_flag(well_mean, lloq, uloq)
-    flags += [flag] if flag else []
-    if any(f.split()[0] in OUT_OF_RANGE for f in flags):
-        flags.append(REASSAY)
-    qualifier, bound = censored(well_mean, lloq, uloq, p.kit_dilution * p.incubation_dilution)
-    concentration, spread = (bound, math.nan) if qualifier else (mean(plasma), sd(plasma))
+    q = Quantified.of(group, od - blank, curve, (p.kit_dilution, p.incubation_dilution),
+                      flag_cv_percent=p.flag_cv_percent, flags=_well_flags(inp, group), cv_values=od)
+    concentration = q.concentration if q.qualifier else q.diluted.mean
     return Condition(group.name, inp.sample_name(group.name), group.role, list(group.wells), od.tolist(),
-                     in_well.tolist(), well_mean, plasma.tolist(), mean(plasma), concentration, spread, qualifier,
-                     cv_percent(od), flags)
+                     q.in_well.tolist(), q.in_well_mean, q.diluted_wells.tolist(), q.diluted.mean,
+                     concentration, q.sd, q.qualifier, q.replicate_cv, q.flags)

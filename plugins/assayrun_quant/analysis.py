@@ -13,7 +13,7 @@
 Concentrations are in the standards' unit (the layout's, e.g. the export's 'Concentration ng/mL'), else
 parameters.unit. A sample group's dilution is its layout entry's nominal, else the samples file's `dilution` column, else 1.
 The curve, back-calculation, level statistics and censoring are the toolkit's (assayrunner.fit_standards,
-BackCalculated, Replicates); when the export carries the reader software's own concentrations, they are
+BackCalculated, Replicates, Quantified); when the export carries the reader software's own concentrations, they are
 compared well by well (crosscheck.py) into metrics.vendor_agreement.
 """
 
@@ -25,13 +25,11 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, PositiveFloat
 
-from assayrunner import (BELOW_LLOQ, REPLICATE_CV, AssayInput, AssayResult, BackCalculated, FitRecord, Replicates,
-                         Result, UserError, blank_mean, check_reads, flag_not_computable, fit_standards, line_through,
-                         mean, recovery_percent, reference_corrected, well_flags)
+from assayrunner import (AssayInput, AssayResult, BackCalculated, FitRecord, Quantified, Replicates, Result, UserError,
+                         blank_mean, check_reads, flag_not_computable, fit_standards, line_through, mean,
+                         recovery_percent, reference_corrected, well_flags)
 
 from . import crosscheck
-
-REASSAY = "re-assay at another dilution"
 
 
 class Parameters(BaseModel):
@@ -133,28 +131,18 @@ def _condition(inp: AssayInput, group, y: np.ndarray, sc) -> dict:
     """Concentration of one sample (control, QC) at one dilution: mean, SD, %CV, censoring, flags."""
     p: Parameters = inp.parameters
     d = _dilution(inp, group)
-    c = sc.back_calculate(y)
-    m = mean(c)
-    with np.errstate(over="ignore"):
-        if math.isfinite(m) and not math.isfinite(max(m, sc.uloq) * d):
-            raise UserError(f"dilution {d:g} of {group.name} makes its concentration overflow; check the dilution",
-                            where=f"{group.name} wells {', '.join(group.wells)}")
-        spread = Replicates.of(c * d)
-    flags = well_flags(inp, [group], [p.read, p.reference_read])
-    flags += [f"not-computable well {w}" for w, yy, cc in zip(group.wells, y, c) if np.isfinite(yy) and np.isnan(cc)]
-    if Replicates.of(c).cv_percent > p.flag_cv_percent:
-        flags.append(REPLICATE_CV)
-    qualifier, value = sc.censored(m, d)
-    if not math.isfinite(m) and np.isfinite(y).any():  # no value at all: under (or over) the curve
-        qualifier = "<" if crosscheck.below_curve(sc, mean(y)) else ">"
-        value = (sc.lloq if qualifier == "<" else sc.uloq) * d
-    if qualifier:
-        flags += [BELOW_LLOQ if qualifier == "<" else "above-uloq", REASSAY]
+    q = Quantified.of(group, y, sc, d, flags=well_flags(inp, [group], [p.read, p.reference_read]),
+                      flag_cv_percent=p.flag_cv_percent, censored_only=True, beyond_curve=True)
+    m = q.in_well_mean
+    if math.isfinite(m) and not math.isfinite(max(m, sc.uloq) * d):
+        raise UserError(f"dilution {d:g} of {group.name} makes its concentration overflow; check the dilution",
+                        where=f"{group.name} wells {', '.join(group.wells)}")
+    qualifier = q.qualifier
     nominal = group.spec.nominal if group.role == "qc" else None
     return {"name": group.name, "sample": inp.sample_name(group.name), "role": group.role, "wells": list(group.wells),
-            "dilution": d, "response": y.tolist(), "in_well": c.tolist(), "in_well_mean": m,
-            "concentration": value, "sd": math.nan if qualifier else spread.sd,
-            "cv_percent": spread.cv_percent, "qualifier": qualifier, "flags": flags, "nominal": nominal,
+            "dilution": d, "response": y.tolist(), "in_well": q.in_well.tolist(), "in_well_mean": m,
+            "concentration": q.concentration, "sd": q.sd,
+            "cv_percent": q.diluted.cv_percent, "qualifier": qualifier, "flags": q.flags, "nominal": nominal,
             "recovery_percent": recovery_percent(m, nominal) if nominal and not qualifier else None}
 
 

@@ -126,12 +126,6 @@ def _param_jacobian(curve, x: np.ndarray) -> np.ndarray:
     return np.column_stack(columns)
 
 
-def below_curve(sc, response: float) -> bool:
-    """Whether a response without a concentration lies on the low side of the standard curve."""
-    low, high = (float(v) for v in sc.fit.predict([sc.lloq, sc.uloq]))
-    return (response < low) == (high > low)
-
-
 def agreement(inp, sc, standards: list, blanks: list, response) -> dict:
     """Our in-well concentrations against the software's: {'metrics': ..., 'details': ... or None}."""
     from assayrunner import printed_half_unit, weight_vector
@@ -158,7 +152,7 @@ def agreement(inp, sc, standards: list, blanks: list, response) -> dict:
     blank_rows = _blank_rows(inp, vendor, groups, blanks)
     rows, outside = [], [f"{r['well']} (blank-subtracted)" for r in blank_rows if not r["agrees"]]
     for v, c, r, t in zip(compared, ours, responses, tol):
-        ok, diff = compare(float(c), "below" if below_curve(sc, r) else "above", v, float(t), (sc.lloq, sc.uloq))
+        ok, diff = compare(float(c), "below" if sc.below(r) else "above", v, float(t), (sc.lloq, sc.uloq))
         well = v.well if len(v.wells) == 1 else f"{v.well} (mean of {', '.join(v.wells)})"
         rows.append({"well": well, "group": by_well[v.well][0].name, "ours": float(c), "vendor": v.text,
                      "difference": diff, "tolerance": float(t), "agrees": ok})
