@@ -55,9 +55,8 @@ def plate_from_grid(grid: str | Sequence[Sequence[float | None]], **kwargs) -> "
 
 
 def write_plate(plate: "Plate", path: Path) -> Path:
-    """Write a plate's endpoint reads as a generic grid CSV (one titled grid per read)."""
-    import math
-
+    """Write a plate's endpoint reads as a generic grid CSV (one titled grid per read); a flagged well
+    without a number is written as the instrument's marker (its text, else e.g. OVRFLW for saturated)."""
     from .plate import row_label
 
     lines = [f"Plate,{plate.name}"]
@@ -65,10 +64,24 @@ def write_plate(plate: "Plate", path: Path) -> Path:
         if read.kind == "kinetic":
             raise ValueError("write_plate writes endpoint reads only; give a kinetic plate as an export file")
         lines += ["", read.label, "," + ",".join(str(c + 1) for c in range(plate.columns))]
-        lines += [row_label(r) + "," + ",".join("" if math.isnan(v) else repr(float(v)) for v in read.values[r])
+        lines += [row_label(r) + "," + ",".join(_cell(read, r, c, v) for c, v in enumerate(read.values[r]))
                   for r in range(plate.rows)]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+def _cell(read, row: int, column: int, value: float) -> str:
+    import math
+
+    from .cells import MARKERS
+    from .plate import well_name
+
+    if not math.isnan(value):
+        return repr(float(value))
+    well = well_name(row, column)
+    flag = read.flags.get(well)
+    markers = {f: text.upper() for text, f in reversed(MARKERS.items())}  # the first marker of each flag
+    return read.texts.get(well, markers.get(flag, "")) if flag else ""
 
 
 def read_export(path: Path | str, format: str | None = None) -> "InputFile":

@@ -409,3 +409,16 @@ def test_fuzz_findings_are_exit_2_or_stored(cli, tmp_path):
     out = cli("execute", "quant", huge, "--protocol", GEN5_MEANV, "--db", tmp_path / "huge.db")
     assert out.exit_code == 2 and "makes its concentration overflow" in out.stderr
     assert not (tmp_path / "huge.db").exists() or "Traceback" not in out.output
+
+
+def test_a_sample_with_every_well_saturated_is_not_computable_and_reassayed(assay_run, tmp_path):
+    # Both wells of S1 read above the reader's range: no number, no bound; the result must say so.
+    wells = _standards(lambda c: 10 + 2 * c, PICOGREEN) | {"H1": 10, "H2": 10, "A3": 210, "A4": 230}
+    plate = plate_from_wells(wells | {"A5": math.nan, "A6": math.nan}, wavelength_nm=520)
+    plate.reads[0].flags.update({"A5": "saturated", "A6": "saturated"})
+    samples = _samples_csv(tmp_path / "s.csv", [("S1", "DNA-1", 10), ("S2", "DNA-2", 4)])
+    run = assay_run("quant", plate, samples, protocol="quant-picogreen-1")
+    lost = result(run, "DNA-2 (1:4)", "concentration")
+    assert math.isnan(lost.value) and lost.qualifier is None
+    assert {"saturated well A5", "saturated well A6", "not-computable", "re-assay at another dilution"} <= set(lost.flags)
+    assert result(run, "DNA-1 (1:10)", "concentration").flags == []

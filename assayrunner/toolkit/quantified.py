@@ -48,9 +48,9 @@ class Quantified:
         dilution: one factor, or the factors of successive dilution steps (c_well is multiplied by each in
         turn, the bounds by their product).
         flags: the group's own flags first (well_flags). cv_values: the values whose %CV is judged against
-        flag_cv_percent (e.g. the raw ODs), by default c_well. censored_only: the range flag and REASSAY only for
-        a censored mean; else the range flag of the mean (NOT_COMPUTABLE for none) and REASSAY for any of
-        OUT_OF_RANGE. beyond_curve: when no well has a concentration but some have a response, the mean is
+        flag_cv_percent (e.g. the raw ODs), by default c_well. censored_only: the range flag and REASSAY only
+        for a censored mean, NOT_COMPUTABLE and REASSAY for no value at all; else the range flag of the mean
+        (NOT_COMPUTABLE for none) and REASSAY for any of OUT_OF_RANGE. beyond_curve: when no well has a concentration but some have a response, the mean is
         censored on the side of the curve the mean response lies (below or above it)."""
         import numpy as np
 
@@ -71,7 +71,8 @@ class Quantified:
             qualifier = "<" if curve.below(mean(response)) else ">"
             value = (curve.lloq if qualifier == "<" else curve.uloq) * dilution
         if censored_only:
-            out += [BELOW_LLOQ if qualifier == "<" else ABOVE_ULOQ, REASSAY] if qualifier else []
+            out += [BELOW_LLOQ if qualifier == "<" else ABOVE_ULOQ, REASSAY] if qualifier else \
+                [NOT_COMPUTABLE, REASSAY] if not math.isfinite(value) else []
         else:
             flag = range_flag(m, curve.lloq, curve.uloq)
             out += [flag] if flag else []
