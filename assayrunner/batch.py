@@ -226,8 +226,8 @@ def _setup(job: Job) -> engine.Setup:
     return engine.prepare(job.assay, job.protocol, job.params, job.layout_from_export)
 
 
-def compute(task: tuple[Job, Unit]) -> dict | Failure:
-    """A worker's step: the run record of one unit, or why there is none."""
+def compute(task: tuple[Job, Unit]) -> store.StoredRun | Failure:
+    """A worker's step: the rows and digest of one unit's run (all the parent stores), or why there is none."""
     job, unit = task
     try:
         record = engine.compute(_setup(job), unit.files, samples=unit.samples, operator=unit.operator,
@@ -237,22 +237,7 @@ def compute(task: tuple[Job, Unit]) -> dict | Failure:
         return Failure(exc.exit_code, str(exc))
     except Exception as exc:
         return Failure(3, f"internal error: {format_traceback(exc)}")
-    for key in SHARED:  # the parent has these: sending them back costs more than computing the run
-        if key != "layout" or record[key] is _setup(job).protocol.layout:  # a layout from the export is the run's own
-            del record[key]
-    record["protocol_sha256"] = _setup(job).protocol.sha256
-    return record
-
-
-#: Parts of a run record every run of a batch shares (engine.Setup): not passed back from the workers.
-SHARED = ("protocol", "layout", "software")
-
-
-def _restore(record: dict, setup: engine.Setup) -> dict:
-    """The record with the shared parts put back, once its protocol is known to be the parent's."""
-    if record.pop("protocol_sha256") != setup.protocol.sha256:
-        raise PluginError(f"the protocol file {setup.protocol.path} changed while the batch ran; run it again")
-    return {"layout": setup.protocol.layout, **record, "protocol": setup.protocol, "software": setup.software}
+    return record.stored
 
 
 def execute(job: Job, units: list[Unit], *, db: Path, out: Path, templates: Path | None, pdf: bool,
@@ -284,21 +269,29 @@ def execute(job: Job, units: list[Unit], *, db: Path, out: Path, templates: Path
     return entries, time.perf_counter() - started
 
 
-def _commit(entry: Entry, record: dict, setup: engine.Setup, database, **options) -> None:
+def _commit(entry: Entry, run: store.StoredRun, setup: engine.Setup, database, *, out: Path,
+            templates: Path | None, pdf: bool, certificate: bool) -> None:
+    """Store one computed run and issue its certificate, in a savepoint: a run is stored whole or not at all."""
+    from . import certificate as cert
+
     try:
-        outcome = engine.commit(_restore(record, setup), database, **options)
+        if run.rows["runs"][0]["protocol_sha256"] != setup.protocol.sha256:  # a spawned worker read it again
+            raise PluginError(f"the protocol file {setup.protocol.path} changed while the batch ran; run it again")
+        with store.transaction(database):
+            run_id = store.save_run(database, run)
+            paths = cert.issue(database, run_id, out, ("html", "pdf") if pdf else ("html",), templates) \
+                if certificate else {}
     except (UserError, PluginError) as exc:
         entry.exit_code, entry.error = exc.exit_code, _naming(entry.files, str(exc))
         return
     except Exception as exc:
         entry.error = _naming(entry.files, f"internal error: {format_traceback(exc)}")
         return
-    entry.run_id, entry.exit_code = outcome.run_id, 0 if outcome.valid else 1
-    entry.status = "valid" if outcome.valid else "invalid"
-    entry.failed_checks = tuple(c.id for c in outcome.checks if not c.passed)
-    if outcome.certificate_html:
-        entry.certificate = {"html": str(outcome.certificate_html),
-                             "pdf": str(outcome.certificate_pdf) if outcome.certificate_pdf else None}
+    entry.run_id, entry.exit_code = run_id, 0 if run.valid else 1
+    entry.status = "valid" if run.valid else "invalid"
+    entry.failed_checks = tuple(c["check_id"] for c in run.rows["checks"] if not c["passed"])
+    if paths:
+        entry.certificate = {"html": str(paths["html"]), "pdf": str(paths["pdf"]) if "pdf" in paths else None}
 
 
 def _naming(files: tuple[Path, ...], message: str) -> str:

@@ -98,7 +98,7 @@ def storage(records: list[dict], work: Path, total: int, window: int = 200) -> d
     def save(db, k: int) -> float:
         start = time.process_time()
         with db.atomic():
-            store.save_run(db, records[k % len(records)])
+            store.save_run(db, records[k % len(records)].stored)
         return time.process_time() - start
 
     warm = store.open_db(work / "warm-up.db")  # first calls (imports, caches) are not storage
@@ -207,7 +207,7 @@ def phases(folder: Path, work: Path, n: int = 200) -> dict[str, float]:
         record = engine.compute(setup, [path])
         t2 = time.process_time()
         with db.atomic():
-            run_id = store.save_run(db, record)
+            run_id = store.save_run(db, record.stored)
         t3 = time.process_time()
         with db.atomic():
             certificate.issue(db, run_id, work / "phases")
