@@ -17,6 +17,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -253,15 +254,24 @@ def execute(job: Job, units: list[Unit], *, db: Path, out: Path, templates: Path
     database = store.open_db(db)
     entries = [Entry(unit.files) for unit in units]
     started = time.perf_counter()
+    group = _Group(database, on_entry)
+    replies = run_workers(compute, [(job, unit) for unit in units], jobs, timeout, tick=GROUP_SECONDS / 5)
     try:
-        for index, reply in run_workers(compute, [(job, unit) for unit in units], jobs, timeout):
+        for done in replies:
+            if done is None:  # the workers are busy: let the write lock go meanwhile
+                group.commit()
+                continue
+            index, reply = done
             entry = entries[index]
             if isinstance(reply, Failure):
                 entry.exit_code, entry.error = reply.exit_code, _naming(entry.files, reply.message)
             else:
-                _commit(entry, reply, setup, database, out=out, templates=templates, pdf=pdf, certificate=certificate)
-            on_entry(entry)
+                _commit(entry, reply, setup, group, out=out, templates=templates, pdf=pdf, certificate=certificate)
+            group.add(entry)
+        group.commit()
     except KeyboardInterrupt:  # the runs stored so far stay stored; the rest are reported, not lost
+        group.commit()
+        replies.close()
         for entry in entries:
             if entry.status == "failed" and entry.error is None:
                 entry.exit_code = 1
@@ -269,14 +279,59 @@ def execute(job: Job, units: list[Unit], *, db: Path, out: Path, templates: Path
     return entries, time.perf_counter() - started
 
 
-def _commit(entry: Entry, run: store.StoredRun, setup: engine.Setup, database, *, out: Path,
+#: A batch stores its runs in groups, each run in its own savepoint of the group's transaction: one commit
+#: (and its fsync) serves up to GROUP_RUNS runs, and the write lock is held for at most about GROUP_SECONDS.
+GROUP_RUNS, GROUP_SECONDS = 64, 0.25
+
+
+class _Group:
+    """The entries of the runs stored in the open transaction, reported (on_entry) once it committed."""
+
+    def __init__(self, database, on_entry: Callable[[Entry], None]):
+        self.database, self.on_entry = database, on_entry
+        self.entries: list[Entry] = []
+        self.open: ExitStack | None = None
+        self.since = 0.0
+
+    def begin(self) -> None:
+        """Open the group's transaction unless it is open."""
+        if self.open is None:
+            self.open = ExitStack()
+            self.open.enter_context(store.transaction(self.database))
+            self.since = time.monotonic()
+
+    def add(self, entry: Entry) -> None:
+        self.entries.append(entry)
+        if len(self.entries) >= GROUP_RUNS or (self.open and time.monotonic() - self.since > GROUP_SECONDS):
+            self.commit()
+
+    def commit(self) -> None:
+        """Commit the open transaction and report its entries; if the commit fails, none of its runs is stored."""
+        try:
+            if self.open is not None:
+                self.open.close()
+        except Exception as exc:
+            for entry in self.entries:
+                if entry.run_id is not None:
+                    entry.run_id, entry.status, entry.exit_code, entry.certificate = None, "failed", 3, None
+                    entry.error = _naming(entry.files, f"not stored: the database refused the commit ({exc})")
+        self.open = None
+        entries, self.entries = self.entries, []
+        for entry in entries:
+            self.on_entry(entry)
+
+
+def _commit(entry: Entry, run: store.StoredRun, setup: engine.Setup, group: _Group, *, out: Path,
             templates: Path | None, pdf: bool, certificate: bool) -> None:
-    """Store one computed run and issue its certificate, in a savepoint: a run is stored whole or not at all."""
+    """Store one computed run and issue its certificate, in a savepoint of the group's transaction: a run is
+    stored whole or not at all."""
     from . import certificate as cert
 
+    database = group.database
     try:
         if run.rows["runs"][0]["protocol_sha256"] != setup.protocol.sha256:  # a spawned worker read it again
             raise PluginError(f"the protocol file {setup.protocol.path} changed while the batch ran; run it again")
+        group.begin()
         with store.transaction(database):
             run_id = store.save_run(database, run)
             paths = cert.issue(database, run_id, out, ("html", "pdf") if pdf else ("html",), templates) \
