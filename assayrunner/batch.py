@@ -334,8 +334,8 @@ def _commit(entry: Entry, run: store.StoredRun, setup: engine.Setup, group: _Gro
         group.begin()
         with store.transaction(database):
             run_id = store.save_run(database, run)
-            paths = cert.issue(database, run_id, out, ("html", "pdf") if pdf else ("html",), templates) \
-                if certificate else {}
+            paths = cert.issue(database, run_id, out, ("html", "pdf") if pdf else ("html",), templates,
+                               just_stored=True) if certificate else {}
     except (UserError, PluginError) as exc:
         entry.exit_code, entry.error = exc.exit_code, _naming(entry.files, str(exc))
         return

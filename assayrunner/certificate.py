@@ -138,9 +138,7 @@ def flag_legend(results: list[dict], extra: dict | None = None) -> list[tuple[st
 def context(record: dict) -> dict:
     """Everything a certificate shows, from a stored run record (store.run_record) and nothing else."""
     run = record["run"]
-    # The protocol as stored: rules added since (e.g. numbers in descriptions as placeholders) are not applied
-    # again to a run that was computed and accepted under it.
-    protocol = Protocol.model_validate(tomllib.loads(run["protocol_toml"]), context={"stored": True})
+    protocol = stored_protocol(run["protocol_toml"])
     overridden = run["overridden"]
     if overridden is None:  # a run stored before m005: compare with the protocol file's values
         overridden = [k for k, v in run["parameters"].items() if v != protocol.parameters.get(k)]
@@ -159,6 +157,13 @@ def context(record: dict) -> dict:
         "logo": f"data:{logo['mime']};base64,{base64.b64encode(logo['content']).decode()}" if logo else None,
         "revision": record["revision"], "issued_at": record["issued_at"], "chain_head": record["chain_head"],
     }
+
+
+@lru_cache(maxsize=16)
+def stored_protocol(text: str) -> Protocol:
+    """A run's protocol as stored, parsed once per distinct text (shared: do not change it). Rules added since
+    (e.g. numbers in descriptions as placeholders) are not applied again to a run computed and accepted under it."""
+    return Protocol.model_validate(tomllib.loads(text), context={"stored": True})
 
 
 def samples_table(samples: dict | None) -> list[dict]:
@@ -247,17 +252,18 @@ def _writable(out: Path) -> None:
 
 
 def issue(db: Database, run_id: int, out: Path, formats: tuple[str, ...] = ("html",),
-          templates: Path | None = None) -> dict[str, Path]:
+          templates: Path | None = None, just_stored: bool = False) -> dict[str, Path]:
     """Render a run's certificate once from its stored record, write it in each format and record each file
     (call inside store.transaction(): the files get their names only once the transaction has committed).
 
-    UserError when the stored records no longer match the run's digest, or the run's assay plugin is
-    missing or another version than the one that computed it.
+    UserError when the stored records no longer match the run's digest (not checked again when
+    just_stored: the caller stored the digested rows in this same transaction), or the run's assay plugin
+    is missing or another version than the one that computed it.
     """
     issued_at = datetime.now(timezone.utc).isoformat(timespec="microseconds")
     record = store.run_record(db, run_id, issued_at)
     run = record["run"]
-    if integrity.stored_digest(db, run_id) != run["digest"]:
+    if not just_stored and integrity.stored_digest(db, run_id) != run["digest"]:
         raise UserError(f"run {run_id}'s stored records no longer match its digest; no certificate is issued for "
                         f"them. See `assayrun verify {run_id}`")
     env = environment(_plugin_templates(run), templates)

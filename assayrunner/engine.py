@@ -155,16 +155,20 @@ def compute(setup: Setup, files: Sequence[Path], *, samples: Path | None = None,
     checks = _judge(proto, result)
     _invalidate_scoped(checks, result)
     describe_samples(result.results, assay_input, slots)
-    return RunRecord(
-        assay=assay.name, assay_title=assay.title, assay_template=assay.template, assay_plugin=setup.assay_plugin,
-        protocol=proto, parameters=setup.parameters.model_dump(mode="json"),
-        overridden=override_parameters(proto.parameters, setup.params)[1], inputs=inputs,
-        attachments=_attachments(samples, setup.params) + settings_files, plate=chosen,
-        series=[(s.position, s.input.plate) for s in series], layout=proto.layout, result=result, checks=checks,
-        valid=all(c.passed for c in checks), operator=operator,
-        created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), software=setup.software,
-        samples={k: vars(v) for k, v in sample_info.items()}, skipped=skipped, settings=settings,
-        modified_from=setup.modified_from)
+    try:
+        return RunRecord(
+            assay=assay.name, assay_title=assay.title, assay_template=assay.template, assay_plugin=setup.assay_plugin,
+            protocol=proto, parameters=setup.parameters.model_dump(mode="json"),
+            overridden=override_parameters(proto.parameters, setup.params)[1], inputs=inputs,
+            attachments=_attachments(samples, setup.params) + settings_files, plate=chosen,
+            series=[(s.position, s.input.plate) for s in series], layout=proto.layout, result=result, checks=checks,
+            valid=all(c.passed for c in checks), operator=operator,
+            created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), software=setup.software,
+            samples={k: vars(v) for k, v in sample_info.items()}, skipped=skipped, settings=settings,
+            modified_from=setup.modified_from)
+    except (TypeError, ValueError):  # a part of the assay's result cannot be stored as JSON: name it
+        check_result(result, _who(assay))
+        raise
 
 
 def commit(record: RunRecord, database, *, out: Path = Path("certificates"), templates: Path | None = None,
@@ -182,7 +186,7 @@ def commit(record: RunRecord, database, *, out: Path = Path("certificates"), tem
         run_id = store.save_run(database, record.stored)
         if supersedes is not None:
             store.audit(database, "run superseded", supersedes, record.operator, {"by": run_id})
-        paths = cert.issue(database, run_id, out, formats, templates) if certificate else {}
+        paths = cert.issue(database, run_id, out, formats, templates, just_stored=True) if certificate else {}
         if certificate and supersedes is not None:
             try:
                 with store.transaction(database):  # a savepoint: a failed re-issue leaves no row and no file
@@ -416,16 +420,20 @@ def _slot_order(name: str) -> tuple:
 
 def _analyze(assay: Assay, assay_input: AssayInput) -> AssayResult:
     """The assay's result, checked against the AssayResult contract, with the wells it was told to leave out."""
-    who = f"assay {assay.name!r} (plugin {assay.plugin or '?'})"
+    who = _who(assay)
     try:
         result = assay.analyze(assay_input)
     except UserError:
         raise
     except Exception as exc:
         raise PluginError(f"{who} failed: {type(exc).__name__}: {exc}") from exc
-    check_result(result, who)
+    check_result(result, who, json=False)  # whether it can be stored as JSON: when the record is made
     _note_left_out(result, assay_input)
     return result
+
+
+def _who(assay: Assay) -> str:
+    return f"assay {assay.name!r} (plugin {assay.plugin or '?'})"
 
 
 def _note_left_out(result: AssayResult, assay_input: AssayInput) -> None:
