@@ -33,15 +33,32 @@ def environment(template_dirs: list[Path], user_templates: Path | None = None) -
 @lru_cache(maxsize=8)
 def _environment(folders: tuple[str, ...]) -> Environment:
     """One environment per process and template set: templates compile once (Jinja reloads a changed file)."""
-    env = Environment(loader=ChoiceLoader([FileSystemLoader(f) for f in folders]),
-                      autoescape=select_autoescape(default=True, default_for_string=True),
-                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env = _Environment(loader=ChoiceLoader([FileSystemLoader(f) for f in folders]),
+                       autoescape=select_autoescape(default=True, default_for_string=True),
+                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["num"] = format_number
     env.filters["css_string"] = css_string
     env.filters["param_value"] = param_value
     env.filters["check_value"] = check_value
     env.filters["qualified"] = qualified
     return env
+
+
+class _Environment(Environment):
+    """Jinja's environment with `record.key` on a plain dict looked up as the key straight away (the stored
+    record is dicts): the same value Jinja finds after its attribute lookup fails, without the exception.
+    A dict's own attributes (items, get, ...) are left to Jinja, so they keep their precedence."""
+
+    def getattr(self, obj, attribute):
+        if type(obj) is dict and attribute not in _DICT_ATTRIBUTES:
+            try:
+                return obj[attribute]
+            except KeyError:
+                pass
+        return super().getattr(obj, attribute)
+
+
+_DICT_ATTRIBUTES = frozenset(dir(dict))
 
 
 def check_value(check: dict) -> str:

@@ -108,6 +108,8 @@ class Setup:
     assay_plugin: dict | None = None
     modified_from: dict | None = None  # see protocol.modified_from
     layout_from_export: bool = False  # --layout-from-export, or the protocol's [layout] from_export
+    parameters_json: dict = field(default_factory=dict)  # the parameters as stored (JSON values)
+    overridden: list[str] = field(default_factory=list)  # the parameter names the params changed
 
 
 def prepare(assay_name: str, protocol: str | Path | None = None, params: Sequence[str] = (),
@@ -120,9 +122,11 @@ def prepare(assay_name: str, protocol: str | Path | None = None, params: Sequenc
         raise UserError(f"this protocol is for assay {proto.assay!r}, not {assay.name!r}", file=proto.path,
                         where="assay")
     plugin = loaded.assay_plugins.get(assay.name)
-    return Setup(assay, proto, validated_parameters(assay, proto, params), software_versions(loaded),
-                 tuple(params), {"distribution": plugin.distribution, "version": plugin.version} if plugin else None,
-                 modified_from(proto, loaded.protocol_files), layout_from_export or proto.layout.from_export)
+    parameters = validated_parameters(assay, proto, params)
+    return Setup(assay, proto, parameters, software_versions(loaded), tuple(params),
+                 {"distribution": plugin.distribution, "version": plugin.version} if plugin else None,
+                 modified_from(proto, loaded.protocol_files), layout_from_export or proto.layout.from_export,
+                 parameters.model_dump(mode="json"), sorted(override_parameters(proto.parameters, params)[1]))
 
 
 def compute(setup: Setup, files: Sequence[Path], *, samples: Path | None = None, operator: str | None = None,
@@ -158,8 +162,7 @@ def compute(setup: Setup, files: Sequence[Path], *, samples: Path | None = None,
     try:
         return RunRecord(
             assay=assay.name, assay_title=assay.title, assay_template=assay.template, assay_plugin=setup.assay_plugin,
-            protocol=proto, parameters=setup.parameters.model_dump(mode="json"),
-            overridden=override_parameters(proto.parameters, setup.params)[1], inputs=inputs,
+            protocol=proto, parameters=setup.parameters_json, overridden=setup.overridden, inputs=inputs,
             attachments=_attachments(samples, setup.params) + settings_files, plate=chosen,
             series=[(s.position, s.input.plate) for s in series], layout=proto.layout, result=result, checks=checks,
             valid=all(c.passed for c in checks), operator=operator,
