@@ -69,11 +69,11 @@ def recover_partial(db: Database, folder: Path) -> list[str]:
         return []
     done = []
     tag = f"-{store.database_id(db)[:8]}"
-    for partial in [folder / name for name in _partials(folder) if name.startswith(".run-")]:
-        name, _, pid = partial.name[1:-len(PARTIAL)].rpartition(".")
-        if tag not in name or not pid.isdigit() or _alive(int(pid)):
+    for partial_name in _partials(folder):
+        name, _, pid = partial_name[1:-len(PARTIAL)].rpartition(".")
+        if not partial_name.startswith(".run-") or tag not in name or not pid.isdigit() or _alive(int(pid)):
             continue
-        path = (folder / name).resolve()
+        partial, path = folder / partial_name, (folder / name).resolve()
         recorded = store.certificate_sha256(db, path)
         if recorded and not path.exists() and hashlib.sha256(partial.read_bytes()).hexdigest() == recorded:
             publish(partial, path)

@@ -454,7 +454,7 @@ def audit(db: Database, event: str, run_id: int | None, actor: str, payload: dic
     row = {"at": _now(), "event": event, "run_id": run_id, "actor": actor, "payload": _json(payload),
            "prev_sha256": prev}
     row["sha256"] = hashlib.sha256(_json(row, canonical=True).encode()).hexdigest()
-    db["audit_log"].insert(row)
+    _insert(db, "audit_log", [row])
     db.execute("update chain_head set audit_rows = audit_rows + 1, audit_sha256 = ? where id = 1", [row["sha256"]])
 
 
@@ -475,9 +475,11 @@ _JSON_COLUMNS = ("parameters", "software", "metrics", "details", "samples", "ski
 def get_run(db: Database, run_id: int) -> dict:
     """A stored run with its inputs (without content), checks, results, fits and state; UserError if unknown."""
     try:
-        run = db["runs"].get(run_id)
-    except Exception:
-        raise UserError(f"no run {run_id} in this database; see `assayrun runs`", file=db_path(db)) from None
+        run = next(db.query("select * from runs where id = ?", [run_id]), None)
+    except sqlite3.Error:
+        run = None
+    if run is None:
+        raise UserError(f"no run {run_id} in this database; see `assayrun runs`", file=db_path(db))
     for key in _JSON_COLUMNS:
         run[key] = json.loads(run[key]) if run.get(key) is not None else None
     run["valid"] = bool(run["valid"])
@@ -586,8 +588,8 @@ def certificates(db: Database, run_id: int) -> list[dict]:
 def add_certificate(db: Database, run_id: int, fmt: str, path: Path, sha256: str, issued_at: str, actor: str,
                     revision: int) -> None:
     """Record an issued certificate file and log it."""
-    db["certificates"].insert({"run_id": run_id, "format": fmt, "path": str(path), "sha256": sha256,
-                               "created_at": issued_at})
+    _insert(db, "certificates", [{"run_id": run_id, "format": fmt, "path": str(path), "sha256": sha256,
+                                  "created_at": issued_at}])
     audit(db, "certificate issued", run_id, actor, {"format": fmt, "sha256": sha256, "revision": revision})
 
 
