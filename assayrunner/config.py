@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
@@ -82,8 +83,14 @@ class Config(BaseModel):
 
 def config_paths() -> list[Path]:
     """Where assayrun.toml is looked for, first match wins."""
-    user_dir = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "assayrun"
-    return [Path.cwd() / "assayrun.toml", user_dir / "assayrun.toml"]
+    return list(_config_paths(os.getcwd(), os.environ.get("XDG_CONFIG_HOME"), os.environ.get("HOME")))
+
+
+@lru_cache(maxsize=8)
+def _config_paths(cwd: str, config_home: str | None, home: str | None) -> tuple[Path, Path]:
+    """The two places for the folder and environment given (home: HOME, which Path.home() reads)."""
+    user_dir = Path(config_home or Path.home() / ".config") / "assayrun"
+    return Path(cwd) / "assayrun.toml", user_dir / "assayrun.toml"
 
 
 ENV_SECTIONS = ("limits", "database")
