@@ -306,19 +306,25 @@ class _Group:
             self.commit()
 
     def commit(self) -> None:
-        """Commit the open transaction and report its entries; if the commit fails, none of its runs is stored."""
+        """Commit the open transaction and report its entries; if the commit fails (or Ctrl-C stops it), none
+        of its runs is stored and each says so."""
+        failed = None
         try:
             if self.open is not None:
                 self.open.close()
-        except Exception as exc:
+        except BaseException as exc:
+            failed = exc
+            why = f"the database refused the commit ({exc})" if isinstance(exc, Exception) else "interrupted"
             for entry in self.entries:
                 if entry.run_id is not None:
                     entry.run_id, entry.status, entry.exit_code, entry.certificate = None, "failed", 3, None
-                    entry.error = _naming(entry.files, f"not stored: the database refused the commit ({exc})")
+                    entry.error = _naming(entry.files, f"not stored: {why}")
         self.open = None
         entries, self.entries = self.entries, []
         for entry in entries:
             self.on_entry(entry)
+        if failed is not None and not isinstance(failed, Exception):
+            raise failed
 
 
 def _commit(entry: Entry, run: store.StoredRun, setup: engine.Setup, group: _Group, *, out: Path,

@@ -59,3 +59,25 @@ def test_a_run_that_cannot_be_stored_leaves_its_group_whole(record, tmp_path):
     assert [e.run_id for e in entries] == [1, None, 2]
     report = integrity.verify(db, [1, 2], integrity.Report())
     assert not report.differs
+
+
+def test_a_group_whose_commit_fails_stores_none_and_says_so(record, tmp_path):
+    """The commit itself refused (a foreign key checked at commit): every run of the group is reported failed."""
+    db = store.open_db(tmp_path / "runs.db")
+    dangling = store.StoredRun({**record.stored.rows, "runs": [{**record.stored.rows["runs"][0], "supersedes": 99}]},
+                               record.digest)
+    reported = []
+    group = batch._Group(db, reported.append)
+    setup = engine.prepare("hemolysis")
+    entries = [batch.Entry((PLATE,)) for _ in range(2)]
+    group.begin()
+    db.execute("PRAGMA defer_foreign_keys = ON")  # the dangling link is found at the commit, not the insert
+    for entry, run in zip(entries, [record.stored, dangling]):
+        batch._commit(entry, run, setup, group, out=tmp_path, templates=None, pdf=False, certificate=False)
+        group.add(entry)
+    assert [e.run_id for e in entries] == [1, 2]
+    group.commit()
+    assert reported == entries and all(e.status == "failed" and e.run_id is None for e in entries)
+    assert "not stored: the database refused the commit (FOREIGN KEY constraint failed)" in entries[0].error
+    with sqlite3.connect(tmp_path / "runs.db") as conn:
+        assert conn.execute("select count(*) from runs").fetchone() == (0,)
