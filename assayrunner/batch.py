@@ -17,6 +17,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -226,8 +227,8 @@ def _setup(job: Job) -> engine.Setup:
     return engine.prepare(job.assay, job.protocol, job.params, job.layout_from_export)
 
 
-def compute(task: tuple[Job, Unit]) -> dict | Failure:
-    """A worker's step: the run record of one unit, or why there is none."""
+def compute(task: tuple[Job, Unit]) -> store.StoredRun | Failure:
+    """A worker's step: the rows and digest of one unit's run (all the parent stores), or why there is none."""
     job, unit = task
     try:
         record = engine.compute(_setup(job), unit.files, samples=unit.samples, operator=unit.operator,
@@ -237,22 +238,7 @@ def compute(task: tuple[Job, Unit]) -> dict | Failure:
         return Failure(exc.exit_code, str(exc))
     except Exception as exc:
         return Failure(3, f"internal error: {format_traceback(exc)}")
-    for key in SHARED:  # the parent has these: sending them back costs more than computing the run
-        if key != "layout" or record[key] is _setup(job).protocol.layout:  # a layout from the export is the run's own
-            del record[key]
-    record["protocol_sha256"] = _setup(job).protocol.sha256
-    return record
-
-
-#: Parts of a run record every run of a batch shares (engine.Setup): not passed back from the workers.
-SHARED = ("protocol", "layout", "software")
-
-
-def _restore(record: dict, setup: engine.Setup) -> dict:
-    """The record with the shared parts put back, once its protocol is known to be the parent's."""
-    if record.pop("protocol_sha256") != setup.protocol.sha256:
-        raise PluginError(f"the protocol file {setup.protocol.path} changed while the batch ran; run it again")
-    return {"layout": setup.protocol.layout, **record, "protocol": setup.protocol, "software": setup.software}
+    return record.stored
 
 
 def execute(job: Job, units: list[Unit], *, db: Path, out: Path, templates: Path | None, pdf: bool,
@@ -268,15 +254,24 @@ def execute(job: Job, units: list[Unit], *, db: Path, out: Path, templates: Path
     database = store.open_db(db)
     entries = [Entry(unit.files) for unit in units]
     started = time.perf_counter()
+    group = _Group(database, on_entry)
+    replies = run_workers(compute, [(job, unit) for unit in units], jobs, timeout, tick=GROUP_SECONDS / 5)
     try:
-        for index, reply in run_workers(compute, [(job, unit) for unit in units], jobs, timeout):
+        for done in replies:
+            if done is None:  # the workers are busy: let the write lock go meanwhile
+                group.commit()
+                continue
+            index, reply = done
             entry = entries[index]
             if isinstance(reply, Failure):
                 entry.exit_code, entry.error = reply.exit_code, _naming(entry.files, reply.message)
             else:
-                _commit(entry, reply, setup, database, out=out, templates=templates, pdf=pdf, certificate=certificate)
-            on_entry(entry)
+                _commit(entry, reply, setup, group, out=out, templates=templates, pdf=pdf, certificate=certificate)
+            group.add(entry)
+        group.commit()
     except KeyboardInterrupt:  # the runs stored so far stay stored; the rest are reported, not lost
+        group.commit()
+        replies.close()
         for entry in entries:
             if entry.status == "failed" and entry.error is None:
                 entry.exit_code = 1
@@ -284,21 +279,80 @@ def execute(job: Job, units: list[Unit], *, db: Path, out: Path, templates: Path
     return entries, time.perf_counter() - started
 
 
-def _commit(entry: Entry, record: dict, setup: engine.Setup, database, **options) -> None:
+#: A batch stores its runs in groups, each run in its own savepoint of the group's transaction: one commit
+#: (and its fsync) serves up to GROUP_RUNS runs, and the write lock is held for at most about GROUP_SECONDS.
+GROUP_RUNS, GROUP_SECONDS = 64, 0.25
+
+
+class _Group:
+    """The entries of the runs stored in the open transaction, reported (on_entry) once it committed."""
+
+    def __init__(self, database, on_entry: Callable[[Entry], None]):
+        self.database, self.on_entry = database, on_entry
+        self.entries: list[Entry] = []
+        self.open: ExitStack | None = None
+        self.since = 0.0
+
+    def begin(self) -> None:
+        """Open the group's transaction unless it is open."""
+        if self.open is None:
+            self.open = ExitStack()
+            self.open.enter_context(store.transaction(self.database))
+            self.since = time.monotonic()
+
+    def add(self, entry: Entry) -> None:
+        self.entries.append(entry)
+        if len(self.entries) >= GROUP_RUNS or (self.open and time.monotonic() - self.since > GROUP_SECONDS):
+            self.commit()
+
+    def commit(self) -> None:
+        """Commit the open transaction and report its entries; if the commit fails (or Ctrl-C stops it), none
+        of its runs is stored and each says so."""
+        failed = None
+        try:
+            if self.open is not None:
+                self.open.close()
+        except BaseException as exc:
+            failed = exc
+            why = f"the database refused the commit ({exc})" if isinstance(exc, Exception) else "interrupted"
+            for entry in self.entries:
+                if entry.run_id is not None:
+                    entry.run_id, entry.status, entry.exit_code, entry.certificate = None, "failed", 3, None
+                    entry.error = _naming(entry.files, f"not stored: {why}")
+        self.open = None
+        entries, self.entries = self.entries, []
+        for entry in entries:
+            self.on_entry(entry)
+        if failed is not None and not isinstance(failed, Exception):
+            raise failed
+
+
+def _commit(entry: Entry, run: store.StoredRun, setup: engine.Setup, group: _Group, *, out: Path,
+            templates: Path | None, pdf: bool, certificate: bool) -> None:
+    """Store one computed run and issue its certificate, in a savepoint of the group's transaction: a run is
+    stored whole or not at all."""
+    from . import certificate as cert
+
+    database = group.database
     try:
-        outcome = engine.commit(_restore(record, setup), database, **options)
+        if run.rows["runs"][0]["protocol_sha256"] != setup.protocol.sha256:  # a spawned worker read it again
+            raise PluginError(f"the protocol file {setup.protocol.path} changed while the batch ran; run it again")
+        group.begin()
+        with store.transaction(database):
+            run_id = store.save_run(database, run)
+            paths = cert.issue(database, run_id, out, ("html", "pdf") if pdf else ("html",), templates,
+                               just_stored=True) if certificate else {}
     except (UserError, PluginError) as exc:
         entry.exit_code, entry.error = exc.exit_code, _naming(entry.files, str(exc))
         return
     except Exception as exc:
         entry.error = _naming(entry.files, f"internal error: {format_traceback(exc)}")
         return
-    entry.run_id, entry.exit_code = outcome.run_id, 0 if outcome.valid else 1
-    entry.status = "valid" if outcome.valid else "invalid"
-    entry.failed_checks = tuple(c.id for c in outcome.checks if not c.passed)
-    if outcome.certificate_html:
-        entry.certificate = {"html": str(outcome.certificate_html),
-                             "pdf": str(outcome.certificate_pdf) if outcome.certificate_pdf else None}
+    entry.run_id, entry.exit_code = run_id, 0 if run.valid else 1
+    entry.status = "valid" if run.valid else "invalid"
+    entry.failed_checks = tuple(c["check_id"] for c in run.rows["checks"] if not c["passed"])
+    if paths:
+        entry.certificate = {"html": str(paths["html"]), "pdf": str(paths["pdf"]) if "pdf" in paths else None}
 
 
 def _naming(files: tuple[Path, ...], message: str) -> str:

@@ -33,15 +33,32 @@ def environment(template_dirs: list[Path], user_templates: Path | None = None) -
 @lru_cache(maxsize=8)
 def _environment(folders: tuple[str, ...]) -> Environment:
     """One environment per process and template set: templates compile once (Jinja reloads a changed file)."""
-    env = Environment(loader=ChoiceLoader([FileSystemLoader(f) for f in folders]),
-                      autoescape=select_autoescape(default=True, default_for_string=True),
-                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env = _Environment(loader=ChoiceLoader([FileSystemLoader(f) for f in folders]),
+                       autoescape=select_autoescape(default=True, default_for_string=True),
+                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["num"] = format_number
     env.filters["css_string"] = css_string
     env.filters["param_value"] = param_value
     env.filters["check_value"] = check_value
     env.filters["qualified"] = qualified
     return env
+
+
+class _Environment(Environment):
+    """Jinja's environment with `record.key` on a plain dict looked up as the key straight away (the stored
+    record is dicts): the same value Jinja finds after its attribute lookup fails, without the exception.
+    A dict's own attributes (items, get, ...) are left to Jinja, so they keep their precedence."""
+
+    def getattr(self, obj, attribute):
+        if type(obj) is dict and attribute not in _DICT_ATTRIBUTES:
+            try:
+                return obj[attribute]
+            except KeyError:
+                pass
+        return super().getattr(obj, attribute)
+
+
+_DICT_ATTRIBUTES = frozenset(dir(dict))
 
 
 def check_value(check: dict) -> str:
@@ -138,9 +155,7 @@ def flag_legend(results: list[dict], extra: dict | None = None) -> list[tuple[st
 def context(record: dict) -> dict:
     """Everything a certificate shows, from a stored run record (store.run_record) and nothing else."""
     run = record["run"]
-    # The protocol as stored: rules added since (e.g. numbers in descriptions as placeholders) are not applied
-    # again to a run that was computed and accepted under it.
-    protocol = Protocol.model_validate(tomllib.loads(run["protocol_toml"]), context={"stored": True})
+    protocol = stored_protocol(run["protocol_toml"])
     overridden = run["overridden"]
     if overridden is None:  # a run stored before m005: compare with the protocol file's values
         overridden = [k for k, v in run["parameters"].items() if v != protocol.parameters.get(k)]
@@ -159,6 +174,13 @@ def context(record: dict) -> dict:
         "logo": f"data:{logo['mime']};base64,{base64.b64encode(logo['content']).decode()}" if logo else None,
         "revision": record["revision"], "issued_at": record["issued_at"], "chain_head": record["chain_head"],
     }
+
+
+@lru_cache(maxsize=16)
+def stored_protocol(text: str) -> Protocol:
+    """A run's protocol as stored, parsed once per distinct text (shared: do not change it). Rules added since
+    (e.g. numbers in descriptions as placeholders) are not applied again to a run computed and accepted under it."""
+    return Protocol.model_validate(tomllib.loads(text), context={"stored": True})
 
 
 def samples_table(samples: dict | None) -> list[dict]:
@@ -247,17 +269,18 @@ def _writable(out: Path) -> None:
 
 
 def issue(db: Database, run_id: int, out: Path, formats: tuple[str, ...] = ("html",),
-          templates: Path | None = None) -> dict[str, Path]:
+          templates: Path | None = None, just_stored: bool = False) -> dict[str, Path]:
     """Render a run's certificate once from its stored record, write it in each format and record each file
     (call inside store.transaction(): the files get their names only once the transaction has committed).
 
-    UserError when the stored records no longer match the run's digest, or the run's assay plugin is
-    missing or another version than the one that computed it.
+    UserError when the stored records no longer match the run's digest (not checked again when
+    just_stored: the caller stored the digested rows in this same transaction), or the run's assay plugin
+    is missing or another version than the one that computed it.
     """
     issued_at = datetime.now(timezone.utc).isoformat(timespec="microseconds")
     record = store.run_record(db, run_id, issued_at)
     run = record["run"]
-    if integrity.stored_digest(db, run_id) != run["digest"]:
+    if not just_stored and integrity.stored_digest(db, run_id) != run["digest"]:
         raise UserError(f"run {run_id}'s stored records no longer match its digest; no certificate is issued for "
                         f"them. See `assayrun verify {run_id}`")
     env = environment(_plugin_templates(run), templates)

@@ -3,7 +3,6 @@ commit, never overwriting another file; what a killed process left is finished o
 
 from __future__ import annotations
 
-import glob
 import hashlib
 import os
 import sys
@@ -43,7 +42,12 @@ def write_after_commit(db: Database, out: Path, stem: str, fmt: str, content: by
 
 def _taken(db: Database, path: Path) -> bool:
     return path.exists() or store.certificate_sha256(db, path) is not None or \
-        any(path.parent.glob(f".{glob.escape(path.name)}.*{PARTIAL}"))
+        any(name.startswith(f".{path.name}.") for name in _partials(path.parent))
+
+
+def _partials(folder: Path) -> list[str]:
+    """The names of the partial files in a folder (one listing, no pattern matching: folders grow large)."""
+    return [name for name in os.listdir(folder) if name.endswith(PARTIAL) and name.startswith(".")]
 
 
 def publish(partial: Path, path: Path) -> None:
@@ -65,11 +69,11 @@ def recover_partial(db: Database, folder: Path) -> list[str]:
         return []
     done = []
     tag = f"-{store.database_id(db)[:8]}"
-    for partial in folder.glob(f".run-*{PARTIAL}"):
-        name, _, pid = partial.name[1:-len(PARTIAL)].rpartition(".")
-        if tag not in name or not pid.isdigit() or _alive(int(pid)):
+    for partial_name in _partials(folder):
+        name, _, pid = partial_name[1:-len(PARTIAL)].rpartition(".")
+        if not partial_name.startswith(".run-") or tag not in name or not pid.isdigit() or _alive(int(pid)):
             continue
-        path = (folder / name).resolve()
+        partial, path = folder / partial_name, (folder / name).resolve()
         recorded = store.certificate_sha256(db, path)
         if recorded and not path.exists() and hashlib.sha256(partial.read_bytes()).hexdigest() == recorded:
             publish(partial, path)

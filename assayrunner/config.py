@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
@@ -82,8 +83,14 @@ class Config(BaseModel):
 
 def config_paths() -> list[Path]:
     """Where assayrun.toml is looked for, first match wins."""
-    user_dir = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "assayrun"
-    return [Path.cwd() / "assayrun.toml", user_dir / "assayrun.toml"]
+    return list(_config_paths(os.getcwd(), os.environ.get("XDG_CONFIG_HOME"), os.environ.get("HOME")))
+
+
+@lru_cache(maxsize=8)
+def _config_paths(cwd: str, config_home: str | None, home: str | None) -> tuple[Path, Path]:
+    """The two places for the folder and environment given (home: HOME, which Path.home() reads)."""
+    user_dir = Path(config_home or Path.home() / ".config") / "assayrun"
+    return Path(cwd) / "assayrun.toml", user_dir / "assayrun.toml"
 
 
 ENV_SECTIONS = ("limits", "database")
@@ -96,7 +103,30 @@ def load_config() -> Config:
 
 
 def load_config_file() -> tuple[Config, Path | None]:
-    """The lab settings and the file they came from (None: the defaults and the environment only)."""
+    """The lab settings and the file they came from (None: the defaults and the environment only). Read again
+    only when the file (its size, time or inode), the folder or the environment changed: a batch asks for
+    every plate. The Config returned is shared: do not change it."""
+    key = (tuple(_signature(path) for path in config_paths()), repr(sorted(_environment().items())))
+    hit = _loaded.get(key)
+    if hit is not None and (hit[0].lab.logo is None or hit[0].lab.logo.is_file()):
+        return hit
+    _loaded.clear()
+    _loaded[key] = _load_config_file()
+    return _loaded[key]
+
+
+_loaded: dict[tuple, tuple[Config, Path | None]] = {}
+
+
+def _signature(path: Path) -> tuple:
+    try:
+        found = path.stat()
+    except OSError:
+        return (str(path),)
+    return str(path), found.st_mode, found.st_ino, found.st_size, found.st_mtime_ns
+
+
+def _load_config_file() -> tuple[Config, Path | None]:
     from .protocol import validation_message
 
     found = next((path for path in config_paths() if path.is_file()), None)
@@ -129,11 +159,11 @@ def load_config_file() -> tuple[Config, Path | None]:
 def _environment() -> dict[str, dict[str, str]]:
     """ASSAYRUN_<SECTION>_<SETTING>=value for the sections that may come from the environment."""
     found: dict[str, dict[str, str]] = {}
-    for key, value in os.environ.items():
+    for key in [key for key in os.environ if key.startswith("ASSAYRUN_")]:
         for section in ENV_SECTIONS:
             prefix = f"ASSAYRUN_{section.upper()}_"
             if key.startswith(prefix):
-                found.setdefault(section, {})[key[len(prefix):].lower()] = value
+                found.setdefault(section, {})[key[len(prefix):].lower()] = os.environ[key]
     return found
 
 

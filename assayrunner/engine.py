@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, integrity, plugins, store
+from . import __version__, plugins, store
 from .criteria import Check, MissingMetric, TooFewItems, evaluate
 from .errors import PluginError, UserError
 from .layout import Layout
@@ -24,6 +24,7 @@ from .reading import InputFile, read_input, select_plate
 from .reads import describe_area
 from .registry import Assay, AssayInput, AssayResult, PlateDose, Result, SeriesPlate
 from .result_check import check_result
+from .run_record import RunRecord
 from .samples import read_samples
 from .vendor import layout_from_export
 
@@ -107,6 +108,8 @@ class Setup:
     assay_plugin: dict | None = None
     modified_from: dict | None = None  # see protocol.modified_from
     layout_from_export: bool = False  # --layout-from-export, or the protocol's [layout] from_export
+    parameters_json: dict = field(default_factory=dict)  # the parameters as stored (JSON values)
+    overridden: list[str] = field(default_factory=list)  # the parameter names the params changed
 
 
 def prepare(assay_name: str, protocol: str | Path | None = None, params: Sequence[str] = (),
@@ -119,14 +122,16 @@ def prepare(assay_name: str, protocol: str | Path | None = None, params: Sequenc
         raise UserError(f"this protocol is for assay {proto.assay!r}, not {assay.name!r}", file=proto.path,
                         where="assay")
     plugin = loaded.assay_plugins.get(assay.name)
-    return Setup(assay, proto, validated_parameters(assay, proto, params), software_versions(loaded),
-                 tuple(params), {"distribution": plugin.distribution, "version": plugin.version} if plugin else None,
-                 modified_from(proto, loaded.protocol_files), layout_from_export or proto.layout.from_export)
+    parameters = validated_parameters(assay, proto, params)
+    return Setup(assay, proto, parameters, software_versions(loaded), tuple(params),
+                 {"distribution": plugin.distribution, "version": plugin.version} if plugin else None,
+                 modified_from(proto, loaded.protocol_files), layout_from_export or proto.layout.from_export,
+                 parameters.model_dump(mode="json"), sorted(override_parameters(proto.parameters, params)[1]))
 
 
 def compute(setup: Setup, files: Sequence[Path], *, samples: Path | None = None, operator: str | None = None,
-            format: str | None = None, plate: str | None = None, doses: Sequence[PlateDose] = ()) -> dict:
-    """Read, lay out, analyze and judge one run: the run record store.save_run takes. Pure (no writes).
+            format: str | None = None, plate: str | None = None, doses: Sequence[PlateDose] = ()) -> RunRecord:
+    """Read, lay out, analyze and judge one run: the run record the store takes. Pure (no writes).
 
     doses: for a plate_series protocol, what the run sheet says of each file (concentrations, replicate set)."""
     assay, proto = setup.assay, setup.protocol
@@ -154,51 +159,46 @@ def compute(setup: Setup, files: Sequence[Path], *, samples: Path | None = None,
     checks = _judge(proto, result)
     _invalidate_scoped(checks, result)
     describe_samples(result.results, assay_input, slots)
-    started = datetime.now(timezone.utc)
-    record = {
-        "assay": assay.name, "assay_title": assay.title, "assay_template": assay.template,
-        "assay_plugin": setup.assay_plugin, "protocol": proto,
-        "parameters": setup.parameters.model_dump(mode="json"),
-        "overridden": override_parameters(proto.parameters, setup.params)[1],
-        "inputs": inputs, "attachments": _attachments(samples, setup.params) + settings_files,
-        "plate": chosen, "series": [(s.position, s.input.plate) for s in series], "layout": proto.layout, "result": result, "checks": checks,
-        "valid": all(c.passed for c in checks), "operator": operator,
-        "created_at": started.isoformat(timespec="seconds"), "software": setup.software,
-        "samples": {k: vars(v) for k, v in sample_info.items()}, "skipped": skipped, "settings": settings,
-        "supersedes": None, "modified_from": setup.modified_from,
-    }
-    record["digest"] = run_digest(record)
-    return record
+    try:
+        return RunRecord(
+            assay=assay.name, assay_title=assay.title, assay_template=assay.template, assay_plugin=setup.assay_plugin,
+            protocol=proto, parameters=setup.parameters_json, overridden=setup.overridden, inputs=inputs,
+            attachments=_attachments(samples, setup.params) + settings_files, plate=chosen,
+            series=[(s.position, s.input.plate) for s in series], layout=proto.layout, result=result, checks=checks,
+            valid=all(c.passed for c in checks), operator=operator,
+            created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), software=setup.software,
+            samples={k: vars(v) for k, v in sample_info.items()}, skipped=skipped, settings=settings,
+            modified_from=setup.modified_from)
+    except (TypeError, ValueError):  # a part of the assay's result cannot be stored as JSON: name it
+        check_result(result, _who(assay))
+        raise
 
 
-def commit(record: dict, database, *, out: Path = Path("certificates"), templates: Path | None = None,
+def commit(record: RunRecord, database, *, out: Path = Path("certificates"), templates: Path | None = None,
            pdf: bool = False, supersedes: int | None = None, certificate: bool = True,
            db_path: Path | None = None) -> RunOutcome:
     """Store a computed run in one transaction and write its certificate (unless certificate=False)."""
     from . import certificate as cert
 
     formats = ("html", "pdf") if pdf else ("html",)
-    paths: dict = {}
     warnings: list[str] = []
     with store.transaction(database):
         if supersedes is not None:
-            _check_supersedes(database, supersedes, record["assay"], db_path)
-            record["supersedes"] = supersedes
-            record["digest"] = run_digest(record)  # the link is part of the stored run
-        run_id = store.save_run(database, record)
+            _check_supersedes(database, supersedes, record.assay, db_path)
+            record = record.superseding(supersedes)  # the link is part of the stored run
+        run_id = store.save_run(database, record.stored)
         if supersedes is not None:
-            store.audit(database, "run superseded", supersedes, record["operator"], {"by": run_id})
-        if certificate:
-            paths = cert.issue(database, run_id, out, formats, templates)
-            if supersedes is not None:
-                try:
-                    with store.transaction(database):  # a savepoint: a failed re-issue leaves no row and no file
-                        cert.issue(database, supersedes, out, formats, templates)
-                except UserError as exc:  # e.g. its assay plugin was upgraded since: the database records the link
-                    warnings.append(f"the certificate of run {supersedes} was not issued again: {exc.message}")
-    return RunOutcome(run_id, record["assay"], record["protocol"], record["valid"], record["checks"],
-                      record["result"], paths.get("html"), paths.get("pdf"), record["skipped"],
-                      modified_from=record["modified_from"], digest=record["digest"], warnings=warnings)
+            store.audit(database, "run superseded", supersedes, record.operator, {"by": run_id})
+        paths = cert.issue(database, run_id, out, formats, templates, just_stored=True) if certificate else {}
+        if certificate and supersedes is not None:
+            try:
+                with store.transaction(database):  # a savepoint: a failed re-issue leaves no row and no file
+                    cert.issue(database, supersedes, out, formats, templates)
+            except UserError as exc:  # e.g. its assay plugin was upgraded since: the database records the link
+                warnings.append(f"the certificate of run {supersedes} was not issued again: {exc.message}")
+    return RunOutcome(run_id, record.assay, record.protocol, record.valid, record.checks, record.result,
+                      paths.get("html"), paths.get("pdf"), record.skipped, modified_from=record.modified_from,
+                      digest=record.digest, warnings=warnings)
 
 
 def _series_plates(inputs: list[InputFile], doses: Sequence[PlateDose], choice: str | None) -> list[tuple]:
@@ -423,16 +423,20 @@ def _slot_order(name: str) -> tuple:
 
 def _analyze(assay: Assay, assay_input: AssayInput) -> AssayResult:
     """The assay's result, checked against the AssayResult contract, with the wells it was told to leave out."""
-    who = f"assay {assay.name!r} (plugin {assay.plugin or '?'})"
+    who = _who(assay)
     try:
         result = assay.analyze(assay_input)
     except UserError:
         raise
     except Exception as exc:
         raise PluginError(f"{who} failed: {type(exc).__name__}: {exc}") from exc
-    check_result(result, who)
+    check_result(result, who, json=False)  # whether it can be stored as JSON: when the record is made
     _note_left_out(result, assay_input)
     return result
+
+
+def _who(assay: Assay) -> str:
+    return f"assay {assay.name!r} (plugin {assay.plugin or '?'})"
 
 
 def _note_left_out(result: AssayResult, assay_input: AssayInput) -> None:
@@ -489,8 +493,3 @@ def software_versions(loaded: plugins.Plugins) -> dict:
         if not info.error:
             versions[info.distribution if info.distribution != "assayrunner" else info.name] = info.version
     return versions
-
-
-def run_digest(record: dict) -> str:
-    """The digest a certificate carries: every row the run is stored as (see integrity.record_digest)."""
-    return integrity.record_digest(store.run_rows(record))

@@ -23,14 +23,23 @@ def record_digest(rows: dict[str, list[dict]]) -> str:
     keys sorted, numbers as floats (SQLite may store 5 as 5.0), null fields left out (a column added
     by a later migration does not change an old run's digest), each table's rows sorted (SQLite keeps
     no row order; checks, results and inputs carry their position)."""
-    payload = {table: sorted(json.dumps({k: _canonical(v) for k, v in row.items()
-                                         if k not in _NOT_DIGESTED and v is not None}, sort_keys=True, allow_nan=False)
+    payload = {table: sorted(_ROW_TEXT({k: _canonical(v) for k, v in row.items()
+                                        if v is not None and k not in _NOT_DIGESTED})
                              for row in table_rows) for table, table_rows in rows.items()}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
+#: json.dumps(row, sort_keys=True, allow_nan=False), its encoder built once.
+_ROW_TEXT = json.JSONEncoder(sort_keys=True, allow_nan=False).encode
+
+
 def _canonical(value):
-    return float(value) if isinstance(value, numbers.Real) else value  # bool, int, float, numpy scalars
+    kind = type(value)
+    if kind is str:
+        return value
+    if kind is float or kind is int or kind is bool:
+        return float(value)
+    return float(value) if isinstance(value, numbers.Real) else value  # numpy scalars
 
 
 def digest_v1(input_sha256: list[str], protocol_sha256: str, parameters: dict, valid: bool, checks: list[dict],

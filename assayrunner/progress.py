@@ -4,6 +4,7 @@ terminal."""
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -22,9 +23,14 @@ def progress(total: int, enabled: bool = True) -> Iterator[Callable[[object], No
                    TimeElapsedColumn(), console=Console(stderr=True), auto_refresh=False, transient=True)
     task = bar.add_task(_counts(counts), total=total)
 
-    def tick(entry) -> None:
+    drawn = [0.0]
+
+    def tick(entry) -> None:  # a batch reports its runs a group at a time: the bar is drawn at most 10 times a second
         counts[entry.status] += 1
-        bar.update(task, advance=1, description=_counts(counts), refresh=True)
+        now = time.monotonic()
+        again = now - drawn[0] >= 0.1 or sum(counts.values()) == total
+        bar.update(task, advance=1, description=_counts(counts), refresh=again)
+        drawn[0] = now if again else drawn[0]
 
     with bar:  # no refresh thread (auto_refresh off): worker processes are forked while it shows
         yield tick

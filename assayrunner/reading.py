@@ -64,11 +64,12 @@ def candidates(source: Source, readers: dict[str, Reader]) -> list[tuple[float, 
 
 def read_input(path: Path, readers: dict[str, Reader], forced: str | None = None) -> InputFile:
     """Read one export into plates, with the SHA-256 of its bytes, within the [limits] of size and time."""
-    with bounds.deadline(path):
-        return _read_input(path, readers, forced)
+    limits = bounds.current_limits()
+    with bounds.deadline(path, limits):
+        return _read_input(path, readers, forced, limits)
 
 
-def _read_input(path: Path, readers: dict[str, Reader], forced: str | None) -> InputFile:
+def _read_input(path: Path, readers: dict[str, Reader], forced: str | None, limits) -> InputFile:
     source = load(path)
     _check_kind(source)
     ranked = [(1.0, _forced(forced, readers, path))] if forced else candidates(source, readers)
@@ -81,7 +82,7 @@ def _read_input(path: Path, readers: dict[str, Reader], forced: str | None) -> I
         try:
             plates = reader.read(source)
             check_plates(plates, reader.name, path)
-            bounds.check_plates(plates, path)
+            bounds.check_plates(plates, path, limits)
         except FormatMismatch as exc:
             if forced:
                 raise

@@ -15,8 +15,10 @@ from .registry import AssayResult, Result
 _FIT_KEYS = {"name": str, "model": str, "parameters": dict, "se": dict}
 
 
-def check_result(result: object, who: str) -> None:
-    """PluginError naming `who` (the assay and its plugin) when result breaks the AssayResult contract."""
+def check_result(result: object, who: str, json: bool = True) -> None:
+    """PluginError naming `who` (the assay and its plugin) when result breaks the AssayResult contract.
+    json=False leaves out whether metrics, details and fits can be stored as JSON (the engine learns that
+    when it makes the rows, and only then asks again, to name the part)."""
     def fail(what: str) -> PluginError:
         return PluginError(f"{who} returned a malformed result: {what}")
 
@@ -31,10 +33,10 @@ def check_result(result: object, who: str) -> None:
         if problem:
             raise fail(f"results[{k}] {problem}")
     for k, fit in enumerate(result.fits):
-        problem = _fit_problem(fit)
+        problem = _fit_problem(fit, json)
         if problem:
             raise fail(f"fits[{k}] {problem}")
-    for name in ("metrics", "details"):
+    for name in ("metrics", "details") if json else ():
         problem = _json_problem(getattr(result, name))
         if problem:
             raise fail(f"{name} {problem}")
@@ -60,7 +62,7 @@ def _result_problem(row: object) -> str | None:
     return None
 
 
-def _fit_problem(fit: object) -> str | None:
+def _fit_problem(fit: object, json: bool) -> str | None:
     if not isinstance(fit, Mapping):
         return f"is a {type(fit).__name__}, not a dict"
     for key, kind in _FIT_KEYS.items():
@@ -77,7 +79,7 @@ def _fit_problem(fit: object) -> str | None:
         return "'x' and 'y' differ in length"
     if any(not (isinstance(p, (list, tuple)) and len(p) == 2) for p in fit.get("line") or []):
         return "'line' must be a list of [x, y] points"
-    return _json_problem({k: fit.get(k) for k in ("parameters", "se", "x", "y", "line")})
+    return _json_problem({k: fit.get(k) for k in ("parameters", "se", "x", "y", "line")}) if json else None
 
 
 def _json_problem(value: object) -> str | None:

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -39,6 +40,9 @@ from sqlite_utils import Database  # noqa: E402
 from . import filesystems
 from .errors import UserError
 from .plate import well_name
+
+if TYPE_CHECKING:
+    from .run_record import RunRecord
 
 
 @dataclass(frozen=True)
@@ -319,17 +323,32 @@ def database_id(db: Database) -> str:
     return row[0]
 
 
-def save_run(db: Database, record: dict) -> int:
-    """Insert one run and everything it computed (run_rows, with record["digest"]); call inside transaction().
-    The protocol text goes to protocol_texts, once per SHA-256 (stored_rows puts it back in the run row)."""
-    rows = run_rows(record)
-    run = rows["runs"][0]
+@dataclass(frozen=True, slots=True)
+class StoredRun:
+    """What a run is stored as: its rows table by table (run_rows, without run ids) and their digest."""
+
+    rows: dict[str, list[dict]]
+    digest: str
+
+    @property
+    def operator(self) -> str:
+        return self.rows["runs"][0]["operator"]
+
+    @property
+    def valid(self) -> bool:
+        return bool(self.rows["runs"][0]["valid"])
+
+
+def save_run(db: Database, run: StoredRun) -> int:
+    """Insert one run's rows with its digest; call inside transaction(). The protocol text goes to
+    protocol_texts, once per SHA-256 (stored_rows puts it back in the run row)."""
+    row = run.rows["runs"][0]
     db.execute("insert or ignore into protocol_texts (sha256, text) values (?, ?)",
-               [run["protocol_sha256"], run["protocol_toml"]])
-    run_id = _insert(db, "runs", [{**run, "protocol_toml": None, "digest": record["digest"]}])
+               [row["protocol_sha256"], row["protocol_toml"]])
+    run_id = _insert(db, "runs", [{**row, "protocol_toml": None, "digest": run.digest}])
     for table in RUN_TABLES[1:]:
-        _insert(db, table, [{"run_id": run_id, **row} for row in rows[table]])
-    audit(db, "run stored", run_id, record["operator"], {"digest": record["digest"], "valid": record["valid"]})
+        _insert(db, table, [{"run_id": run_id, **r} for r in run.rows[table]])
+    audit(db, "run stored", run_id, run.operator, {"digest": run.digest, "valid": run.valid})
     return run_id
 
 
@@ -356,38 +375,32 @@ def protocol_text(db: Database, run: dict) -> str:
     return row[0] if row else ""
 
 
-def run_rows(record: dict) -> dict[str, list[dict]]:
-    """The rows a run is stored as, table by table, without run ids: what the digest covers.
-
-    record: assay, assay_title, assay_template, assay_plugin, protocol, parameters, overridden,
-    inputs (InputFile), attachments (StoredFile: samples, parameter and settings files), plate,
-    layout, result, checks, valid, operator, created_at, software, samples, skipped, settings,
-    supersedes.
-    """
-    proto, result, plate = record["protocol"], record["result"], record["plate"]
+def run_rows(record: RunRecord) -> dict[str, list[dict]]:
+    """The rows a run is stored as, table by table, without run ids: what the digest covers."""
+    proto, result, plate = record.protocol, record.result, record.plate
     run = {
-        "assay": record["assay"], "protocol_id": proto.id, "protocol_version": proto.version,
+        "assay": record.assay, "protocol_id": proto.id, "protocol_version": proto.version,
         "protocol_sha256": proto.sha256, "protocol_path": str(proto.path), "protocol_toml": proto.text,
-        "parameters": _json(record["parameters"]), "valid": int(record["valid"]), "operator": record["operator"],
-        "created_at": record["created_at"], "software": _json(record["software"]),
-        "metrics": _json(result.metrics), "details": _json(result.details), "samples": _json(record["samples"]),
-        "skipped": _json(record["skipped"]), "plate_name": plate.name, "plate_metadata": _json(plate.metadata),
-        "supersedes": record.get("supersedes"), "settings": _json(record["settings"]),
-        "overridden": _json(sorted(record["overridden"])), "assay_title": record["assay_title"],
-        "assay_template": record["assay_template"], "assay_plugin": _json(record["assay_plugin"]),
+        "parameters": _json(record.parameters), "valid": int(record.valid), "operator": record.operator,
+        "created_at": record.created_at, "software": _json(record.software),
+        "metrics": _json(result.metrics), "details": _json(result.details), "samples": _json(record.samples),
+        "skipped": _json(record.skipped), "plate_name": plate.name, "plate_metadata": _json(plate.metadata),
+        "supersedes": record.supersedes, "settings": _json(record.settings),
+        "overridden": _json(sorted(record.overridden)), "assay_title": record.assay_title,
+        "assay_template": record.assay_template, "assay_plugin": _json(record.assay_plugin),
         "digest_version": DIGEST_VERSION,
-        "protocol_modified": _json(record["modified_from"]) if record.get("modified_from") else None,
+        "protocol_modified": _json(record.modified_from) if record.modified_from else None,
     }
-    files = [("export", f.path, f.content, f.format) for f in record["inputs"]]
-    files += [(f.kind, f.path, f.content, f.format) for f in record["attachments"]]
+    files = [("export", f.path, f.content, f.format) for f in record.inputs]
+    files += [(f.kind, f.path, f.content, f.format) for f in record.attachments]
     return {
         "runs": [run],
         "input_files": [{
             "position": i, "name": path.name, "path": str(path.resolve()), "sha256": hashlib.sha256(content).hexdigest(),
             "size": len(content), "format": fmt, "content": content, "kind": kind,
         } for i, (kind, path, content, fmt) in enumerate(files)],
-        "wells": [row for position, p in record.get("series") or [(None, plate)]
-                  for row in _well_rows(p, record["layout"], position)],
+        "wells": [row for position, p in record.series or [(None, plate)]
+                  for row in _well_rows(p, record.layout, position)],
         "fits": [{
             "name": fit["name"], "model": fit["model"], "parameters": _json(fit["parameters"]),
             "se": _json(fit["se"]), "r2": _float(fit["r2"]), "n": fit["n"], "converged": int(fit["converged"]),
@@ -397,7 +410,7 @@ def run_rows(record: dict) -> dict[str, list[dict]]:
             "position": i, "check_id": c.id, "description": c.description, "value": _float(c.value),
             "limit_text": c.limit, "passed": int(c.passed), "detail": c.detail, "scope": c.scope,
             "is_count": int(c.is_count), "unit": c.unit, "total": c.total,
-        } for i, c in enumerate(record["checks"])],
+        } for i, c in enumerate(record.checks)],
         "results": [{
             "position": i, "sample": r.sample, "metric": r.metric, "value": _float(r.value), "unit": r.unit,
             "flags": _json(r.flags), "interpretation": r.interpretation, "scope": r.scope, "slot": r.slot,
@@ -441,7 +454,7 @@ def audit(db: Database, event: str, run_id: int | None, actor: str, payload: dic
     row = {"at": _now(), "event": event, "run_id": run_id, "actor": actor, "payload": _json(payload),
            "prev_sha256": prev}
     row["sha256"] = hashlib.sha256(_json(row, canonical=True).encode()).hexdigest()
-    db["audit_log"].insert(row)
+    _insert(db, "audit_log", [row])
     db.execute("update chain_head set audit_rows = audit_rows + 1, audit_sha256 = ? where id = 1", [row["sha256"]])
 
 
@@ -462,9 +475,11 @@ _JSON_COLUMNS = ("parameters", "software", "metrics", "details", "samples", "ski
 def get_run(db: Database, run_id: int) -> dict:
     """A stored run with its inputs (without content), checks, results, fits and state; UserError if unknown."""
     try:
-        run = db["runs"].get(run_id)
-    except Exception:
-        raise UserError(f"no run {run_id} in this database; see `assayrun runs`", file=db_path(db)) from None
+        run = next(db.query("select * from runs where id = ?", [run_id]), None)
+    except sqlite3.Error:
+        run = None
+    if run is None:
+        raise UserError(f"no run {run_id} in this database; see `assayrun runs`", file=db_path(db))
     for key in _JSON_COLUMNS:
         run[key] = json.loads(run[key]) if run.get(key) is not None else None
     run["valid"] = bool(run["valid"])
@@ -573,8 +588,8 @@ def certificates(db: Database, run_id: int) -> list[dict]:
 def add_certificate(db: Database, run_id: int, fmt: str, path: Path, sha256: str, issued_at: str, actor: str,
                     revision: int) -> None:
     """Record an issued certificate file and log it."""
-    db["certificates"].insert({"run_id": run_id, "format": fmt, "path": str(path), "sha256": sha256,
-                               "created_at": issued_at})
+    _insert(db, "certificates", [{"run_id": run_id, "format": fmt, "path": str(path), "sha256": sha256,
+                                  "created_at": issued_at}])
     audit(db, "certificate issued", run_id, actor, {"format": fmt, "sha256": sha256, "revision": revision})
 
 
@@ -628,13 +643,28 @@ def canonical_json(value) -> str:
     return _json(value, canonical=True)
 
 
+#: The two encoders every stored JSON text comes from (json.dumps with these options, built once).
+_ENCODERS = {False: json.JSONEncoder(allow_nan=False).encode,
+             True: json.JSONEncoder(allow_nan=False, sort_keys=True).encode}
+
+
 def _json(value, canonical: bool = False) -> str:
     """JSON text keeping the producer's key order; canonical (sorted keys) for hashing."""
-    return json.dumps(_plain(value), sort_keys=canonical, allow_nan=False)
+    return _ENCODERS[canonical](_plain(value))
 
 
 def _plain(value):
-    """JSON-ready copy: numpy scalars and arrays to Python, NaN and infinities to None, paths to str."""
+    """JSON-ready copy: numpy scalars and arrays to Python, NaN and infinities to None, paths to str.
+    The plain types are told apart by their exact type first (the common case, and the fast one)."""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    if kind is float:
+        return value if math.isfinite(value) else None
+    if kind is dict:
+        return {k if type(k) is str else str(k): _plain(v) for k, v in value.items()}
+    if kind is list or kind is tuple:
+        return [_plain(v) for v in value]
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, np.ndarray)):

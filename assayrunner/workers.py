@@ -25,8 +25,9 @@ class Failure:
 
 
 def run(work: Callable[[object], object], items: list, jobs: int, timeout: float,
-        start_method: str | None = None) -> Iterator[tuple[int, object]]:
-    """Yield (index, work(item) or Failure) as each item finishes, computed by up to `jobs` processes.
+        start_method: str | None = None, tick: float | None = None) -> Iterator[tuple[int, object] | None]:
+    """Yield (index, work(item) or Failure) as each item finishes, computed by up to `jobs` processes; with
+    `tick`, also None after each `tick` seconds without one (a caller holding a lock can let it go).
 
     work must be a module-level function (spawned workers import it); an exception it raises becomes a
     Failure of that item. Each worker holds its next item while it computes one (no idle gap while the
@@ -46,8 +47,10 @@ def run(work: Callable[[object], object], items: list, jobs: int, timeout: float
             if not busy:
                 return
             deadline = min(w.started + timeout for w in busy)
-            wait([w.conn for w in busy] + [w.process.sentinel for w in busy],
-                 timeout=max(0.0, deadline - time.monotonic()))
+            waiting = max(0.0, deadline - time.monotonic())
+            if not wait([w.conn for w in busy] + [w.process.sentinel for w in busy],
+                        timeout=waiting if tick is None else min(waiting, tick)) and tick is not None:
+                yield None
             for k, worker in enumerate(workers):
                 while worker.tasks:
                     done = worker.collect(timeout)
