@@ -178,6 +178,7 @@ def read_sheet(path: Path, samples: Path | None, operator: str | None) -> list[U
         run = runs.setdefault(key, {"files": [], "samples": None, "operator": None, "doses": []})
         run["files"].append(path.parent / cells["file"])
         run["doses"].append(_dose(cells, path, n))
+        _check_row(run, key, path, n)
         for column in ("samples", "operator"):
             value = cells.get(column) or None
             if value and run[column] not in (None, value):
@@ -186,6 +187,31 @@ def read_sheet(path: Path, samples: Path | None, operator: str | None) -> list[U
             run[column] = run[column] or value
     return [Unit(tuple(r["files"]), path.parent / r["samples"] if r["samples"] else samples,
                  r["operator"] or operator, tuple(r["doses"]) if any(r["doses"]) else ()) for r in runs.values()]
+
+
+def _check_row(run: dict, key: str, sheet: Path, line: int) -> None:
+    """A row that contradicts the earlier rows of its run: a file twice, concentrations on some rows only, two
+    units, or a concentration given twice in one replicate set (each would silently misplace a plate)."""
+    *earlier, this = run["doses"]
+    where = f"line {line}"
+    if run["files"][-1] in run["files"][:-1]:
+        raise UserError(f"file {run['files'][-1].name} is already in run {key!r}; list each file once per run",
+                        file=sheet, where=where)
+    if earlier and any(bool(d and d.concentrations) != bool(this and this.concentrations) for d in earlier):
+        raise UserError(f"run {key!r} gives concentrations on some rows only; give every plate file of the run "
+                        "its concentration(s), or none (the protocol's dilution steps)", file=sheet, where=where)
+    if not this:
+        return
+    units = {d.unit for d in earlier if d and d.unit}
+    if this.unit and units and this.unit not in units:
+        raise UserError(f"unit {this.unit!r} differs from {units.pop()!r} on an earlier line of run {key!r}; "
+                        "give one unit per run (convert the concentrations)", file=sheet, where=where)
+    same_set = [c for d in earlier if d and d.replicate == this.replicate for c in d.concentrations]
+    for c in this.concentrations:
+        if c in same_set or this.concentrations.count(c) > 1:
+            raise UserError(f"concentration {c:g} is given twice in replicate set {this.replicate or '(none)'} of "
+                            f"run {key!r}; a replicate set has one plate per concentration (a replicate plate "
+                            "goes in its own set: column replicate)", file=sheet, where=where)
 
 
 def _dose(cells: dict[str, str], sheet: Path, line: int) -> PlateDose | None:
