@@ -162,11 +162,12 @@ def context(record: dict) -> dict:
     settings = run["settings"] or {"lab": {"name": "", "address": ""}, "certificate": {"paper": "A4"},
                                    "signatures": {"distinct_people": True}}
     logo = record.get("logo")
+    names = plate_names((run["details"] or {}).get("plates"))
     return {
         "run": run, "protocol": protocol, "assay_title": run["assay_title"] or run["assay"],
         "assay_template": run["assay_template"], "details": run["details"],
         "fits": [{**f, "svg": Markup(fit_svg(f["plot"]))} for f in run["fits"]],
-        "plate_maps": plate_maps(record["wells"], protocol),
+        "plate_maps": plate_maps(record["wells"], protocol, names), "series_plates": len(names),
         "flag_legend": flag_legend(run["results"], (run["details"] or {}).get("flag_legend")), "samples": samples_table(run["samples"]),
         "signatures": record["signatures"], "superseded_by": [run["superseded_by"]] if run["superseded_by"] else [],
         "overridden": set(overridden), "lab": settings["lab"], "paper": settings["certificate"]["paper"],
@@ -198,14 +199,24 @@ def fit_svg(plot: dict) -> str:
                       x_label, plot.get("y_label") or "response", log_x=bool(plot.get("log_x")))
 
 
-def plate_maps(wells: list[dict], protocol: Protocol | None = None) -> list[dict]:
-    """Per read with layout wells: a grid of cells (value, role, group, flag, interference) and the value range."""
+def plate_names(plates) -> dict[int, str]:
+    """Position -> 'name, file' of a plate-series run's plates (details.plates: position, name, file)."""
+    if not isinstance(plates, list):
+        return {}
+    return {p["position"]: f"{p['name']}, file {p['file']}" for p in plates
+            if isinstance(p, dict) and {"position", "name", "file"} <= p.keys()}
+
+
+def plate_maps(wells: list[dict], protocol: Protocol | None = None, names: dict[int, str] | None = None) -> list[dict]:
+    """Per read with layout wells: a grid of cells (value, role, group, flag, interference) and the value range;
+    a plate-series run's maps are headed by the plate's position and, from names, its name and file."""
+    names = names or {}
     interference = {w for g in protocol.layout.groups(interference=True) for w in g.wells} if protocol else set()
     maps: dict[tuple, dict] = {}
     for row in wells:  # a plate-series run has a map per plate and read
         plate = row.get("plate")
         grid = maps.setdefault((plate, row["read"]), {"read": row["read"] if plate is None else
-                                                      f"plate {plate}: {row['read']}", "cells": {}, "rows": 0,
+                                                      f"plate {plate}{f' ({names[plate]})' if plate in names else ''}: {row['read']}", "cells": {}, "rows": 0,
                                                       "columns": 0})
         r, c = parse_well(row["well"])
         grid["rows"], grid["columns"] = max(grid["rows"], r + 1), max(grid["columns"], c + 1)

@@ -200,6 +200,23 @@ def test_series_across_8_plates_with_controls_on_each(cli, workdir, controls):
     assert len(run["details"]["plates"]) == 8
 
 
+def test_series_certificate_names_every_plate_its_file_and_concentration_unit(cli, workdir):
+    truth = logistic(SERIES_CONC, 20.0, 1.5)
+    for k in range(8):
+        series_plate(k + 1, truth[k], 0.1, 1.4, workdir / f"plate{k + 1}.csv")
+    run_series(cli, workdir, [f"plate{k + 1}.csv,{c:g},µM,,A" for k, c in enumerate(SERIES_CONC)])
+    html = next((workdir / "certificates").glob("*.html")).read_text(encoding="utf-8")
+    assert "the first of 8 plates" in html                  # the header's plate is not the whole run
+    for k, c in enumerate(SERIES_CONC, start=1):            # each plate map says which plate and file it is
+        assert f"Plate map — plate {k} (plate{k}, file plate{k}.csv): 540 nm" in html
+    assert "16.00 µM</td>" in html and "Blank (OD)" in html  # the plates table gives the concentration's unit
+    assert "its plate's blank mean" in html                 # not plate 1's blank as if it were every plate's
+    next((workdir / "certificates").glob("*.html")).unlink()
+    run_series(cli, workdir, ["plate1.csv,,,,B", "plate2.csv,,,,B"])   # no concentrations: dilution steps
+    html = next((workdir / "certificates").glob("*.html")).read_text(encoding="utf-8")
+    assert "step 2 of each sample's dose series" in html and "the first of 2 plates" in html
+
+
 def run_wells(workdir):
     import sqlite3
 

@@ -34,11 +34,14 @@ class SampleSeries:
             results += rows
             fits.append(fit_record)
         first = self.readings[0]
+        units = {s["unit"] for s in samples}
+        shared_unit = units.pop() if len(units) == 1 else None  # a plate's unit when the run sheet gives none
         details = {"reads": f"{p.read} − {p.reference_read}" if first.referenced else p.read,
                    "reference_missing": p.reference_read if p.reference_read and not first.referenced else None,
                    "plates": [{"name": r.name, "position": r.plate.position, "file": r.plate.file,
-                               "concentration": r.plate.concentration, "replicate": r.replicate, "blank": r.blank,
-                               "nc": r.nc, "pc": r.pc} for r in self.readings if r.plate],
+                               "concentration": r.plate.concentration, "unit": r.plate.unit or shared_unit,
+                               "step": step, "replicate": r.replicate, "blank": r.blank, "nc": r.nc, "pc": r.pc}
+                              for r, step in zip(self.readings, self.steps) if r.plate],
                    "plate_controls": p.plate_controls if self.inp.series else None,
                    "blank": first.blank, "nc": first.nc, "pc": first.pc,
                    "controls": [c for r in self.readings for c in r.controls], "samples": samples,
