@@ -93,6 +93,28 @@ def test_free_asymptotes_as_an_option(assay_run):
     assert result(run, "S1", "hc50").value == pytest.approx(expected, rel=1e-4)
 
 
+def test_free_asymptotes_ci_matches_a_fit_parametrized_by_the_hc50_itself(assay_run):
+    from scipy.optimize import curve_fit
+    from scipy.stats import t
+
+    noise = np.array([[1.5, -2.0, 0.8, -1.1, 2.2, -0.7, 1.0, -1.6, 0.4, -0.3],
+                      [-1.2, 1.7, -0.6, 1.4, -2.1, 0.9, -1.3, 1.1, -0.2, 0.5]])
+    truth = 5 + 85 / (1 + (30.0 / CONC) ** 1.2)
+    run = assay_run("hemolysis-pc", plate({"A": truth + noise[0], "B": truth + noise[1]}), params=["fit_fixed={}"])
+
+    # independent: the 4PL written with ln HC50 (where it crosses 50 %) as a parameter, so curve_fit's own
+    # covariance gives SE(ln HC50) with no delta method; CI with Student's t on n - 4 degrees of freedom
+    def crossing_4pl(c, bottom, top, ln_hc50, hill):
+        return bottom + (top - bottom) / (1 + ((top - bottom) / (50 - bottom) - 1) * (c / np.exp(ln_hc50)) ** hill)
+
+    x, y = np.concatenate([CONC, CONC]), np.concatenate([truth + noise[0], truth + noise[1]])
+    p, cov = curve_fit(crossing_4pl, x, y, p0=[0, 100, np.log(30), 1.0], maxfev=20000)
+    half = t.ppf(0.975, x.size - 4) * math.sqrt(cov[2, 2])
+    assert result(run, "S1", "hc50").value == pytest.approx(math.exp(p[2]), rel=1e-5)
+    assert result(run, "S1", "hc50_ci_lower").value == pytest.approx(math.exp(p[2] - half), rel=1e-4)
+    assert result(run, "S1", "hc50_ci_upper").value == pytest.approx(math.exp(p[2] + half), rel=1e-4)
+
+
 def test_hc50_above_highest_and_below_lowest_tested(assay_run):
     weak = logistic(CONC, 5000.0, 1.0)    # 9 % at 512: never reaches 50 %
     strong = logistic(CONC, 0.2, 2.0)     # 96 % already at 1
