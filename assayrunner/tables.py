@@ -156,6 +156,11 @@ def _grid_at(sheet: Sheet, i: int, stop: int) -> Grid | None:
     return None
 
 
+def _same_texts(a: list, b: list) -> bool:
+    """Two rows with the same cells (a header repeated by the next stacked block)."""
+    return [C.text(c) for c in trim_row(a)] == [C.text(c) for c in trim_row(b)]
+
+
 def _read_grid(sheet: Sheet, top: int, label_col: int, j0: int, first_column: int, width: int,
                stop: int) -> Grid:
     rows = sheet.rows
@@ -172,7 +177,7 @@ def _read_grid(sheet: Sheet, top: int, label_col: int, j0: int, first_column: in
             current, line_in_group = label, 0
             grid.letters.append(label)
         elif label is None and current is not None and (len(row) <= label_col or C.is_blank(row[label_col])) \
-                and not C.row_blank(data):
+                and not C.row_blank(data) and not _same_texts(row, rows[top]):  # not the next block's header
             line_in_group += 1
         else:
             break

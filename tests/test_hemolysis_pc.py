@@ -291,18 +291,20 @@ def test_run_sheet_concentrations_must_match_the_plates(cli, workdir):
     assert out.exit_code == 2 and "reads its series from the layout" in out.output
 
 
-def hand_made_blocks(titles: list[str], values: list[float]) -> list[list]:
-    """Rows of a hand-made sheet: per block an optional title line, a header 1..3, rows A and B."""
+def hand_made_blocks(titles: list[str], values: list[float], gap: bool = True) -> list[list]:
+    """Rows of a hand-made sheet: per block an optional title line, a header 1..3, rows A and B (and an empty
+    line after each block when gap)."""
     rows = []
     for title, v in zip(titles, values):
-        rows += ([[title]] if title else []) + [["", 1, 2, 3], ["A", v, v, v], ["B", v, v, v], []]
+        rows += ([[title]] if title else []) + [["", 1, 2, 3], ["A", v, v, v], ["B", v, v, v]] + ([[]] if gap else [])
     return rows
 
 
+@pytest.mark.parametrize("gap", [True, False])   # without a gap the next block's header follows row B at once
 @pytest.mark.parametrize("titles", [["Plate 1", "Plate 2", "Plate 3"], ["", "", ""], ["540 nm"] * 3])
 @pytest.mark.parametrize("kind", ["csv", "xlsx"])
-def test_stacked_blocks_read_as_one_plate_per_block_in_file_order(cli, workdir, titles, kind):
-    rows = hand_made_blocks(titles, [0.1, 0.2, 0.3])
+def test_stacked_blocks_read_as_one_plate_per_block_in_file_order(cli, workdir, titles, kind, gap):
+    rows = hand_made_blocks(titles, [0.1, 0.2, 0.3], gap)
     path = workdir / f"blocks.{kind}"
     if kind == "csv":
         path.write_text("\n".join(",".join(map(str, r)) for r in rows) + "\n", encoding="utf-8")
