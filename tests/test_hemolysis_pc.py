@@ -152,6 +152,38 @@ def test_saturated_positive_control_fails_its_check_via_the_cli(tmp_path):
     assert out["valid"] is False
 
 
+def execute_json(path, tmp_path, *args):
+    """`assayrun execute hemolysis-pc` on one file as a user runs it: (exit code, JSON report, stderr)."""
+    done = subprocess.run([sys.executable, "-m", "assayrunner", "execute", "hemolysis-pc", str(path), "--json",
+                           "--db", str(tmp_path / "run.db"), "--out", str(tmp_path / "certs"), *args],
+                          capture_output=True, text=True, cwd=tmp_path)
+    return done.returncode, json.loads(done.stdout) if done.stdout else None, done.stderr
+
+
+def test_pc_with_some_wells_over_range_fails_unless_the_protocol_allows_it(tmp_path):
+    path = write_plate(plate(dict.fromkeys("AB", logistic(CONC, 37.0, 1.4))), tmp_path / "plate.csv")
+    lines = path.read_text(encoding="utf-8").splitlines()   # PC wells E1 and F1 read over the reader's range
+    lines = [f"{line[0]},OVRFLW,{line.split(',', 2)[2]}" if line[:2] in ("E,", "F,") else line for line in lines]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    code, out, err = execute_json(path, tmp_path)
+    assert code == 1, err
+    checks = {c["id"]: c for c in out["checks"]}
+    assert checks["pc-not-saturated"]["passed"]            # the mean of the 2 readable wells is in range
+    wells = checks["pc-wells-not-saturated"]
+    assert not wells["passed"] and wells["value"] == 2     # 2 saturated wells, 0 allowed
+    assert "positive control saturated in 2 of 4 wells: dilute or read at a lower-sensitivity wavelength" \
+        in wells["detail"]
+    assert out["valid"] is False and out["run_id"]          # stored, invalid
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "run.db") as db:
+        assert db.execute("select count(*) from runs").fetchone()[0] == 1
+    code, out, err = execute_json(path, tmp_path, "--param", "pc_max_saturated_wells=2")
+    assert code == 0, err
+    assert next(c for c in out["checks"] if c["id"] == "pc-wells-not-saturated")["value"] == 0
+    assert out["valid"] is True
+
+
 def test_saturated_control_well_is_flagged(assay_run):
     run = assay_run("hemolysis-pc", plate(dict.fromkeys("AB", logistic(CONC, 37.0, 1.4)), pc=(1.5, 3.8, 1.5, 1.5)))
     pc = next(c for c in run.result.details["controls"] if c["name"] == "PC")
@@ -220,6 +252,16 @@ def test_series_across_8_plates_with_controls_on_each(cli, workdir, controls):
     plates = {w["plate"] for w in run_wells(workdir)}
     assert plates == set(range(1, 9))             # the stored run keeps every plate's wells
     assert len(run["details"]["plates"]) == 8
+
+
+def test_series_judges_the_worst_plates_saturated_pc_wells_and_names_it(cli, workdir):
+    truth = logistic(SERIES_CONC, 20.0, 1.5)
+    for k in range(4):
+        series_plate(k + 1, truth[k], 0.1, 3.6 if k == 2 else 1.4, workdir / f"plate{k + 1}.csv")
+    run = run_series(cli, workdir, [f"plate{k + 1}.csv,{c:g},µM,,A" for k, c in enumerate(SERIES_CONC[:4])])
+    wells = next(c for c in run["checks"] if c["check_id"] == "pc-wells-not-saturated")
+    assert not wells["passed"] and wells["value"] == 4
+    assert wells["detail"].startswith("positive control saturated in 4 of 4 wells") and "(plate plate3)" in wells["detail"]
 
 
 def test_series_certificate_names_every_plate_its_file_and_concentration_unit(cli, workdir):

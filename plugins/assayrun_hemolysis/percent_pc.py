@@ -32,6 +32,7 @@ from .dose_series import SampleSeries, summarize
 
 NO_SEPARATION = "no-pc-nc-separation"  # the PC does not lie above the NC: no % can be computed
 PC_SATURATED = "positive control saturated: dilute or read at a lower-sensitivity wavelength"
+PC_WELLS_SATURATED = "positive control saturated in {n} of {m} wells: dilute or read at a lower-sensitivity wavelength"
 
 
 class Parameters(BaseModel):
@@ -50,6 +51,7 @@ class Parameters(BaseModel):
     hc50_level_percent: Annotated[float, Field(gt=0, lt=100)]
     nonmonotonic_tolerance_percent: PositiveFloat
     saturation_od: PositiveFloat
+    pc_max_saturated_wells: Annotated[int, Field(ge=0)]
     flag_cv_percent: PositiveFloat
     flag_below_percent: float
     flag_above_percent: float
@@ -148,8 +150,9 @@ def pool(readings: list[PlateReading]) -> None:
 
 
 def control_metrics(readings: list[PlateReading], p: Parameters) -> dict:
-    """What the acceptance criteria judge, the worst plate for a series: PC saturation headroom, NC and PC
-    %CV, PC - NC separation; a note names the plate a failure comes from."""
+    """What the acceptance criteria judge, the worst plate for a series: PC saturation headroom, saturated PC
+    wells beyond pc_max_saturated_wells, NC and PC %CV, PC - NC separation; a note names the plate a failure
+    comes from."""
     many = len(readings) > 1
 
     def worst(values, pick):
@@ -162,6 +165,12 @@ def control_metrics(readings: list[PlateReading], p: Parameters) -> dict:
     if not headroom > 0:
         saturation["note"] = (f"{PC_SATURATED} (mean raw {p.read}{f' on plate {at}' if many else ''} at or above "
                               f"saturation_od {p.saturation_od:g})")
+    count, at = worst([r.controls[1]["saturated_wells"] for r in readings], max)
+    wells = len(readings[0].controls[1]["wells"])
+    excess = {"saturated_wells": count, "over_allowed": count - p.pc_max_saturated_wells}
+    if excess["over_allowed"] > 0:
+        excess["note"] = (PC_WELLS_SATURATED.format(n=count, m=wells) + (f" (plate {at})" if many else "")
+                          + f"; the protocol allows {p.pc_max_saturated_wells} (pc_max_saturated_wells)")
     controls = {}
     for k, name in enumerate((p.negative_control, p.positive_control)):
         cv, at = worst([r.controls[k]["cv_percent"] for r in readings], max)
@@ -170,5 +179,5 @@ def control_metrics(readings: list[PlateReading], p: Parameters) -> dict:
                           **({"note": f"highest %CV on plate {at}"} if many else {})}
     separation, at = worst([r.pc - r.nc for r in readings], min)
     return {"blank": {"mean_absorbance": mean([r.blank for r in readings])}, "controls": controls,
-            "saturation": {p.positive_control: saturation},
+            "saturation": {p.positive_control: saturation}, "saturated_wells": {p.positive_control: excess},
             "separation": {"pc_minus_nc_od": separation, **({"note": f"smallest on plate {at}"} if many else {})}}
