@@ -196,7 +196,7 @@ def fit_svg(plot: dict) -> str:
         return ""
     x_label = f"concentration ({plot['x_unit']})" if plot.get("x_unit") else "concentration"
     return curve_plot(list(zip(plot["x"] or [], plot["y"] or [])), [tuple(p) for p in plot.get("line") or []],
-                      x_label, plot.get("y_label") or "response", log_x=bool(plot.get("log_x")))
+                      x_label, plot.get("y_label") or "response", log_x=bool(plot.get("log_x")), mark=plot.get("mark"))
 
 
 def plate_names(plates) -> dict[int, str]:

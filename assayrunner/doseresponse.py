@@ -133,11 +133,22 @@ def log_ic50_se(curve: Fit, x: np.ndarray, level: float = IC_LEVEL) -> float:
     return math.sqrt(variance) if variance >= 0 else math.nan
 
 
-def fit_record(name: str, curve: Fit | None, x: np.ndarray, y: np.ndarray, unit: str, y_label: str):
-    """A sample's FitRecord (log concentration axis); points only when there is no converged fit."""
+def plot_mark(found: dict, level: float = IC_LEVEL) -> dict | None:
+    """What the plot marks of an IC50/HC50 (vars of an IC50): its reason as the label, and for an estimate the
+    point (value, level) with its CI; a censored one is the label alone, a not-estimated one nothing."""
+    if found["status"] == "not-estimated":
+        return None
+    point = {"x": found["value"], "y": level, "lower": found["lower"], "upper": found["upper"]}
+    return {"label": found["reason"], **(point if found["status"] == "estimated" else {})}
+
+
+def fit_record(name: str, curve: Fit | None, x: np.ndarray, y: np.ndarray, unit: str, y_label: str,
+               mark: dict | None = None):
+    """A sample's FitRecord (log concentration axis, its IC50/HC50 mark); points only when there is no
+    converged fit."""
     from .toolkit.records import FitRecord
 
-    plot = {"x_unit": unit, "y_label": y_label, "log_x": True}
+    plot = {"x_unit": unit, "y_label": y_label, "log_x": True, "mark": mark}
     if curve is None:
         return FitRecord(name, "4pl", {}, {}, None, False, int(x.size), x=x.tolist(), y=y.tolist(), **plot)
     line = []

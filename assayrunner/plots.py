@@ -32,9 +32,9 @@ def log_ticks(lo: float, hi: float) -> list[float]:
 
 
 def curve_plot(points: list[tuple[float, float]], line: list[tuple[float, float]], x_label: str, y_label: str,
-               highlighted: list[tuple[float, float]] = (), log_x: bool = False) -> str:
+               highlighted: list[tuple[float, float]] = (), log_x: bool = False, mark: dict | None = None) -> str:
     """Points with a fitted line, axes and ticks, as an <svg> element (linear axes; log_x: x on a log scale,
-    points at x <= 0 left out)."""
+    points at x <= 0 left out); mark: a labelled point with its CI bar (see _mark)."""
     if log_x:
         points, line, highlighted = ([p for p in ps if p[0] > 0] for ps in (points, line, highlighted))
     xs = [p[0] for p in (*points, *line, *highlighted)]
@@ -57,8 +57,33 @@ def curve_plot(points: list[tuple[float, float]], line: list[tuple[float, float]
         out.append(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="3.2" fill="#b22222"/>')
     for x, y in highlighted:
         out.append(f'<rect x="{sx(x) - 3.5:.1f}" y="{sy(y) - 3.5:.1f}" width="7" height="7" fill="none" stroke="#136f2d" stroke-width="1.4"/>')
+    if mark:
+        out += _mark(mark, points, (xt[0], xt[-1]), sx, sy)
     out.append(_labels(W - RIGHT, x_label, y_label))
     return "".join(out)
+
+
+def _mark(mark: dict, points, x_range: tuple[float, float], sx, sy) -> list[str]:
+    """An IC50/HC50: a dashed drop line, a diamond at (x, y) and its CI (lower-upper, cut to the axis) as a
+    horizontal bar, when given; its label in the upper corner the points leave free (a falling curve's right)."""
+    out = []
+    if mark.get("x") is not None:
+        x, y = sx(mark["x"]), sy(mark["y"])
+        if mark.get("lower") is not None and mark.get("upper") is not None:
+            lo, hi = (sx(min(max(v, x_range[0]), x_range[1])) for v in (mark["lower"], mark["upper"]))
+            out.append(f'<path d="M{lo:.1f},{y:.1f} H{hi:.1f} M{lo:.1f},{y - 4:.1f} V{y + 4:.1f} '
+                       f'M{hi:.1f},{y - 4:.1f} V{y + 4:.1f}" stroke="#136f2d" stroke-width="1.6" fill="none"/>')
+        out.append(f'<line x1="{x:.1f}" y1="{y:.1f}" x2="{x:.1f}" y2="{H - BOTTOM}" stroke="#136f2d" '
+                   f'stroke-dasharray="4 3"/><path d="M{x:.1f},{y - 5:.1f} L{x + 5:.1f},{y:.1f} L{x:.1f},{y + 5:.1f} '
+                   f'L{x - 5:.1f},{y:.1f} Z" fill="#136f2d"/>')
+    xs = sorted(p[0] for p in points)
+    middle = xs[len(xs) // 2] if xs else 0.0
+    low, high = ([p[1] for p in points if (p[0] < middle) == side] for side in (True, False))
+    falls = bool(low and high) and sum(low) / len(low) > sum(high) / len(high)
+    at, anchor = (W - RIGHT - 6, "end") if falls else (LEFT + 6, "start")
+    out.append(f'<text x="{at}" y="{TOP + 14}" text-anchor="{anchor}" font-size="10.5" fill="#136f2d" '
+               f'font-weight="bold">{escape(mark["label"])}</text>')
+    return out
 
 
 def _axes(width: float, right: float, xt: list[float], yt: list[float], sx, sy) -> list[str]:

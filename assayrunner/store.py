@@ -404,7 +404,8 @@ def run_rows(record: RunRecord) -> dict[str, list[dict]]:
         "fits": [{
             "name": fit["name"], "model": fit["model"], "parameters": _json(fit["parameters"]),
             "se": _json(fit["se"]), "r2": _float(fit["r2"]), "n": fit["n"], "converged": int(fit["converged"]),
-            "plot": _json({k: fit.get(k) for k in ("x", "y", "line", "x_unit", "y_label", "log_x")}),
+            "plot": _json({k: fit.get(k) for k in ("x", "y", "line", "x_unit", "y_label", "log_x")}
+                          | ({"mark": fit["mark"]} if fit.get("mark") else {})),  # older fits' plots unchanged
         } for fit in result.fits],
         "checks": [{
             "position": i, "check_id": c.id, "description": c.description, "value": _float(c.value),

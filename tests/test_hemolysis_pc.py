@@ -129,6 +129,36 @@ def test_hc50_above_highest_and_below_lowest_tested(assay_run):
     assert not [r for r in run.result.results if r.metric == "hc50_ci_lower"]
 
 
+def test_the_plot_marks_the_hc50_with_its_ci_and_labels_a_censored_one(tmp_path):
+    import re
+    import sqlite3
+
+    weak = logistic(CONC, 5000.0, 1.0)
+    path = write_plate(plate({"A": logistic(CONC, 37.0, 1.4), "B": logistic(CONC, 37.0, 1.4) * 1.02,
+                              "C": weak, "D": weak}), tmp_path / "plate.csv")
+    code, out, err = execute_json(path, tmp_path)
+    assert code == 0, err
+    got = {(r["sample"], r["metric"]): r for r in out["results"]}
+    hc50, lower, upper = (got[("S1", m)]["value"] for m in ("hc50", "hc50_ci_lower", "hc50_ci_upper"))
+    html = open(out["certificate"]["html"], encoding="utf-8").read()
+    s1, s2 = re.findall(r"<svg .*?</svg>", html, re.S)[:2]
+
+    def at(c):  # log axis 1-1000 (ticks 10^0 ... 10^3) over the plot width 520 - 62 - 16: 62 + 442 log10(c) / 3
+        return 62 + 442 * np.log10(c) / 3
+
+    diamond = re.search(r'<path d="M([\d.]+),[\d.]+ L[\d.]+,([\d.]+) L[^"]* Z" fill="#136f2d"', s1)
+    assert float(diamond.group(1)) == pytest.approx(at(hc50), abs=0.06)
+    bar = re.search(r'<path d="M([\d.]+),([\d.]+) H([\d.]+) ', s1)
+    assert (float(bar.group(1)), float(bar.group(3))) == pytest.approx((at(lower), at(upper)), abs=0.06)
+    assert bar.group(2) == diamond.group(2)                 # the CI bar lies at the 50 % level, through the point
+    assert f">HC50 {hc50:.4g} µg/mL (95 % CI {lower:.4g}–{upper:.4g})</text>" in s1
+    assert ">HC50 &gt; 512 µg/mL (highest tested)</text>" in s2 and "stroke-dasharray" not in s2
+    with sqlite3.connect(tmp_path / "run.db") as db:          # stored with the fit, so a reissue draws the same
+        marks = [json.loads(p).get("mark") for (p,) in db.execute("select plot from fits order by rowid")]
+    assert marks[0]["x"] == pytest.approx(hc50) and marks[0]["y"] == 50.0
+    assert marks[1] == {"label": "HC50 > 512 µg/mL (highest tested)"}
+
+
 def test_lowest_concentration_reaching_50_on_a_noisy_crossing(assay_run):
     # means by concentration (1 ... 512): the series crosses 50 % at 16, dips back to 46 at 32, then rises;
     # the rule simpler tools report takes the lowest whose mean reaches 50 %: 16 µg/mL

@@ -198,7 +198,7 @@ def test_fit_record_reads_like_the_dict_it_replaces():
                "line": line, "x_unit": "mg/mL", "y_label": "OD − blank"}
     assert dict(record) == as_dict and list(record) == list(as_dict)  # the same keys in the same order
     assert canonical_json(dict(record)) == canonical_json(as_dict)
-    assert record.get("log_x") is None and "log_x" not in record
+    assert record.get("log_x") is None and "log_x" not in record and "mark" not in record  # unset: not stored
     logged = FitRecord("curve", "4pl", {}, {}, None, False, 3, x=[1, 2, 3], y=[1, 2, 3], log_x=True)
     assert logged["log_x"] is True and "rss" not in logged
     with pytest.raises(KeyError):

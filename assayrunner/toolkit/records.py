@@ -15,7 +15,8 @@ class FitRecord(Mapping):
     """One fitted curve: the fit summary (model, parameters, se, r2, converged, n, rss) and its plot.
 
     x, y: the points fitted; line: [x, y] points of the fitted curve; x_unit labels the concentration
-    axis, y_label the response axis; log_x: a log concentration axis (None: not said, linear).
+    axis, y_label the response axis; log_x: a log concentration axis (None: not said, linear); mark: the
+    fit's IC50/HC50 on the plot ({label} alone for a censored one, with x, y, lower, upper for an estimate).
     """
 
     name: str
@@ -32,14 +33,15 @@ class FitRecord(Mapping):
     x_unit: str | None = None
     y_label: str | None = None
     log_x: bool | None = None
+    mark: dict | None = None
 
     @classmethod
     def of(cls, name: str, fit, x, y, line, *, x_unit: str | None = None, y_label: str | None = None,
-           log_x: bool | None = None) -> "FitRecord":
+           log_x: bool | None = None, mark: dict | None = None) -> "FitRecord":
         """The record of an assayrunner.Fit (its JSON summary, non-finite numbers as None) fitted on x, y."""
         summary = fit.to_dict()
         return cls(name, summary["model"], summary["parameters"], summary["se"], summary["r2"], summary["converged"],
-                   summary["n"], summary.get("rss"), _listed(x), _listed(y), list(line), x_unit, y_label, log_x)
+                   summary["n"], summary.get("rss"), _listed(x), _listed(y), list(line), x_unit, y_label, log_x, mark)
 
     def __getitem__(self, key: str):
         if key not in self._keys():
@@ -53,9 +55,9 @@ class FitRecord(Mapping):
         return len(self._keys())
 
     def _keys(self) -> tuple[str, ...]:
-        """The keys a stored fit has: every field, rss, log_x only when set (as the dicts had them)."""
+        """The keys a stored fit has: every field, rss, log_x, mark only when set (as the dicts had them)."""
         return tuple(f.name for f in fields(self)
-                     if f.name not in ("rss", "log_x") or getattr(self, f.name) is not None)
+                     if f.name not in ("rss", "log_x", "mark") or getattr(self, f.name) is not None)
 
 
 def _listed(values) -> list:

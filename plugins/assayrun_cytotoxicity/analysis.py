@@ -245,7 +245,7 @@ class Cytotoxicity:
         detail = {"slot": slot, "name": name, "unit": unit, "series_source": source,
                   "conditions": [c.to_dict() for c in conditions], "ic50": vars(ic50), "lowest_effect": lowest,
                   "no_lowest_effect": top, "left_out_of_fit": left_out}
-        return detail, rows, dr.fit_record(name, curve, x, y, unit, WHAT[p.readout])
+        return detail, rows, dr.fit_record(name, curve, x, y, unit, WHAT[p.readout], dr.plot_mark(vars(ic50)))
 
     def lowest_effect(self, conditions: list[Condition], untreated: float) -> tuple[float | None, list[float]]:
         """The lowest effect concentration by the protocol's rule, and each condition's Dunnett p (NaN under the

@@ -81,7 +81,8 @@ class SampleSeries:
         detail = {"slot": slot, "name": name, "unit": unit, "series_source": "run sheet" if any(
             r.plate and r.plate.concentration is not None for r in self.readings) else source,
                   "conditions": conditions, **combined, "replicates": replicates}
-        return detail, rows, dr.fit_record(name, curve, x, y, unit, "% hemolysis")
+        mark = dr.plot_mark(combined["hc50"], self.p.hc50_level_percent)
+        return detail, rows, dr.fit_record(name, curve, x, y, unit, "% hemolysis", mark)
 
     def hc50(self, conditions: list[dict], label, unit: str) -> tuple[dict, object, np.ndarray, np.ndarray]:
         """HC50 and lowest concentration reaching the level, over every well (label None) or one replicate series."""
