@@ -12,6 +12,7 @@ the untreated cells lie on says which way a toxic effect goes.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,6 +21,7 @@ from .curves import Fit, fit
 
 IC_LEVEL = 50.0  # the response that defines an IC50, in % (the default of the `level` arguments)
 NAMES = ("bottom", "top", "ec50", "hill")
+_STANDARDS = re.compile(r"\bstandard(s?)\b")  # curves.py speaks of calibration standards
 
 
 @dataclass
@@ -63,7 +65,12 @@ def fit_curve(x: np.ndarray, y: np.ndarray, fixed: dict) -> tuple[Fit | None, st
     try:
         return fit(x, y, model="4pl", fixed=fixed), ""
     except ValueError as exc:
-        return None, f"no IC50: no 4PL fit: {exc}"
+        return None, f"no IC50: no 4PL fit: {in_doses(str(exc))}"
+
+
+def in_doses(message: str) -> str:
+    """A curve-fit message in dose-response words: the points fitted are doses, not calibration standards."""
+    return _STANDARDS.sub(lambda m: f"dose{m.group(1)}", message)
 
 
 def ic50(curve: Fit | None, why_no_fit: str, x: np.ndarray, conc: np.ndarray, means: np.ndarray,
@@ -80,7 +87,7 @@ def ic50(curve: Fit | None, why_no_fit: str, x: np.ndarray, conc: np.ndarray, me
     if reached.all():
         return IC50("below-lowest-tested", reason=f"IC50 < {lo:.4g} {unit} (lowest tested)")
     if curve is None or not curve.converged:
-        return IC50("not-estimated", reason=why_no_fit or f"no IC50: 4PL {curve.message}")
+        return IC50("not-estimated", reason=why_no_fit or f"no IC50: 4PL {in_doses(curve.message)}")
     value = crossing(curve, level)
     if not math.isfinite(value):
         return IC50("not-estimated", reason=f"no IC50: the fitted curve does not cross {level:g} %")

@@ -159,6 +159,22 @@ def test_the_plot_marks_the_hc50_with_its_ci_and_labels_a_censored_one(tmp_path)
     assert marks[1] == {"label": "HC50 > 512 µg/mL (highest tested)"}
 
 
+def test_a_failed_fit_speaks_of_doses_and_calibration_keeps_its_standards(assay_run):
+    from assayrunner import curves, doseresponse as dr
+
+    step = [100.0] * 5 + [0.0] * 5          # 100 % down to 32 µg/mL, 0 % from 16: a jump between two doses
+    run = assay_run("hemolysis-pc", plate({"A": step, "B": step}))
+    reason = run.result.details["samples"][0]["hc50"]["reason"]
+    assert "no dose lies on the curve's transition (flat data, or a step between two doses)" in reason
+    assert "standard" not in reason and reason.startswith("no HC50: 4PL not converged")
+    x, y = np.repeat(CONC, 2), np.repeat(step, 2)   # the same points as a calibration: its wording is unchanged
+    assert "no standard lies on the curve's transition" in curves.fit(x, y, "4pl", fixed={"bottom": 0, "top": 100}).message
+    _, why = dr.fit_curve(np.array([1.0, 2.0]), np.array([5.0, 9.0]), {})
+    assert why == "no IC50: no 4PL fit: 4pl fit needs at least 5 points for 4 free parameters, got 2: add doses or fix parameters"
+    with pytest.raises(ValueError, match="add standards or fix parameters"):
+        curves.fit([1.0, 2.0], [5.0, 9.0], "4pl")
+
+
 def test_lowest_concentration_reaching_50_on_a_noisy_crossing(assay_run):
     # means by concentration (1 ... 512): the series crosses 50 % at 16, dips back to 46 at 32, then rises;
     # the rule simpler tools report takes the lowest whose mean reaches 50 %: 16 µg/mL
