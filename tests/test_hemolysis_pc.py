@@ -187,11 +187,8 @@ def test_lowest_concentration_reaching_50_on_a_noisy_crossing(assay_run):
 
 def test_saturated_positive_control_fails_its_check_via_the_cli(tmp_path):
     path = write_plate(plate(dict.fromkeys("AB", logistic(CONC, 37.0, 1.4)), pc=(3.6, 3.7, 3.55, 3.65)), tmp_path / "plate.csv")
-    done = subprocess.run([sys.executable, "-m", "assayrunner", "execute", "hemolysis-pc", str(path), "--json",
-                           "--db", str(tmp_path / "run.db"), "--out", str(tmp_path / "certs")],
-                          capture_output=True, text=True, cwd=tmp_path)
-    assert done.returncode == 1, done.stderr
-    out = json.loads(done.stdout)
+    code, out, err = execute_json(path, tmp_path)
+    assert code == 1, err
     saturated = next(c for c in out["checks"] if c["id"] == "pc-not-saturated")
     assert not saturated["passed"] and saturated["value"] == pytest.approx(3.5 - 3.625)
     assert "positive control saturated: dilute or read at a lower-sensitivity wavelength" in saturated["detail"]
