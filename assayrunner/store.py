@@ -175,9 +175,15 @@ def m007_well_plate(db: Database) -> None:
     db["wells"].add_column("plate", int)
 
 
+def m008_certificate_path_index(db: Database) -> None:
+    """An index on certificates.path: naming a certificate file looks its path up without scanning the table."""
+    db["certificates"].create_index(["path"])
+
+
 GENESIS = "0" * 64
 MIGRATIONS = [m001_initial, m002_integrity, m003_result_qualifier, m003_check_unit_and_modified_protocol, m005_records,
-              m004_protocol_texts, m006_chain_head, m007_well_plate]
+              m004_protocol_texts, m006_chain_head, m007_well_plate,
+              m008_certificate_path_index]
 
 
 def migrate(db: Database) -> list[str]:

@@ -72,7 +72,8 @@ def test_pending_migrations_are_reported_not_applied(cli, workdir):
     db.close()
     result = cli("doctor", "--db", workdir / "old.db")
     assert result.exit_code == 0 and ("m002_integrity, m003_result_qualifier, m003_check_unit_and_modified_protocol, "
-                                      "m005_records, m004_protocol_texts, m006_chain_head, m007_well_plate pending") in result.stdout
+                                      "m005_records, m004_protocol_texts, m006_chain_head, m007_well_plate, "
+                                      "m008_certificate_path_index pending") in result.stdout
     assert [r[0] for r in sqlite3.connect(workdir / "old.db").execute("select name from _migrations")] == \
         ["m001_initial"]
 

@@ -233,7 +233,8 @@ def test_a_database_with_m005_gets_issue_17_columns(workdir):
         migration(db)
         db["_migrations"].insert({"name": migration.__name__, "applied_at": "2026-01-01T00:00:00+00:00"})
     assert store.migrate(db) == ["m003_result_qualifier", "m003_check_unit_and_modified_protocol",
-                                 "m004_protocol_texts", "m006_chain_head", "m007_well_plate"]
+                                 "m004_protocol_texts", "m006_chain_head", "m007_well_plate",
+                                 "m008_certificate_path_index"]
     assert {"unit", "total"} <= set(db["checks"].columns_dict) and "qualifier" in db["results"].columns_dict
     db["runs"].insert({"id": 3, "assay": "hemolysis", "digest": "abc", "valid": 1})
     assert db["runs"].get(3)["protocol_modified"] is None

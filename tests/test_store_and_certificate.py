@@ -24,6 +24,15 @@ def test_migrations_from_empty_and_idempotent(tmp_path):
             "_migrations"} <= set(db.table_names())
 
 
+def test_a_certificate_path_is_looked_up_by_index(tmp_path):
+    """Naming a certificate file asks whether its path was recorded: SQLite answers from m008's index, not a
+    scan of every certificate the database issued."""
+    db = store.open_db(tmp_path / "new.db")
+    plan = " ".join(str(row[-1]) for row in db.execute(
+        "explain query plan select sha256 from certificates where path = ? order by id desc limit 1", ["x"]))
+    assert "USING INDEX idx_certificates_path" in plan and "SCAN certificates" not in plan, plan
+
+
 def test_audit_log_is_a_hash_chain(cli, workdir):
     for _ in range(2):
         assert cli("execute", "hemolysis", PLATE).exit_code == 0
