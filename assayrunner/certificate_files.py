@@ -36,18 +36,40 @@ def write_after_commit(db: Database, out: Path, stem: str, fmt: str, content: by
         if not isinstance(exc, FileExistsError):
             partial.unlink(missing_ok=True)
         raise UserError(f"cannot write the certificate: {exc.strerror}", file=path) from None
-    store.after_commit(db, lambda: publish(partial, path), undo=lambda: partial.unlink(missing_ok=True))
+    partials = _partials(db, path.parent)
+    partials.add(partial.name)
+
+    def undo() -> None:
+        partial.unlink(missing_ok=True)
+        partials.discard(partial.name)
+
+    store.after_commit(db, lambda: publish(partial, path), undo=undo)
     return path
 
 
 def _taken(db: Database, path: Path) -> bool:
     return path.exists() or store.certificate_sha256(db, path) is not None or \
-        any(name.startswith(f".{path.name}.") for name in _partials(path.parent))
+        any(name.startswith(f".{path.name}.") for name in _partials(db, path.parent))
 
 
-def _partials(folder: Path) -> list[str]:
-    """The names of the partial files in a folder (one listing, no pattern matching: folders grow large)."""
-    return [name for name in os.listdir(folder) if name.endswith(PARTIAL) and name.startswith(".")]
+#: The partial files of a folder, listed once per write transaction of a database and kept up to date by
+#: this module (no other writer of that database adds one while it holds the write lock; another database's
+#: names carry its own id); forgotten when the transaction commits or anything in it rolls back.
+_listed: dict[tuple[int, Path], set[str]] = {}
+
+
+def _partials(db: Database, folder: Path) -> set[str]:
+    """The names of the partial files in a (resolved) folder: one listing per transaction, as folders grow large."""
+    key = (id(db), folder)
+    names = _listed.get(key)
+    if names is None:
+        names = _listed[key] = {name for name in os.listdir(folder) if name.endswith(PARTIAL) and name.startswith(".")}
+
+        def forget() -> None:
+            _listed.pop(key, None)
+
+        store.after_commit(db, forget, undo=forget)  # with no transaction open: forgotten at once
+    return names
 
 
 def publish(partial: Path, path: Path) -> None:
@@ -67,9 +89,10 @@ def recover_partial(db: Database, folder: Path) -> list[str]:
     recorded is removed. Call under the write lock (inside store.transaction()). Returns what was done."""
     if not folder.is_dir():
         return []
-    done = []
+    done, folder = [], folder.resolve()
     tag = f"-{store.database_id(db)[:8]}"
-    for partial_name in _partials(folder):
+    partials = _partials(db, folder)
+    for partial_name in sorted(partials):
         name, _, pid = partial_name[1:-len(PARTIAL)].rpartition(".")
         if not partial_name.startswith(".run-") or tag not in name or not pid.isdigit() or _alive(int(pid)):
             continue
@@ -77,9 +100,11 @@ def recover_partial(db: Database, folder: Path) -> list[str]:
         recorded = store.certificate_sha256(db, path)
         if recorded and not path.exists() and hashlib.sha256(partial.read_bytes()).hexdigest() == recorded:
             publish(partial, path)
+            partials.discard(partial_name)
             done.append(f"completed {path.name}")
         elif not recorded:
             partial.unlink(missing_ok=True)
+            partials.discard(partial_name)
             done.append(f"removed {partial.name} (its run was never stored)")
     return done
 

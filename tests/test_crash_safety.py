@@ -127,3 +127,23 @@ def test_a_partial_certificate_of_a_dead_process(tmp_path):
         done = certificate_files.recover_partial(db, out)
     assert sorted(done) == [f"completed {first.name}", f"removed {orphan.name} (its run was never stored)"]
     assert first.read_bytes() == content and not committed.exists() and not orphan.exists() and foreign.exists()
+
+
+def test_a_name_claimed_in_a_rolled_back_savepoint_is_free_again(tmp_path):
+    """The folder is listed once per transaction: a partial file written in a savepoint that rolled back no
+    longer claims its name, one written and kept does, and both are named as a fresh listing would name them."""
+    out = tmp_path / "certificates"
+    out.mkdir()
+    db = store.open_db(tmp_path / "a.db")
+    with store.transaction(db):
+        try:
+            with store.transaction(db):
+                certificate_files.write_after_commit(db, out, "run-1-x", "html", b"rolled back")
+                raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            pass
+        kept = certificate_files.write_after_commit(db, out, "run-1-x", "html", b"kept")
+        second = certificate_files.write_after_commit(db, out, "run-1-x", "html", b"same stem again")
+    assert (kept.name, second.name) == ("run-1-x.html", "run-1-x-2.html")
+    assert kept.read_bytes() == b"kept" and second.read_bytes() == b"same stem again"
+    assert sorted(p.name for p in out.iterdir()) == ["run-1-x-2.html", "run-1-x.html"]
