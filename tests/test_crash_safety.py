@@ -136,6 +136,7 @@ def test_a_name_claimed_in_a_rolled_back_savepoint_is_free_again(tmp_path):
     out.mkdir()
     db = store.open_db(tmp_path / "a.db")
     with store.transaction(db):
+        assert certificate_files.recover_partial(db, out) == []  # lists the folder, as issuing does
         try:
             with store.transaction(db):
                 certificate_files.write_after_commit(db, out, "run-1-x", "html", b"rolled back")
