@@ -10,12 +10,21 @@ import numpy as np
 
 def mean(values) -> float:
     """Mean of the finite values; NaN when there are none."""
+    small = _small(values)
+    if small is not None:
+        return _sum(small) / len(small) if small else math.nan
     finite = _finite(values)
     return float(finite.mean()) if finite.size else math.nan
 
 
 def sd(values) -> float:
     """Sample standard deviation (n - 1) of the finite values; NaN for fewer than two."""
+    small = _small(values)
+    if small is not None:
+        if len(small) < 2:
+            return math.nan
+        m = _sum(small) / len(small)
+        return math.sqrt(_sum([(v - m) * (v - m) for v in small]) / (len(small) - 1))
     finite = _finite(values)
     return float(finite.std(ddof=1)) if finite.size > 1 else math.nan
 
@@ -29,6 +38,26 @@ def cv_percent(values) -> float:
 def _finite(values) -> np.ndarray:
     values = np.asarray(values, dtype=float)
     return values[np.isfinite(values)]
+
+
+#: numpy sums fewer than 8 float64 values in one left-to-right loop from 0.0 (pairwise only from 8 on).
+_NUMPY_LOOP = 8
+
+
+def _small(values) -> list[float] | None:
+    """The finite values of a 1-D float64 array shorter than _NUMPY_LOOP as Python floats, else None: for these
+    Python's arithmetic in numpy's order gives numpy's bits (tests/test_stats.py) without its per-call cost."""
+    if type(values) is np.ndarray and values.dtype == np.float64 and values.ndim == 1 and values.size < _NUMPY_LOOP:
+        return [v for v in values.tolist() if math.isfinite(v)]
+    return None
+
+
+def _sum(values: list[float]) -> float:
+    """Left to right from 0.0, as numpy's loop (not sum(): Python 3.12 compensates its rounding)."""
+    total = 0.0
+    for v in values:
+        total += v
+    return total
 
 
 #: p-values below this are reported as "< 0.0001", not as a number. Plugins put it in their details: a
