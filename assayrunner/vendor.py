@@ -300,6 +300,8 @@ def _softmax_results(meta: dict) -> VendorResults | None:
 def _vendor_value(well: str, text: str) -> VendorValue:
     text = text.strip()
     m = _NUMBER.match(text)
+    if m and not math.isfinite(float(text.lstrip("<> "))):  # '1e400': printed, but no number to compare
+        m = None
     if not m:  # a text; '< Min' / '> Max' (SkanIt) say the side without the bound
         side = text[0] if text[:1] in ("<", ">") else None
         return VendorValue(well, None, text, side, math.nan, (well,))
