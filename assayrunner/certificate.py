@@ -323,6 +323,8 @@ def _plugin_templates(run: dict) -> list[Path]:
     stored = run["assay_plugin"] or {}
     name = f"{stored.get('distribution', 'the plugin')} {stored.get('version', '')}".strip()
     if run["assay"] not in loaded.assays:
+        if any(run["assay"] in info.assays for info in loaded.broken):
+            loaded.assay(run["assay"])  # PluginError naming the broken plugin and why
         raise UserError(f"run {run['id']} was computed by assay {run['assay']!r} ({name}), which is not installed; "
                         "install that plugin version to issue its certificate")
     current = loaded.assay_plugins.get(run["assay"])

@@ -103,9 +103,9 @@ def test_a_plugin_reusing_a_builtin_reader_name_is_disabled_naming_both(installe
         in result.stderr
 
 
-def test_two_plugins_registering_one_assay_name_are_both_disabled(installed, tmp_path):
-    """Neither is the rightful owner of 'demo-od': both are broken, each naming the other; the tool works on."""
-    source = tmp_path / "src"
+def _twin(tmp_path) -> Path:
+    """A copy of the demo plugin under another name, registering the same assay 'demo-od', installed."""
+    source = tmp_path / "src-twin"
     shutil.copytree(PLUGINS / "assayrun_demo", source)
     (source / "assayrun_demo").rename(source / "assayrun_twin")
     toml = source / "pyproject.toml"
@@ -114,7 +114,12 @@ def test_two_plugins_registering_one_assay_name_are_both_disabled(installed, tmp
     twin = tmp_path / "twin"
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
                     "--target", str(twin), str(source)], check=True, capture_output=True)
-    both = [installed["assayrun_demo"], twin]
+    return twin
+
+
+def test_two_plugins_registering_one_assay_name_are_both_disabled(installed, tmp_path):
+    """Neither is the rightful owner of 'demo-od': both are broken, each naming the other; the tool works on."""
+    both = [installed["assayrun_demo"], _twin(tmp_path)]
     errors = {p["name"]: p["error"] for p in json.loads(assayrun("plugins", "--json", plugins=both).stdout)}
     assert errors == {"demo": "registers assay 'demo-od', which plugin 'twin' registers too",
                       "twin": "registers assay 'demo-od', which plugin 'demo' registers too"}
@@ -219,6 +224,9 @@ def test_reissue_needs_the_assay_plugin_version_that_computed_the_run(installed,
     gone = assayrun("certificate", "1", cwd=tmp_path)
     assert gone.returncode == 2 and "computed by assay 'demo-od' (assayrun-demo 1.2.3), which is not installed" \
         in gone.stderr and "Traceback" not in gone.stderr
+    broken = assayrun("certificate", "1", plugins=[*demo, _twin(tmp_path)], cwd=tmp_path)
+    assert broken.returncode == 3 and "assay 'demo-od' comes from plugin 'demo' (assayrun-demo 1.2.3), which is " \
+        "broken" in broken.stderr  # installed but broken: named, not "not installed"
     other = assayrun("certificate", "1", plugins=[newer], cwd=tmp_path)
     assert other.returncode == 2
     assert "computed by assayrun-demo 1.2.3, but assayrun-demo 1.2.4 is installed" in other.stderr
