@@ -18,6 +18,7 @@ look up checks and results:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -73,15 +74,21 @@ def write_plate(plate: "Plate", path: Path) -> Path:
 def _cell(read, row: int, column: int, value: float) -> str:
     import math
 
-    from .cells import MARKERS
     from .plate import well_name
 
     if not math.isnan(value):
         return repr(float(value))
     well = well_name(row, column)
     flag = read.flags.get(well)
-    markers = {f: text.upper() for text, f in reversed(MARKERS.items())}  # the first marker of each flag
-    return read.texts.get(well, markers.get(flag, "")) if flag else ""
+    return read.texts.get(well, _marker(flag)) if flag else ""
+
+
+@functools.cache
+def _marker(flag: str) -> str:
+    """The first marker an instrument writes for the flag (OVRFLW for saturated), '' when none."""
+    from .cells import MARKERS
+
+    return next((text.upper() for text, f in MARKERS.items() if f == flag), "")
 
 
 def read_export(path: Path | str, format: str | None = None) -> "InputFile":
