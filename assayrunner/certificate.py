@@ -97,15 +97,16 @@ def css_string(text: str) -> Markup:
 
 def format_number(value, digits: int = 4) -> str:
     """A number for reading: 4 significant digits, '—' for a missing one (stored values stay exact)."""
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "—"
-    if isinstance(value, (bool, int)) or not isinstance(value, float):
-        return str(value)
+    if not isinstance(value, float):
+        return "—" if value is None else str(value)
     if value == 0:
         return "0"
+    if not math.isfinite(value):
+        return "—"
     magnitude = math.floor(math.log10(abs(value)))
-    decimals = max(0, digits - 1 - magnitude)
-    return f"{value:.{decimals}f}" if magnitude < 6 else f"{value:.{digits - 1}e}"
+    if magnitude >= 6:
+        return f"{value:.{digits - 1}e}"
+    return "%.*f" % (max(0, digits - 1 - magnitude), value)
 
 
 #: What each flag a result may carry means; a plugin adds or refines entries with details["flag_legend"].
@@ -142,14 +143,22 @@ FLAG_LEGEND = {
 def flag_legend(results: list[dict], extra: dict | None = None) -> list[tuple[str, str]]:
     """(flag, meaning) for every kind of flag the results carry, in first-seen order."""
     legend = {**FLAG_LEGEND, **(extra or {})}
-    keys = sorted(legend, key=len, reverse=True)
     seen: dict[str, str] = {}
-    for r in results:
-        for flag in r["flags"]:
-            key = next((k for k in keys if flag == k or flag.startswith(k + " ") or flag.startswith(k + ":")), None)
-            if key and key not in seen:
-                seen[key] = legend[key]
+    for flag in dict.fromkeys(flag for r in results for flag in r["flags"]):
+        key = _legend_key(flag, legend)
+        if key and key not in seen:
+            seen[key] = legend[key]
     return list(seen.items())
+
+
+def _legend_key(flag: str, legend: dict) -> str | None:
+    """The longest legend key that is the flag or starts it followed by ' ' or ':' ('fit without: ...')."""
+    if flag in legend:
+        return flag
+    for end in range(len(flag) - 1, 0, -1):
+        if flag[end] in " :" and flag[:end] in legend:
+            return flag[:end]
+    return None
 
 
 def context(record: dict) -> dict:
