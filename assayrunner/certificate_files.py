@@ -90,9 +90,11 @@ def recover_partial(db: Database, folder: Path) -> list[str]:
     if not folder.is_dir():
         return []
     done, folder = [], folder.resolve()
-    tag = f"-{store.database_id(db)[:8]}"
+    tag, mine = f"-{store.database_id(db)[:8]}", f".{os.getpid()}{PARTIAL}"
     partials = _partials(db, folder)
     for partial_name in sorted(partials):
+        if partial_name.endswith(mine):  # this live process's own (as _alive would say), without parsing each
+            continue
         name, _, pid = partial_name[1:-len(PARTIAL)].rpartition(".")
         if not partial_name.startswith(".run-") or tag not in name or not pid.isdigit() or _alive(int(pid)):
             continue
