@@ -37,6 +37,7 @@ def _environment(folders: tuple[str, ...]) -> Environment:
                        autoescape=select_autoescape(default=True, default_for_string=True),
                        undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["num"] = format_number
+    env.filters["nums"] = format_numbers
     env.filters["css_string"] = css_string
     env.filters["param_value"] = param_value
     env.filters["check_value"] = check_value
@@ -107,6 +108,11 @@ def format_number(value, digits: int = 4) -> str:
     if magnitude >= 6:
         return f"{value:.{digits - 1}e}"
     return "%.*f" % (max(0, digits - 1 - magnitude), value)
+
+
+def format_numbers(values, digits: int = 4) -> str:
+    """Numbers for reading (format_number), separated by ", "."""
+    return ", ".join(format_number(value, digits) for value in values)
 
 
 #: What each flag a result may carry means; a plugin adds or refines entries with details["flag_legend"].

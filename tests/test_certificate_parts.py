@@ -120,3 +120,15 @@ def test_flag_legend_is_as_before():
         results = [{"flags": rng.sample(flags, rng.randint(0, 6))} for _ in range(rng.randint(0, 12))]
         for legend in (None, extra):
             assert certificate.flag_legend(results, legend) == _flag_legend(results, legend)
+
+
+def test_nums_is_the_loop_it_replaced():
+    env = certificate.environment([])
+    loop = env.from_string("{% for v in xs %}{{ v | num(d) }}{% if not loop.last %}, {% endif %}{% endfor %}")
+    nums = env.from_string("{{ xs | nums(d) }}")
+    rng = random.Random(5)
+    pool = [None, 0.0, 1, True, float("nan"), -2.5e7, 0.000123456, "<b>&'\"", "a, b", np.float64(3.14159)]
+    for _ in range(300):
+        xs = [rng.choice(pool + [rng.uniform(-1e4, 1e4)]) for _ in range(rng.randint(0, 6))]
+        for d in (2, 3, 4):
+            assert nums.render(xs=xs, d=d) == loop.render(xs=xs, d=d)
