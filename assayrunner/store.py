@@ -656,8 +656,56 @@ _ENCODERS = {False: json.JSONEncoder(allow_nan=False).encode,
 
 
 def _json(value, canonical: bool = False) -> str:
-    """JSON text keeping the producer's key order; canonical (sorted keys) for hashing."""
+    """JSON text keeping the producer's key order; canonical (sorted keys) for hashing. A value that is JSON-ready
+    (_ready) goes to the C encoder as it is; anything else, and a non-finite float (which the encoder refuses), is
+    made plain first: the text is the same either way."""
+    if _ready(value):
+        try:
+            return "".join(_READY_ENCODERS[canonical](value, 0))
+        except ValueError:  # NaN or an infinity: _plain makes it null
+            pass
     return _ENCODERS[canonical](_plain(value))
+
+
+#: The C encoders _ENCODERS' encode() builds on every call, built once, for JSON-ready values: the same
+#: arguments but no check for circular references (_ready has walked the value to its end: it has none).
+_READY_ENCODERS = {sort: json.encoder.c_make_encoder(None, None, json.encoder.encode_basestring_ascii, None, ": ",
+                                                     ", ", sort, False, False)
+                   for sort in (False, True)} if json.encoder.c_make_encoder else \
+    {sort: lambda value, level, sort=sort: (_ENCODERS[sort](value),) for sort in (False, True)}
+
+
+#: What the C encoder writes as _plain would have it: str, int, bool, None, and floats (float64's repr is
+#: its float's; non-finite ones the encoder refuses). Containers: dict with str keys, list, tuple.
+_READY_SCALARS = frozenset({str, int, float, bool, type(None), np.float64})
+_CONTAINERS = frozenset({dict, list, tuple})
+
+
+def _ready(value) -> bool:
+    """Whether `value` holds only _READY_SCALARS in dicts keyed by str, lists and tuples (exact types: a subclass,
+    a numpy array or integer, a Path, a non-str key is left to _plain)."""
+    kind = type(value)
+    if kind is dict:
+        for key, item in value.items():
+            if type(key) is not str:
+                return False
+            kind = type(item)
+            if kind in _CONTAINERS:
+                if not _ready(item):
+                    return False
+            elif kind not in _READY_SCALARS:
+                return False
+        return True
+    if kind is list or kind is tuple:
+        for item in value:
+            kind = type(item)
+            if kind in _CONTAINERS:
+                if not _ready(item):
+                    return False
+            elif kind not in _READY_SCALARS:
+                return False
+        return True
+    return kind in _READY_SCALARS
 
 
 def _plain(value):
