@@ -259,7 +259,7 @@ def transaction(db: Database) -> Iterator[Database]:
         pending = _pending.get(id(db))
         mark = len(pending) if pending is not None else 0
         try:
-            with db.atomic():
+            with _savepoint(db):
                 yield db
         except BaseException:
             if pending is not None:  # what the savepoint registered is undone with it
@@ -283,6 +283,22 @@ def transaction(db: Database) -> Iterator[Database]:
         raise
     for done, _ in _pending.pop(id(db), []):
         done()
+
+
+@contextmanager
+def _savepoint(db: Database) -> Iterator[None]:
+    """A savepoint, released when the block ends and rolled back to if it raises (as sqlite-utils' atomic() does).
+    One name serves every level: SQLite releases or rolls back to the latest savepoint of a name, and the SQL
+    stays the same, so it is prepared once."""
+    db.conn.execute("SAVEPOINT assayrun")
+    try:
+        yield
+    except BaseException:
+        if db.conn.in_transaction:  # an error such as RAISE(ROLLBACK) may have ended the transaction
+            db.conn.execute("ROLLBACK TO SAVEPOINT assayrun")
+            db.conn.execute("RELEASE SAVEPOINT assayrun")
+        raise
+    db.conn.execute("RELEASE SAVEPOINT assayrun")
 
 
 def after_commit(db: Database, done: Callable[[], None], undo: Callable[[], None] | None = None) -> None:
@@ -456,8 +472,8 @@ def _well_rows(plate, layout, position: int | None = None):
 
 def audit(db: Database, event: str, run_id: int | None, actor: str, payload: dict) -> None:
     """Append an audit row chained to the previous one by SHA-256, and move the chain head to it."""
-    last = next(db.query("select sha256 from audit_log order by id desc limit 1"), None)
-    prev = last["sha256"] if last else GENESIS
+    last = db.conn.execute("select sha256 from audit_log order by id desc limit 1").fetchone()
+    prev = last[0] if last else GENESIS
     row = {"at": _now(), "event": event, "run_id": run_id, "actor": actor, "payload": _json(payload),
            "prev_sha256": prev}
     row["sha256"] = hashlib.sha256(_json(row, canonical=True).encode()).hexdigest()
