@@ -391,7 +391,7 @@ def save_run(db: Database, run: StoredRun) -> int:
     for table in RUN_TABLES[1:]:
         rows = run.rows[table]
         _insert_values(db, table, ("run_id", *rows.columns), [(run_id, *values) for values in rows.values])
-    audit(db, "run stored", run_id, run.operator, {"digest": run.digest, "valid": run.valid})
+    audit(db, "run stored", run_id, row["operator"], {"digest": run.digest, "valid": bool(row["valid"])})
     return run_id
 
 
@@ -411,10 +411,15 @@ def _insert_values(db: Database, table: str, columns: tuple[str, ...], rows: lis
     if not db.conn.in_transaction:
         with transaction(db):  # like every write: the lock taken up front
             return _insert_values(db, table, columns, rows)
-    sql = f"insert into [{table}] ({', '.join(f'[{c}]' for c in columns)}) values ({', '.join('?' * len(columns))})"
+    sql = _insert_sql(table, columns)
     if len(rows) == 1:
         return db.conn.execute(sql, rows[0]).lastrowid
     return db.conn.executemany(sql, rows).lastrowid
+
+
+@lru_cache(maxsize=64)
+def _insert_sql(table: str, columns: tuple[str, ...]) -> str:
+    return f"insert into [{table}] ({', '.join(f'[{c}]' for c in columns)}) values ({', '.join('?' * len(columns))})"
 
 
 def protocol_text(db: Database, run: dict) -> str:
