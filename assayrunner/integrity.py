@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import numbers
 from dataclasses import dataclass, field
+from json.encoder import encode_basestring_ascii
 from pathlib import Path
 
 from . import signing, store
@@ -18,15 +20,20 @@ from .store import Database
 _NOT_DIGESTED = frozenset({"id", "run_id", "digest", "content"})
 
 
-def record_digest(rows: dict[str, list[dict]]) -> str:
+def record_digest(rows: dict[str, list[dict] | store.Table]) -> str:
     """SHA-256 over every row a run is stored as (store.run_rows / store.stored_rows), in canonical JSON:
     keys sorted, numbers as floats (SQLite may store 5 as 5.0), null fields left out (a column added
     by a later migration does not change an old run's digest), each table's rows sorted (SQLite keeps
     no row order; checks, results and inputs carry their position)."""
-    payload = {table: sorted(_ROW_TEXT({k: _canonical(v) for k, v in row.items()
-                                        if v is not None and k not in _NOT_DIGESTED})
-                             for row in table_rows) for table, table_rows in rows.items()}
+    payload = {table: sorted(_table_texts(table_rows) if isinstance(table_rows, store.Table) and len(table_rows) > 8
+                             else [_row_text(row) for row in table_rows])
+               for table, table_rows in rows.items()}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def _row_text(row: dict) -> str:
+    """A row's canonical JSON text: its digested fields, null ones left out, numbers as floats, keys sorted."""
+    return _ROW_TEXT({k: _canonical(v) for k, v in row.items() if v is not None and k not in _NOT_DIGESTED})
 
 
 #: json.dumps(row, sort_keys=True, allow_nan=False), its encoder built once.
@@ -40,6 +47,50 @@ def _canonical(value):
     if kind is float or kind is int or kind is bool:
         return float(value)
     return float(value) if isinstance(value, numbers.Real) else value  # numpy scalars
+
+
+def _table_texts(table: store.Table) -> list[str]:
+    """_row_text of each row of a Table, written a column at a time (record_digest's way for a table of more
+    than a few rows: the work per column pays off from about ten). Each digested column's values are encoded as
+    the JSON encoder writes them (a str by encode_basestring_ascii, a number by float.__repr__ of its float)
+    behind their key, null ones left out; a row's text is its columns' parts in key order. A table holding any
+    other value (or a non-finite number, which _row_text refuses) goes through _row_text."""
+    if not table.values:
+        return []
+    by_column = list(zip(*table.values))
+    parts = []
+    for name, index in sorted((name, i) for i, name in enumerate(table.columns) if name not in _NOT_DIGESTED):
+        texts = _value_texts(by_column[index], encode_basestring_ascii(name) + ": ")
+        if texts is None:
+            return [_row_text(row) for row in table]
+        if texts:  # not a column of nulls only
+            parts.append(texts)
+    return ["{" + ", ".join(filter(None, row)) + "}" for row in zip(*parts)] if parts else ["{}"] * len(table)
+
+
+def _value_texts(column: tuple, key: str) -> list[str] | None:
+    """`key` and each value's JSON text ("" or None for a null), for a column of str or of finite numbers (a
+    number as its float); [] for a column of nulls only, None for a column holding anything else."""
+    kinds = set(map(type, column))
+    kinds.discard(type(None))
+    if not kinds:
+        return []
+    if kinds == {str}:  # each distinct text encoded once (a column repeats a few names)
+        texts = {v: key + encode_basestring_ascii(v) for v in set(column) if v is not None}
+        return list(map(texts.get, column))
+    if not kinds <= {float, int, bool}:
+        return None
+    present = [v for v in column if v is not None]
+    if not all(map(math.isfinite, present)):
+        return None
+    encode = float.__repr__ if kinds == {float} else _float_text
+    if len(present) < len(column):
+        return [key + encode(v) if v is not None else "" for v in column]
+    return list(map(key.__add__, map(encode, column)))
+
+
+def _float_text(value) -> str:
+    return float.__repr__(float(value))
 
 
 def digest_v1(input_sha256: list[str], protocol_sha256: str, parameters: dict, valid: bool, checks: list[dict],

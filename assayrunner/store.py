@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -259,7 +260,7 @@ def transaction(db: Database) -> Iterator[Database]:
         pending = _pending.get(id(db))
         mark = len(pending) if pending is not None else 0
         try:
-            with db.atomic():
+            with _savepoint(db):
                 yield db
         except BaseException:
             if pending is not None:  # what the savepoint registered is undone with it
@@ -283,6 +284,22 @@ def transaction(db: Database) -> Iterator[Database]:
         raise
     for done, _ in _pending.pop(id(db), []):
         done()
+
+
+@contextmanager
+def _savepoint(db: Database) -> Iterator[None]:
+    """A savepoint, released when the block ends and rolled back to if it raises (as sqlite-utils' atomic() does).
+    One name serves every level: SQLite releases or rolls back to the latest savepoint of a name, and the SQL
+    stays the same, so it is prepared once."""
+    db.conn.execute("SAVEPOINT assayrun")
+    try:
+        yield
+    except BaseException:
+        if db.conn.in_transaction:  # an error such as RAISE(ROLLBACK) may have ended the transaction
+            db.conn.execute("ROLLBACK TO SAVEPOINT assayrun")
+            db.conn.execute("RELEASE SAVEPOINT assayrun")
+        raise
+    db.conn.execute("RELEASE SAVEPOINT assayrun")
 
 
 def after_commit(db: Database, done: Callable[[], None], undo: Callable[[], None] | None = None) -> None:
@@ -330,10 +347,29 @@ def database_id(db: Database) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class Table:
+    """One table's rows as a run is stored (run_rows): the column names, and the values of each row as a tuple in
+    their order, rows in the order they are inserted. Indexing or iterating gives rows as dicts (the shape
+    stored_rows gives)."""
+
+    columns: tuple[str, ...]
+    values: list[tuple]
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def __getitem__(self, index: int) -> dict:
+        return dict(zip(self.columns, self.values[index]))
+
+    def __iter__(self) -> Iterator[dict]:
+        return (dict(zip(self.columns, row)) for row in self.values)
+
+
+@dataclass(frozen=True, slots=True)
 class StoredRun:
     """What a run is stored as: its rows table by table (run_rows, without run ids) and their digest."""
 
-    rows: dict[str, list[dict]]
+    rows: dict[str, Table]
     digest: str
 
     @property
@@ -353,24 +389,37 @@ def save_run(db: Database, run: StoredRun) -> int:
                [row["protocol_sha256"], row["protocol_toml"]])
     run_id = _insert(db, "runs", [{**row, "protocol_toml": None, "digest": run.digest}])
     for table in RUN_TABLES[1:]:
-        _insert(db, table, [{"run_id": run_id, **r} for r in run.rows[table]])
-    audit(db, "run stored", run_id, run.operator, {"digest": run.digest, "valid": run.valid})
+        rows = run.rows[table]
+        _insert_values(db, table, ("run_id", *rows.columns), [(run_id, *values) for values in rows.values])
+    audit(db, "run stored", run_id, row["operator"], {"digest": run.digest, "valid": bool(row["valid"])})
     return run_id
 
 
 def _insert(db: Database, table: str, rows: list[dict]) -> int | None:
-    """Insert rows that share their keys in one executemany, inside the caller's transaction (save_run runs
-    in one) or else in its own; returns the last row id."""
+    """Insert rows that share their keys (see _insert_values); returns the last row id."""
+    if not rows:
+        return None
+    columns = tuple(rows[0])
+    return _insert_values(db, table, columns, [tuple(row[c] for c in columns) for row in rows])
+
+
+def _insert_values(db: Database, table: str, columns: tuple[str, ...], rows: list[tuple]) -> int | None:
+    """Insert rows (a tuple of values in the order of `columns` each) in one executemany, inside the caller's
+    transaction (save_run runs in one) or else in its own; returns the last row id."""
     if not rows:
         return None
     if not db.conn.in_transaction:
         with transaction(db):  # like every write: the lock taken up front
-            return _insert(db, table, rows)
-    columns = list(rows[0])
-    sql = f"insert into [{table}] ({', '.join(f'[{c}]' for c in columns)}) values ({', '.join('?' * len(columns))})"
+            return _insert_values(db, table, columns, rows)
+    sql = _insert_sql(table, columns)
     if len(rows) == 1:
-        return db.conn.execute(sql, tuple(rows[0].values())).lastrowid
-    return db.conn.executemany(sql, [tuple(row[c] for c in columns) for row in rows]).lastrowid
+        return db.conn.execute(sql, rows[0]).lastrowid
+    return db.conn.executemany(sql, rows).lastrowid
+
+
+@lru_cache(maxsize=64)
+def _insert_sql(table: str, columns: tuple[str, ...]) -> str:
+    return f"insert into [{table}] ({', '.join(f'[{c}]' for c in columns)}) values ({', '.join('?' * len(columns))})"
 
 
 def protocol_text(db: Database, run: dict) -> str:
@@ -381,7 +430,7 @@ def protocol_text(db: Database, run: dict) -> str:
     return row[0] if row else ""
 
 
-def run_rows(record: RunRecord) -> dict[str, list[dict]]:
+def run_rows(record: RunRecord) -> dict[str, Table]:
     """The rows a run is stored as, table by table, without run ids: what the digest covers."""
     proto, result, plate = record.protocol, record.result, record.plate
     run = {
@@ -400,31 +449,36 @@ def run_rows(record: RunRecord) -> dict[str, list[dict]]:
     files = [("export", f.path, f.content, f.format) for f in record.inputs]
     files += [(f.kind, f.path, f.content, f.format) for f in record.attachments]
     return {
-        "runs": [run],
-        "input_files": [{
-            "position": i, "name": path.name, "path": str(path.resolve()), "sha256": hashlib.sha256(content).hexdigest(),
-            "size": len(content), "format": fmt, "content": content, "kind": kind,
-        } for i, (kind, path, content, fmt) in enumerate(files)],
-        "wells": [row for position, p in record.series or [(None, plate)]
-                  for row in _well_rows(p, record.layout, position)],
-        "fits": [{
-            "name": fit["name"], "model": fit["model"], "parameters": _json(fit["parameters"]),
-            "se": _json(fit["se"]), "r2": _float(fit["r2"]), "n": fit["n"], "converged": int(fit["converged"]),
-            "plot": _json({k: fit.get(k) for k in ("x", "y", "line", "x_unit", "y_label", "log_x")}
-                          | ({"mark": fit["mark"]} if fit.get("mark") else {})),  # older fits' plots unchanged
-        } for fit in result.fits],
-        "checks": [{
-            "position": i, "check_id": c.id, "description": c.description, "value": _float(c.value),
-            "limit_text": c.limit, "passed": int(c.passed), "detail": c.detail, "scope": c.scope,
-            "is_count": int(c.is_count), "unit": c.unit, "total": c.total,
-        } for i, c in enumerate(record.checks)],
-        "results": [{
-            "position": i, "sample": r.sample, "metric": r.metric, "value": _float(r.value), "unit": r.unit,
-            "flags": _json(r.flags), "interpretation": r.interpretation, "scope": r.scope, "slot": r.slot,
-            "sample_id": r.sample_id, "lot": r.lot, "concentration": _float(r.concentration),
-            "concentration_unit": r.concentration_unit, "qualifier": r.qualifier,
-        } for i, r in enumerate(result.results)],
+        "runs": Table(tuple(run), [tuple(run.values())]),
+        "input_files": Table(_INPUT_COLUMNS, [
+            (i, path.name, str(path.resolve()), hashlib.sha256(content).hexdigest(), len(content), fmt, content, kind)
+            for i, (kind, path, content, fmt) in enumerate(files)]),
+        "wells": _wells(record),
+        "fits": Table(_FIT_COLUMNS, [(
+            fit["name"], fit["model"], _json(fit["parameters"]), _json(fit["se"]), _float(fit["r2"]), fit["n"],
+            int(fit["converged"]),
+            _json({k: fit.get(k) for k in ("x", "y", "line", "x_unit", "y_label", "log_x")}
+                  | ({"mark": fit["mark"]} if fit.get("mark") else {})),  # older fits' plots unchanged
+        ) for fit in result.fits]),
+        "checks": Table(_CHECK_COLUMNS, [(
+            i, c.id, c.description, _float(c.value), c.limit, int(c.passed), c.detail, c.scope, int(c.is_count),
+            c.unit, c.total,
+        ) for i, c in enumerate(record.checks)]),
+        "results": Table(_RESULT_COLUMNS, [(
+            i, r.sample, r.metric, _float(r.value), r.unit, _json(r.flags), r.interpretation, r.scope, r.slot,
+            r.sample_id, r.lot, _float(r.concentration), r.concentration_unit, r.qualifier,
+        ) for i, r in enumerate(result.results)]),
     }
+
+
+#: The columns of run_rows' tables, in the order of the values it gives.
+_INPUT_COLUMNS = ("position", "name", "path", "sha256", "size", "format", "content", "kind")
+_FIT_COLUMNS = ("name", "model", "parameters", "se", "r2", "n", "converged", "plot")
+_CHECK_COLUMNS = ("position", "check_id", "description", "value", "limit_text", "passed", "detail", "scope",
+                  "is_count", "unit", "total")
+_RESULT_COLUMNS = ("position", "sample", "metric", "value", "unit", "flags", "interpretation", "scope", "slot",
+                   "sample_id", "lot", "concentration", "concentration_unit", "qualifier")
+_WELL_COLUMNS = ("read", "well", "flag", "role", "group_name", "time_s", "value")
 
 
 def stored_rows(db: Database, run_id: int) -> dict[str, list[dict]]:
@@ -436,28 +490,49 @@ def stored_rows(db: Database, run_id: int) -> dict[str, list[dict]]:
     return rows
 
 
-def _well_rows(plate, layout, position: int | None = None):
+def _wells(record: RunRecord) -> Table:
+    """The well rows of a run; a plate-series run's carry their plate's position first (one-plate runs keep the
+    rows they always had)."""
+    if not record.series:
+        return Table(_WELL_COLUMNS, _well_rows(record.plate, record.layout))
+    return Table(("plate", *_WELL_COLUMNS),
+                 [row for position, p in record.series for row in _well_rows(p, record.layout, (position,))])
+
+
+def _well_rows(plate, layout, lead: tuple = ()) -> list[tuple]:
+    """Per read and well in plate order: `lead`, read, well, flag, role, group name, time (kinetic) and value;
+    an endpoint well only with a value or a flag."""
     groups = layout.by_well()
-    where = {} if position is None else {"plate": position}  # one-plate runs keep the rows they always had
+    rows = []
     for read in plate.reads:
-        rows, columns = read.values.shape[:2]
-        for r in range(rows):
-            for c in range(columns):
-                well = well_name(r, c)
+        flags, label = read.flags, read.label
+        # float64 values as Python floats (the same numbers, read faster); other dtypes as numpy gives them
+        values, isnan = (read.values.tolist(), math.isnan) if read.values.dtype == np.float64 \
+            else (read.values, np.isnan)
+        names = _well_names(*read.values.shape[:2])
+        for r, row_names in enumerate(names):
+            for c, well in enumerate(row_names):
                 group = groups.get(well)
-                base = {**where, "read": read.label, "well": well, "flag": read.flags.get(well),
-                        "role": group.role if group else None, "group_name": group.name if group else None}
+                base = (*lead, label, well, flags.get(well), group.role if group else None,
+                        group.name if group else None)
+                value = values[r][c]
                 if read.kind == "kinetic":
-                    for t, v in zip(read.times_s, read.values[r, c]):
-                        yield {**base, "time_s": _float(t), "value": _float(v)}
-                elif not np.isnan(read.values[r, c]) or well in read.flags:
-                    yield {**base, "time_s": None, "value": _float(read.values[r, c])}
+                    rows += [(*base, _float(t), _float(v)) for t, v in zip(read.times_s, value)]
+                elif not isnan(value) or well in flags:
+                    rows.append((*base, None, _float(value)))
+    return rows
+
+
+@lru_cache(maxsize=16)
+def _well_names(rows: int, columns: int) -> tuple[tuple[str, ...], ...]:
+    """The well names of a plate shape, row by row."""
+    return tuple(tuple(well_name(r, c) for c in range(columns)) for r in range(rows))
 
 
 def audit(db: Database, event: str, run_id: int | None, actor: str, payload: dict) -> None:
     """Append an audit row chained to the previous one by SHA-256, and move the chain head to it."""
-    last = next(db.query("select sha256 from audit_log order by id desc limit 1"), None)
-    prev = last["sha256"] if last else GENESIS
+    last = db.conn.execute("select sha256 from audit_log order by id desc limit 1").fetchone()
+    prev = last[0] if last else GENESIS
     row = {"at": _now(), "event": event, "run_id": run_id, "actor": actor, "payload": _json(payload),
            "prev_sha256": prev}
     row["sha256"] = hashlib.sha256(_json(row, canonical=True).encode()).hexdigest()
@@ -656,8 +731,56 @@ _ENCODERS = {False: json.JSONEncoder(allow_nan=False).encode,
 
 
 def _json(value, canonical: bool = False) -> str:
-    """JSON text keeping the producer's key order; canonical (sorted keys) for hashing."""
+    """JSON text keeping the producer's key order; canonical (sorted keys) for hashing. A value that is JSON-ready
+    (_ready) goes to the C encoder as it is; anything else, and a non-finite float (which the encoder refuses), is
+    made plain first: the text is the same either way."""
+    if _ready(value):
+        try:
+            return "".join(_READY_ENCODERS[canonical](value, 0))
+        except ValueError:  # NaN or an infinity: _plain makes it null
+            pass
     return _ENCODERS[canonical](_plain(value))
+
+
+#: The C encoders _ENCODERS' encode() builds on every call, built once, for JSON-ready values: the same
+#: arguments but no check for circular references (_ready has walked the value to its end: it has none).
+_READY_ENCODERS = {sort: json.encoder.c_make_encoder(None, None, json.encoder.encode_basestring_ascii, None, ": ",
+                                                     ", ", sort, False, False)
+                   for sort in (False, True)} if json.encoder.c_make_encoder else \
+    {sort: lambda value, level, sort=sort: (_ENCODERS[sort](value),) for sort in (False, True)}
+
+
+#: What the C encoder writes as _plain would have it: str, int, bool, None, and floats (float64's repr is
+#: its float's; non-finite ones the encoder refuses). Containers: dict with str keys, list, tuple.
+_READY_SCALARS = frozenset({str, int, float, bool, type(None), np.float64})
+_CONTAINERS = frozenset({dict, list, tuple})
+
+
+def _ready(value) -> bool:
+    """Whether `value` holds only _READY_SCALARS in dicts keyed by str, lists and tuples (exact types: a subclass,
+    a numpy array or integer, a Path, a non-str key is left to _plain)."""
+    kind = type(value)
+    if kind is dict:
+        for key, item in value.items():
+            if type(key) is not str:
+                return False
+            kind = type(item)
+            if kind in _CONTAINERS:
+                if not _ready(item):
+                    return False
+            elif kind not in _READY_SCALARS:
+                return False
+        return True
+    if kind is list or kind is tuple:
+        for item in value:
+            kind = type(item)
+            if kind in _CONTAINERS:
+                if not _ready(item):
+                    return False
+            elif kind not in _READY_SCALARS:
+                return False
+        return True
+    return kind in _READY_SCALARS
 
 
 def _plain(value):

@@ -273,7 +273,7 @@ def test_spawned_workers_compute_the_same_run(workdir):
     units = [batch.Unit((PLATE,)), batch.Unit((workdir / "missing.csv",))]
     replies = dict(workers.run(batch.compute, [(job, u) for u in units], jobs=1, timeout=120, start_method="spawn"))
     here = engine.compute(engine.prepare("hemolysis"), [PLATE])
-    theirs, ours = replies[0].rows, here.stored.rows
+    theirs, ours = ({table: list(rows) for table, rows in run.rows.items()} for run in (replies[0], here.stored))
     assert theirs["runs"][0]["protocol_sha256"] == here.protocol.sha256
     same_time = {**theirs, "runs": [{**theirs["runs"][0], "created_at": ours["runs"][0]["created_at"]}]}
     assert same_time == ours  # the same rows (the two ran perhaps a second apart)

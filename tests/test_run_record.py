@@ -40,7 +40,8 @@ def test_the_record_is_frozen_and_superseding_makes_a_new_one(record):
 def test_a_run_that_cannot_be_stored_leaves_its_group_whole(record, tmp_path):
     """A failing insert rolls back its own savepoint only: the group's other runs are committed and verify."""
     db = store.open_db(tmp_path / "runs.db")
-    bad_rows = {**record.stored.rows, "wells": [{**record.stored.rows["wells"][0], "bogus": 1}]}
+    wells = record.stored.rows["wells"]
+    bad_rows = {**record.stored.rows, "wells": store.Table((*wells.columns, "bogus"), [(*wells.values[0], 1)])}
     runs = [record.stored, store.StoredRun(bad_rows, record.digest), record.stored]
     reported = []
     group = batch._Group(db, reported.append)
@@ -64,7 +65,8 @@ def test_a_run_that_cannot_be_stored_leaves_its_group_whole(record, tmp_path):
 def test_a_group_whose_commit_fails_stores_none_and_says_so(record, tmp_path):
     """The commit itself refused (a foreign key checked at commit): every run of the group is reported failed."""
     db = store.open_db(tmp_path / "runs.db")
-    dangling = store.StoredRun({**record.stored.rows, "runs": [{**record.stored.rows["runs"][0], "supersedes": 99}]},
+    run = {**record.stored.rows["runs"][0], "supersedes": 99}
+    dangling = store.StoredRun({**record.stored.rows, "runs": store.Table(tuple(run), [tuple(run.values())])},
                                record.digest)
     reported = []
     group = batch._Group(db, reported.append)
