@@ -101,7 +101,8 @@ class Criterion(BaseModel):
         return self
 
     def condition(self) -> Condition:
-        return Condition(metric=self.metric, op=self.op, limit=self.limit)
+        """The criterion's metric, op and limit (as validated with the criterion)."""
+        return Condition.model_construct(metric=self.metric, op=self.op, limit=self.limit)
 
     def rendered_description(self) -> str:
         """The description with its {placeholders} filled; ValueError for a number that is not the criterion's."""
@@ -165,9 +166,10 @@ def lookup(metrics: dict, path: str) -> Any:
     return node
 
 
-def evaluate(criterion: Criterion, metrics: dict) -> Check:
-    """Judge one criterion against the assay's metrics."""
-    description = criterion.rendered_description()
+def evaluate(criterion: Criterion, metrics: dict, description: str | None = None) -> Check:
+    """Judge one criterion against the assay's metrics (description: its rendered_description(), when the
+    caller has it)."""
+    description = criterion.rendered_description() if description is None else description
     unit = f" {criterion.unit}" if criterion.unit else ""
     if criterion.items is None:
         condition = criterion.condition()

@@ -8,6 +8,7 @@ import platform
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -98,7 +99,9 @@ def execute(assay_name: str, files: list[Path], *, protocol: str | Path | None =
 @dataclass(frozen=True)
 class Setup:
     """What every run of a call shares: the assay, its protocol, the validated parameters and the --param
-    specs they came from, the software and the assay's plugin."""
+    specs they came from, the software and the assay's plugin; and, worked out at its first run, the lab
+    settings, the OS user and the criteria's descriptions (a batch reads its settings once, at its first run:
+    every run of one command stores the same settings, and the next command reads them again)."""
 
     assay: Assay
     protocol: Protocol
@@ -110,6 +113,20 @@ class Setup:
     layout_from_export: bool = False  # --layout-from-export, or the protocol's [layout] from_export
     parameters_json: dict = field(default_factory=dict)  # the parameters as stored (JSON values)
     overridden: list[str] = field(default_factory=list)  # the parameter names the params changed
+
+    @cached_property
+    def lab_settings(self) -> tuple[dict, list[store.StoredFile]]:
+        """lab_settings(), once (an error is raised again at the next run: nothing is kept)."""
+        return lab_settings()
+
+    @cached_property
+    def os_user(self) -> str:
+        return _os_user()
+
+    @cached_property
+    def descriptions(self) -> tuple[str, ...]:
+        """Each acceptance criterion's rendered description."""
+        return tuple(criterion.rendered_description() for criterion in self.protocol.acceptance)
 
 
 def prepare(assay_name: str, protocol: str | Path | None = None, params: Sequence[str] = (),
@@ -135,7 +152,7 @@ def compute(setup: Setup, files: Sequence[Path], *, samples: Path | None = None,
 
     doses: for a plate_series protocol, what the run sheet says of each file (concentrations, replicate set)."""
     assay, proto = setup.assay, setup.protocol
-    operator = _operator(operator)
+    operator = setup.os_user if operator is None else _operator(operator)
     _check_file_count(proto, files)
     loaded = plugins.load()
     inputs = [read_input(Path(f), loaded.readers, format) for f in files]
@@ -146,9 +163,9 @@ def compute(setup: Setup, files: Sequence[Path], *, samples: Path | None = None,
     laid_out = [_lay_out(proto, p, f) for p, f, _, _ in plates]
     chosen, (reads, layout, skipped) = plates[0][0], laid_out[0]
     skipped = [s for s in skipped if all(s in other[2] for other in laid_out)]  # empty on every plate
-    slots = sorted({g.name for g in proto.layout.groups("sample")}, key=_slot_order)
+    slots = sorted(proto.layout.sample_slots(), key=_slot_order)
     sample_info = read_samples(samples, slots, skipped) if samples else {}
-    settings, settings_files = lab_settings()
+    settings, settings_files = setup.lab_settings
     series = [SeriesPlate(k, p.name, f.path.name, concentration, dose.unit, dose.replicate,
                           AssayInput(proto, setup.parameters, p, r, lay, sample_info))
               for k, ((p, f, dose, concentration), (r, lay, _)) in enumerate(zip(plates, laid_out), start=1)
@@ -156,7 +173,7 @@ def compute(setup: Setup, files: Sequence[Path], *, samples: Path | None = None,
     assay_input = AssayInput(proto, setup.parameters, chosen, reads, layout, sample_info, series)
     result = _analyze(assay, assay_input)
     _interpret(proto, result)
-    checks = _judge(proto, result)
+    checks = _judge(proto, result, setup.descriptions)
     _invalidate_scoped(checks, result)
     describe_samples(result.results, assay_input, slots)
     try:
@@ -241,10 +258,8 @@ def _check_file_count(proto: Protocol, files: Sequence[Path]) -> None:
                     where="files")
 
 
-def _operator(operator: str | None) -> str:
-    """Who ran the assay: the name given, else the OS user; a blank name is refused."""
-    if operator is None:
-        return _os_user()
+def _operator(operator: str) -> str:
+    """Who ran the assay, as given; a blank name is refused."""
     if not operator.strip():
         raise UserError("the operator's name is blank; give the name of the person who ran the assay",
                         where="--operator")
@@ -343,24 +358,14 @@ def _data_outside(plate: Plate, rows: int, columns: int) -> list[str]:
     return [well_name(r, c) for r, c in sorted(wells)]
 
 
-def _sample_slots(proto: Protocol) -> dict[str, list[str]]:
-    """Sample slot name -> its wells: every layout entry with the slot's name, whatever its role (a slot may
-    span several entries, e.g. its spiked wells with role 'spike')."""
-    names = {group.name for group in proto.layout.groups("sample")}
-    slots: dict[str, list[str]] = {}
-    for group in proto.layout.groups():
-        if group.name in names:
-            slots.setdefault(group.name, []).extend(group.wells)
-    return slots
-
-
-
 def _check_covered(proto: Protocol, reads: dict[str, Read], path: Path) -> set[str]:
     """Layout wells outside an export's read area: an error, except sample slots wholly outside an area the
     export declares (a partial-plate read), which are unused slots. Returns those slots."""
     outside: set[str] = set()
-    slots = _sample_slots(proto)
+    slots = proto.layout.sample_slots()
     for read in reads.values():
+        if read.covered is None or read.covered.all():  # the whole plate read: nothing outside, nothing unread
+            continue
         if read.area_declared:
             outside |= {slot for slot, wells in slots.items() if not any(read.is_covered(w) for w in wells)}
         unread = [well for group in proto.layout.groups() for well in group.wells
@@ -374,12 +379,36 @@ def _check_covered(proto: Protocol, reads: dict[str, Read], path: Path) -> set[s
 
 
 def _used_layout(proto: Protocol, reads: dict[str, Read], path: Path) -> tuple[Layout, list[str]]:
-    """The layout without empty sample slots; UserError for a well with text or no value."""
+    """The layout without empty sample slots (the protocol's own when none is empty); UserError for a well
+    with text or no value."""
     empty_slots = list(_check_covered(proto, reads, path))
-    for slot, wells in _sample_slots(proto).items():
+    for slot, wells in proto.layout.sample_slots().items():
         if slot not in empty_slots and all(_is_empty(read, w) for read in reads.values() for w in wells):
             empty_slots.append(slot)
-    kept = [g for g in proto.layout.groups() if g.name not in empty_slots]
+    layout = proto.layout.without(frozenset(empty_slots)) if empty_slots else proto.layout
+    kept = layout.groups()
+    if not _all_numbers(reads, [well for group in kept for well in group.wells]):
+        _check_wells(kept, reads, path)
+    return layout, sorted(empty_slots, key=_slot_order)
+
+
+def _all_numbers(reads: dict[str, Read], wells: list[str]) -> bool:
+    """True when every read has a number and no flag at every one of the wells: then no well is refused by
+    _check_wells (which looks only at wells with a flag or NaN), and it need not look."""
+    if not wells:
+        return True
+    rows, columns = zip(*map(parse_well, wells))
+    for read in reads.values():
+        if not (read.flags.keys().isdisjoint(wells) and read.point_flags.keys().isdisjoint(wells)):
+            return False
+        if np.isnan(read.values[rows, columns]).any():
+            return False
+    return True
+
+
+def _check_wells(kept: list, reads: dict[str, Read], path: Path) -> None:
+    """UserError for the first layout well (group by group, read by read) with text, no value, or a value
+    that is not a number in a group without leave_out."""
     for group in kept:
         for well in group.wells:
             for name, read in reads.items():
@@ -395,8 +424,6 @@ def _used_layout(proto: Protocol, reads: dict[str, Read], path: Path) -> tuple[L
                     raise UserError(f"holds {read.texts.get(well, flag)!r} in read {read.label!r}, "
                                     f"{NOT_A_NUMBER[flag]}; correct the export, or set leave_out = true on this "
                                     "layout group to leave such wells out", file=path, where=place)
-    layout = proto.layout.model_copy(update={"wells": [g.spec for g in kept]})
-    return layout, sorted(empty_slots, key=_slot_order)
 
 
 #: Flags of a layout well that has no usable number: an error unless its group says leave_out = true.
@@ -416,6 +443,7 @@ def _is_empty(read: Read, well: str) -> bool:
     return nothing and read.flags.get(well) in (None, "no_value")
 
 
+@lru_cache(maxsize=4096)
 def _slot_order(name: str) -> tuple:
     digits = "".join(ch for ch in name if ch.isascii() and ch.isdigit())[:18]
     return (name.rstrip("0123456789"), int(digits) if digits else 0, name)
@@ -456,11 +484,12 @@ def _interpret(proto: Protocol, result: AssayResult) -> None:
                 r.interpretation = table.classify(r.value)
 
 
-def _judge(proto: Protocol, result: AssayResult) -> list[Check]:
+def _judge(proto: Protocol, result: AssayResult, descriptions: Sequence[str]) -> list[Check]:
+    """A check per acceptance criterion (descriptions: each one's rendered description)."""
     checks = []
-    for i, criterion in enumerate(proto.acceptance):
+    for i, (criterion, description) in enumerate(zip(proto.acceptance, descriptions, strict=True)):
         try:
-            checks.append(evaluate(criterion, result.metrics))
+            checks.append(evaluate(criterion, result.metrics, description))
         except MissingMetric as exc:
             raise UserError(f"metric {exc.args[0]!r} is not computed by assay {proto.assay!r}",
                             file=proto.path, where=f"acceptance[{i}]") from None

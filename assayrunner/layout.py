@@ -11,7 +11,7 @@ A range "A1:B3" is the rectangle between two corners; "A1,A3" lists wells.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -67,20 +67,29 @@ def _expanded(spec: str) -> tuple[str, ...]:
     return tuple(wells)
 
 
-#: id(wells list) -> (that list, its resolved groups); the list is kept so its id cannot be reused.
-_RESOLVED: dict[int, tuple[list, tuple]] = {}
+@dataclass
+class _Resolved:
+    """What a layout's list of groups resolves to; `wells` is kept so its id cannot be reused."""
+
+    wells: list
+    groups: tuple["Group", ...]
+    sample_slots: dict[str, tuple[str, ...]] | None = None
+    without: dict[frozenset[str], "Layout"] = field(default_factory=dict)
 
 
-def _resolved(wells: list[WellGroup]) -> tuple["Group", ...]:
+#: id(wells list) -> what that list resolves to.
+_RESOLVED: dict[int, _Resolved] = {}
+
+
+def _resolved(wells: list[WellGroup]) -> _Resolved:
     """A layout's groups, resolved once per layout (the list of a frozen Layout never changes)."""
     hit = _RESOLVED.get(id(wells))
-    if hit is not None and hit[0] is wells:
-        return hit[1]
-    groups = tuple(Group(i, g, _expanded(g.wells)) for i, g in enumerate(wells))
+    if hit is not None and hit.wells is wells:
+        return hit
     if len(_RESOLVED) >= 256:
         del _RESOLVED[next(iter(_RESOLVED))]  # the oldest
-    _RESOLVED[id(wells)] = (wells, groups)
-    return groups
+    hit = _RESOLVED[id(wells)] = _Resolved(wells, tuple(Group(i, g, _expanded(g.wells)) for i, g in enumerate(wells)))
+    return hit
 
 
 @dataclass(frozen=True)
@@ -150,8 +159,32 @@ class Layout(BaseModel):
 
     def groups(self, role: str | None = None, interference: bool | None = None) -> list[Group]:
         """Resolved groups, optionally only those with a role / interference setting."""
-        return [g for g in _resolved(self.wells)
+        return [g for g in _resolved(self.wells).groups
                 if (role is None or g.role == role) and (interference is None or g.spec.interference == interference)]
+
+    def sample_slots(self) -> dict[str, tuple[str, ...]]:
+        """Sample slot name -> its wells: every group with the name of a sample group, whatever its role (a slot
+        may span several groups, e.g. its spiked wells with role 'spike'). Worked out once per layout and
+        shared: do not change it."""
+        resolved = _resolved(self.wells)
+        if resolved.sample_slots is None:
+            names = {g.name for g in resolved.groups if g.role == "sample"}
+            slots: dict[str, tuple[str, ...]] = {}
+            for group in resolved.groups:
+                if group.name in names:
+                    slots[group.name] = slots.get(group.name, ()) + group.wells
+            resolved.sample_slots = slots
+        return resolved.sample_slots
+
+    def without(self, names: frozenset[str]) -> Layout:
+        """This layout without the groups of those names (e.g. a plate's empty sample slots); one object per
+        layout and set of names, shared: do not change it."""
+        resolved = _resolved(self.wells)
+        hit = resolved.without.get(names)
+        if hit is None:
+            hit = resolved.without[names] = self.model_copy(
+                update={"wells": [g.spec for g in resolved.groups if g.name not in names]})
+        return hit
 
     def group(self, role: str, name: str | None = None, interference: bool = False) -> Group | None:
         """The single group with this role (and name), or None."""

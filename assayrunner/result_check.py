@@ -93,4 +93,8 @@ def _json_problem(value: object) -> str | None:
 
 
 def _is_number(value: object) -> bool:
-    return isinstance(value, Real) and not isinstance(value, bool)
+    return type(value) in _NUMBERS or (isinstance(value, Real) and not isinstance(value, bool))
+
+
+#: The usual number types, known without asking the Real ABC (bool is not one of them).
+_NUMBERS = (float, int)
