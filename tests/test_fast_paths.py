@@ -112,3 +112,131 @@ def test_one_environment_per_template_set(tmp_path):
     assert environment(dirs) is environment(dirs)
     (tmp_path / "certificate.css").write_text("body { color: black; }")
     assert environment(dirs, tmp_path) is environment(dirs, tmp_path) and environment(dirs, tmp_path) is not environment(dirs)
+
+
+# --- the engine's per-plate fast paths against its general paths --------------------------------------------
+
+def _hemolysis_reads():
+    from assayrunner import engine, plugins
+    from assayrunner.reading import read_input, select_plate
+
+    setup = engine.prepare("hemolysis")
+    source = read_input(PLATE, plugins.load().readers)
+    reads, _, _ = engine._lay_out(setup.protocol, select_plate([source], None), source)
+    return setup, reads
+
+
+def _variants(layout, reads):
+    """The plate's reads with one well changed in each way a layout check looks at (and some it does not)."""
+    import dataclasses
+
+    import numpy as np
+
+    name, read = next(iter(reads.items()))
+    layout_wells = [w for g in layout.groups() for w in g.wells]
+    first_slot, *_ = layout.sample_slots().values()
+    slot_wells = [w for wells in layout.sample_slots().values() for w in wells]
+    out = [reads]
+    for well in (layout_wells[0], layout_wells[len(layout_wells) // 2], slot_wells[0], "H12"):
+        r, c = int("ABCDEFGH".index(well[0])), int(well[1:]) - 1
+        nan = read.values.copy()
+        nan[r, c] = np.nan
+        for flags in ({}, {well: "no_value"}, {well: "missing"}, {well: "overflow"}, {well: "saturated"}):
+            out.append({name: dataclasses.replace(read, values=nan, flags=flags)})
+        for flag in ("invalid", "missing", "overflow", "saturated", "masked"):
+            out.append({name: dataclasses.replace(read, flags={well: flag}, texts={well: "x"})})
+        kinetic = np.repeat(read.values[:, :, None], 3, axis=2)
+        some = kinetic.copy()
+        some[r, c, 1] = np.nan
+        every = kinetic.copy()
+        every[r, c, :] = np.nan
+        for values, points in ((kinetic, {}), (some, {}), (every, {}), (kinetic, {well: {1: "overflow"}}),
+                               (some, {well: {1: "missing"}})):
+            out.append({name: dataclasses.replace(read, kind="kinetic", values=values, point_flags=points)})
+    empty = read.values.copy()  # a whole sample slot left empty: the layout without it
+    for well in first_slot:
+        empty["ABCDEFGH".index(well[0]), int(well[1:]) - 1] = np.nan
+    out.append({name: dataclasses.replace(read, values=empty)})
+    return out
+
+
+def _outcome(call):
+    try:
+        layout, skipped = call()
+    except UserError as exc:
+        return str(exc)
+    return [g.spec for g in layout.groups()], skipped
+
+
+def test_used_layout_fast_path_matches_the_general_path(monkeypatch):
+    """Wells with NaN, flags and point flags (and clean plates): the same layout, skipped slots or error
+    whether or not the well checks are skipped for a plate with numbers everywhere."""
+    from assayrunner import engine
+
+    setup, reads = _hemolysis_reads()
+    variants = _variants(setup.protocol.layout, reads)
+    fast = [_outcome(lambda: engine._used_layout(setup.protocol, v, PLATE)) for v in variants]
+    monkeypatch.setattr(engine, "_all_numbers", lambda reads, wells: False)
+    general = [_outcome(lambda: engine._used_layout(setup.protocol, v, PLATE)) for v in variants]
+    assert fast == general
+    assert sum(isinstance(f, str) for f in fast) > 10 and sum(not isinstance(f, str) for f in fast) > 3
+    assert any(f[1] for f in fast if not isinstance(f, str))  # a skipped slot among them
+
+
+def test_layout_sample_slots_and_without_match_their_definitions():
+    from assayrunner.plugins import load
+    from assayrunner.protocol import load_file
+
+    for path in load().protocol_files:
+        layout = load_file(path).layout
+        names = {g.name for g in layout.groups("sample")}
+        slots: dict[str, list[str]] = {}
+        for group in layout.groups():
+            if group.name in names:
+                slots.setdefault(group.name, []).extend(group.wells)
+        assert {k: list(v) for k, v in layout.sample_slots().items()} == slots
+        assert list(layout.sample_slots()) == list(slots)
+        for drop in (frozenset(), frozenset(list(slots)[:1]), frozenset(slots)):
+            copied = layout.model_copy(update={"wells": [g.spec for g in layout.groups() if g.name not in drop]})
+            assert layout.without(drop) == copied
+            assert layout.without(drop) is layout.without(drop)
+
+
+def test_criteria_with_a_given_description_judge_as_without():
+    from assayrunner import engine
+    from assayrunner.criteria import Condition, evaluate
+    from assayrunner.plugins import load
+    from assayrunner.protocol import load_file
+
+    setup, _ = _hemolysis_reads()
+    record = engine.compute(setup, [PLATE])
+    assert setup.descriptions == tuple(c.rendered_description() for c in setup.protocol.acceptance)
+    for criterion, description in zip(setup.protocol.acceptance, setup.descriptions):
+        assert evaluate(criterion, record.result.metrics, description) == evaluate(criterion, record.result.metrics)
+    for path in load().protocol_files:
+        for criterion in load_file(path).acceptance:
+            if criterion.items is None:
+                built = Condition(metric=criterion.metric, op=criterion.op, limit=criterion.limit)
+                assert criterion.condition() == built and type(criterion.condition().limit) is type(built.limit)
+
+
+def test_lab_settings_are_read_once_per_setup_and_again_by_the_next(workdir):
+    """A batch (one Setup) stores the settings its first run read; the next command reads the edited file."""
+    from assayrunner import engine
+
+    (workdir / "assayrun.toml").write_text('[lab]\nname = "First"\n')
+    setup = engine.prepare("hemolysis")
+    assert engine.compute(setup, [PLATE]).settings["lab"]["name"] == "First"
+    (workdir / "assayrun.toml").write_text('[lab]\nname = "Second lab"\n')
+    assert engine.compute(setup, [PLATE]).settings["lab"]["name"] == "First"
+    assert engine.compute(engine.prepare("hemolysis"), [PLATE]).settings["lab"]["name"] == "Second lab"
+
+
+def test_bad_lab_settings_fail_every_run_of_a_setup(workdir):
+    from assayrunner import engine
+
+    (workdir / "assayrun.toml").write_text("[lab\n")
+    setup = engine.prepare("hemolysis")
+    for _ in range(2):
+        with pytest.raises(UserError, match="not valid TOML"):
+            engine.compute(setup, [PLATE])
