@@ -357,8 +357,6 @@ def _commit(entry: Entry, run: store.StoredRun, setup: engine.Setup, group: _Gro
             templates: Path | None, pdf: bool, certificate: bool) -> None:
     """Store one computed run and issue its certificate, in a savepoint of the group's transaction: a run is
     stored whole or not at all."""
-    from . import certificate as cert
-
     database = group.database
     try:
         if run.rows["runs"][0]["protocol_sha256"] != setup.protocol.sha256:  # a spawned worker read it again
@@ -366,8 +364,12 @@ def _commit(entry: Entry, run: store.StoredRun, setup: engine.Setup, group: _Gro
         group.begin()
         with store.transaction(database):
             run_id = store.save_run(database, run)
-            paths = cert.issue(database, run_id, out, ("html", "pdf") if pdf else ("html",), templates,
-                               just_stored=True) if certificate else {}
+            paths = {}
+            if certificate:  # jinja2 is imported only for a batch that writes certificates
+                from . import certificate as cert
+
+                paths = cert.issue(database, run_id, out, ("html", "pdf") if pdf else ("html",), templates,
+                                   just_stored=True)
     except (UserError, PluginError) as exc:
         entry.exit_code, entry.error = exc.exit_code, _naming(entry.files, str(exc))
         return

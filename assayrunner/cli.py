@@ -177,13 +177,18 @@ def _execute_batch(assay: str, files: list[Path], groups: list[str], sheet: Path
         raise typer.Exit(summary["exit_code"])
 
 
+#: Entries of a batch's --json written at once.
+JSON_CHUNK = 256
+
+
 def _print_batch_json(entries, summary: dict) -> None:
-    """{"runs": [...], "summary": {...}} as _print_json writes it, one entry at a time (no second copy of a
-    large batch's outcomes in memory)."""
+    """{"runs": [...], "summary": {...}} as _print_json writes it, JSON_CHUNK entries at a time (no second copy
+    of a large batch's outcomes in memory, and not a write per entry)."""
     typer.echo('{\n  "runs": [', nl=False)
-    for k, entry in enumerate(entries):
-        text = json.dumps(entry.to_json(), indent=2, ensure_ascii=False, allow_nan=False)
-        typer.echo(("," if k else "") + "\n" + textwrap.indent(text, "    "), nl=False)
+    for first in range(0, len(entries), JSON_CHUNK):
+        typer.echo("".join(("," if k else "") + "\n" + textwrap.indent(
+            json.dumps(entries[k].to_json(), indent=2, ensure_ascii=False, allow_nan=False), "    ")
+            for k in range(first, min(first + JSON_CHUNK, len(entries)))), nl=False)
     summary_text = textwrap.indent(json.dumps(summary, indent=2), "  ").lstrip()
     typer.echo(f'\n  ],\n  "summary": {summary_text}\n}}')
 

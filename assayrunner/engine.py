@@ -195,8 +195,8 @@ def commit(record: RunRecord, database, *, out: Path = Path("certificates"), tem
            pdf: bool = False, supersedes: int | None = None, certificate: bool = True,
            db_path: Path | None = None) -> RunOutcome:
     """Store a computed run in one transaction and write its certificate (unless certificate=False)."""
-    from . import certificate as cert
-
+    if certificate:  # jinja2 is imported only for a run that writes a certificate
+        from . import certificate as cert
     formats = ("html", "pdf") if pdf else ("html",)
     warnings: list[str] = []
     with store.transaction(database):

@@ -23,14 +23,14 @@ def progress(total: int, enabled: bool = True) -> Iterator[Callable[[object], No
                    TimeElapsedColumn(), console=Console(stderr=True), auto_refresh=False, transient=True)
     task = bar.add_task(_counts(counts), total=total)
 
-    drawn = [0.0]
+    drawn = [0.0, 0]  # when the bar was last drawn, and the runs it showed
 
     def tick(entry) -> None:  # a batch reports its runs a group at a time: the bar is drawn at most 10 times a second
         counts[entry.status] += 1
-        now = time.monotonic()
-        again = now - drawn[0] >= 0.1 or sum(counts.values()) == total
-        bar.update(task, advance=1, description=_counts(counts), refresh=again)
-        drawn[0] = now if again else drawn[0]
+        now, done = time.monotonic(), sum(counts.values())
+        if now - drawn[0] >= 0.1 or done == total:
+            bar.update(task, advance=done - drawn[1], description=_counts(counts), refresh=True)
+            drawn[:] = now, done
 
     with bar:  # no refresh thread (auto_refresh off): worker processes are forked while it shows
         yield tick
