@@ -382,22 +382,22 @@ def _used_layout(proto: Protocol, reads: dict[str, Read], path: Path) -> tuple[L
     """The layout without empty sample slots (the protocol's own when none is empty); UserError for a well
     with text or no value."""
     empty_slots = list(_check_covered(proto, reads, path))
+    blanks = [(read, _no_number(read)) for read in reads.values()]
     for slot, wells in proto.layout.sample_slots().items():
-        if slot not in empty_slots and all(_is_empty(read, w) for read in reads.values() for w in wells):
+        if slot not in empty_slots and all(_is_empty(read, w, blank) for read, blank in blanks for w in wells):
             empty_slots.append(slot)
     layout = proto.layout.without(frozenset(empty_slots)) if empty_slots else proto.layout
     kept = layout.groups()
-    if not _all_numbers(reads, [well for group in kept for well in group.wells]):
+    if not _all_numbers(reads, *layout.cells()):
         _check_wells(kept, reads, path)
     return layout, sorted(empty_slots, key=_slot_order)
 
 
-def _all_numbers(reads: dict[str, Read], wells: list[str]) -> bool:
-    """True when every read has a number and no flag at every one of the wells: then no well is refused by
-    _check_wells (which looks only at wells with a flag or NaN), and it need not look."""
+def _all_numbers(reads: dict[str, Read], wells: Sequence[str], rows: Sequence[int], columns: Sequence[int]) -> bool:
+    """True when every read has a number and no flag at every one of the wells (at rows, columns): then no
+    well is refused by _check_wells (which looks only at wells with a flag or NaN), and it need not look."""
     if not wells:
         return True
-    rows, columns = zip(*map(parse_well, wells))
     for read in reads.values():
         if not (read.flags.keys().isdisjoint(wells) and read.point_flags.keys().isdisjoint(wells)):
             return False
@@ -436,11 +436,22 @@ def _not_a_number(read: Read, well: str) -> str | None:
     return next((f for f in flags if f in NOT_A_NUMBER), None)
 
 
-def _is_empty(read: Read, well: str) -> bool:
-    """No number and no marker, or the instrument's own 'no value' mark ('-')."""
-    value = read.values[parse_well(well)]
-    nothing = bool(math.isnan(value) if read.kind != "kinetic" else all(map(math.isnan, value)))
+def _is_empty(read: Read, well: str, blank: list[list[bool]] | None = None) -> bool:
+    """No number and no marker, or the instrument's own 'no value' mark ('-'). blank: the read's
+    _no_number(), when the caller has it."""
+    if blank is None:
+        value = read.values[parse_well(well)]
+        nothing = bool(math.isnan(value) if read.kind != "kinetic" else all(map(math.isnan, value)))
+    else:
+        row, column = parse_well(well)
+        nothing = blank[row][column]
     return nothing and read.flags.get(well) in (None, "no_value")
+
+
+def _no_number(read: Read) -> list[list[bool]]:
+    """Per row and column: the well has no number (NaN; a kinetic well NaN at every time point)."""
+    nan = np.isnan(read.values)
+    return (nan if read.kind != "kinetic" else nan.all(axis=2)).tolist()
 
 
 @lru_cache(maxsize=4096)

@@ -74,6 +74,7 @@ class _Resolved:
     wells: list
     groups: tuple["Group", ...]
     sample_slots: dict[str, tuple[str, ...]] | None = None
+    cells: tuple[tuple[str, ...], tuple[int, ...], tuple[int, ...]] | None = None
     without: dict[frozenset[str], "Layout"] = field(default_factory=dict)
 
 
@@ -175,6 +176,16 @@ class Layout(BaseModel):
                     slots[group.name] = slots.get(group.name, ()) + group.wells
             resolved.sample_slots = slots
         return resolved.sample_slots
+
+    def cells(self) -> tuple[tuple[str, ...], tuple[int, ...], tuple[int, ...]]:
+        """Every group's wells in order (a well twice if two groups have it), with their 0-based rows and
+        columns (for indexing a read's values); once per layout."""
+        resolved = _resolved(self.wells)
+        if resolved.cells is None:
+            wells = tuple(well for group in resolved.groups for well in group.wells)
+            places = [parse_well(well) for well in wells]
+            resolved.cells = wells, tuple(r for r, _ in places), tuple(c for _, c in places)
+        return resolved.cells
 
     def without(self, names: frozenset[str]) -> Layout:
         """This layout without the groups of those names (e.g. a plate's empty sample slots); one object per

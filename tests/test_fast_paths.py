@@ -157,6 +157,12 @@ def _variants(layout, reads):
     for well in first_slot:
         empty["ABCDEFGH".index(well[0]), int(well[1:]) - 1] = np.nan
     out.append({name: dataclasses.replace(read, values=empty)})
+    kinetic = np.repeat(read.values[:, :, None], 3, axis=2)
+    for points in (slice(1, 2), slice(0, 3)):  # the slot's wells NaN at one time point, and at every one
+        values = kinetic.copy()
+        for well in first_slot:
+            values["ABCDEFGH".index(well[0]), int(well[1:]) - 1, points] = np.nan
+        out.append({name: dataclasses.replace(read, kind="kinetic", values=values)})
     return out
 
 
@@ -170,13 +176,15 @@ def _outcome(call):
 
 def test_used_layout_fast_path_matches_the_general_path(monkeypatch):
     """Wells with NaN, flags and point flags (and clean plates): the same layout, skipped slots or error
-    whether or not the well checks are skipped for a plate with numbers everywhere."""
+    whether or not the well checks are skipped for a plate with numbers everywhere, and whether empty wells
+    are found from the read's NaN mask or well by well."""
     from assayrunner import engine
 
     setup, reads = _hemolysis_reads()
     variants = _variants(setup.protocol.layout, reads)
     fast = [_outcome(lambda: engine._used_layout(setup.protocol, v, PLATE)) for v in variants]
-    monkeypatch.setattr(engine, "_all_numbers", lambda reads, wells: False)
+    monkeypatch.setattr(engine, "_all_numbers", lambda *args: False)
+    monkeypatch.setattr(engine, "_no_number", lambda read: None)  # each well's value looked up on its own
     general = [_outcome(lambda: engine._used_layout(setup.protocol, v, PLATE)) for v in variants]
     assert fast == general
     assert sum(isinstance(f, str) for f in fast) > 10 and sum(not isinstance(f, str) for f in fast) > 3
