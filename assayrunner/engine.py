@@ -348,11 +348,12 @@ def _data_outside(plate: Plate, rows: int, columns: int) -> list[str]:
     """Wells beyond rows x columns that hold a number or an instrument marker in any read."""
     wells: set[tuple[int, int]] = set()
     for read in plate.reads:
-        finite = np.isfinite(read.values)
-        filled = finite.any(axis=2) if finite.ndim == 3 else finite
-        filled = filled.copy()
-        filled[:rows, :columns] = False
-        wells |= {(int(r), int(c)) for r, c in np.argwhere(filled)}
+        if read.values.shape[0] > rows or read.values.shape[1] > columns:  # else no value lies outside
+            finite = np.isfinite(read.values)
+            filled = finite.any(axis=2) if finite.ndim == 3 else finite
+            filled = filled.copy()
+            filled[:rows, :columns] = False
+            wells |= {(int(r), int(c)) for r, c in np.argwhere(filled)}
         wells |= {parse_well(w) for w, f in read.flags.items() if f not in ("missing", "no_value")
                   and (parse_well(w)[0] >= rows or parse_well(w)[1] >= columns)}
     return [well_name(r, c) for r, c in sorted(wells)]

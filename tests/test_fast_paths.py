@@ -248,3 +248,45 @@ def test_bad_lab_settings_fail_every_run_of_a_setup(workdir):
     for _ in range(2):
         with pytest.raises(UserError, match="not valid TOML"):
             engine.compute(setup, [PLATE])
+
+
+def _data_outside_everywhere(plate, rows, columns):
+    """engine._data_outside as it was: every read's values looked at, whatever their shape."""
+    import numpy as np
+
+    from assayrunner.plate import parse_well, well_name
+
+    wells = set()
+    for read in plate.reads:
+        finite = np.isfinite(read.values)
+        filled = (finite.any(axis=2) if finite.ndim == 3 else finite).copy()
+        filled[:rows, :columns] = False
+        wells |= {(int(r), int(c)) for r, c in np.argwhere(filled)}
+        wells |= {parse_well(w) for w, f in read.flags.items() if f not in ("missing", "no_value")
+                  and (parse_well(w)[0] >= rows or parse_well(w)[1] >= columns)}
+    return [well_name(r, c) for r, c in sorted(wells)]
+
+
+def test_data_outside_skips_only_reads_that_fit_the_layout():
+    import numpy as np
+
+    from assayrunner import engine
+    from assayrunner.plate import Plate, Read
+
+    rng = np.random.default_rng(3)
+    cases = []
+    for shape in ((8, 12), (16, 24), (8, 24), (16, 12), (8, 12, 3), (16, 24, 3), (4, 6)):
+        for fill in ("inside", "outside", "nan outside", "flag outside"):
+            values = np.full(shape, np.nan)
+            values[:min(8, shape[0]), :min(12, shape[1])] = rng.random((min(8, shape[0]), min(12, shape[1]))
+                                                                        + shape[2:])
+            flags = {}
+            if fill == "outside" and (shape[0] > 8 or shape[1] > 12):
+                values[shape[0] - 1, shape[1] - 1] = 1.0
+            if fill == "flag outside":
+                flags = {"P24": "saturated", "A13": "missing", "I1": "overflow"}
+            kind = "kinetic" if len(shape) == 3 else "endpoint"
+            cases.append(Plate("p", max(shape[0], 8), max(shape[1], 12), [Read("r", values, kind, flags=flags)]))
+    found = [engine._data_outside(plate, 8, 12) for plate in cases]
+    assert found == [_data_outside_everywhere(plate, 8, 12) for plate in cases]
+    assert sum(bool(f) for f in found) >= 8 and sum(not f for f in found) >= 8
