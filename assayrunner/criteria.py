@@ -166,18 +166,38 @@ def lookup(metrics: dict, path: str) -> Any:
     return node
 
 
-def evaluate(criterion: Criterion, metrics: dict, description: str | None = None) -> Check:
-    """Judge one criterion against the assay's metrics (description: its rendered_description(), when the
-    caller has it)."""
-    description = criterion.rendered_description() if description is None else description
-    unit = f" {criterion.unit}" if criterion.unit else ""
+@dataclass(frozen=True)
+class Prepared:
+    """What judging a criterion needs that is the same for every run: its rendered description, its condition
+    (a single-metric criterion's) and its limits as a check shows them (a counted one's: each condition)."""
+
+    description: str
+    condition: Condition | None
+    limits: str
+
+    @classmethod
+    def of(cls, criterion: Criterion) -> Prepared:
+        unit = f" {criterion.unit}" if criterion.unit else ""
+        if criterion.items is None:
+            condition = criterion.condition()
+            return cls(criterion.rendered_description(), condition, condition.describe() + unit)
+        return cls(criterion.rendered_description(), None,
+                   "; ".join(f"{c.metric} {c.describe()}" for c in criterion.require))
+
+
+def evaluate(criterion: Criterion, metrics: dict, prepared: Prepared | None = None) -> Check:
+    """Judge one criterion against the assay's metrics (prepared: Prepared.of(criterion), when the caller
+    has it)."""
+    prepared = prepared or Prepared.of(criterion)
+    description = prepared.description
     if criterion.items is None:
-        condition = criterion.condition()
+        condition = prepared.condition
         value = lookup(metrics, criterion.metric)
         parent = lookup(metrics, criterion.metric.rpartition(".")[0]) if "." in criterion.metric else metrics
         note = parent.get("note") if isinstance(parent, dict) and isinstance(parent.get("note"), str) else ""
-        return Check(criterion.id, description, _number(value), condition.describe() + unit,
+        return Check(criterion.id, description, _number(value), prepared.limits,
                      condition.passes(value), note, scope=criterion.scope, unit=criterion.unit)
+    unit = f" {criterion.unit}" if criterion.unit else ""
     items = lookup(metrics, criterion.items)
     if not isinstance(items, dict) or criterion.at_least > len(items):
         raise TooFewItems(criterion.items, len(items) if isinstance(items, dict) else 0)
@@ -185,9 +205,9 @@ def evaluate(criterion: Criterion, metrics: dict, description: str | None = None
     for item, item_metrics in items.items():
         ok = all(c.passes(lookup(item_metrics, c.metric), item) for c in criterion.require)
         (passing if ok else failing).append(item)
-    each = "; ".join(f"{c.metric} {c.describe()}" for c in criterion.require)
     detail = f"failing: {', '.join(failing)}" if failing else ""
-    return Check(criterion.id, description, len(passing), f"≥ {criterion.at_least} of {len(items)}{unit}, each {each}",
+    return Check(criterion.id, description, len(passing),
+                 f"≥ {criterion.at_least} of {len(items)}{unit}, each {prepared.limits}",
                  len(passing) >= criterion.at_least, detail, criterion.scope, is_count=True, unit=criterion.unit,
                  total=len(items))
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__, plugins, store
-from .criteria import Check, MissingMetric, TooFewItems, evaluate
+from .criteria import Check, MissingMetric, Prepared, TooFewItems, evaluate
 from .errors import PluginError, UserError
 from .layout import Layout
 from .plate import Plate, Read, parse_well, well_name
@@ -100,7 +100,7 @@ def execute(assay_name: str, files: list[Path], *, protocol: str | Path | None =
 class Setup:
     """What every run of a call shares: the assay, its protocol, the validated parameters and the --param
     specs they came from, the software and the assay's plugin; and, worked out at its first run, the lab
-    settings, the OS user and the criteria's descriptions (a batch reads its settings once, at its first run:
+    settings, the OS user and the prepared criteria (a batch reads its settings once, at its first run:
     every run of one command stores the same settings, and the next command reads them again)."""
 
     assay: Assay
@@ -124,9 +124,9 @@ class Setup:
         return _os_user()
 
     @cached_property
-    def descriptions(self) -> tuple[str, ...]:
-        """Each acceptance criterion's rendered description."""
-        return tuple(criterion.rendered_description() for criterion in self.protocol.acceptance)
+    def criteria(self) -> tuple[Prepared, ...]:
+        """Each acceptance criterion, prepared for judging (its description rendered, its limits as shown)."""
+        return tuple(Prepared.of(criterion) for criterion in self.protocol.acceptance)
 
 
 def prepare(assay_name: str, protocol: str | Path | None = None, params: Sequence[str] = (),
@@ -173,7 +173,7 @@ def compute(setup: Setup, files: Sequence[Path], *, samples: Path | None = None,
     assay_input = AssayInput(proto, setup.parameters, chosen, reads, layout, sample_info, series)
     result = _analyze(assay, assay_input)
     _interpret(proto, result)
-    checks = _judge(proto, result, setup.descriptions)
+    checks = _judge(proto, result, setup.criteria)
     _invalidate_scoped(checks, result)
     describe_samples(result.results, assay_input, slots)
     try:
@@ -496,12 +496,12 @@ def _interpret(proto: Protocol, result: AssayResult) -> None:
                 r.interpretation = table.classify(r.value)
 
 
-def _judge(proto: Protocol, result: AssayResult, descriptions: Sequence[str]) -> list[Check]:
-    """A check per acceptance criterion (descriptions: each one's rendered description)."""
+def _judge(proto: Protocol, result: AssayResult, prepared: Sequence[Prepared]) -> list[Check]:
+    """A check per acceptance criterion (prepared: each one's Prepared)."""
     checks = []
-    for i, (criterion, description) in enumerate(zip(proto.acceptance, descriptions, strict=True)):
+    for i, (criterion, ready) in enumerate(zip(proto.acceptance, prepared, strict=True)):
         try:
-            checks.append(evaluate(criterion, result.metrics, description))
+            checks.append(evaluate(criterion, result.metrics, ready))
         except MissingMetric as exc:
             raise UserError(f"metric {exc.args[0]!r} is not computed by assay {proto.assay!r}",
                             file=proto.path, where=f"acceptance[{i}]") from None

@@ -210,19 +210,61 @@ def test_layout_sample_slots_and_without_match_their_definitions():
             assert layout.without(drop) is layout.without(drop)
 
 
-def test_criteria_with_a_given_description_judge_as_without():
+def _evaluate_as_before(criterion, metrics):
+    """criteria.evaluate as it was, working everything out per call."""
+    from assayrunner.criteria import Check, Condition, TooFewItems, _number, lookup
+
+    description = criterion.rendered_description()
+    unit = f" {criterion.unit}" if criterion.unit else ""
+    if criterion.items is None:
+        condition = Condition(metric=criterion.metric, op=criterion.op, limit=criterion.limit)
+        value = lookup(metrics, criterion.metric)
+        parent = lookup(metrics, criterion.metric.rpartition(".")[0]) if "." in criterion.metric else metrics
+        note = parent.get("note") if isinstance(parent, dict) and isinstance(parent.get("note"), str) else ""
+        return Check(criterion.id, description, _number(value), condition.describe() + unit,
+                     condition.passes(value), note, scope=criterion.scope, unit=criterion.unit)
+    items = lookup(metrics, criterion.items)
+    if not isinstance(items, dict) or criterion.at_least > len(items):
+        raise TooFewItems(criterion.items, len(items) if isinstance(items, dict) else 0)
+    passing, failing = [], []
+    for item, item_metrics in items.items():
+        ok = all(c.passes(lookup(item_metrics, c.metric), item) for c in criterion.require)
+        (passing if ok else failing).append(item)
+    each = "; ".join(f"{c.metric} {c.describe()}" for c in criterion.require)
+    detail = f"failing: {', '.join(failing)}" if failing else ""
+    return Check(criterion.id, description, len(passing), f"≥ {criterion.at_least} of {len(items)}{unit}, each {each}",
+                 len(passing) >= criterion.at_least, detail, criterion.scope, is_count=True, unit=criterion.unit,
+                 total=len(items))
+
+
+def _scaled(metrics, factor):
+    """The metrics with every number multiplied (some checks then fail), notes kept."""
+    if isinstance(metrics, dict):
+        return {k: _scaled(v, factor) for k, v in metrics.items()}
+    return metrics * factor if isinstance(metrics, float) else metrics
+
+
+def test_prepared_criteria_judge_as_before():
+    """The Setup's prepared criteria (description, condition and limits worked out once) give the checks
+    evaluate gave working them out per run, for runs that pass and runs that fail."""
     from assayrunner import engine
-    from assayrunner.criteria import Condition, evaluate
+    from assayrunner.criteria import Condition, Prepared, evaluate
     from assayrunner.plugins import load
     from assayrunner.protocol import load_file
 
     setup, _ = _hemolysis_reads()
-    record = engine.compute(setup, [PLATE])
-    assert setup.descriptions == tuple(c.rendered_description() for c in setup.protocol.acceptance)
-    for criterion, description in zip(setup.protocol.acceptance, setup.descriptions):
-        assert evaluate(criterion, record.result.metrics, description) == evaluate(criterion, record.result.metrics)
+    metrics = engine.compute(setup, [PLATE]).result.metrics
+    verdicts = set()
+    for factor in (1.0, 0.5, 3.0, float("nan")):
+        scaled = _scaled(metrics, factor)
+        for criterion, prepared in zip(setup.protocol.acceptance, setup.criteria, strict=True):
+            check = evaluate(criterion, scaled, prepared)
+            assert check == _evaluate_as_before(criterion, scaled) == evaluate(criterion, scaled)
+            verdicts.add(check.passed)
+    assert verdicts == {True, False}
     for path in load().protocol_files:
         for criterion in load_file(path).acceptance:
+            assert Prepared.of(criterion).description == criterion.rendered_description()
             if criterion.items is None:
                 built = Condition(metric=criterion.metric, op=criterion.op, limit=criterion.limit)
                 assert criterion.condition() == built and type(criterion.condition().limit) is type(built.limit)
