@@ -11,6 +11,7 @@ A range "A1:B3" is the rectangle between two corners; "A1,A3" lists wells.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -80,6 +81,7 @@ class _Resolved:
 
 #: id(wells list) -> what that list resolves to.
 _RESOLVED: dict[int, _Resolved] = {}
+_EVICTING = threading.Lock()
 
 
 def _resolved(wells: list[WellGroup]) -> _Resolved:
@@ -87,9 +89,11 @@ def _resolved(wells: list[WellGroup]) -> _Resolved:
     hit = _RESOLVED.get(id(wells))
     if hit is not None and hit.wells is wells:
         return hit
-    if len(_RESOLVED) >= 256:
-        del _RESOLVED[next(iter(_RESOLVED))]  # the oldest
-    hit = _RESOLVED[id(wells)] = _Resolved(wells, tuple(Group(i, g, _expanded(g.wells)) for i, g in enumerate(wells)))
+    hit = _Resolved(wells, tuple(Group(i, g, _expanded(g.wells)) for i, g in enumerate(wells)))
+    with _EVICTING:  # threads share the cache (engine.execute from several threads)
+        if len(_RESOLVED) >= 256:
+            del _RESOLVED[next(iter(_RESOLVED))]  # the oldest
+        _RESOLVED[id(wells)] = hit
     return hit
 
 
