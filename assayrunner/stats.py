@@ -31,8 +31,12 @@ def sd(values) -> float:
 
 def cv_percent(values) -> float:
     """100 x SD / mean of the finite values; NaN for fewer than two or a zero mean."""
-    m = mean(values)
-    return 100 * sd(values) / m if m else math.nan
+    small = _small(values)
+    if small is None:
+        m = mean(values)
+        return 100 * sd(values) / m if m else math.nan
+    m = _sum(small) / len(small) if small else math.nan
+    return 100 * sd(small) / m if m else math.nan
 
 
 def _finite(values) -> np.ndarray:
@@ -45,8 +49,13 @@ _NUMPY_LOOP = 8
 
 
 def _small(values) -> list[float] | None:
-    """The finite values of a 1-D float64 array shorter than _NUMPY_LOOP as Python floats, else None: for these
-    Python's arithmetic in numpy's order gives numpy's bits (tests/test_stats.py) without its per-call cost."""
+    """The finite values of a 1-D float64 array or a list of Python floats shorter than _NUMPY_LOOP as Python
+    floats, else None: for these Python's arithmetic in numpy's order gives numpy's bits (tests/test_stats.py)
+    without its per-call cost."""
+    if type(values) is list:
+        if len(values) < _NUMPY_LOOP and all(type(v) is float for v in values):
+            return [v for v in values if math.isfinite(v)]
+        return None
     if type(values) is np.ndarray and values.dtype == np.float64 and values.ndim == 1 and values.size < _NUMPY_LOOP:
         return [v for v in values.tolist() if math.isfinite(v)]
     return None

@@ -17,8 +17,7 @@ above flag_above_percent (physically impossible) is not classed.
 from __future__ import annotations
 
 import math
-import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -85,28 +84,34 @@ class Condition:
     adjusted: float = math.nan
     interpretation: str | None = None
 
+    def to_dict(self) -> dict:
+        """Every field in order, lists and dicts copied (what dataclasses.asdict gives for these fields)."""
+        return {k: v.copy() if type(v) in (list, dict) else v for k, v in vars(self).items()}
+
 
 def analyze(inp: AssayInput) -> AssayResult:
     p: Parameters = inp.parameters
     blank = blank_mean(inp.values(required_group(inp, "blank", needed_by=NEEDED_BY), p.read))
-
-    def values(group) -> np.ndarray:
-        return inp.values(group, p.read)
-
+    plate = _Plate(inp, p.read, blank)
     standards = [(g, g.spec.nominal) for g in inp.with_nominal("calibrator")]
-    curve = fit_standards(standards, values, blank, p.calibration_model,
+    curve = fit_standards(standards, plate.values, blank, p.calibration_model,
                           None if p.calibration_weights == "none" else p.calibration_weights, file=inp.protocol.path)
+    level_groups = {role: inp.with_nominal(role) for role in ("calibrator", "qc")}
+    blood_groups = [(name, required_group(inp, "blood", name, needed_by=NEEDED_BY), dilution)
+                    for name, dilution in (("TBHd", p.tbhd_dilution), ("PFH", p.pfh_dilution))]
+    without = {}  # (role, name) -> the first group of its no-blood (interference) wells
+    for g in inp.layout.groups(interference=True):
+        without.setdefault((g.role, g.name), g)
+    pairs = [(g, without.get((g.role, g.name))) for g in inp.layout.groups(interference=False)
+             if g.role in ("control", "sample")]
+    plate.back_calculate(curve, [g for groups in level_groups.values() for g in groups] +
+                         [g for _, g, _ in blood_groups] + [g for pair in pairs for g in pair if g is not None])
 
-    def concentrations(group) -> np.ndarray:
-        return curve.back_calculate(values(group) - blank)
-
-    levels = {role: {g.name: _level(g, concentrations(g), values(g) - blank)
-                     for g in inp.with_nominal(role)} for role in ("calibrator", "qc")}
+    levels = {role: {g.name: _level(g, plate.concentrations(g), plate.corrected(g)) for g in groups}
+              for role, groups in level_groups.items()}
     lloq, uloq = curve.lloq, curve.uloq
-    blood = {name: mean(concentrations(required_group(inp, "blood", name, needed_by=NEEDED_BY))) * dilution
-             for name, dilution in (("TBHd", p.tbhd_dilution), ("PFH", p.pfh_dilution))}
-    conditions = [_condition(inp, g, concentrations, blood["TBHd"], lloq, uloq)
-                  for g in inp.layout.groups(interference=False) if g.role in ("control", "sample")]
+    blood = {name: mean(plate.concentrations(g)) * dilution for name, g, dilution in blood_groups}
+    conditions = [_condition(inp, plate, g, w, blood["TBHd"], lloq, uloq) for g, w in pairs]
     by_name = {c.name: c for c in conditions}
     required_controls(inp, by_name, (p.negative_control, p.positive_control))
     nc_percent = max(by_name[p.negative_control].percent, 0.0)
@@ -132,7 +137,7 @@ def analyze(inp: AssayInput) -> AssayResult:
     }
     fit_record = FitRecord.of("calibration", curve.fit, curve.x, curve.y, line_through(curve.fit.predict, 0.0, uloq),
                               x_unit=UNIT_HB, y_label="A540 − blank")
-    details = {"blank_mean": blank, "levels": levels, "conditions": [asdict(c) for c in conditions], "lloq": lloq,
+    details = {"blank_mean": blank, "levels": levels, "conditions": [c.to_dict() for c in conditions], "lloq": lloq,
                "uloq": uloq,
                "blood": blood, "lloq_percent": _percent(p, lloq * p.supernatant_dilution, blood["TBHd"]),
                "uloq_percent": _percent(p, uloq * p.supernatant_dilution, blood["TBHd"]),
@@ -140,39 +145,75 @@ def analyze(inp: AssayInput) -> AssayResult:
     return AssayResult(metrics, results, [fit_record], details)
 
 
-def _level(group, conc: np.ndarray, corrected: np.ndarray) -> dict:
+class _Plate:
+    """The groups' wells in the protocol's read, each group read once: raw values, blank-corrected values and
+    concentrations (as Python lists of floats), back-calculated for every group in one call. The curve's
+    inverse (linear or quadratic, the models Parameters allows) is elementwise: the same numbers as group by group."""
+
+    def __init__(self, inp: AssayInput, read: str, blank: float):
+        self._inp, self._read, self._blank = inp, read, blank
+        self._raw: dict[int, np.ndarray] = {}
+        self._corrected: dict[int, list[float]] = {}
+        self._concentrations: dict[int, list[float]] = {}
+
+    def values(self, group) -> np.ndarray:
+        """The group's wells in the read (flagged wells NaN)."""
+        raw = self._raw.get(group.index)
+        if raw is None:
+            raw = self._raw[group.index] = self._inp.values(group, self._read)
+        return raw
+
+    def back_calculate(self, curve, groups) -> None:
+        """Blank-correct and back-calculate the groups' wells through the curve, all in one array."""
+        groups = list({g.index: g for g in groups}.values())
+        corrected = np.concatenate([self.values(g) for g in groups]) - self._blank
+        concentrations = curve.back_calculate(corrected).tolist()
+        corrected = corrected.tolist()
+        start = 0
+        for g in groups:
+            end = start + len(g.wells)
+            self._corrected[g.index], self._concentrations[g.index] = corrected[start:end], concentrations[start:end]
+            start = end
+
+    def corrected(self, group) -> list[float]:
+        return self._corrected[group.index]
+
+    def concentrations(self, group) -> list[float]:
+        return self._concentrations[group.index]
+
+
+def _level(group, conc: list[float], corrected: list[float]) -> dict:
     """Back-calculation statistics of one calibrator or QC level."""
     level = BackCalculated.of(group.spec.nominal, conc)
-    return {"nominal": level.nominal, "wells": list(group.wells), "absorbance": corrected.tolist(),
-            "concentrations": conc.tolist(), "mean": level.mean, "pdft": level.pdft, "abs_pdft": abs(level.pdft),
+    return {"nominal": level.nominal, "wells": list(group.wells), "absorbance": list(corrected),
+            "concentrations": list(conc), "mean": level.mean, "pdft": level.pdft, "abs_pdft": abs(level.pdft),
             "cv_percent": cv_percent(conc)}
 
 
 def _percent(p: Parameters, supernatant: float, tbhd: float) -> float:
-    """% hemolysis of a net supernatant hemoglobin (mg/mL)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return float(100 * supernatant * (p.tube_volume_ul / p.blood_volume_ul) / tbhd)
+    """% hemolysis of a net supernatant hemoglobin (mg/mL); Python floats (no numpy warnings)."""
+    return float(100 * supernatant * (p.tube_volume_ul / p.blood_volume_ul) / tbhd)
 
 
-def _condition(inp: AssayInput, group, concentrations, tbhd: float, lloq: float, uloq: float) -> Condition:
-    """% hemolysis of one control or sample: the computed (signed) value, what is reported, and its flags."""
+def _condition(inp: AssayInput, plate: _Plate, group, without, tbhd: float, lloq: float, uloq: float) -> Condition:
+    """% hemolysis of one control or sample (without: its no-blood group, or None): the computed (signed)
+    value, what is reported, and its flags."""
     p: Parameters = inp.parameters
-    with_blood = concentrations(group)
-    without = inp.layout.group(group.role, group.name, interference=True)
-    without_blood = concentrations(without) if without else np.zeros(1)
+    with_blood = plate.concentrations(group)
+    without_blood = plate.concentrations(without) if without else [0.0]
     sup_with = mean(with_blood) * p.supernatant_dilution
     sup_without = mean(without_blood) * p.supernatant_dilution
     net = sup_with - sup_without
     percent = _percent(p, net, tbhd)
     in_well = mean(with_blood)
-    excluded = {**inp.flagged(group, p.read), **(inp.flagged(without, p.read) if without else {})}
+    flagged = inp.flagged(group, p.read)
+    excluded = {**flagged, **(inp.flagged(without, p.read) if without else {})}
     flags = well_flags(inp, [group, without], [p.read])
     if cv_percent(with_blood) > p.flag_cv_percent:
         flags.append(REPLICATE_CV)
     qualifier, reported_net = None, net
     flag = range_flag(in_well, lloq, uloq)  # NaN: no usable with-blood well; all saturated ones are over range
-    if flag == NOT_COMPUTABLE and SATURATED in inp.flagged(group, p.read).values():
+    if flag == NOT_COMPUTABLE and SATURATED in flagged.values():
         flag = ABOVE_ULOQ
     if flag:
         flags.append(flag)
@@ -189,8 +230,8 @@ def _condition(inp: AssayInput, group, concentrations, tbhd: float, lloq: float,
     if percent > p.flag_above_percent:
         flags.append("above-100-percent")
     return Condition(group.name, inp.sample_name(group.name), group.role, list(group.wells),
-                     list(without.wells) if without else [], with_blood.tolist(),
-                     without_blood.tolist() if without else [], int(np.isfinite(with_blood).sum()), excluded,
+                     list(without.wells) if without else [], list(with_blood),
+                     list(without_blood) if without else [], sum(map(math.isfinite, with_blood)), excluded,
                      cv_percent(with_blood), sup_with, sup_without, _percent(p, sup_with, tbhd),
                      _percent(p, sup_without, tbhd), net, percent, qualifier, reported_net,
                      _percent(p, reported_net, tbhd), flags)
