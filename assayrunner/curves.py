@@ -289,7 +289,7 @@ def _check_xy(x, y, model: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _check_values(x: np.ndarray, y: np.ndarray, model: str) -> None:
-    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
+    if not (np.isfinite(x).all() and np.isfinite(y).all()):
         raise ValueError("x and y must be finite numbers: drop or fill missing/NaN/inf values")
     if model in LOGISTIC and np.any(x < 0):
         raise ValueError(f"{model} needs concentrations x >= 0: found negative x "
@@ -315,7 +315,7 @@ def _check_enough_points(model: str, x: np.ndarray, fixed: dict) -> None:
     if len(x) <= n_free:
         raise ValueError(f"{model} fit needs at least {n_free + 1} points for {n_free} free "
                          f"parameters, got {len(x)}: add standards or fix parameters")
-    levels = len(np.unique(x[x > 0] if model in LOGISTIC else x))
+    levels = len(set((x[x > 0] if model in LOGISTIC else x).tolist()))  # finite: as np.unique counts them
     if levels < min(n_free, 2 if model in LOGISTIC else n_free):
         what = "distinct positive x values" if model in LOGISTIC else "distinct x values"
         raise ValueError(f"{model} fit needs at least {min(n_free, 2)} {what}, got {levels}: "
@@ -325,8 +325,7 @@ def _check_enough_points(model: str, x: np.ndarray, fixed: dict) -> None:
 # ================================================================ model functions
 
 def _predict(model: str, p: np.ndarray, x: np.ndarray) -> np.ndarray:
-    flat = np.atleast_1d(x).ravel()
-    return _predict_batch(model, p[None, :], flat[None, :])[0].reshape(np.shape(x))
+    return _predict_batch(model, p[None, :], x.reshape(1, -1))[0].reshape(x.shape)
 
 
 def _predict_batch(model: str, P: np.ndarray, X: np.ndarray) -> np.ndarray:
@@ -338,10 +337,15 @@ def _predict_batch(model: str, P: np.ndarray, X: np.ndarray) -> np.ndarray:
 
 
 def _design(model: str, X: np.ndarray) -> np.ndarray:
-    """Design tensor (..., n, k) of a model linear in its parameters, PARAM_NAMES order."""
+    """Design tensor (..., n, k) of a model linear in its parameters, PARAM_NAMES order: linear [x, 1],
+    quadratic [1, x, x^2] (C-contiguous, X's dtype)."""
+    columns = 2 if model == "linear" else 3
+    D = np.empty(X.shape + (columns,), dtype=X.dtype)
     if model == "linear":
-        return np.stack([X, np.ones_like(X)], axis=-1)
-    return np.stack([np.ones_like(X), X, X * X], axis=-1)
+        D[..., 0], D[..., 1] = X, 1.0
+    else:
+        D[..., 0], D[..., 1], D[..., 2] = 1.0, X, X * X
+    return D
 
 
 def _logistic(P: np.ndarray, log_x: np.ndarray, with_jacobian: bool = True):
@@ -646,10 +650,13 @@ def _fit_linear_batch(model, X, Y, W, fixed):
     names = PARAM_NAMES[model]
     D = _design(model, X)                                       # (m, n, k)
     free = [i for i, k in enumerate(names) if k not in fixed]
-    P = np.tile([fixed.get(k, 0.0) for k in names], (Y.shape[0], 1)).astype(float)
-    target = (Y - np.einsum("mnk,mk->mn", D, P)) * np.sqrt(W)
-    A = D[:, :, free] * np.sqrt(W)[:, :, None]
-    norms = np.sqrt(np.sum(A * A, axis=1))
+    P = np.empty((Y.shape[0], len(names)))
+    P[:] = [fixed.get(k, 0.0) for k in names]
+    sqrt_w = np.sqrt(W)
+    # nothing fixed: D P is +0.0 everywhere (D has a column of ones) and Y - 0.0 is Y, bit for bit
+    target = (Y - np.einsum("mnk,mk->mn", D, P) if fixed else Y) * sqrt_w
+    A = D[:, :, free] * sqrt_w[:, :, None]
+    norms = np.sqrt((A * A).sum(axis=1))
     safe = np.where(norms > 0, norms, 1.0)
     u, sv, vt = np.linalg.svd(A / safe[:, None, :], full_matrices=False)
     keep = sv > sv.max(axis=-1, keepdims=True) * 1e-13

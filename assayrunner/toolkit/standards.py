@@ -71,7 +71,7 @@ def standard_points(standards, values, blank: float):
     """(x, y) over every well of the standards [(group, nominal)]: x the nominal, y = values(group) - blank."""
     import numpy as np
 
-    x = np.concatenate([[nominal] * len(g.wells) for g, nominal in standards])
+    x = np.array([nominal for g, nominal in standards for _ in g.wells])
     y = np.concatenate([values(g) for g, _ in standards]) - blank
     return x, y
 
@@ -92,7 +92,7 @@ def fit_standards(standards, values, blank: float, model: str, weights: str | No
                         where="layout.wells" if file else where)
     x, y = standard_points(standards, values, blank)
     usable = np.isfinite(y) & (y > 0) if log_log else np.isfinite(y)
-    if usable.any() and np.ptp(y[usable]) == 0:
+    if usable.any() and y[usable].max() == y[usable].min():  # np.ptp is max - min
         raise UserError(f"cannot be fit: every usable standard well reads the same {response} "
                         f"({y[usable][0] + blank:.4g}); check the plate and the export", where=where)
     with np.errstate(divide="ignore"):  # a zero standard in log-log: refused by the fit as not finite

@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, PositiveFloat, PositiveInt
 
 from assayrunner import (ABOVE_ULOQ, BELOW_LLOQ, INTERFERENCE, NEGATIVE_NET, NOT_COMPUTABLE, REPLICATE_CV,
                          SATURATED, AssayInput, AssayResult, BackCalculated, FitRecord, Result, blank_mean,
-                         cv_percent, fit_standards, line_through, mean, range_flag, required_controls, required_group,
+                         cv_percent, fit_standards, line_through, mean, parse_well, range_flag, required_controls, required_group,
                          well_flags)
 
 UNIT_HB = "mg/mL"
@@ -91,12 +91,13 @@ class Condition:
 
 def analyze(inp: AssayInput) -> AssayResult:
     p: Parameters = inp.parameters
-    blank = blank_mean(inp.values(required_group(inp, "blank", needed_by=NEEDED_BY), p.read))
-    plate = _Plate(inp, p.read, blank)
-    standards = [(g, g.spec.nominal) for g in inp.with_nominal("calibrator")]
-    curve = fit_standards(standards, plate.values, blank, p.calibration_model,
+    blank_group = required_group(inp, "blank", needed_by=NEEDED_BY)
+    plate = _Plate(inp, p.read)
+    blank = blank_mean(plate.values(blank_group))
+    calibrators = inp.with_nominal("calibrator")
+    curve = fit_standards([(g, g.spec.nominal) for g in calibrators], plate.values, blank, p.calibration_model,
                           None if p.calibration_weights == "none" else p.calibration_weights, file=inp.protocol.path)
-    level_groups = {role: inp.with_nominal(role) for role in ("calibrator", "qc")}
+    level_groups = {"calibrator": calibrators, "qc": inp.with_nominal("qc")}
     blood_groups = [(name, required_group(inp, "blood", name, needed_by=NEEDED_BY), dilution)
                     for name, dilution in (("TBHd", p.tbhd_dilution), ("PFH", p.pfh_dilution))]
     without = {}  # (role, name) -> the first group of its no-blood (interference) wells
@@ -104,7 +105,7 @@ def analyze(inp: AssayInput) -> AssayResult:
         without.setdefault((g.role, g.name), g)
     pairs = [(g, without.get((g.role, g.name))) for g in inp.layout.groups(interference=False)
              if g.role in ("control", "sample")]
-    plate.back_calculate(curve, [g for groups in level_groups.values() for g in groups] +
+    plate.back_calculate(curve, blank, [g for groups in level_groups.values() for g in groups] +
                          [g for _, g, _ in blood_groups] + [g for pair in pairs for g in pair if g is not None])
 
     levels = {role: {g.name: _level(g, plate.concentrations(g), plate.corrected(g)) for g in groups}
@@ -146,40 +147,72 @@ def analyze(inp: AssayInput) -> AssayResult:
 
 
 class _Plate:
-    """The groups' wells in the protocol's read, each group read once: raw values, blank-corrected values and
-    concentrations (as Python lists of floats), back-calculated for every group in one call. The curve's
-    inverse (linear or quadratic, the models Parameters allows) is elementwise: the same numbers as group by group."""
+    """The groups' wells in the protocol's read, read once: raw values, and blank-corrected values and
+    concentrations as Python lists of floats. An endpoint read holding every group's wells is taken in one
+    indexing and back-calculated in one call; any other read group by group (inp.values), in the order the
+    analysis needs them. The curve's inverse (linear or quadratic, the models Parameters allows) is
+    elementwise: the same numbers as group by group."""
 
-    def __init__(self, inp: AssayInput, read: str, blank: float):
-        self._inp, self._read, self._blank = inp, read, blank
+    def __init__(self, inp: AssayInput, read: str):
+        self._inp, self._read = inp, read
+        self._array, self._at = _every_group(inp, read)
         self._raw: dict[int, np.ndarray] = {}
         self._corrected: dict[int, list[float]] = {}
         self._concentrations: dict[int, list[float]] = {}
 
     def values(self, group) -> np.ndarray:
-        """The group's wells in the read (flagged wells NaN)."""
+        """The group's wells in the read (flagged wells NaN), as inp.values(group, read) gives them."""
+        if self._array is not None:
+            return self._array[self._at[group.index]]
         raw = self._raw.get(group.index)
         if raw is None:
             raw = self._raw[group.index] = self._inp.values(group, self._read)
         return raw
 
-    def back_calculate(self, curve, groups) -> None:
-        """Blank-correct and back-calculate the groups' wells through the curve, all in one array."""
-        groups = list({g.index: g for g in groups}.values())
-        corrected = np.concatenate([self.values(g) for g in groups]) - self._blank
+    def back_calculate(self, curve, blank: float, groups) -> None:
+        """Blank-correct and back-calculate the groups' wells (with one array, every group's) through the curve."""
+        if self._array is not None:
+            corrected, at = self._array - blank, self._at
+        else:
+            groups = list({g.index: g for g in groups}.values())
+            corrected = np.concatenate([self.values(g) for g in groups]) - blank
+            at = _slices(groups)
         concentrations = curve.back_calculate(corrected).tolist()
         corrected = corrected.tolist()
-        start = 0
-        for g in groups:
-            end = start + len(g.wells)
-            self._corrected[g.index], self._concentrations[g.index] = corrected[start:end], concentrations[start:end]
-            start = end
+        for index, where in at.items():
+            self._corrected[index], self._concentrations[index] = corrected[where], concentrations[where]
 
     def corrected(self, group) -> list[float]:
         return self._corrected[group.index]
 
     def concentrations(self, group) -> list[float]:
         return self._concentrations[group.index]
+
+
+def _slices(groups) -> dict[int, slice]:
+    """Group index -> where its wells lie when the groups' wells are laid end to end."""
+    at, start = {}, 0
+    for g in groups:
+        at[g.index], start = slice(start, start + len(g.wells)), start + len(g.wells)
+    return at
+
+
+def _every_group(inp: AssayInput, read: str) -> tuple[np.ndarray | None, dict[int, slice]]:
+    """(values, where): every layout group's wells in the read, laid end to end, from one indexing of the
+    plate's array (what inp.values(group, read) gives: float64, flagged wells NaN), and where each group's lie.
+    (None, {}) unless the read is a float64 endpoint array holding every group's wells."""
+    array, flags = inp.reads[read].values, inp.reads[read].flags
+    groups = inp.layout.groups()
+    wells = [w for g in groups for w in g.wells]
+    if array.ndim != 2 or array.dtype != np.float64 or not wells:
+        return None, {}
+    rows, columns = zip(*map(parse_well, wells))
+    if max(rows) >= array.shape[0] or max(columns) >= array.shape[1]:
+        return None, {}
+    values = array[rows, columns]
+    if flags:
+        values[[i for i, w in enumerate(wells) if w in flags]] = np.nan
+    return values, _slices(groups)
 
 
 def _level(group, conc: list[float], corrected: list[float]) -> dict:
@@ -201,15 +234,16 @@ def _condition(inp: AssayInput, plate: _Plate, group, without, tbhd: float, lloq
     p: Parameters = inp.parameters
     with_blood = plate.concentrations(group)
     without_blood = plate.concentrations(without) if without else [0.0]
-    sup_with = mean(with_blood) * p.supernatant_dilution
+    in_well = mean(with_blood)
+    sup_with = in_well * p.supernatant_dilution
     sup_without = mean(without_blood) * p.supernatant_dilution
     net = sup_with - sup_without
     percent = _percent(p, net, tbhd)
-    in_well = mean(with_blood)
+    cv = cv_percent(with_blood)
     flagged = inp.flagged(group, p.read)
     excluded = {**flagged, **(inp.flagged(without, p.read) if without else {})}
     flags = well_flags(inp, [group, without], [p.read])
-    if cv_percent(with_blood) > p.flag_cv_percent:
+    if cv > p.flag_cv_percent:
         flags.append(REPLICATE_CV)
     qualifier, reported_net = None, net
     flag = range_flag(in_well, lloq, uloq)  # NaN: no usable with-blood well; all saturated ones are over range
@@ -232,7 +266,7 @@ def _condition(inp: AssayInput, plate: _Plate, group, without, tbhd: float, lloq
     return Condition(group.name, inp.sample_name(group.name), group.role, list(group.wells),
                      list(without.wells) if without else [], list(with_blood),
                      list(without_blood) if without else [], sum(map(math.isfinite, with_blood)), excluded,
-                     cv_percent(with_blood), sup_with, sup_without, _percent(p, sup_with, tbhd),
+                     cv, sup_with, sup_without, _percent(p, sup_with, tbhd),
                      _percent(p, sup_without, tbhd), net, percent, qualifier, reported_net,
                      _percent(p, reported_net, tbhd), flags)
 
