@@ -672,7 +672,7 @@ def _make_fit(model, x, y, w, fixed, p, variances, status, weights, se_method) -
     names = PARAM_NAMES[model]
     free = [k for k in names if k not in fixed]
     resid = y - _predict(model, p, x)
-    rss = float(np.sum(w * resid ** 2))
+    rss = float((w * resid ** 2).sum())
     df = len(x) - len(free)
     se = dict.fromkeys(names, 0.0)
     se.update(zip(free, map(float, least_squares.standard_errors(rss / df, np.asarray(variances)))))
@@ -705,8 +705,8 @@ def _extrapolation_note(model: str, p: np.ndarray, x: np.ndarray) -> str:
 
 def _r_squared(Y: np.ndarray, W: np.ndarray, rss: np.ndarray) -> np.ndarray:
     """1 - RSS/TSS per row, both weighted (the plain R^2 when unweighted)."""
-    ybar = np.sum(W * Y, axis=1, keepdims=True) / np.sum(W, axis=1, keepdims=True)
-    tss = np.sum(W * (Y - ybar) ** 2, axis=1)
+    ybar = (W * Y).sum(axis=1, keepdims=True) / W.sum(axis=1, keepdims=True)
+    tss = (W * (Y - ybar) ** 2).sum(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(tss > 0, 1.0 - rss / tss, np.where(rss == 0, 1.0, 0.0))
 

@@ -16,6 +16,7 @@ above flag_above_percent (physically impossible) is not classed.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Literal
@@ -91,20 +92,17 @@ class Condition:
 
 def analyze(inp: AssayInput) -> AssayResult:
     p: Parameters = inp.parameters
-    blank_group = required_group(inp, "blank", needed_by=NEEDED_BY)
-    plate = _Plate(inp, p.read)
+    layout = _Groups(inp)
+    blank_group = layout.required("blank")
+    plate = _Plate(inp, p.read, layout.every)
     blank = blank_mean(plate.values(blank_group))
-    calibrators = inp.with_nominal("calibrator")
+    calibrators = layout.with_nominal("calibrator")
     curve = fit_standards([(g, g.spec.nominal) for g in calibrators], plate.values, blank, p.calibration_model,
                           None if p.calibration_weights == "none" else p.calibration_weights, file=inp.protocol.path)
-    level_groups = {"calibrator": calibrators, "qc": inp.with_nominal("qc")}
-    blood_groups = [(name, required_group(inp, "blood", name, needed_by=NEEDED_BY), dilution)
+    level_groups = {"calibrator": calibrators, "qc": layout.with_nominal("qc")}
+    blood_groups = [(name, layout.required("blood", name), dilution)
                     for name, dilution in (("TBHd", p.tbhd_dilution), ("PFH", p.pfh_dilution))]
-    without = {}  # (role, name) -> the first group of its no-blood (interference) wells
-    for g in inp.layout.groups(interference=True):
-        without.setdefault((g.role, g.name), g)
-    pairs = [(g, without.get((g.role, g.name))) for g in inp.layout.groups(interference=False)
-             if g.role in ("control", "sample")]
+    pairs = [(g, layout.without.get((g.role, g.name))) for g in layout.conditions]
     plate.back_calculate(curve, blank, [g for groups in level_groups.values() for g in groups] +
                          [g for _, g, _ in blood_groups] + [g for pair in pairs for g in pair if g is not None])
 
@@ -146,6 +144,40 @@ def analyze(inp: AssayInput) -> AssayResult:
     return AssayResult(metrics, results, [fit_record], details)
 
 
+class _Groups:
+    """The layout's groups sorted in one pass: every one, those with blood by role, the controls and samples
+    (with blood, in layout order), and the first no-blood (interference) group of each (role, name). Finding
+    one that is not there (or a level without its nominal) raises the error of the toolkit function or
+    AssayInput method that looks it up."""
+
+    def __init__(self, inp: AssayInput):
+        self._inp = inp
+        self.every = inp.layout.groups()
+        self.by_role: dict[str, list] = {}
+        self.conditions: list = []
+        self.without: dict[tuple[str, str], object] = {}
+        for g in self.every:
+            spec = g.spec
+            if spec.interference:
+                self.without.setdefault((spec.role, g.name), g)
+            else:
+                self.by_role.setdefault(spec.role, []).append(g)
+                if spec.role in ("control", "sample"):
+                    self.conditions.append(g)
+
+    def required(self, role: str, name: str | None = None):
+        """required_group(inp, role, name): the first group of the role (and name), not interference wells."""
+        for g in self.by_role.get(role, ()):
+            if name is None or g.name == name:
+                return g
+        return required_group(self._inp, role, name, needed_by=NEEDED_BY)  # raises: there is none
+
+    def with_nominal(self, role: str) -> list:
+        """inp.with_nominal(role): the role's groups (not interference wells), every one with its nominal."""
+        groups = self.by_role.get(role, [])
+        return groups if all(g.spec.nominal is not None for g in groups) else self._inp.with_nominal(role)
+
+
 class _Plate:
     """The groups' wells in the protocol's read, read once: raw values, and blank-corrected values and
     concentrations as Python lists of floats. An endpoint read holding every group's wells is taken in one
@@ -153,9 +185,9 @@ class _Plate:
     analysis needs them. The curve's inverse (linear or quadratic, the models Parameters allows) is
     elementwise: the same numbers as group by group."""
 
-    def __init__(self, inp: AssayInput, read: str):
+    def __init__(self, inp: AssayInput, read: str, groups):
         self._inp, self._read = inp, read
-        self._array, self._at = _every_group(inp, read)
+        self._array, self._at = _every_group(inp, read, groups)
         self._raw: dict[int, np.ndarray] = {}
         self._corrected: dict[int, list[float]] = {}
         self._concentrations: dict[int, list[float]] = {}
@@ -197,22 +229,39 @@ def _slices(groups) -> dict[int, slice]:
     return at
 
 
-def _every_group(inp: AssayInput, read: str) -> tuple[np.ndarray | None, dict[int, slice]]:
-    """(values, where): every layout group's wells in the read, laid end to end, from one indexing of the
+def _every_group(inp: AssayInput, read: str, groups) -> tuple[np.ndarray | None, dict[int, slice]]:
+    """(values, where): every layout group's (groups: all of them) in the read, laid end to end, from one indexing of the
     plate's array (what inp.values(group, read) gives: float64, flagged wells NaN), and where each group's lie.
     (None, {}) unless the read is a float64 endpoint array holding every group's wells."""
     array, flags = inp.reads[read].values, inp.reads[read].flags
-    groups = inp.layout.groups()
-    wells = [w for g in groups for w in g.wells]
-    if array.ndim != 2 or array.dtype != np.float64 or not wells:
+    if array.ndim != 2 or array.dtype != np.float64:
         return None, {}
-    rows, columns = zip(*map(parse_well, wells))
-    if max(rows) >= array.shape[0] or max(columns) >= array.shape[1]:
+    rows, columns, where, positions = _positions(tuple((g.index, g.wells) for g in groups))
+    if not rows.size or rows.max() >= array.shape[0] or columns.max() >= array.shape[1]:
         return None, {}
     values = array[rows, columns]
     if flags:
-        values[[i for i, w in enumerate(wells) if w in flags]] = np.nan
-    return values, _slices(groups)
+        values[[i for well in flags for i in positions.get(well, ())]] = np.nan
+    return values, where
+
+
+@functools.lru_cache(maxsize=64)
+def _positions(groups: tuple[tuple[int, tuple[str, ...]], ...]):
+    """(rows, columns, where, positions) of a layout's groups given as (index, wells): the plate row and column
+    of each well laid end to end (read-only arrays), where each group's wells lie, and each well's positions.
+    A function of the well names alone, worked out once per layout and process."""
+    wells = [w for _, group_wells in groups for w in group_wells]
+    rows, columns = (np.array(v, dtype=np.intp) for v in zip(*map(parse_well, wells))) if wells else \
+        (np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp))
+    rows.setflags(write=False)
+    columns.setflags(write=False)
+    where, start = {}, 0
+    for index, group_wells in groups:
+        where[index], start = slice(start, start + len(group_wells)), start + len(group_wells)
+    positions: dict[str, list[int]] = {}
+    for i, w in enumerate(wells):
+        positions.setdefault(w, []).append(i)
+    return rows, columns, where, positions
 
 
 def _level(group, conc: list[float], corrected: list[float]) -> dict:
