@@ -655,7 +655,7 @@ def _fit_linear_batch(model, X, Y, W, fixed):
     sqrt_w = np.sqrt(W)
     # nothing fixed: D P is +0.0 everywhere (D has a column of ones) and Y - 0.0 is Y, bit for bit
     target = (Y - np.einsum("mnk,mk->mn", D, P) if fixed else Y) * sqrt_w
-    A = D[:, :, free] * sqrt_w[:, :, None]
+    A = (D[:, :, free] if fixed else D) * sqrt_w[:, :, None]
     norms = np.sqrt((A * A).sum(axis=1))
     safe = np.where(norms > 0, norms, 1.0)
     u, sv, vt = np.linalg.svd(A / safe[:, None, :], full_matrices=False)

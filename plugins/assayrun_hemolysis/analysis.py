@@ -25,9 +25,9 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, PositiveFloat, PositiveInt
 
 from assayrunner import (ABOVE_ULOQ, BELOW_LLOQ, INTERFERENCE, NEGATIVE_NET, NOT_COMPUTABLE, REPLICATE_CV,
-                         SATURATED, AssayInput, AssayResult, BackCalculated, FitRecord, Result, blank_mean,
-                         cv_percent, fit_standards, line_through, mean, parse_well, range_flag, required_controls, required_group,
-                         well_flags)
+                         SATURATED, AssayInput, AssayResult, FitRecord, Result, blank_mean, cv_percent, fit_standards,
+                         line_through, mean, parse_well, percent_difference, range_flag, required_controls,
+                         required_group, well_flags)
 
 UNIT_HB = "mg/mL"
 NEEDED_BY = "the hemolysis assay"
@@ -230,9 +230,9 @@ def _slices(groups) -> dict[int, slice]:
 
 
 def _every_group(inp: AssayInput, read: str, groups) -> tuple[np.ndarray | None, dict[int, slice]]:
-    """(values, where): every layout group's (groups: all of them) in the read, laid end to end, from one indexing of the
-    plate's array (what inp.values(group, read) gives: float64, flagged wells NaN), and where each group's lie.
-    (None, {}) unless the read is a float64 endpoint array holding every group's wells."""
+    """(values, where): the wells of every group (groups: the layout's) in the read, laid end to end, from one
+    indexing of the plate's array (what inp.values(group, read) gives: float64, flagged wells NaN), and where
+    each group's lie. (None, {}) unless the read is a float64 endpoint array holding every group's wells."""
     array, flags = inp.reads[read].values, inp.reads[read].flags
     if array.ndim != 2 or array.dtype != np.float64:
         return None, {}
@@ -266,9 +266,11 @@ def _positions(groups: tuple[tuple[int, tuple[str, ...]], ...]):
 
 def _level(group, conc: list[float], corrected: list[float]) -> dict:
     """Back-calculation statistics of one calibrator or QC level."""
-    level = BackCalculated.of(group.spec.nominal, conc)
-    return {"nominal": level.nominal, "wells": list(group.wells), "absorbance": list(corrected),
-            "concentrations": list(conc), "mean": level.mean, "pdft": level.pdft, "abs_pdft": abs(level.pdft),
+    nominal = group.spec.nominal
+    m = mean(conc)
+    pdft = percent_difference(m, nominal)  # as BackCalculated.of(nominal, conc) has them
+    return {"nominal": nominal, "wells": list(group.wells), "absorbance": list(corrected),
+            "concentrations": list(conc), "mean": m, "pdft": pdft, "abs_pdft": abs(pdft),
             "cv_percent": cv_percent(conc)}
 
 
