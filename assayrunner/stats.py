@@ -12,7 +12,7 @@ def mean(values) -> float:
     """Mean of the finite values; NaN when there are none."""
     small = _small(values)
     if small is not None:
-        return _sum(small) / len(small) if small else math.nan
+        return _mean(small)
     finite = _finite(values)
     return float(finite.mean()) if finite.size else math.nan
 
@@ -21,10 +21,7 @@ def sd(values) -> float:
     """Sample standard deviation (n - 1) of the finite values; NaN for fewer than two."""
     small = _small(values)
     if small is not None:
-        if len(small) < 2:
-            return math.nan
-        m = _sum(small) / len(small)
-        return math.sqrt(_sum([(v - m) * (v - m) for v in small]) / (len(small) - 1))
+        return _sd(small, _mean(small))
     finite = _finite(values)
     return float(finite.std(ddof=1)) if finite.size > 1 else math.nan
 
@@ -35,8 +32,8 @@ def cv_percent(values) -> float:
     if small is None:
         m = mean(values)
         return 100 * sd(values) / m if m else math.nan
-    m = _sum(small) / len(small) if small else math.nan
-    return 100 * sd(small) / m if m else math.nan
+    m = _mean(small)
+    return 100 * _sd(small, m) / m if m else math.nan
 
 
 def _finite(values) -> np.ndarray:
@@ -53,12 +50,26 @@ def _small(values) -> list[float] | None:
     floats, else None: for these Python's arithmetic in numpy's order gives numpy's bits (tests/test_stats.py)
     without its per-call cost."""
     if type(values) is list:
-        if len(values) < _NUMPY_LOOP and all(type(v) is float for v in values):
-            return [v for v in values if math.isfinite(v)]
-        return None
+        if len(values) >= _NUMPY_LOOP:
+            return None
+        for v in values:
+            if type(v) is not float:
+                return None
+        return [v for v in values if math.isfinite(v)]
     if type(values) is np.ndarray and values.dtype == np.float64 and values.ndim == 1 and values.size < _NUMPY_LOOP:
         return [v for v in values.tolist() if math.isfinite(v)]
     return None
+
+
+def _mean(small: list[float]) -> float:
+    return _sum(small) / len(small) if small else math.nan
+
+
+def _sd(small: list[float], m: float) -> float:
+    """SD of the small path's values about their mean m (_mean(small))."""
+    if len(small) < 2:
+        return math.nan
+    return math.sqrt(_sum([(v - m) * (v - m) for v in small]) / (len(small) - 1))
 
 
 def _sum(values: list[float]) -> float:

@@ -107,7 +107,7 @@ def fit_standards(standards, values, blank: float, model: str, weights: str | No
         hint = "; check the standards, or fit a simpler model (linear)" if model != "linear" else \
             "; check the standards' wells in the export"
         raise UserError(f"the {model} fit failed ({curve.message}){hint}", where=where)
-    low, high = curve.predict([fit_x.min(), fit_x.max()])
+    low, high = curve.predict(curve.x_range)  # at the lowest and highest standard fitted
     if log_log:
         low, high = 10 ** low, 10 ** high
     if not high > low:
