@@ -97,9 +97,13 @@ class Fit:
         x > upper, ``"not-computable"`` when y is outside the asymptotes or has no real
         solution (x is NaN then). With lower/upper None that side is not checked.
         """
-        y = np.atleast_1d(np.asarray(y, dtype=float))
-        x = _inverse(self.model, _param_vector(self), y, branch_x=sum(self.x_range) / 2)
+        x = self.x_at(y)
         return x, [_range_flag(v, lower, upper) for v in x]
+
+    def x_at(self, y) -> np.ndarray:
+        """x for each response y, NaN where there is none (inverse without its flags)."""
+        y = np.atleast_1d(np.asarray(y, dtype=float))
+        return _inverse(self.model, _param_vector(self), y, branch_x=sum(self.x_range) / 2)
 
     def to_dict(self) -> dict:
         """JSON-able summary (non-finite numbers become None)."""

@@ -42,10 +42,10 @@ class StandardCurve:
         import numpy as np
 
         if not self.log_log:
-            return self.fit.inverse(corrected)[0]
+            return self.fit.x_at(corrected)
         corrected = np.atleast_1d(np.asarray(corrected, dtype=float))
         with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(corrected > 0, 10 ** self.fit.inverse(np.log10(corrected))[0], np.nan)
+            return np.where(corrected > 0, 10 ** self.fit.x_at(np.log10(corrected)), np.nan)
 
     def below(self, response: float) -> bool:
         """Whether a response (one without a concentration) lies on the low side of the curve (log-log: a

@@ -236,8 +236,8 @@ def _every_group(inp: AssayInput, read: str, groups) -> tuple[np.ndarray | None,
     array, flags = inp.reads[read].values, inp.reads[read].flags
     if array.ndim != 2 or array.dtype != np.float64:
         return None, {}
-    rows, columns, where, positions = _positions(tuple((g.index, g.wells) for g in groups))
-    if not rows.size or rows.max() >= array.shape[0] or columns.max() >= array.shape[1]:
+    rows, columns, shape, where, positions = _positions(tuple((g.index, g.wells) for g in groups))
+    if not rows.size or shape[0] > array.shape[0] or shape[1] > array.shape[1]:
         return None, {}
     values = array[rows, columns]
     if flags:
@@ -247,9 +247,10 @@ def _every_group(inp: AssayInput, read: str, groups) -> tuple[np.ndarray | None,
 
 @functools.lru_cache(maxsize=64)
 def _positions(groups: tuple[tuple[int, tuple[str, ...]], ...]):
-    """(rows, columns, where, positions) of a layout's groups given as (index, wells): the plate row and column
-    of each well laid end to end (read-only arrays), where each group's wells lie, and each well's positions.
-    A function of the well names alone, worked out once per layout and process."""
+    """(rows, columns, shape, where, positions) of a layout's groups given as (index, wells): the plate row and
+    column of each well laid end to end (read-only arrays), the least plate shape holding them, where each
+    group's wells lie, and each well's positions. A function of the well names alone, worked out once per
+    layout and process."""
     wells = [w for _, group_wells in groups for w in group_wells]
     rows, columns = (np.array(v, dtype=np.intp) for v in zip(*map(parse_well, wells))) if wells else \
         (np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp))
@@ -261,7 +262,8 @@ def _positions(groups: tuple[tuple[int, tuple[str, ...]], ...]):
     positions: dict[str, list[int]] = {}
     for i, w in enumerate(wells):
         positions.setdefault(w, []).append(i)
-    return rows, columns, where, positions
+    shape = (int(rows.max()) + 1, int(columns.max()) + 1) if wells else (0, 0)
+    return rows, columns, shape, where, positions
 
 
 def _level(group, conc: list[float], corrected: list[float]) -> dict:
