@@ -97,9 +97,13 @@ class Fit:
         x > upper, ``"not-computable"`` when y is outside the asymptotes or has no real
         solution (x is NaN then). With lower/upper None that side is not checked.
         """
-        y = np.atleast_1d(np.asarray(y, dtype=float))
-        x = _inverse(self.model, _param_vector(self), y, branch_x=sum(self.x_range) / 2)
+        x = self.x_at(y)
         return x, [_range_flag(v, lower, upper) for v in x]
+
+    def x_at(self, y) -> np.ndarray:
+        """x for each response y, NaN where there is none (inverse without its flags)."""
+        y = np.atleast_1d(np.asarray(y, dtype=float))
+        return _inverse(self.model, _param_vector(self), y, branch_x=sum(self.x_range) / 2)
 
     def to_dict(self) -> dict:
         """JSON-able summary (non-finite numbers become None)."""
@@ -289,7 +293,7 @@ def _check_xy(x, y, model: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _check_values(x: np.ndarray, y: np.ndarray, model: str) -> None:
-    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
+    if not (np.isfinite(x).all() and np.isfinite(y).all()):
         raise ValueError("x and y must be finite numbers: drop or fill missing/NaN/inf values")
     if model in LOGISTIC and np.any(x < 0):
         raise ValueError(f"{model} needs concentrations x >= 0: found negative x "
@@ -315,7 +319,7 @@ def _check_enough_points(model: str, x: np.ndarray, fixed: dict) -> None:
     if len(x) <= n_free:
         raise ValueError(f"{model} fit needs at least {n_free + 1} points for {n_free} free "
                          f"parameters, got {len(x)}: add standards or fix parameters")
-    levels = len(np.unique(x[x > 0] if model in LOGISTIC else x))
+    levels = len(set((x[x > 0] if model in LOGISTIC else x).tolist()))  # finite: as np.unique counts them
     if levels < min(n_free, 2 if model in LOGISTIC else n_free):
         what = "distinct positive x values" if model in LOGISTIC else "distinct x values"
         raise ValueError(f"{model} fit needs at least {min(n_free, 2)} {what}, got {levels}: "
@@ -325,8 +329,7 @@ def _check_enough_points(model: str, x: np.ndarray, fixed: dict) -> None:
 # ================================================================ model functions
 
 def _predict(model: str, p: np.ndarray, x: np.ndarray) -> np.ndarray:
-    flat = np.atleast_1d(x).ravel()
-    return _predict_batch(model, p[None, :], flat[None, :])[0].reshape(np.shape(x))
+    return _predict_batch(model, p[None, :], x.reshape(1, -1))[0].reshape(x.shape)
 
 
 def _predict_batch(model: str, P: np.ndarray, X: np.ndarray) -> np.ndarray:
@@ -338,10 +341,15 @@ def _predict_batch(model: str, P: np.ndarray, X: np.ndarray) -> np.ndarray:
 
 
 def _design(model: str, X: np.ndarray) -> np.ndarray:
-    """Design tensor (..., n, k) of a model linear in its parameters, PARAM_NAMES order."""
+    """Design tensor (..., n, k) of a model linear in its parameters, PARAM_NAMES order: linear [x, 1],
+    quadratic [1, x, x^2] (C-contiguous, X's dtype)."""
+    columns = 2 if model == "linear" else 3
+    D = np.empty(X.shape + (columns,), dtype=X.dtype)
     if model == "linear":
-        return np.stack([X, np.ones_like(X)], axis=-1)
-    return np.stack([np.ones_like(X), X, X * X], axis=-1)
+        D[..., 0], D[..., 1] = X, 1.0
+    else:
+        D[..., 0], D[..., 1], D[..., 2] = 1.0, X, X * X
+    return D
 
 
 def _logistic(P: np.ndarray, log_x: np.ndarray, with_jacobian: bool = True):
@@ -646,10 +654,13 @@ def _fit_linear_batch(model, X, Y, W, fixed):
     names = PARAM_NAMES[model]
     D = _design(model, X)                                       # (m, n, k)
     free = [i for i, k in enumerate(names) if k not in fixed]
-    P = np.tile([fixed.get(k, 0.0) for k in names], (Y.shape[0], 1)).astype(float)
-    target = (Y - np.einsum("mnk,mk->mn", D, P)) * np.sqrt(W)
-    A = D[:, :, free] * np.sqrt(W)[:, :, None]
-    norms = np.sqrt(np.sum(A * A, axis=1))
+    P = np.empty((Y.shape[0], len(names)))
+    P[:] = [fixed.get(k, 0.0) for k in names]
+    sqrt_w = np.sqrt(W)
+    # nothing fixed: D P is +0.0 everywhere (D has a column of ones) and Y - 0.0 is Y, bit for bit
+    target = (Y - np.einsum("mnk,mk->mn", D, P) if fixed else Y) * sqrt_w
+    A = (D[:, :, free] if fixed else D) * sqrt_w[:, :, None]
+    norms = np.sqrt((A * A).sum(axis=1))
     safe = np.where(norms > 0, norms, 1.0)
     u, sv, vt = np.linalg.svd(A / safe[:, None, :], full_matrices=False)
     keep = sv > sv.max(axis=-1, keepdims=True) * 1e-13
@@ -665,7 +676,7 @@ def _make_fit(model, x, y, w, fixed, p, variances, status, weights, se_method) -
     names = PARAM_NAMES[model]
     free = [k for k in names if k not in fixed]
     resid = y - _predict(model, p, x)
-    rss = float(np.sum(w * resid ** 2))
+    rss = float((w * resid ** 2).sum())
     df = len(x) - len(free)
     se = dict.fromkeys(names, 0.0)
     se.update(zip(free, map(float, least_squares.standard_errors(rss / df, np.asarray(variances)))))
@@ -698,8 +709,8 @@ def _extrapolation_note(model: str, p: np.ndarray, x: np.ndarray) -> str:
 
 def _r_squared(Y: np.ndarray, W: np.ndarray, rss: np.ndarray) -> np.ndarray:
     """1 - RSS/TSS per row, both weighted (the plain R^2 when unweighted)."""
-    ybar = np.sum(W * Y, axis=1, keepdims=True) / np.sum(W, axis=1, keepdims=True)
-    tss = np.sum(W * (Y - ybar) ** 2, axis=1)
+    ybar = (W * Y).sum(axis=1, keepdims=True) / W.sum(axis=1, keepdims=True)
+    tss = (W * (Y - ybar) ** 2).sum(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(tss > 0, 1.0 - rss / tss, np.where(rss == 0, 1.0, 0.0))
 

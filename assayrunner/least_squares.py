@@ -165,6 +165,8 @@ def diag_of_inverse(eigenvalues, vt, norms, rtol=1e-12):
     inverse = np.where(tiny, 0.0, 1.0 / np.where(tiny, 1.0, eigenvalues))
     weights = vt ** 2                                         # (m, direction, param)
     diag = np.einsum("md,mdk->mk", inverse, weights)
-    touched = np.einsum("md,mdk->mk", tiny.astype(float), (weights > 1e-12).astype(float)) > 0
+    infinite = norms == 0
+    if tiny.any():  # a parameter a near-null direction touches
+        infinite = infinite | (tiny[:, :, None] & (weights > 1e-12)).any(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(touched | (norms == 0), np.inf, diag / norms ** 2)
+        return np.where(infinite, np.inf, diag / norms ** 2)

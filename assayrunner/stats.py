@@ -12,7 +12,7 @@ def mean(values) -> float:
     """Mean of the finite values; NaN when there are none."""
     small = _small(values)
     if small is not None:
-        return _sum(small) / len(small) if small else math.nan
+        return _mean(small)
     finite = _finite(values)
     return float(finite.mean()) if finite.size else math.nan
 
@@ -21,18 +21,19 @@ def sd(values) -> float:
     """Sample standard deviation (n - 1) of the finite values; NaN for fewer than two."""
     small = _small(values)
     if small is not None:
-        if len(small) < 2:
-            return math.nan
-        m = _sum(small) / len(small)
-        return math.sqrt(_sum([(v - m) * (v - m) for v in small]) / (len(small) - 1))
+        return _sd(small, _mean(small))
     finite = _finite(values)
     return float(finite.std(ddof=1)) if finite.size > 1 else math.nan
 
 
 def cv_percent(values) -> float:
     """100 x SD / mean of the finite values; NaN for fewer than two or a zero mean."""
-    m = mean(values)
-    return 100 * sd(values) / m if m else math.nan
+    small = _small(values)
+    if small is None:
+        m = mean(values)
+        return 100 * sd(values) / m if m else math.nan
+    m = _mean(small)
+    return 100 * _sd(small, m) / m if m else math.nan
 
 
 def _finite(values) -> np.ndarray:
@@ -45,11 +46,30 @@ _NUMPY_LOOP = 8
 
 
 def _small(values) -> list[float] | None:
-    """The finite values of a 1-D float64 array shorter than _NUMPY_LOOP as Python floats, else None: for these
-    Python's arithmetic in numpy's order gives numpy's bits (tests/test_stats.py) without its per-call cost."""
+    """The finite values of a 1-D float64 array or a list of Python floats shorter than _NUMPY_LOOP as Python
+    floats, else None: for these Python's arithmetic in numpy's order gives numpy's bits (tests/test_stats.py)
+    without its per-call cost."""
+    if type(values) is list:
+        if len(values) >= _NUMPY_LOOP:
+            return None
+        for v in values:
+            if type(v) is not float:
+                return None
+        return [v for v in values if math.isfinite(v)]
     if type(values) is np.ndarray and values.dtype == np.float64 and values.ndim == 1 and values.size < _NUMPY_LOOP:
         return [v for v in values.tolist() if math.isfinite(v)]
     return None
+
+
+def _mean(small: list[float]) -> float:
+    return _sum(small) / len(small) if small else math.nan
+
+
+def _sd(small: list[float], m: float) -> float:
+    """SD of the small path's values about their mean m (_mean(small))."""
+    if len(small) < 2:
+        return math.nan
+    return math.sqrt(_sum([(v - m) * (v - m) for v in small]) / (len(small) - 1))
 
 
 def _sum(values: list[float]) -> float:

@@ -26,8 +26,12 @@ def test_small_groups_give_numpys_bits():
         elif kind < 0.2 and n:
             a[rng.integers(0, n)] = rng.choice([np.nan, np.inf, -np.inf])
         finite = a[np.isfinite(a)]
-        assert _bits(mean(a)) == _bits(float(finite.mean()) if finite.size else math.nan), a
-        assert _bits(sd(a)) == _bits(float(finite.std(ddof=1)) if finite.size > 1 else math.nan), a
+        m = float(finite.mean()) if finite.size else math.nan
+        s = float(finite.std(ddof=1)) if finite.size > 1 else math.nan
+        for values in (a, a.tolist()):  # an array, and a list of Python floats
+            assert _bits(mean(values)) == _bits(m), a
+            assert _bits(sd(values)) == _bits(s), a
+            assert _bits(cv_percent(values)) == _bits(100 * s / m if m else math.nan), a
 
 
 def test_worked_by_hand():
@@ -36,4 +40,4 @@ def test_worked_by_hand():
     assert math.isclose(mean(a), 7 / 3) and math.isclose(sd(a), math.sqrt(7 / 3))
     assert math.isclose(cv_percent(a), 100 * math.sqrt(7 / 3) / (7 / 3))
     assert math.isnan(mean(np.array([np.nan]))) and math.isnan(sd(np.array([5.0]))) and math.isnan(cv_percent([0.0, 0.0]))
-    assert mean([1, 2]) == 1.5  # lists and ints take numpy's path
+    assert mean([1, 2]) == 1.5  # lists with ints take numpy's path

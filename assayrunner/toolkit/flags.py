@@ -21,5 +21,8 @@ __all__ = ["ABOVE_ULOQ", "BELOW_LLOQ", "CENSORED", "INTERFERENCE", "MIXED_CENSOR
 
 def well_flags(inp, groups, reads) -> list[str]:
     """'<flag> well <well>' for each flagged well of the groups (None skipped) in each read the plate has."""
+    reads = [read for read in reads if read in inp.reads]
+    if not any(inp.reads[read].flags for read in reads):  # no flagged well at all in these reads
+        return []
     return [f"{flag} well {well}" for group in groups if group is not None
-            for read in reads if read in inp.reads for well, flag in inp.flagged(group, read).items()]
+            for read in reads for well, flag in inp.flagged(group, read).items()]

@@ -44,9 +44,11 @@ class FitRecord(Mapping):
                    summary["n"], summary.get("rss"), _listed(x), _listed(y), list(line), x_unit, y_label, log_x, mark)
 
     def __getitem__(self, key: str):
-        if key not in self._keys():
-            raise KeyError(key)
-        return getattr(self, key)
+        if key in _FIELDS:
+            value = getattr(self, key)
+            if value is not None or key not in _WHEN_SET:
+                return value
+        raise KeyError(key)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._keys())
@@ -56,8 +58,12 @@ class FitRecord(Mapping):
 
     def _keys(self) -> tuple[str, ...]:
         """The keys a stored fit has: every field, rss, log_x, mark only when set (as the dicts had them)."""
-        return tuple(f.name for f in fields(self)
-                     if f.name not in ("rss", "log_x", "mark") or getattr(self, f.name) is not None)
+        return tuple(name for name in _FIELDS if name not in _WHEN_SET or getattr(self, name) is not None)
+
+
+#: FitRecord's field names in order, and those that are keys only when set.
+_FIELDS = tuple(f.name for f in fields(FitRecord))
+_WHEN_SET = frozenset(("rss", "log_x", "mark"))
 
 
 def _listed(values) -> list:

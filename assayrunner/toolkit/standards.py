@@ -42,10 +42,10 @@ class StandardCurve:
         import numpy as np
 
         if not self.log_log:
-            return self.fit.inverse(corrected)[0]
+            return self.fit.x_at(corrected)
         corrected = np.atleast_1d(np.asarray(corrected, dtype=float))
         with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(corrected > 0, 10 ** self.fit.inverse(np.log10(corrected))[0], np.nan)
+            return np.where(corrected > 0, 10 ** self.fit.x_at(np.log10(corrected)), np.nan)
 
     def below(self, response: float) -> bool:
         """Whether a response (one without a concentration) lies on the low side of the curve (log-log: a
@@ -71,7 +71,7 @@ def standard_points(standards, values, blank: float):
     """(x, y) over every well of the standards [(group, nominal)]: x the nominal, y = values(group) - blank."""
     import numpy as np
 
-    x = np.concatenate([[nominal] * len(g.wells) for g, nominal in standards])
+    x = np.array([nominal for g, nominal in standards for _ in g.wells])
     y = np.concatenate([values(g) for g, _ in standards]) - blank
     return x, y
 
@@ -92,7 +92,7 @@ def fit_standards(standards, values, blank: float, model: str, weights: str | No
                         where="layout.wells" if file else where)
     x, y = standard_points(standards, values, blank)
     usable = np.isfinite(y) & (y > 0) if log_log else np.isfinite(y)
-    if usable.any() and np.ptp(y[usable]) == 0:
+    if usable.any() and y[usable].max() == y[usable].min():  # np.ptp is max - min
         raise UserError(f"cannot be fit: every usable standard well reads the same {response} "
                         f"({y[usable][0] + blank:.4g}); check the plate and the export", where=where)
     with np.errstate(divide="ignore"):  # a zero standard in log-log: refused by the fit as not finite
@@ -107,7 +107,7 @@ def fit_standards(standards, values, blank: float, model: str, weights: str | No
         hint = "; check the standards, or fit a simpler model (linear)" if model != "linear" else \
             "; check the standards' wells in the export"
         raise UserError(f"the {model} fit failed ({curve.message}){hint}", where=where)
-    low, high = curve.predict([fit_x.min(), fit_x.max()])
+    low, high = curve.predict(curve.x_range)  # at the lowest and highest standard fitted
     if log_log:
         low, high = 10 ** low, 10 ** high
     if not high > low:

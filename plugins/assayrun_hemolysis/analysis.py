@@ -16,18 +16,18 @@ above flag_above_percent (physically impossible) is not classed.
 
 from __future__ import annotations
 
+import functools
 import math
-import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, PositiveFloat, PositiveInt
 
 from assayrunner import (ABOVE_ULOQ, BELOW_LLOQ, INTERFERENCE, NEGATIVE_NET, NOT_COMPUTABLE, REPLICATE_CV,
-                         SATURATED, AssayInput, AssayResult, BackCalculated, FitRecord, Result, blank_mean,
-                         cv_percent, fit_standards, line_through, mean, range_flag, required_controls, required_group,
-                         well_flags)
+                         SATURATED, AssayInput, AssayResult, FitRecord, Result, blank_mean, cv_percent, fit_standards,
+                         line_through, mean, parse_well, percent_difference, range_flag, required_controls,
+                         required_group, well_flags)
 
 UNIT_HB = "mg/mL"
 NEEDED_BY = "the hemolysis assay"
@@ -85,28 +85,32 @@ class Condition:
     adjusted: float = math.nan
     interpretation: str | None = None
 
+    def to_dict(self) -> dict:
+        """Every field in order, lists and dicts copied (what dataclasses.asdict gives for these fields)."""
+        return {k: v.copy() if type(v) in (list, dict) else v for k, v in vars(self).items()}
+
 
 def analyze(inp: AssayInput) -> AssayResult:
     p: Parameters = inp.parameters
-    blank = blank_mean(inp.values(required_group(inp, "blank", needed_by=NEEDED_BY), p.read))
-
-    def values(group) -> np.ndarray:
-        return inp.values(group, p.read)
-
-    standards = [(g, g.spec.nominal) for g in inp.with_nominal("calibrator")]
-    curve = fit_standards(standards, values, blank, p.calibration_model,
+    layout = _Groups(inp)
+    blank_group = layout.required("blank")
+    plate = _Plate(inp, p.read, layout.every)
+    blank = blank_mean(plate.values(blank_group))
+    calibrators = layout.with_nominal("calibrator")
+    curve = fit_standards([(g, g.spec.nominal) for g in calibrators], plate.values, blank, p.calibration_model,
                           None if p.calibration_weights == "none" else p.calibration_weights, file=inp.protocol.path)
+    level_groups = {"calibrator": calibrators, "qc": layout.with_nominal("qc")}
+    blood_groups = [(name, layout.required("blood", name), dilution)
+                    for name, dilution in (("TBHd", p.tbhd_dilution), ("PFH", p.pfh_dilution))]
+    pairs = [(g, layout.without.get((g.role, g.name))) for g in layout.conditions]
+    plate.back_calculate(curve, blank, [g for groups in level_groups.values() for g in groups] +
+                         [g for _, g, _ in blood_groups] + [g for pair in pairs for g in pair if g is not None])
 
-    def concentrations(group) -> np.ndarray:
-        return curve.back_calculate(values(group) - blank)
-
-    levels = {role: {g.name: _level(g, concentrations(g), values(g) - blank)
-                     for g in inp.with_nominal(role)} for role in ("calibrator", "qc")}
+    levels = {role: {g.name: _level(g, plate.concentrations(g), plate.corrected(g)) for g in groups}
+              for role, groups in level_groups.items()}
     lloq, uloq = curve.lloq, curve.uloq
-    blood = {name: mean(concentrations(required_group(inp, "blood", name, needed_by=NEEDED_BY))) * dilution
-             for name, dilution in (("TBHd", p.tbhd_dilution), ("PFH", p.pfh_dilution))}
-    conditions = [_condition(inp, g, concentrations, blood["TBHd"], lloq, uloq)
-                  for g in inp.layout.groups(interference=False) if g.role in ("control", "sample")]
+    blood = {name: mean(plate.concentrations(g)) * dilution for name, g, dilution in blood_groups}
+    conditions = [_condition(inp, plate, g, w, blood["TBHd"], lloq, uloq) for g, w in pairs]
     by_name = {c.name: c for c in conditions}
     required_controls(inp, by_name, (p.negative_control, p.positive_control))
     nc_percent = max(by_name[p.negative_control].percent, 0.0)
@@ -132,7 +136,7 @@ def analyze(inp: AssayInput) -> AssayResult:
     }
     fit_record = FitRecord.of("calibration", curve.fit, curve.x, curve.y, line_through(curve.fit.predict, 0.0, uloq),
                               x_unit=UNIT_HB, y_label="A540 − blank")
-    details = {"blank_mean": blank, "levels": levels, "conditions": [asdict(c) for c in conditions], "lloq": lloq,
+    details = {"blank_mean": blank, "levels": levels, "conditions": [c.to_dict() for c in conditions], "lloq": lloq,
                "uloq": uloq,
                "blood": blood, "lloq_percent": _percent(p, lloq * p.supernatant_dilution, blood["TBHd"]),
                "uloq_percent": _percent(p, uloq * p.supernatant_dilution, blood["TBHd"]),
@@ -140,39 +144,163 @@ def analyze(inp: AssayInput) -> AssayResult:
     return AssayResult(metrics, results, [fit_record], details)
 
 
-def _level(group, conc: np.ndarray, corrected: np.ndarray) -> dict:
+class _Groups:
+    """The layout's groups sorted in one pass: every one, those with blood by role, the controls and samples
+    (with blood, in layout order), and the first no-blood (interference) group of each (role, name). Finding
+    one that is not there (or a level without its nominal) raises the error of the toolkit function or
+    AssayInput method that looks it up."""
+
+    def __init__(self, inp: AssayInput):
+        self._inp = inp
+        self.every = inp.layout.groups()
+        self.by_role: dict[str, list] = {}
+        self.conditions: list = []
+        self.without: dict[tuple[str, str], object] = {}
+        for g in self.every:
+            spec = g.spec
+            if spec.interference:
+                self.without.setdefault((spec.role, g.name), g)
+            else:
+                self.by_role.setdefault(spec.role, []).append(g)
+                if spec.role in ("control", "sample"):
+                    self.conditions.append(g)
+
+    def required(self, role: str, name: str | None = None):
+        """required_group(inp, role, name): the first group of the role (and name), not interference wells."""
+        for g in self.by_role.get(role, ()):
+            if name is None or g.name == name:
+                return g
+        return required_group(self._inp, role, name, needed_by=NEEDED_BY)  # raises: there is none
+
+    def with_nominal(self, role: str) -> list:
+        """inp.with_nominal(role): the role's groups (not interference wells), every one with its nominal."""
+        groups = self.by_role.get(role, [])
+        return groups if all(g.spec.nominal is not None for g in groups) else self._inp.with_nominal(role)
+
+
+class _Plate:
+    """The groups' wells in the protocol's read, read once: raw values, and blank-corrected values and
+    concentrations as Python lists of floats. An endpoint read holding every group's wells is taken in one
+    indexing and back-calculated in one call; any other read group by group (inp.values), in the order the
+    analysis needs them. The curve's inverse (linear or quadratic, the models Parameters allows) is
+    elementwise: the same numbers as group by group."""
+
+    def __init__(self, inp: AssayInput, read: str, groups):
+        self._inp, self._read = inp, read
+        self._array, self._at = _every_group(inp, read, groups)
+        self._raw: dict[int, np.ndarray] = {}
+        self._corrected: dict[int, list[float]] = {}
+        self._concentrations: dict[int, list[float]] = {}
+
+    def values(self, group) -> np.ndarray:
+        """The group's wells in the read (flagged wells NaN), as inp.values(group, read) gives them."""
+        if self._array is not None:
+            return self._array[self._at[group.index]]
+        raw = self._raw.get(group.index)
+        if raw is None:
+            raw = self._raw[group.index] = self._inp.values(group, self._read)
+        return raw
+
+    def back_calculate(self, curve, blank: float, groups) -> None:
+        """Blank-correct and back-calculate the groups' wells (with one array, every group's) through the curve."""
+        if self._array is not None:
+            corrected, at = self._array - blank, self._at
+        else:
+            groups = list({g.index: g for g in groups}.values())
+            corrected = np.concatenate([self.values(g) for g in groups]) - blank
+            at = _slices(groups)
+        concentrations = curve.back_calculate(corrected).tolist()
+        corrected = corrected.tolist()
+        for index, where in at.items():
+            self._corrected[index], self._concentrations[index] = corrected[where], concentrations[where]
+
+    def corrected(self, group) -> list[float]:
+        return self._corrected[group.index]
+
+    def concentrations(self, group) -> list[float]:
+        return self._concentrations[group.index]
+
+
+def _slices(groups) -> dict[int, slice]:
+    """Group index -> where its wells lie when the groups' wells are laid end to end."""
+    at, start = {}, 0
+    for g in groups:
+        at[g.index], start = slice(start, start + len(g.wells)), start + len(g.wells)
+    return at
+
+
+def _every_group(inp: AssayInput, read: str, groups) -> tuple[np.ndarray | None, dict[int, slice]]:
+    """(values, where): the wells of every group (groups: the layout's) in the read, laid end to end, from one
+    indexing of the plate's array (what inp.values(group, read) gives: float64, flagged wells NaN), and where
+    each group's lie. (None, {}) unless the read is a float64 endpoint array holding every group's wells."""
+    array, flags = inp.reads[read].values, inp.reads[read].flags
+    if array.ndim != 2 or array.dtype != np.float64:
+        return None, {}
+    rows, columns, shape, where, positions = _positions(tuple((g.index, g.wells) for g in groups))
+    if not rows.size or shape[0] > array.shape[0] or shape[1] > array.shape[1]:
+        return None, {}
+    values = array[rows, columns]
+    if flags:
+        values[[i for well in flags for i in positions.get(well, ())]] = np.nan
+    return values, where
+
+
+@functools.lru_cache(maxsize=64)
+def _positions(groups: tuple[tuple[int, tuple[str, ...]], ...]):
+    """(rows, columns, shape, where, positions) of a layout's groups given as (index, wells): the plate row and
+    column of each well laid end to end (read-only arrays), the least plate shape holding them, where each
+    group's wells lie, and each well's positions. A function of the well names alone, worked out once per
+    layout and process."""
+    wells = [w for _, group_wells in groups for w in group_wells]
+    rows, columns = (np.array(v, dtype=np.intp) for v in zip(*map(parse_well, wells))) if wells else \
+        (np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp))
+    rows.setflags(write=False)
+    columns.setflags(write=False)
+    where, start = {}, 0
+    for index, group_wells in groups:
+        where[index], start = slice(start, start + len(group_wells)), start + len(group_wells)
+    positions: dict[str, list[int]] = {}
+    for i, w in enumerate(wells):
+        positions.setdefault(w, []).append(i)
+    shape = (int(rows.max()) + 1, int(columns.max()) + 1) if wells else (0, 0)
+    return rows, columns, shape, where, positions
+
+
+def _level(group, conc: list[float], corrected: list[float]) -> dict:
     """Back-calculation statistics of one calibrator or QC level."""
-    level = BackCalculated.of(group.spec.nominal, conc)
-    return {"nominal": level.nominal, "wells": list(group.wells), "absorbance": corrected.tolist(),
-            "concentrations": conc.tolist(), "mean": level.mean, "pdft": level.pdft, "abs_pdft": abs(level.pdft),
+    nominal = group.spec.nominal
+    m = mean(conc)
+    pdft = percent_difference(m, nominal)  # as BackCalculated.of(nominal, conc) has them
+    return {"nominal": nominal, "wells": list(group.wells), "absorbance": list(corrected),
+            "concentrations": list(conc), "mean": m, "pdft": pdft, "abs_pdft": abs(pdft),
             "cv_percent": cv_percent(conc)}
 
 
 def _percent(p: Parameters, supernatant: float, tbhd: float) -> float:
-    """% hemolysis of a net supernatant hemoglobin (mg/mL)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return float(100 * supernatant * (p.tube_volume_ul / p.blood_volume_ul) / tbhd)
+    """% hemolysis of a net supernatant hemoglobin (mg/mL); Python floats (no numpy warnings)."""
+    return float(100 * supernatant * (p.tube_volume_ul / p.blood_volume_ul) / tbhd)
 
 
-def _condition(inp: AssayInput, group, concentrations, tbhd: float, lloq: float, uloq: float) -> Condition:
-    """% hemolysis of one control or sample: the computed (signed) value, what is reported, and its flags."""
+def _condition(inp: AssayInput, plate: _Plate, group, without, tbhd: float, lloq: float, uloq: float) -> Condition:
+    """% hemolysis of one control or sample (without: its no-blood group, or None): the computed (signed)
+    value, what is reported, and its flags."""
     p: Parameters = inp.parameters
-    with_blood = concentrations(group)
-    without = inp.layout.group(group.role, group.name, interference=True)
-    without_blood = concentrations(without) if without else np.zeros(1)
-    sup_with = mean(with_blood) * p.supernatant_dilution
+    with_blood = plate.concentrations(group)
+    without_blood = plate.concentrations(without) if without else [0.0]
+    in_well = mean(with_blood)
+    sup_with = in_well * p.supernatant_dilution
     sup_without = mean(without_blood) * p.supernatant_dilution
     net = sup_with - sup_without
     percent = _percent(p, net, tbhd)
-    in_well = mean(with_blood)
-    excluded = {**inp.flagged(group, p.read), **(inp.flagged(without, p.read) if without else {})}
+    cv = cv_percent(with_blood)
+    flagged = inp.flagged(group, p.read)
+    excluded = {**flagged, **(inp.flagged(without, p.read) if without else {})}
     flags = well_flags(inp, [group, without], [p.read])
-    if cv_percent(with_blood) > p.flag_cv_percent:
+    if cv > p.flag_cv_percent:
         flags.append(REPLICATE_CV)
     qualifier, reported_net = None, net
     flag = range_flag(in_well, lloq, uloq)  # NaN: no usable with-blood well; all saturated ones are over range
-    if flag == NOT_COMPUTABLE and SATURATED in inp.flagged(group, p.read).values():
+    if flag == NOT_COMPUTABLE and SATURATED in flagged.values():
         flag = ABOVE_ULOQ
     if flag:
         flags.append(flag)
@@ -189,9 +317,9 @@ def _condition(inp: AssayInput, group, concentrations, tbhd: float, lloq: float,
     if percent > p.flag_above_percent:
         flags.append("above-100-percent")
     return Condition(group.name, inp.sample_name(group.name), group.role, list(group.wells),
-                     list(without.wells) if without else [], with_blood.tolist(),
-                     without_blood.tolist() if without else [], int(np.isfinite(with_blood).sum()), excluded,
-                     cv_percent(with_blood), sup_with, sup_without, _percent(p, sup_with, tbhd),
+                     list(without.wells) if without else [], list(with_blood),
+                     list(without_blood) if without else [], sum(map(math.isfinite, with_blood)), excluded,
+                     cv, sup_with, sup_without, _percent(p, sup_with, tbhd),
                      _percent(p, sup_without, tbhd), net, percent, qualifier, reported_net,
                      _percent(p, reported_net, tbhd), flags)
 
