@@ -288,8 +288,10 @@ def is_binary(data: bytes) -> bool:
     if head.startswith((_ZIP, _OLE, b"%PDF", b"\x89PNG", b"\x7fELF", b"MZ")):
         return True
     text, _ = decode(head)
-    odd = sum(1 for ch in text if (ch < " " and ch not in "\t\r\n\x0c") or ch == "\ufffd")
-    return odd > len(text) // 50 + 1
+    return len(_ODD_CHARS.findall(text)) > len(text) // 50 + 1
+
+
+_ODD_CHARS = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\ufffd]")  # control characters no text uses, and U+FFFD
 
 
 def split_lines(text: str) -> list[str]:
@@ -359,12 +361,13 @@ def split_cells(lines: list[str], sep: str) -> list[list[str]]:
     return rows
 
 
-def load(path: Path) -> Source:
+def load(path: Path, limits=None) -> Source:
     """Read a file into a Source within the [limits] (size before reading, then line length or what a
-    workbook declares); UserError when it cannot be read or is beyond a limit."""
+    workbook declares; `limits`: the ones in force, looked up when not given); UserError when it cannot be
+    read or is beyond a limit."""
     from . import bounds
 
-    limits = bounds.current_limits()
+    limits = limits or bounds.current_limits()
     try:
         content = bounds.read_bounded(path, limits)
     except FileNotFoundError:
