@@ -60,12 +60,29 @@ class Sheet:
             return [_LETTER.search(line) is not None for line in self.lines]
         return [any(type(c) is str and _LETTER.search(c) is not None for c in row) for row in self.rows]
 
+    @cached_property
+    def may_name_wells(self) -> list[bool]:
+        """Per row, whether a cell may name a well: a letter, then (after spaces) a digit, as every well name
+        has ('A1', 'b 03'). A row without one starts no well table: the finders pass it by. A text line is
+        searched as a whole, one with quotes cell by cell (csv joins '"A"1' into 'A1')."""
+        if self.lines is not None:
+            return [_WELLISH.search(line) is not None if '"' not in line else _row_wellish(row)
+                    for line, row in zip(self.lines, self.rows)]
+        return [_row_wellish(row) for row in self.rows]
+
     def where(self, row: int, column: int | None = None) -> str:
         """'line 12' for text, "sheet 'Plate 1' row 12" (and column letters) for a workbook."""
         if self.from_text:
             return f"line {row + 1}"
         place = f"sheet {self.name!r} row {row + 1}"
         return place if column is None else f"{place} column {_column_letters(column)}"
+
+
+_WELLISH = re.compile(r"[A-Za-z]\s*\d")
+
+
+def _row_wellish(row: list) -> bool:
+    return any(isinstance(c, str) and _WELLISH.search(c) is not None for c in row)
 
 
 def _column_letters(column: int) -> str:

@@ -375,14 +375,14 @@ def find_wells_across(sheet: Sheet, start: int = 0, stop: int | None = None, min
 
 
 def _scan(sheet: Sheet, start: int, stop: int | None, table_at) -> list[WellTable]:
-    """Well tables row by row: table_at(i, stop) gives (table, the row after it) or None. Rows without
-    a letter name no well and are passed by."""
+    """Well tables row by row: table_at(i, stop) gives (table, the row after it) or None. Rows that
+    cannot name a well (Sheet.may_name_wells) are passed by."""
     stop = len(sheet.rows) if stop is None else stop
-    lettered = sheet.lettered
+    wellish = sheet.may_name_wells
     tables = []
     i = start
     while i < stop:
-        found = table_at(i, stop) if lettered[i] else None
+        found = table_at(i, stop) if wellish[i] else None
         if found is None:
             i += 1
             continue
