@@ -143,15 +143,29 @@ def find_grids(sheet: Sheet, start: int = 0, stop: int | None = None) -> list[Gr
     return grids
 
 
+def has_grid(sheet: Sheet) -> bool:
+    """True when find_grids(sheet) finds a grid: decided at the first grid's header, without reading it."""
+    rows, lettered = sheet.rows, sheet.lettered
+    stop = len(rows)
+    return any(lettered[i + 1] and _is_header_candidate(rows[i]) and _grid_header(rows, i, stop) is not None
+               for i in range(stop - 1))
+
+
 def _grid_at(sheet: Sheet, i: int, stop: int) -> Grid | None:
-    rows = sheet.rows
+    header = _grid_header(sheet.rows, i, stop)
+    return None if header is None else _read_grid(sheet, i, *header, stop)
+
+
+def _grid_header(rows: list, i: int, stop: int) -> tuple[int, int, int, int] | None:
+    """(row-letter column, sheet column of the first number, its plate column, width) of a grid whose header
+    is row i: a run of column numbers with a row letter under the cell before it; None if there is none."""
     run = _header_run(rows[i])
     while run is not None:
         j0, first, width = run
         label_col = j0 - 1
         nxt = rows[i + 1] if i + 1 < stop else []
         if len(nxt) > label_col and _row_label(nxt[label_col]) is not None:
-            return _read_grid(sheet, i, label_col, j0, first - 1, width, stop)
+            return label_col, j0, first - 1, width
         run = _header_run(rows[i], j0 + width)
     return None
 

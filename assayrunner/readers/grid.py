@@ -195,7 +195,7 @@ def sniff_grid(source: Source) -> float:
     sheet = source.head_sheet
     if sheet is None:
         return 0.0
-    if T.find_grids(sheet):
+    if T.has_grid(sheet):
         return 0.5
     if T.find_wells_across(sheet, min_wells=3):
         return 0.35
