@@ -121,6 +121,20 @@ def is_value(cell: object, decimal_comma: bool = False) -> bool:
     return value is not None or (flag is not None and flag != "invalid")
 
 
+#: Plain numbers, each followed by \x1f; [0-9] only: every one of them is_value (a number, or an overflow).
+_PLAIN_NUMBERS = re.compile(r"(?:[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\x1f)*")
+
+
+def plain_numbers(cells: list) -> bool:
+    """True when every cell is text written as a plain number ('0.0444', '-1.5e3'), found by one regex over
+    the joined cells; False also when some cell is something else (which may still be a value)."""
+    try:
+        joined = "\x1f".join(cells) + "\x1f"
+    except TypeError:  # a workbook's number or date cell
+        return False
+    return joined.count("\x1f") == len(cells) and _PLAIN_NUMBERS.fullmatch(joined) is not None
+
+
 def is_datum(cell: object, decimal_comma: bool = False) -> bool:
     """is_value, or a clock duration ('0:15:00', 't at Max V' cells of a results table)."""
     if is_value(cell, decimal_comma):

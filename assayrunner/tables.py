@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from itertools import islice
+from itertools import islice, repeat
 
 from . import cells as C
 from .plate import PLATE_SHAPES, find_well, row_index
@@ -210,11 +210,21 @@ def _read_grid(sheet: Sheet, top: int, label_col: int, j0: int, first_column: in
         name = C.text(tail) if named and not C.is_blank(tail) else ""
         if not name and k:
             name = f"#{k + 1}"
-        layer = grid.layers.setdefault(name, {})
-        for c, cell in enumerate(data):
-            if not C.is_blank(cell):
-                layer[(r, first_column + c)] = cell
+        grid.layers.setdefault(name, {}).update(_filled(r, first_column, data))
     return grid
+
+
+def _filled(r: int, first_column: int, data: list):
+    """((plate row, plate column), cell) for the cells of a grid line that are not blank (C.is_blank); a line
+    of text cells that are all filled, the usual one, is taken whole."""
+    columns = range(first_column, first_column + len(data))
+    try:
+        if all(map(str.strip, data)):
+            return zip(zip(repeat(r), columns), data)
+    except TypeError:  # a cell that is no text (None, a workbook's number)
+        pass
+    return (((r, c), cell) for c, cell in zip(columns, data)
+            if cell is not None and (not isinstance(cell, str) or cell.strip()))
 
 
 def _tails_are_labels(lines: list[tuple[int, int, list, object]]) -> bool:

@@ -77,7 +77,8 @@ def _grid_reads(grids: list[T.Grid], sheet: Sheet, shape: tuple[int, int], fallb
 def _numeric(cells: dict, sheet: Sheet) -> bool:
     """False for a grid of names (a layout): most filled cells are neither numbers nor markers."""
     filled = list(cells.values())
-    return not filled or sum(C.is_value(c, sheet.decimal_comma) for c in filled) >= len(filled) / 2
+    return not filled or C.plain_numbers(filled) or \
+        sum(C.is_value(c, sheet.decimal_comma) for c in filled) >= len(filled) / 2
 
 
 _POINT_HEADS = ("time", "zeit", "cycle", "reading", "kinetic", "read")  # lead columns that count the points
