@@ -155,8 +155,14 @@ class Source:
 
     @cached_property
     def head_sheet(self) -> Sheet | None:
-        """The first 300 lines (or rows of the first sheet) as cells, for sniffing; None if there are none."""
+        """The first 300 lines (or rows of the first sheet) as cells, for sniffing; None if there are none.
+        A text of at most 300 lines within the head bytes, with no decimal commas, is its whole sheet, which
+        is then split once for the sniffs and the read."""
         if self.kind == "text":
+            if len(self.content) <= HEAD_BYTES and len(self.lines) <= 300:
+                whole = self.sheet(self.path.stem)
+                if not whole.decimal_comma:
+                    return whole
             lines = self.head_lines(300)
             return Sheet(self.path.stem, split_cells(lines, self.separator), separator=self.separator, lines=lines)
         if self.kind == "workbook" and self.sheet_names:
