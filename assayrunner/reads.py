@@ -176,10 +176,9 @@ def describe_area(covered: np.ndarray) -> str:
 def coverage(shape: tuple[int, int], wells) -> np.ndarray:
     """A (rows, columns) mask, True at the given wells."""
     mask = np.zeros(shape, dtype=bool)
-    inside = [(r, c) for r, c in wells if r < shape[0] and c < shape[1]]
-    if inside:
-        rows, columns = zip(*inside)
-        mask[rows, columns] = True
+    for r, c in wells:
+        if r < shape[0] and c < shape[1]:
+            mask[r, c] = True
     return mask
 
 

@@ -18,6 +18,8 @@ import re
 from dataclasses import dataclass, field
 from itertools import islice, repeat
 
+import numpy as np
+
 from . import cells as C
 from .plate import PLATE_SHAPES, find_well, row_index
 from .source import Sheet, trim_row
@@ -96,6 +98,14 @@ class Grid:
 
     def title(self, reach: int = 3) -> str:
         return title_above(self.sheet, self.top, self.left, reach)
+
+    def coverage(self, shape: tuple[int, int]) -> np.ndarray:
+        """reads.coverage(shape, self.wells), a row at a time: the wells the grid spans on a plate of that shape."""
+        mask = np.zeros(shape, dtype=bool)
+        for r in self.letters:
+            if r < shape[0]:
+                mask[r, self.first_column:self.first_column + self.width] = True
+        return mask
 
 
 def _header_run(row: list, start: int = 0) -> tuple[int, int, int] | None:

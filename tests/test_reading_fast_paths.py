@@ -2,7 +2,6 @@
 
 import random
 
-import numpy as np
 import pytest
 
 from assayrunner import cells as C
@@ -131,14 +130,11 @@ def test_filled_cells_of_a_grid_line_are_the_ones_not_blank():
         assert list(T._filled(r, first, data)) == expected
 
 
-def test_coverage_marks_the_wells_on_the_plate():
+def test_grid_coverage_is_the_coverage_of_its_wells():
     rnd = random.Random(7)
-    for _ in range(500):
-        shape = (rnd.randint(1, 16), rnd.randint(1, 24))
-        wells = [(rnd.randrange(20), rnd.randrange(30)) for _ in range(rnd.randint(0, 40))]
-        expected = np.zeros(shape, dtype=bool)
-        for r, c in wells:
-            if r < shape[0] and c < shape[1]:
-                expected[r, c] = True
-        assert (R.coverage(shape, wells) == expected).all()
-        assert (R.coverage(shape, iter(wells)) == expected).all()
+    sheet = Sheet("x", [])
+    for _ in range(2000):
+        grid = T.Grid(sheet, 0, 0, rnd.randint(1, 30), rnd.randrange(30), 0,
+                      letters=rnd.sample(range(34), rnd.randint(1, 10)))
+        shape = (rnd.randint(1, 32), rnd.randint(1, 48))
+        assert (grid.coverage(shape) == R.coverage(shape, grid.wells)).all()

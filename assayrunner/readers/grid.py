@@ -68,7 +68,7 @@ def _grid_reads(grids: list[T.Grid], sheet: Sheet, shape: tuple[int, int], fallb
             wavelength = R.wavelength_in(label) or (fallback_wavelength if k == 0 and kind == "endpoint" else None)
             read = R.endpoint(label, cells, shape, sheet.decimal_comma, kind, wavelength_nm=wavelength,
                               source=grid.where)
-            R.mark_unread(read, grid.wells)
+            R.mark_unread(read, grid.coverage(shape))
             read.area_declared = False  # a bare grid names no plate size: where it stops is not a read area
             reads.append(read)
     return reads
