@@ -334,7 +334,8 @@ def detect_separator(lines: list[str]) -> str:
     sample = [line for line in lines[:400] if line.strip()][:150]
     middle = max(400, len(lines) // 2)
     sample += [line for line in lines[middle:middle + 50] if line.strip()]
-    present = [sep for sep in _SEPARATORS if any(sep in line for line in sample)]
+    joined = "\n".join(sample)  # no separator is a line end
+    present = [sep for sep in _SEPARATORS if sep in joined]
     if len(present) <= 1:
         return present[0] if present else "\t"
     best, best_score = ",", None

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from itertools import islice, repeat
+from itertools import compress, islice, repeat
 
 import numpy as np
 
@@ -37,14 +37,14 @@ def _row_label(cell: object) -> int | None:
 
 def _column_number(cell: object) -> int | None:
     """The column number a header cell holds (1, '01', 1.0), else None."""
+    if isinstance(cell, str):  # first: a text export's every cell
+        s = cell.strip()
+        n = C.whole_number(s.removesuffix(".0"), 2)
+        return n if n is not None and 1 <= n <= 48 else None
     if isinstance(cell, bool):
         return None
     if isinstance(cell, (int, float)):
         return int(cell) if cell == int(cell) and 1 <= cell <= 48 else None
-    if isinstance(cell, str):
-        s = cell.strip()
-        n = C.whole_number(s.removesuffix(".0"), 2)
-        return n if n is not None and 1 <= n <= 48 else None
     return None
 
 
@@ -226,15 +226,14 @@ def _read_grid(sheet: Sheet, top: int, label_col: int, j0: int, first_column: in
 
 def _filled(r: int, first_column: int, data: list):
     """((plate row, plate column), cell) for the cells of a grid line that are not blank (C.is_blank); a line
-    of text cells that are all filled, the usual one, is taken whole."""
+    of text cells, the usual one, is filtered by their stripped texts without a Python loop."""
     columns = range(first_column, first_column + len(data))
     try:
-        if all(map(str.strip, data)):
-            return zip(zip(repeat(r), columns), data)
+        texts = list(map(str.strip, data))
     except TypeError:  # a cell that is no text (None, a workbook's number)
-        pass
-    return (((r, c), cell) for c, cell in zip(columns, data)
-            if cell is not None and (not isinstance(cell, str) or cell.strip()))
+        return (((r, c), cell) for c, cell in zip(columns, data)
+                if cell is not None and (not isinstance(cell, str) or cell.strip()))
+    return compress(zip(zip(repeat(r), columns), data), texts)
 
 
 def _tails_are_labels(lines: list[tuple[int, int, list, object]]) -> bool:
