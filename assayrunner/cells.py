@@ -121,18 +121,20 @@ def is_value(cell: object, decimal_comma: bool = False) -> bool:
     return value is not None or (flag is not None and flag != "invalid")
 
 
-#: Plain numbers, each followed by \x1f; [0-9] only: every one of them is_value (a number, or an overflow).
-_PLAIN_NUMBERS = re.compile(r"(?:[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\x1f)*")
-
-
 def plain_numbers(cells: list) -> bool:
-    """True when every cell is text written as a plain number ('0.0444', '-1.5e3'), found by one regex over
-    the joined cells; False also when some cell is something else (which may still be a value)."""
+    """True when every cell is text that float() reads as a finite number, without '_' ('0.0444', ' -1.5e3'):
+    parse() takes each such text for its number, so each is_value. False also when some cell is something
+    else (which may still be a value). One join and one float() per cell, no Python loop."""
     try:
-        joined = "\x1f".join(cells) + "\x1f"
+        joined = "\x1f".join(cells)
     except TypeError:  # a workbook's number or date cell
         return False
-    return joined.count("\x1f") == len(cells) and _PLAIN_NUMBERS.fullmatch(joined) is not None
+    if "_" in joined:
+        return False
+    try:
+        return all(map(math.isfinite, map(float, cells)))
+    except ValueError:
+        return False
 
 
 def is_datum(cell: object, decimal_comma: bool = False) -> bool:

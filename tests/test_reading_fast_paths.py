@@ -115,8 +115,9 @@ def test_plain_numbers_are_values():
         cells = _random_cells(rnd, rnd.randint(1, 5))
         if C.plain_numbers(cells):
             assert all(C.is_value(c) and C.is_value(c, True) for c in cells), cells
-    assert C.plain_numbers(["0.0444", "-1.5e3", "+.5", "5.", "1e400", "12"])
-    assert not C.plain_numbers(["0.5", "0.5\x1f0.6"]) and not C.plain_numbers(["0.5", 0.5])
+    assert C.plain_numbers(["0.0444", "-1.5e3", "+.5", "5.", " 12", "\u0661\u0662"])
+    for odd in ("1e400", "1_000", "nan", "-", "", "0.5\x1f0.6", 0.5):
+        assert not C.plain_numbers(["0.5", odd])
 
 
 def test_filled_cells_of_a_grid_line_are_the_ones_not_blank():
