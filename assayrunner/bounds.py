@@ -45,7 +45,9 @@ def read_bounded(path: Path, limits: Limits | None = None) -> bytes:
             raise UserError("this is a device, not an export file: give the export file itself", file=path)
         if info.st_size > most:
             raise _exceeded(f"the file is {info.st_size / _MB:.1f} MB", "max_file_mb", limits.max_file_mb, path)
-        content = handle.read(most + 1)
+        content = handle.read(min(info.st_size, most) + 1)  # not a buffer of the limit's size for every file
+        if len(content) > info.st_size:  # a pipe, or a file grown since: read on up to the limit
+            content += handle.read(most + 1 - len(content))
     if len(content) > most:
         raise _exceeded("the file grew while it was read", "max_file_mb", limits.max_file_mb, path)
     return content

@@ -121,6 +121,22 @@ def is_value(cell: object, decimal_comma: bool = False) -> bool:
     return value is not None or (flag is not None and flag != "invalid")
 
 
+def plain_numbers(cells: list) -> bool:
+    """True when every cell is text that float() reads as a finite number, without '_' ('0.0444', ' -1.5e3'):
+    parse() takes each such text for its number, so each is_value. False also when some cell is something
+    else (which may still be a value). One join and one float() per cell, no Python loop."""
+    try:
+        joined = "\x1f".join(cells)
+    except TypeError:  # a workbook's number or date cell
+        return False
+    if "_" in joined:
+        return False
+    try:
+        return all(map(math.isfinite, map(float, cells)))
+    except ValueError:
+        return False
+
+
 def is_datum(cell: object, decimal_comma: bool = False) -> bool:
     """is_value, or a clock duration ('0:15:00', 't at Max V' cells of a results table)."""
     if is_value(cell, decimal_comma):

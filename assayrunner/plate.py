@@ -48,8 +48,9 @@ def parse_well(name: str) -> tuple[int, int]:
 
 
 def find_well(value: object) -> tuple[int, int] | None:
-    """parse_well for a cell that may or may not hold a well name: None when it does not."""
-    if not isinstance(value, str):
+    """parse_well for a cell that may or may not hold a well name: None when it does not (most cells are
+    refused by the pattern alone, without raising)."""
+    if not isinstance(value, str) or _WELL.match(value) is None:
         return None
     try:
         return parse_well(value)

@@ -70,7 +70,7 @@ def read_input(path: Path, readers: dict[str, Reader], forced: str | None = None
 
 
 def _read_input(path: Path, readers: dict[str, Reader], forced: str | None, limits) -> InputFile:
-    source = load(path)
+    source = load(path, limits)
     _check_kind(source)
     ranked = [(1.0, _forced(forced, readers, path))] if forced else candidates(source, readers)
     failures: list[tuple[Reader, str]] = []

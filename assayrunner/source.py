@@ -60,12 +60,29 @@ class Sheet:
             return [_LETTER.search(line) is not None for line in self.lines]
         return [any(type(c) is str and _LETTER.search(c) is not None for c in row) for row in self.rows]
 
+    @cached_property
+    def may_name_wells(self) -> list[bool]:
+        """Per row, whether a cell may name a well: a letter, then (after spaces) a digit, as every well name
+        has ('A1', 'b 03'). A row without one starts no well table: the finders pass it by. A text line is
+        searched as a whole, one with quotes cell by cell (csv joins '"A"1' into 'A1')."""
+        if self.lines is not None:
+            return [_WELLISH.search(line) is not None if '"' not in line else _row_wellish(row)
+                    for line, row in zip(self.lines, self.rows)]
+        return [_row_wellish(row) for row in self.rows]
+
     def where(self, row: int, column: int | None = None) -> str:
         """'line 12' for text, "sheet 'Plate 1' row 12" (and column letters) for a workbook."""
         if self.from_text:
             return f"line {row + 1}"
         place = f"sheet {self.name!r} row {row + 1}"
         return place if column is None else f"{place} column {_column_letters(column)}"
+
+
+_WELLISH = re.compile(r"[A-Za-z]\s*\d")
+
+
+def _row_wellish(row: list) -> bool:
+    return any(isinstance(c, str) and _WELLISH.search(c) is not None for c in row)
 
 
 def _column_letters(column: int) -> str:
@@ -138,8 +155,14 @@ class Source:
 
     @cached_property
     def head_sheet(self) -> Sheet | None:
-        """The first 300 lines (or rows of the first sheet) as cells, for sniffing; None if there are none."""
+        """The first 300 lines (or rows of the first sheet) as cells, for sniffing; None if there are none.
+        A text of at most 300 lines within the head bytes, with no decimal commas, is its whole sheet, which
+        is then split once for the sniffs and the read."""
         if self.kind == "text":
+            if len(self.content) <= HEAD_BYTES and len(self.lines) <= 300:
+                whole = self.sheet(self.path.stem)
+                if not whole.decimal_comma:
+                    return whole
             lines = self.head_lines(300)
             return Sheet(self.path.stem, split_cells(lines, self.separator), separator=self.separator, lines=lines)
         if self.kind == "workbook" and self.sheet_names:
@@ -288,8 +311,10 @@ def is_binary(data: bytes) -> bool:
     if head.startswith((_ZIP, _OLE, b"%PDF", b"\x89PNG", b"\x7fELF", b"MZ")):
         return True
     text, _ = decode(head)
-    odd = sum(1 for ch in text if (ch < " " and ch not in "\t\r\n\x0c") or ch == "\ufffd")
-    return odd > len(text) // 50 + 1
+    return len(_ODD_CHARS.findall(text)) > len(text) // 50 + 1
+
+
+_ODD_CHARS = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\ufffd]")  # control characters no text uses, and U+FFFD
 
 
 def split_lines(text: str) -> list[str]:
@@ -309,7 +334,8 @@ def detect_separator(lines: list[str]) -> str:
     sample = [line for line in lines[:400] if line.strip()][:150]
     middle = max(400, len(lines) // 2)
     sample += [line for line in lines[middle:middle + 50] if line.strip()]
-    present = [sep for sep in _SEPARATORS if any(sep in line for line in sample)]
+    joined = "\n".join(sample)  # no separator is a line end
+    present = [sep for sep in _SEPARATORS if sep in joined]
     if len(present) <= 1:
         return present[0] if present else "\t"
     best, best_score = ",", None
@@ -359,12 +385,13 @@ def split_cells(lines: list[str], sep: str) -> list[list[str]]:
     return rows
 
 
-def load(path: Path) -> Source:
+def load(path: Path, limits=None) -> Source:
     """Read a file into a Source within the [limits] (size before reading, then line length or what a
-    workbook declares); UserError when it cannot be read or is beyond a limit."""
+    workbook declares; `limits`: the ones in force, looked up when not given); UserError when it cannot be
+    read or is beyond a limit."""
     from . import bounds
 
-    limits = bounds.current_limits()
+    limits = limits or bounds.current_limits()
     try:
         content = bounds.read_bounded(path, limits)
     except FileNotFoundError:

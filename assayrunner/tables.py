@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from itertools import islice
+from itertools import compress, islice, repeat
+
+import numpy as np
 
 from . import cells as C
 from .plate import PLATE_SHAPES, find_well, row_index
@@ -35,14 +37,14 @@ def _row_label(cell: object) -> int | None:
 
 def _column_number(cell: object) -> int | None:
     """The column number a header cell holds (1, '01', 1.0), else None."""
+    if isinstance(cell, str):  # first: a text export's every cell
+        s = cell.strip()
+        n = C.whole_number(s.removesuffix(".0"), 2)
+        return n if n is not None and 1 <= n <= 48 else None
     if isinstance(cell, bool):
         return None
     if isinstance(cell, (int, float)):
         return int(cell) if cell == int(cell) and 1 <= cell <= 48 else None
-    if isinstance(cell, str):
-        s = cell.strip()
-        n = C.whole_number(s.removesuffix(".0"), 2)
-        return n if n is not None and 1 <= n <= 48 else None
     return None
 
 
@@ -97,6 +99,14 @@ class Grid:
     def title(self, reach: int = 3) -> str:
         return title_above(self.sheet, self.top, self.left, reach)
 
+    def coverage(self, shape: tuple[int, int]) -> np.ndarray:
+        """reads.coverage(shape, self.wells), a row at a time: the wells the grid spans on a plate of that shape."""
+        mask = np.zeros(shape, dtype=bool)
+        for r in self.letters:
+            if r < shape[0]:
+                mask[r, self.first_column:self.first_column + self.width] = True
+        return mask
+
 
 def _header_run(row: list, start: int = 0) -> tuple[int, int, int] | None:
     """(sheet column of the first number, first number, count) of a run of consecutive column numbers."""
@@ -143,15 +153,29 @@ def find_grids(sheet: Sheet, start: int = 0, stop: int | None = None) -> list[Gr
     return grids
 
 
+def has_grid(sheet: Sheet) -> bool:
+    """True when find_grids(sheet) finds a grid: decided at the first grid's header, without reading it."""
+    rows, lettered = sheet.rows, sheet.lettered
+    stop = len(rows)
+    return any(lettered[i + 1] and _is_header_candidate(rows[i]) and _grid_header(rows, i, stop) is not None
+               for i in range(stop - 1))
+
+
 def _grid_at(sheet: Sheet, i: int, stop: int) -> Grid | None:
-    rows = sheet.rows
+    header = _grid_header(sheet.rows, i, stop)
+    return None if header is None else _read_grid(sheet, i, *header, stop)
+
+
+def _grid_header(rows: list, i: int, stop: int) -> tuple[int, int, int, int] | None:
+    """(row-letter column, sheet column of the first number, its plate column, width) of a grid whose header
+    is row i: a run of column numbers with a row letter under the cell before it; None if there is none."""
     run = _header_run(rows[i])
     while run is not None:
         j0, first, width = run
         label_col = j0 - 1
         nxt = rows[i + 1] if i + 1 < stop else []
         if len(nxt) > label_col and _row_label(nxt[label_col]) is not None:
-            return _read_grid(sheet, i, label_col, j0, first - 1, width, stop)
+            return label_col, j0, first - 1, width
         run = _header_run(rows[i], j0 + width)
     return None
 
@@ -196,11 +220,20 @@ def _read_grid(sheet: Sheet, top: int, label_col: int, j0: int, first_column: in
         name = C.text(tail) if named and not C.is_blank(tail) else ""
         if not name and k:
             name = f"#{k + 1}"
-        layer = grid.layers.setdefault(name, {})
-        for c, cell in enumerate(data):
-            if not C.is_blank(cell):
-                layer[(r, first_column + c)] = cell
+        grid.layers.setdefault(name, {}).update(_filled(r, first_column, data))
     return grid
+
+
+def _filled(r: int, first_column: int, data: list):
+    """((plate row, plate column), cell) for the cells of a grid line that are not blank (C.is_blank); a line
+    of text cells, the usual one, is filtered by their stripped texts without a Python loop."""
+    columns = range(first_column, first_column + len(data))
+    try:
+        texts = list(map(str.strip, data))
+    except TypeError:  # a cell that is no text (None, a workbook's number)
+        return (((r, c), cell) for c, cell in zip(columns, data)
+                if cell is not None and (not isinstance(cell, str) or cell.strip()))
+    return compress(zip(zip(repeat(r), columns), data), texts)
 
 
 def _tails_are_labels(lines: list[tuple[int, int, list, object]]) -> bool:
@@ -375,14 +408,14 @@ def find_wells_across(sheet: Sheet, start: int = 0, stop: int | None = None, min
 
 
 def _scan(sheet: Sheet, start: int, stop: int | None, table_at) -> list[WellTable]:
-    """Well tables row by row: table_at(i, stop) gives (table, the row after it) or None. Rows without
-    a letter name no well and are passed by."""
+    """Well tables row by row: table_at(i, stop) gives (table, the row after it) or None. Rows that
+    cannot name a well (Sheet.may_name_wells) are passed by."""
     stop = len(sheet.rows) if stop is None else stop
-    lettered = sheet.lettered
+    wellish = sheet.may_name_wells
     tables = []
     i = start
     while i < stop:
-        found = table_at(i, stop) if lettered[i] else None
+        found = table_at(i, stop) if wellish[i] else None
         if found is None:
             i += 1
             continue

@@ -46,6 +46,7 @@ _META_KEYS = {"user": "user", "path": "path", "test name": "test_name", "test id
 #: Minutes: what MARS table exports mean by a time heading without a unit.
 UNITLESS_TIME_S = 60.0
 _STAMP = re.compile(r"^(?P<base>.+?)(?:\s+\d+)?\s+-\s+(?P<time>\d+\s*(?:h|min|s)\b.*)$")
+_SNIFF_KEY = re.compile(r"^(User|Test name|Test ID|ID1)\s*:", re.MULTILINE | re.IGNORECASE)
 
 
 def _sheet_for_sniff(source: Source) -> list[str]:
@@ -59,8 +60,7 @@ def _sheet_for_sniff(source: Source) -> list[str]:
 def sniff_bmg(source: Source) -> float:
     lines = _sheet_for_sniff(source)
     text = "\n".join(lines)
-    if re.search(r"^(User|Test name|Test ID|ID1)\s*:", text, re.MULTILINE | re.IGNORECASE) and (
-            "Raw Data" in text or "\\BMG\\" in text):
+    if ("Raw Data" in text or "\\BMG\\" in text) and _SNIFF_KEY.search(text):
         return 0.9
     if source.kind == "text" and source.path.suffix.lower() == ".dat" and lines and _is_dump(source):
         return 0.6

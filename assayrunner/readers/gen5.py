@@ -42,6 +42,7 @@ _HEADER = {
 _SHARED = ("software_version", "experiment_file", "protocol_file")
 _KEYS = {"Software Version", "Procedure Details", "Reader Type:", "Plate Number", "Reading Type",
          "Experiment File Path:", "Protocol File Path:", "Reader Serial Number:"}
+_FIRST_FIELD = re.compile(r"[^\t,;]*")  # a line's text up to its first tab, comma or semicolon
 _WL = r"\d{3,4}(?:/\d{1,3})?"
 _RAW_LABEL = re.compile(rf"^(?:(?P<name>[^\[\]:]+):)?(?P<wl>{_WL}(?:\s*,\s*{_WL})?)"
                         r"(?: \[(?:Test|Ref|Parallel|Perpendicular)\])?(?:\[\d+\])?$")
@@ -58,7 +59,7 @@ _STEP_TYPE = re.compile(r"(Endpoint|Kinetic|Spectrum|Scan|Area Scan|Well Scan)$"
 
 def sniff_gen5(source: Source) -> float:
     if source.kind == "text":
-        firsts = {re.split(r"[\t,;]", line, maxsplit=1)[0].strip() for line in source.head_lines(80)}
+        firsts = {_FIRST_FIELD.match(line)[0].strip() for line in source.head_lines(80)}
     elif source.kind == "workbook":
         firsts = {C.text(row[0]) for sheet in source.sheets[:2] for row in sheet.rows[:40] if row}
     else:

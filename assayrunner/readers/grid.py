@@ -68,7 +68,7 @@ def _grid_reads(grids: list[T.Grid], sheet: Sheet, shape: tuple[int, int], fallb
             wavelength = R.wavelength_in(label) or (fallback_wavelength if k == 0 and kind == "endpoint" else None)
             read = R.endpoint(label, cells, shape, sheet.decimal_comma, kind, wavelength_nm=wavelength,
                               source=grid.where)
-            R.mark_unread(read, grid.wells)
+            R.mark_unread(read, grid.coverage(shape))
             read.area_declared = False  # a bare grid names no plate size: where it stops is not a read area
             reads.append(read)
     return reads
@@ -77,7 +77,8 @@ def _grid_reads(grids: list[T.Grid], sheet: Sheet, shape: tuple[int, int], fallb
 def _numeric(cells: dict, sheet: Sheet) -> bool:
     """False for a grid of names (a layout): most filled cells are neither numbers nor markers."""
     filled = list(cells.values())
-    return not filled or sum(C.is_value(c, sheet.decimal_comma) for c in filled) >= len(filled) / 2
+    return not filled or C.plain_numbers(filled) or \
+        sum(C.is_value(c, sheet.decimal_comma) for c in filled) >= len(filled) / 2
 
 
 _POINT_HEADS = ("time", "zeit", "cycle", "reading", "kinetic", "read")  # lead columns that count the points
@@ -195,7 +196,7 @@ def sniff_grid(source: Source) -> float:
     sheet = source.head_sheet
     if sheet is None:
         return 0.0
-    if T.find_grids(sheet):
+    if T.has_grid(sheet):
         return 0.5
     if T.find_wells_across(sheet, min_wells=3):
         return 0.35

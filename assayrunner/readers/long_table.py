@@ -205,10 +205,10 @@ def sniff_long_table(source: Source) -> float:
     sheet = source.head_sheet
     if sheet is None:
         return 0.0
-    rows = sheet.rows
+    rows, wellish = sheet.rows, sheet.may_name_wells
     run, column = 0, None
     for i, row in enumerate(rows):
-        hit = T.first_well(row) if sheet.lettered[i] else None
+        hit = T.first_well(row) if wellish[i] else None
         if hit is None:
             run, column = 0, None
             continue

@@ -34,6 +34,11 @@ from ..source import Sheet, Source
 _SECTION = "Plate information"
 _FOOTERS = ("Basic assay information", "Measurement Basic Information", "Measurement Information",
             "Protocol information", "Exported with")
+# the sniff's patterns (the first three tried only when the words beside them are in the text)
+_SECTION_LINE = re.compile(r"^Plate information\s*$", re.MULTILINE)
+_PLATE_REPEAT = re.compile(r"^Plate[,;\t]Repeat[,;\t]", re.MULTILINE)
+_RESULTS_FOR = re.compile(r"^Results? for .+$", re.MULTILINE)
+_EXPORTED_WITH = re.compile(r"Exported with (EnVision|EnSpire)")
 
 
 def sniff_perkinelmer(source: Source) -> float:
@@ -44,12 +49,11 @@ def sniff_perkinelmer(source: Source) -> float:
     else:
         return 0.0
     text = text.replace("\u00a0", " ")
-    if re.search(r"^Plate information\s*$", text, re.MULTILINE) and re.search(r"^Plate[,;\t]Repeat[,;\t]", text,
-                                                                               re.MULTILINE):
+    if "Plate information" in text and _SECTION_LINE.search(text) and _PLATE_REPEAT.search(text):
         return 0.9
-    if re.search(r"^Results? for .+$", text, re.MULTILINE) and ("PlateRepeat" in text or "Barcode" in text):
+    if ("PlateRepeat" in text or "Barcode" in text) and _RESULTS_FOR.search(text):
         return 0.9
-    if "Kaleido" in text or "EnSight Results from" in text or re.search(r"Exported with (EnVision|EnSpire)", text):
+    if "Kaleido" in text or "EnSight Results from" in text or _EXPORTED_WITH.search(text):
         return 0.9
     return 0.0
 

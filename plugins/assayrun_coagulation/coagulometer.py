@@ -114,7 +114,13 @@ def read_coagulometer(source: Source) -> list[Plate]:
 
 
 def sniff_coagulometer(source: Source) -> float:
-    return 0.9 if source.kind == "text" and _header(source.head_lines(50)) else 0.0
+    if source.kind != "text":
+        return 0.0
+    lines = source.head_lines(50)
+    head = "\n".join(lines).lower()
+    if not all(name in head for name in COLUMNS):  # quick: then no line names every column
+        return 0.0
+    return 0.9 if _header(lines) else 0.0
 
 
 READER = Reader(
