@@ -585,10 +585,12 @@ def get_run(db: Database, run_id: int) -> dict:
     run["inputs"] = [{**f, "kind": f["kind"] or "export"} for f in _select(
         db, "select name, path, sha256, size, format, kind from input_files where run_id = :run_id order by position",
         where)]
-    run["checks"] = [{**c, "passed": bool(c["passed"]), "is_count": bool(c["is_count"])} for c in
-                     _select(db, "select * from checks where run_id = :run_id order by position", where)]
-    run["results"] = [{**r, "flags": json.loads(r["flags"])} for r in
-                      _select(db, "select * from results where run_id = :run_id order by position", where)]
+    run["checks"] = _select(db, "select * from checks where run_id = :run_id order by position", where)
+    for check in run["checks"]:  # each row its own dict: its values decoded in place
+        check["passed"], check["is_count"] = bool(check["passed"]), bool(check["is_count"])
+    run["results"] = _select(db, "select * from results where run_id = :run_id order by position", where)
+    for result in run["results"]:
+        result["flags"] = json.loads(result["flags"])
     run["fits"] = [{**f, "parameters": json.loads(f["parameters"]), "se": json.loads(f["se"]),
                     "converged": bool(f["converged"]), "plot": json.loads(f["plot"])}
                    for f in _select(db, "select * from fits where run_id = :run_id order by rowid", where)]
