@@ -22,16 +22,14 @@ def write_after_commit(db: Database, out: Path, stem: str, fmt: str, content: by
     `stem-2.fmt`, `stem-3.fmt` ... (a re-issue of an unchanged record is the same revision): the first name no
     file has, no certificate of this database recorded (committed, perhaps not yet renamed) and no partial file
     claims; an existing file is never overwritten. Call under the write lock (inside store.transaction())."""
-    path, n = (out / f"{stem}.{fmt}").resolve(), 1
+    folder, n = out.resolve(), 1
+    path = _named(folder, f"{stem}.{fmt}")
     while _taken(db, path):
         n += 1
-        path = (out / f"{stem}-{n}.{fmt}").resolve()
+        path = _named(folder, f"{stem}-{n}.{fmt}")
     partial = path.with_name(f".{path.name}.{os.getpid()}{PARTIAL}")
     try:
-        with open(partial, "xb") as handle:
-            handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
+        _write_new(partial, content)
     except OSError as exc:
         if not isinstance(exc, FileExistsError):
             partial.unlink(missing_ok=True)
@@ -45,6 +43,26 @@ def write_after_commit(db: Database, out: Path, stem: str, fmt: str, content: by
 
     store.after_commit(db, lambda: publish(partial, path), undo=undo)
     return path
+
+
+def _named(folder: Path, name: str) -> Path:
+    """The resolved path of `name` in a resolved folder: the folder's path with the name, unless the name is a
+    symbolic link (then where it leads, as Path.resolve says)."""
+    path = folder / name
+    return path.resolve() if path.is_symlink() else path
+
+
+def _write_new(path: Path, content: bytes) -> None:
+    """Create the file (never one that exists), write `content` and fsync it: the four system calls it takes
+    (open, write, fsync, close), without a buffered file object's stat, terminal check and seek."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+    try:
+        view = memoryview(content)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _taken(db: Database, path: Path) -> bool:

@@ -338,8 +338,8 @@ def _path(db: Database) -> str:
 
 def database_id(db: Database) -> str:
     """This database's random id (made by m006), which certificate file names carry."""
-    row = db.execute("select database_id from chain_head where id = 1").fetchone() if db["chain_head"].exists() \
-        else None
+    row = db.conn.execute("select database_id from chain_head where id = 1").fetchone() \
+        if _has_table(db, "chain_head") else None
     if row is None:
         raise UserError("the database has lost its chain head (table chain_head): it was edited outside assayrun; "
                         "run `assayrun doctor`, and restore it from a backup", file=_path(db))
@@ -545,8 +545,8 @@ def chain_head(db: Database) -> dict | None:
     `rows`, which is also the last row's `position`, and that row's `sha256`. The one notion of head: certificates
     print it, `audit export --head` gives it, verify checks the log against it. None when the table or its row is
     gone (or before m006)."""
-    row = db.execute("select audit_rows, audit_sha256 from chain_head where id = 1").fetchone() \
-        if db["chain_head"].exists() else None
+    row = db.conn.execute("select audit_rows, audit_sha256 from chain_head where id = 1").fetchone() \
+        if _has_table(db, "chain_head") else None
     return {"rows": row[0], "position": row[0], "sha256": row[1]} if row else None
 
 
@@ -554,10 +554,25 @@ _JSON_COLUMNS = ("parameters", "software", "metrics", "details", "samples", "ski
                  "overridden", "assay_plugin", "protocol_modified")
 
 
+def _has_table(db: Database, name: str) -> bool:
+    """Whether the database has a table (or view) of this name: what `db[name].exists()` says, in one query."""
+    return db.conn.execute("select 1 from sqlite_master where name = ? and type in ('table', 'view')",
+                           [name]).fetchone() is not None
+
+
+def _select(db: Database, sql: str, params: list | dict = ()) -> list[dict]:
+    """The rows of one SELECT as dicts (column name -> value, no column named twice), read straight from the
+    connection: without the savepoint sqlite-utils' query() puts around every statement, which only serves to
+    undo a statement that turns out to return no rows."""
+    cursor = db.conn.execute(sql, params)
+    keys = [column[0] for column in cursor.description]
+    return [dict(zip(keys, row)) for row in cursor]
+
+
 def get_run(db: Database, run_id: int) -> dict:
     """A stored run with its inputs (without content), checks, results, fits and state; UserError if unknown."""
     try:
-        run = next(db.query("select * from runs where id = ?", [run_id]), None)
+        run = next(iter(_select(db, "select * from runs where id = ?", [run_id])), None)
     except sqlite3.Error:
         run = None
     if run is None:
@@ -567,16 +582,18 @@ def get_run(db: Database, run_id: int) -> dict:
     run["valid"] = bool(run["valid"])
     run["protocol_toml"] = protocol_text(db, run)
     where = {"run_id": run_id}
-    run["inputs"] = [{**f, "kind": f["kind"] or "export"} for f in db.query(
-        "select name, path, sha256, size, format, kind from input_files where run_id = :run_id order by position",
+    run["inputs"] = [{**f, "kind": f["kind"] or "export"} for f in _select(
+        db, "select name, path, sha256, size, format, kind from input_files where run_id = :run_id order by position",
         where)]
-    run["checks"] = [{**c, "passed": bool(c["passed"]), "is_count": bool(c["is_count"])} for c in
-                     db.query("select * from checks where run_id = :run_id order by position", where)]
-    run["results"] = [{**r, "flags": json.loads(r["flags"])} for r in
-                      db.query("select * from results where run_id = :run_id order by position", where)]
+    run["checks"] = _select(db, "select * from checks where run_id = :run_id order by position", where)
+    for check in run["checks"]:  # each row its own dict: its values decoded in place
+        check["passed"], check["is_count"] = bool(check["passed"]), bool(check["is_count"])
+    run["results"] = _select(db, "select * from results where run_id = :run_id order by position", where)
+    for result in run["results"]:
+        result["flags"] = json.loads(result["flags"])
     run["fits"] = [{**f, "parameters": json.loads(f["parameters"]), "se": json.loads(f["se"]),
                     "converged": bool(f["converged"]), "plot": json.loads(f["plot"])}
-                   for f in db.query("select * from fits where run_id = :run_id order by rowid", where)]
+                   for f in _select(db, "select * from fits where run_id = :run_id order by rowid", where)]
     run.update(run_states(db, [run_id])[run_id])
     return run
 
@@ -612,13 +629,17 @@ def run_ids(db: Database) -> list[int]:
 
 def endpoint_wells(db: Database, run_id: int) -> list[dict]:
     """A run's endpoint well rows (no kinetic time points), as stored."""
-    return list(db.query("select * from wells where run_id = ? and time_s is null order by rowid", [run_id]))
+    return _select(db, "select * from wells where run_id = ? and time_s is null order by rowid", [run_id])
 
 
 def input_contents(db: Database, run_id: int, kind: str | None = None) -> list[dict]:
     """A run's input rows with their stored bytes, optionally of one kind (export rows have kind NULL before m005)."""
-    rows = db.query("select * from input_files where run_id = ? order by position", [run_id])
-    return [{**r, "kind": r["kind"] or "export"} for r in rows if kind is None or (r["kind"] or "export") == kind]
+    if kind is None:
+        rows = _select(db, "select * from input_files where run_id = ? order by position", [run_id])
+    else:  # only that kind's bytes are read
+        rows = _select(db, "select * from input_files where run_id = ? and coalesce(nullif(kind, ''), 'export') = ? "
+                           "order by position", [run_id, kind])
+    return [{**r, "kind": r["kind"] or "export"} for r in rows]
 
 
 def run_has_input(db: Database, run_id: int, sha256: str) -> bool:
@@ -628,7 +649,7 @@ def run_has_input(db: Database, run_id: int, sha256: str) -> bool:
 
 def signatures(db: Database, run_id: int) -> dict[str, dict]:
     """Role -> signature row for a run."""
-    return {row["role"]: row for row in db.query("select * from signatures where run_id = ? order by id", [run_id])}
+    return {row["role"]: row for row in _select(db, "select * from signatures where run_id = ? order by id", [run_id])}
 
 
 def certificate_sha256(db: Database, path: Path) -> str | None:
@@ -645,9 +666,9 @@ def run_states(db: Database, ids: list[int]) -> dict[int, dict]:
     """Run id -> its state now: superseded_by, reviewed and approved ({by, at, mode} or None), state."""
     marks = ",".join("?" * len(ids))
     states = {i: {"superseded_by": None, "reviewed": None, "approved": None} for i in ids}
-    for row in db.query(f"select id, supersedes from runs where supersedes in ({marks}) order by id", ids):
+    for row in _select(db, f"select id, supersedes from runs where supersedes in ({marks}) order by id", ids):
         states[row["supersedes"]]["superseded_by"] = states[row["supersedes"]]["superseded_by"] or row["id"]
-    for row in db.query(f"select * from signatures where run_id in ({marks}) order by id", ids):
+    for row in _select(db, f"select * from signatures where run_id in ({marks}) order by id", ids):
         states[row["run_id"]][row["role"]] = {"by": row["signer"], "at": row["signed_at"],
                                               "mode": row["mode"] or "unauthenticated"}
     for state in states.values():
