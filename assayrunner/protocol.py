@@ -268,8 +268,8 @@ def _declared_id(path: Path) -> str | None:
     except (OSError, UnicodeDecodeError):
         return None
     for line in text.splitlines():
-        if line.lstrip().startswith("["):
-            break  # past the top-level keys
+        if line.lstrip().startswith("[") or '"""' in line or "'''" in line:
+            break  # past the top-level keys, or a multi-line string (a line in it may look like an id)
         match = _ID_LINE.match(line.strip())
         if match:
             return match.group(1) if match.group(1) is not None else match.group(2)
@@ -282,9 +282,13 @@ def _declared_id(path: Path) -> str | None:
 def modified_from(protocol: Protocol, extra: list[Path] = ()) -> dict | None:
     """{'id', 'version', 'changed': [key paths]} when a shipped protocol has this id and version but other
     bytes (a protocol is what its hash says); None for a shipped protocol or one with its own id/version."""
-    for file in shipped_files(extra):
+    files = shipped_files(extra)
+    ids = {path: pid for pid, path in _index(tuple(_state(f) for f in files))}
+    for file in files:
         if protocol.path is not None and file.resolve() == Path(protocol.path).resolve():
             return None
+        if ids.get(file, protocol.id) not in (protocol.id, None):
+            continue  # its id line names another protocol: parsing it could not match
         shipped = load_file(file)
         if (shipped.id, shipped.version) == (protocol.id, protocol.version) and shipped.sha256 != protocol.sha256:
             changed = changed_keys(tomllib.loads(shipped.text), tomllib.loads(protocol.text))

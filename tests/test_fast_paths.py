@@ -2,6 +2,8 @@
 protocols found by id from an index, one Jinja environment per template set."""
 
 import sqlite3
+import tomllib
+from pathlib import Path
 
 import pytest
 
@@ -92,6 +94,54 @@ def test_index_finds_ids_however_written_and_skips_files_it_does_not_need(tmp_pa
         find("half-written", extra)
     with pytest.raises(UserError, match="unknown protocol 'nope'; shipped protocols: .*lab-ita-1b.*ncl-ita-1"):
         find("nope", extra)
+
+
+def _title_first(text, hidden_id):
+    """The protocol with a multi-line title before its id, holding a line that reads like an id line."""
+    title = next(line for line in text.splitlines() if line.startswith("title = "))
+    return text.replace(title + "\n", "").replace("\nid = ", f'\ntitle = """\nid = "{hidden_id}"\n"""\nid = ', 1)
+
+
+def test_index_parses_a_file_whose_id_line_may_be_inside_a_multiline_string(tmp_path):
+    hidden = tmp_path / "hidden.toml"
+    hidden.write_text(_title_first(ITA1.read_text().replace('id = "ncl-ita-1"', 'id = "real-id"'), "not-this-one"))
+    assert protocol_index([hidden]) == {"real-id": hidden}
+
+
+def _modified_from_parsing_all(protocol, extra):
+    """modified_from as it was: every shipped file parsed in order until the protocol's own file."""
+    from assayrunner.protocol import changed_keys, load_file, shipped_files
+
+    for file in shipped_files(extra):
+        if protocol.path is not None and file.resolve() == Path(protocol.path).resolve():
+            return None
+        shipped = load_file(file)
+        if (shipped.id, shipped.version) == (protocol.id, protocol.version) and shipped.sha256 != protocol.sha256:
+            changed = changed_keys(tomllib.loads(shipped.text), tomllib.loads(protocol.text))
+            return {"id": shipped.id, "version": shipped.version, "sha256": shipped.sha256,
+                    "changed": changed or ["comments or formatting only"]}
+    return None
+
+
+def test_modified_from_skips_only_files_declaring_another_id(tmp_path):
+    """The same answer as parsing every shipped file, for shipped, edited, renamed and hidden-id protocols."""
+    from assayrunner.protocol import load_file, modified_from, shipped_files
+
+    text = ITA1.read_text()
+    variants = {"edited": text.replace("flag_cv_percent", "flag_cv_percent ", 1) + "\n# ours\n",
+                "renamed": text.replace('id = "ncl-ita-1"', 'id = "lab-ita-1"'),
+                "hidden": _title_first(text, "ncl-ita-1") + "# ours\n",
+                "hidden-other": _title_first(text.replace('id = "ncl-ita-1"', 'id = "lab-ita-2"'), "other"),
+                "copy-other": text.replace('id = "ncl-ita-1"', 'id = "lab-ita-2"') + "# ours\n",
+                "quoted": text.replace('id = "ncl-ita-1"', '"id" = "ncl-ita-1"')}
+    extra = []
+    for name, body in variants.items():
+        extra.append(tmp_path / f"{name}.toml")
+        extra[-1].write_text(body)
+    for extra_files in ([], extra[1:], extra):
+        for file in [*shipped_files(), *extra]:
+            protocol = load_file(file)
+            assert modified_from(protocol, extra_files) == _modified_from_parsing_all(protocol, extra_files), file
 
 
 def test_index_follows_an_edited_file(tmp_path):
