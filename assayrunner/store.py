@@ -12,6 +12,7 @@ import secrets
 import sqlite3
 import sys
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -214,12 +215,37 @@ def applied_migrations(db: Database) -> list[str]:
     return [row["name"] for row in db.query("select name from _migrations order by applied_at, name")]
 
 
+class _Connection(sqlite3.Connection):
+    """sqlite3's connection, weakly referable: the store knows which of its connections are still open."""
+
+
+_connections: weakref.WeakSet[_Connection] = weakref.WeakSet()
+
+
+def _connect(*args, **kwargs) -> _Connection:
+    conn = sqlite3.connect(*args, factory=_Connection, **kwargs)
+    _connections.add(conn)
+    return conn
+
+
+def any_open() -> bool:
+    """Whether a connection of open_db or open_read_only is still open (closing it checkpoints the WAL)."""
+    for conn in list(_connections):
+        try:
+            conn.total_changes
+        except sqlite3.ProgrammingError:  # closed
+            continue
+        return True
+    return False
+
+
 def open_db(path: Path) -> Database:
     """Open (creating if needed) and migrate the database; WAL and a busy timeout for concurrent writers.
     A database on a network file system is refused."""
     filesystems.refuse_network_filesystem(path)
     try:
-        db = Database(path, execute_plugins=False)  # sqlite-utils plugins have no say in our records
+        # what Database(path) connects with; sqlite-utils plugins have no say in our records
+        db = Database(_connect(str(path)), execute_plugins=False)
         db.execute(f"PRAGMA busy_timeout = {_BUSY_MS}")
         _retry_locked(db, lambda: db.enable_wal(), path)
         migrate(db)
@@ -233,7 +259,7 @@ def open_db(path: Path) -> Database:
 
 def open_read_only(path: Path) -> Database:
     """The database as it is, for looking only: no migration, no write (sqlite3.Error if it cannot be opened)."""
-    conn = sqlite3.connect(Path(path).resolve().as_uri() + "?mode=ro", uri=True)
+    conn = _connect(Path(path).resolve().as_uri() + "?mode=ro", uri=True)
     conn.execute(f"PRAGMA busy_timeout = {_BUSY_MS}")
     conn.execute("select count(*) from sqlite_master").fetchone()  # fails here for a file that is no database
     return Database(conn)
