@@ -1,5 +1,5 @@
 """`python -m assayrunner` is `assayrun`."""
 
-from .cli import main
+from .cli import run
 
-main()
+run()

@@ -588,6 +588,42 @@ def main() -> None:
     app()
 
 
+def run() -> None:
+    """The `assayrun` program (and `python -m assayrunner`): main(), then the process ends without the
+    interpreter's teardown (freeing every module and object costs a run ~0.1 s of CPU) when nothing is left
+    for it: see _exit_now."""
+    try:
+        main()
+    except SystemExit as exc:
+        if exc.code is None or isinstance(exc.code, int):
+            _exit_now(exc.code or 0)
+        raise
+    _exit_now(0)
+
+
+def _exit_now(code: int) -> None:
+    """End the process with this code at once: the output flushed and the atexit handlers run first. Returns
+    (leaving the usual exit to the caller) while a database is open (closing it checkpoints the WAL), another
+    thread runs, or the output cannot be flushed."""
+    import atexit
+
+    threading, store = sys.modules.get("threading"), sys.modules.get("assayrunner.store")
+    if (threading and threading.active_count() > 1) or (store and store.any_open()):
+        return
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except Exception:  # e.g. the reader of our output went away: the usual exit reports it
+        return
+    atexit._run_exitfuncs()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except Exception:
+        os._exit(120)  # what the interpreter exits with when it cannot flush its output
+    os._exit(code)
+
+
 def _register_record_commands() -> None:
     from . import cli_records
 

@@ -1,6 +1,7 @@
 """Start-up: `--version` alone, and what `--help` imports (the timings are in bench/, not here)."""
 
 import os
+import re
 import subprocess
 import sys
 
@@ -57,3 +58,64 @@ def test_a_run_does_not_import_pandas(tmp_path):
     env = {**os.environ, "ASSAYRUN_LOAD_PLUGINS": ""}  # the built-in plugins only
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path, env=env)
     assert out.stdout.split() == ["True", "False", "False"]
+
+
+def _outcome(args, cwd, fast: bool):
+    """Exit code, output and the files left, through run() (`python -m assayrunner`) or through main() with the
+    interpreter's usual exit."""
+    usual = ("import runpy\nfrom assayrunner import cli\ncli.run = cli.main\n"
+             "runpy.run_module('assayrunner', run_name='__main__', alter_sys=True)")
+    code = [sys.executable, "-m", "assayrunner", *args] if fast else [sys.executable, "-c", usual, *args]
+    run = subprocess.run(code, capture_output=True, text=True, cwd=cwd)
+    return run.returncode, run.stdout.replace(str(cwd), "CWD"), run.stderr, sorted(p.name for p in cwd.iterdir())
+
+
+def test_run_exits_as_the_usual_exit_would(tmp_path):
+    """run() ends the process without the interpreter's teardown: same exit codes, output and files (no WAL
+    left beside the database) as main() followed by the usual exit, for successes, errors and a batch."""
+    plate = REPO / "examples" / "hemolysis" / "plate.csv"
+    cases = [["--version"], ["--help"], [], ["execute", "nope", str(plate)],
+             ["execute", "hemolysis", str(plate), "--json", "--no-certificate"],
+             ["execute", "hemolysis", str(plate), str(plate), "-j", "1", "--json"],
+             ["runs"], ["runs", "--json"], ["verify"]]
+    for k, args in enumerate(cases):
+        got = {}
+        for fast in (True, False):
+            cwd = tmp_path / f"{k}-{fast}"
+            cwd.mkdir()
+            if args[:1] in (["runs"], ["verify"]):
+                assert _outcome(["execute", "hemolysis", str(plate)], cwd, fast)[0] == 0
+            got[fast] = _outcome(args, cwd, fast)
+        assert _masked(got[True]) == _masked(got[False]), args
+
+
+def _masked(outcome):
+    """Without what differs between any two runs: the times, the digests (any long hex), the
+    database's id."""
+    code, out, err, files = outcome
+    for pattern, replacement in ((r"\d{4}-\d\d-\d\dT[\d:+]+", "T"), (r"[0-9a-f]{16,}", "?"),
+                                 (r'"seconds": [\d.]+', '"seconds": ?'),
+                                 (r"(run-\d+-[\w-]+)-[0-9a-f]{8}\.html", r"\1.html")):
+        out = re.sub(pattern, replacement, out)
+    return code, out, err, files
+
+
+def test_exit_now_waits_for_an_open_database(tmp_path, monkeypatch):
+    """With a database still open (closing it checkpoints the WAL) _exit_now leaves the exit to the usual
+    path; once it is closed it runs the atexit handlers and ends the process with the code."""
+    from assayrunner import cli, store
+
+    ended = []
+    monkeypatch.setattr(cli.os, "_exit", lambda code: ended.append(code))
+    monkeypatch.setattr("atexit._run_exitfuncs", lambda: ended.append("atexit"))
+    db = store.open_db(tmp_path / "x.db")
+    cli._exit_now(3)
+    assert ended == [] and store.any_open()
+    db.close()
+    read_only = store.open_read_only(tmp_path / "x.db")
+    cli._exit_now(3)
+    assert ended == []
+    read_only.close()
+    assert not store.any_open()
+    cli._exit_now(3)
+    assert ended == ["atexit", 3]
