@@ -103,8 +103,11 @@ def _masked(outcome):
 def test_exit_now_waits_for_an_open_database(tmp_path, monkeypatch):
     """With a database still open (closing it checkpoints the WAL) _exit_now leaves the exit to the usual
     path; once it is closed it runs the atexit handlers and ends the process with the code."""
+    import weakref
+
     from assayrunner import cli, store
 
+    monkeypatch.setattr(store, "_connections", weakref.WeakSet())  # not the other tests' databases
     ended = []
     monkeypatch.setattr(cli.os, "_exit", lambda code: ended.append(code))
     monkeypatch.setattr("atexit._run_exitfuncs", lambda: ended.append("atexit"))
