@@ -18,7 +18,7 @@ from .criteria import Check, MissingMetric, Prepared, TooFewItems, evaluate
 from .errors import PluginError, UserError
 from .layout import Layout
 from .plate import Plate, Read, parse_well, well_name
-from .config import load_config_file
+from .config import Limits, limits as current_limits, load_config_file
 from .parameters import override_parameters, validated_parameters
 from .protocol import Protocol, ReadSpec, modified_from
 from .reading import InputFile, read_input, select_plate
@@ -120,6 +120,11 @@ class Setup:
         return lab_settings()
 
     @cached_property
+    def limits(self) -> Limits:
+        """The [limits] on reading every file of the command, looked up at its first run."""
+        return current_limits()
+
+    @cached_property
     def os_user(self) -> str:
         return _os_user()
 
@@ -155,7 +160,7 @@ def compute(setup: Setup, files: Sequence[Path], *, samples: Path | None = None,
     operator = setup.os_user if operator is None else _operator(operator)
     _check_file_count(proto, files)
     loaded = plugins.load()
-    inputs = [read_input(Path(f), loaded.readers, format) for f in files]
+    inputs = [read_input(Path(f), loaded.readers, format, setup.limits) for f in files]
     plates = _series_plates(inputs, doses, plate) if proto.plate_series else \
         [(select_plate(inputs, plate), inputs[0], PlateDose(), None)]
     if setup.layout_from_export:  # the run's layout is the one the reader software was given (the first plate's)

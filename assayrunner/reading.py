@@ -20,6 +20,7 @@ import numpy as np
 
 from . import bounds
 from .cells import is_value
+from .config import Limits
 from .errors import FormatMismatch, PluginError, UserError
 from .plate import Plate, well_name
 from .reads import describe_area, unique_labels
@@ -62,9 +63,11 @@ def candidates(source: Source, readers: dict[str, Reader]) -> list[tuple[float, 
     return sorted(scored, key=lambda pair: -pair[0])
 
 
-def read_input(path: Path, readers: dict[str, Reader], forced: str | None = None) -> InputFile:
-    """Read one export into plates, with the SHA-256 of its bytes, within the [limits] of size and time."""
-    limits = bounds.current_limits()
+def read_input(path: Path, readers: dict[str, Reader], forced: str | None = None,
+               limits: Limits | None = None) -> InputFile:
+    """Read one export into plates, with the SHA-256 of its bytes, within the [limits] of size and time
+    (`limits`: the ones a command looked up for all its files; looked up here when not given)."""
+    limits = limits or bounds.current_limits()
     with bounds.deadline(path, limits):
         return _read_input(path, readers, forced, limits)
 
