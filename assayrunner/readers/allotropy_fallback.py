@@ -33,6 +33,7 @@ _VALUE_KEYS = ("absorbance", "fluorescence", "luminescence")
 _SIGNS = ("Gen5", "##BLOCKS", "SoftMax", "Raw Data", "Plate information", "EnVision", "Kaleido", "Magellan",
           "Well positions", "SkanIt", "Methodical Mind", "Discovery Workbench", "MSD", "SMART Control", "Lunatic",
           "Stunner", "Mabtech", "ImmunoSpot")
+_SIGN = re.compile("|".join(map(re.escape, _SIGNS)))
 _GRID_ROW = re.compile(r"^[\"']?A[\"']?[,;\t] *[-+]?\d", re.MULTILINE)
 _WELL = re.compile(r"\b[A-P]0?(?:[1-9]|1\d|2[0-4])\b")
 
@@ -59,7 +60,7 @@ def sniff_allotropy(source: Source) -> float:
         text = "\n".join(source.head_lines(400))
     else:
         return 0.0
-    if any(sign in text for sign in _SIGNS) or _GRID_ROW.search(text) or len(_WELL.findall(text)) >= 24:
+    if _GRID_ROW.search(text) or _SIGN.search(text) or len(_WELL.findall(text)) >= 24:  # cheapest first
         return 0.2
     return 0.0
 
