@@ -16,8 +16,6 @@ import signal
 import stat
 import threading
 import zipfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from .config import Limits, limits as current_limits
@@ -229,26 +227,34 @@ class _Expired(BaseException):
     """Raised by the alarm: a BaseException, so no reader's `except Exception` can swallow it."""
 
 
-@contextmanager
-def deadline(path: Path, limits: Limits | None = None) -> Iterator[None]:
+def _expire(signum, frame):
+    raise _Expired()
+
+
+class deadline:
     """Interrupt the read of `path` after max_read_seconds with a UserError (SIGALRM, so only in the main
     thread of a process; elsewhere the size and structure limits bound the work). Python code stops at
-    once, a library call when it returns to Python."""
-    seconds = (limits or current_limits()).max_read_seconds
-    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
-        yield
-        return
+    once, a library call when it returns to Python. A context manager; the SIGALRM handler before it is put
+    back on leaving."""
 
-    def expire(signum, frame):
-        raise _Expired()
+    def __init__(self, path: Path, limits: Limits | None = None) -> None:
+        self.path = path
+        self.seconds = (limits or current_limits()).max_read_seconds
+        self.armed = False
+        self.previous = None
 
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    except _Expired:
-        raise UserError(f"reading took longer than {seconds:g} s ([limits] max_read_seconds in assayrun.toml, or "
-                        "ASSAYRUN_LIMITS_MAX_READ_SECONDS); check the export, or raise the limit", file=path) from None
-    finally:
+    def __enter__(self) -> None:
+        if threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer"):
+            self.previous = signal.signal(signal.SIGALRM, _expire)
+            self.armed = True
+            signal.setitimer(signal.ITIMER_REAL, self.seconds)
+
+    def __exit__(self, kind, exc, trace) -> None:
+        if not self.armed:
+            return
         signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+        signal.signal(signal.SIGALRM, self.previous)
+        if kind is _Expired:
+            raise UserError(f"reading took longer than {self.seconds:g} s ([limits] max_read_seconds in "
+                            "assayrun.toml, or ASSAYRUN_LIMITS_MAX_READ_SECONDS); check the export, or raise the "
+                            "limit", file=self.path) from None
