@@ -19,12 +19,16 @@ from .plate import PLATE_SHAPES, Read, smallest_shape, well_name
 def endpoint(label: str, cells: dict[tuple[int, int], object], shape: tuple[int, int], decimal_comma: bool,
              kind: str = "endpoint", **fields) -> Read:
     """A read with one value per well from {(row, column): cell}; markers become flags."""
-    read = Read(label, np.full(shape, np.nan), kind, **fields)
+    grid = np.full(shape, np.nan)  # C-contiguous: grid.ravel() is a view of it
+    read = Read(label, grid, kind, **fields)
     places = [p for p in cells if p[0] < shape[0] and p[1] < shape[1]]
     values, flags = C.to_array([cells[p] for p in places], decimal_comma)
-    if places:
+    flat = [r * shape[1] + c for r, c in places if r >= 0 <= c]
+    if len(flat) == len(places):  # flat positions: fewer steps than indexing by a pair of tuples
+        grid.ravel()[flat] = values
+    else:  # a negative place counts from the plate's end, as numpy indexes
         rows, columns = zip(*places)
-        read.values[rows, columns] = values
+        grid[rows, columns] = values
     for k, (flag, raw) in flags.items():
         well = well_name(*places[k])
         read.flags[well], read.texts[well] = flag, raw

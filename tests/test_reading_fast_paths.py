@@ -2,6 +2,7 @@
 
 import random
 
+import numpy as np
 import pytest
 
 from assayrunner import cells as C
@@ -139,3 +140,33 @@ def test_grid_coverage_is_the_coverage_of_its_wells():
                       letters=rnd.sample(range(34), rnd.randint(1, 10)))
         shape = (rnd.randint(1, 32), rnd.randint(1, 48))
         assert (grid.coverage(shape) == R.coverage(shape, grid.wells)).all()
+
+
+def _endpoint_by_pairs(cells, shape, decimal_comma):
+    """R.endpoint's values as indexing by a pair of tuples gives them (the general path)."""
+    values = np.full(shape, np.nan)
+    places = [p for p in cells if p[0] < shape[0] and p[1] < shape[1]]
+    numbers, _ = C.to_array([cells[p] for p in places], decimal_comma)
+    if places:
+        rows, columns = zip(*places)
+        values[rows, columns] = numbers
+    return values
+
+
+@pytest.mark.parametrize("shape", [(8, 12), (16, 24), (2, 3), (1, 1), (32, 48)])
+def test_endpoint_by_flat_positions_as_by_pairs(shape):
+    rnd = random.Random(shape[0] * 100 + shape[1])
+    for trial in range(60):
+        places = {(rnd.randrange(-2 if trial % 5 == 0 else 0, shape[0] + 2),
+                   rnd.randrange(-2 if trial % 7 == 0 else 0, shape[1] + 2)) for _ in range(rnd.randrange(0, 120))}
+        cells = {p: rnd.choice(CELLS + ["0.25", "3", "-0.125", "1,5"]) for p in places}
+        comma = trial % 3 == 0
+        try:
+            expected = _endpoint_by_pairs(cells, shape, comma)
+        except IndexError:  # a place before the plate's start by more than its size
+            with pytest.raises(IndexError):
+                R.endpoint("Read 1", cells, shape, comma)
+            continue
+        read = R.endpoint("Read 1", cells, shape, comma)
+        np.testing.assert_array_equal(read.values, expected)
+        assert read.values.shape == shape
