@@ -35,12 +35,14 @@ def _row_label(cell: object) -> int | None:
     return row_index(label) if label in _ROW_LETTERS else None
 
 
+#: The texts of a column number 1..48 (one or two ASCII digits, maybe '.0' after them) and the number.
+_COLUMN_TEXTS = {f"{text}{end}": n for n in range(1, 49) for text in {str(n), f"{n:02d}"} for end in ("", ".0")}
+
+
 def _column_number(cell: object) -> int | None:
     """The column number a header cell holds (1, '01', 1.0), else None."""
     if isinstance(cell, str):  # first: a text export's every cell
-        s = cell.strip()
-        n = C.whole_number(s.removesuffix(".0"), 2)
-        return n if n is not None and 1 <= n <= 48 else None
+        return _COLUMN_TEXTS.get(cell.strip())
     if isinstance(cell, bool):
         return None
     if isinstance(cell, (int, float)):

@@ -170,3 +170,16 @@ def test_endpoint_by_flat_positions_as_by_pairs(shape):
         read = R.endpoint("Read 1", cells, shape, comma)
         np.testing.assert_array_equal(read.values, expected)
         assert read.values.shape == shape
+
+
+def _column_number_by_parsing(text: str):
+    n = C.whole_number(text.strip().removesuffix(".0"), 2)
+    return n if n is not None and 1 <= n <= 48 else None
+
+
+def test_column_numbers_looked_up_as_parsed():
+    texts = [str(cell) for cell in CELLS] + [f"{pad}{n}{end}{space}" for n in range(-2, 120) for pad in ("", "0", "00")
+                                              for end in ("", ".0", ".00", ".", "0") for space in ("", " ", "\t")]
+    texts += ["\u0661", "\u00b2", "1\u0661", "+1", "-1", "1e1", "0", "00", ".0", "1.0.0", " 12 ", "\u00a012"]
+    for text in texts:
+        assert T._column_number(text) == _column_number_by_parsing(text), repr(text)
