@@ -21,18 +21,15 @@ from itertools import compress, islice, repeat
 import numpy as np
 
 from . import cells as C
-from .plate import PLATE_SHAPES, find_well, row_index
+from .plate import PLATE_SHAPES, find_well, row_label
 from .source import Sheet, trim_row
 
-_ROW_LETTERS = {chr(65 + k) for k in range(26)} | {"A" + chr(65 + k) for k in range(6)}
+_ROW_INDEX = {row_label(k): k for k in range(32)}  # 'A' -> 0 ... 'Z' -> 25, 'AA' -> 26 ... 'AF' -> 31
 
 
 def _row_label(cell: object) -> int | None:
     """The plate row a row-label cell names ('A' -> 0, 'AF' -> 31), else None."""
-    if not isinstance(cell, str):
-        return None
-    label = cell.strip().upper()
-    return row_index(label) if label in _ROW_LETTERS else None
+    return _ROW_INDEX.get(cell.strip().upper()) if isinstance(cell, str) else None
 
 
 #: The texts of a column number 1..48 (one or two ASCII digits, maybe '.0' after them) and the number.

@@ -8,7 +8,7 @@ import pytest
 from assayrunner import cells as C
 from assayrunner import reads as R
 from assayrunner import tables as T
-from assayrunner.plate import find_well, parse_well
+from assayrunner.plate import find_well, parse_well, row_index
 from assayrunner.source import _ODD_CHARS, Sheet, Source
 from conftest import DATA
 
@@ -183,3 +183,12 @@ def test_column_numbers_looked_up_as_parsed():
     texts += ["\u0661", "\u00b2", "1\u0661", "+1", "-1", "1e1", "0", "00", ".0", "1.0.0", " 12 ", "\u00a012"]
     for text in texts:
         assert T._column_number(text) == _column_number_by_parsing(text), repr(text)
+
+
+def test_row_labels_looked_up_as_parsed():
+    letters = {chr(65 + k) for k in range(26)} | {"A" + chr(65 + k) for k in range(6)}
+    texts = [c for c in CELLS if isinstance(c, str)] + [f"{s}{x}{s}" for x in [*letters, "AG", "ZZ", "a", "af", "Ag",
+                                                                                  "AAA", "", "1"] for s in ("", " ")]
+    for cell in texts + [None, 1, 0.5]:
+        expected = row_index(cell.strip().upper()) if isinstance(cell, str) and cell.strip().upper() in letters else None
+        assert T._row_label(cell) == expected, repr(cell)
