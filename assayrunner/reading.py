@@ -219,8 +219,7 @@ OVERFLOW = float(np.sqrt(np.finfo(np.float64).max))
 
 def _flag_overflow(read) -> None:
     """Infinite or overflowing values (1e400, 'inf', 1e308) become NaN wells flagged 'overflow', never numbers."""
-    with np.errstate(invalid="ignore"):
-        bad = ~np.isnan(read.values) & ~(np.abs(read.values) < OVERFLOW)
+    bad = np.abs(read.values) >= OVERFLOW  # NaN compares False: only infinite or overflowing values
     if not bad.any():
         return
     for index in np.argwhere(bad):

@@ -1,6 +1,7 @@
 """The reading fast paths decide as the general code does: each is compared with it on varied inputs."""
 
 import random
+import warnings
 
 import numpy as np
 import pytest
@@ -192,3 +193,21 @@ def test_row_labels_looked_up_as_parsed():
     for cell in texts + [None, 1, 0.5]:
         expected = row_index(cell.strip().upper()) if isinstance(cell, str) and cell.strip().upper() in letters else None
         assert T._row_label(cell) == expected, repr(cell)
+
+
+def test_overflow_found_as_not_nan_and_not_below():
+    from assayrunner.reading import OVERFLOW, _flag_overflow
+    from assayrunner.plate import Read
+
+    rnd = np.random.default_rng(7)
+    special = np.array([np.nan, np.inf, -np.inf, 1e308, -1e308, OVERFLOW, -OVERFLOW, np.nextafter(OVERFLOW, 0), 0.0])
+    for trial in range(40):
+        shape = (8, 12) if trial % 2 else (4, 6, 3)
+        values = np.where(rnd.random(shape) < 0.3, rnd.choice(special, shape), rnd.normal(0, 1e3, shape))
+        expected = ~np.isnan(values) & ~(np.abs(values) < OVERFLOW)
+        read = Read("r", values.copy(), "kinetic" if len(shape) == 3 else "endpoint")
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            _flag_overflow(read)
+        np.testing.assert_array_equal(np.isnan(read.values), np.isnan(values) | expected)
+        assert sum(f == "overflow" for f in read.flags.values()) == len({tuple(i[:2]) for i in np.argwhere(expected)})
