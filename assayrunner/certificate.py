@@ -258,6 +258,7 @@ def plate_map_rows(grid: dict) -> Markup:
     shaded by its value, with its group, value and flag (an empty cell where a well has no row). Built here,
     not in the template: a map has 96 to 1536 cells, each several lookups and filters in Jinja."""
     cells, numbers = grid["cells"], range(1, grid["columns"] + 1)
+    roles: dict = {}  # a group's name, escaped once per map (a map has a few groups and many wells)
     out = ["  <tr><th></th>", *(f"<th>{n}</th>" for n in numbers), "</tr>\n"]
     for label in grid["row_labels"]:
         out.append(f"  <tr><th>{escape(label)}</th>\n")
@@ -266,11 +267,15 @@ def plate_map_rows(grid: dict) -> Markup:
             if cell is None:
                 out.append('<td class="empty"></td>')
                 continue
-            flag, interference = cell["flag"], cell["interference"]
+            flag, interference, group, value = cell["flag"], cell["interference"], cell["group_name"], cell["value"]
+            role = roles.get(group)
+            if role is None:
+                role = roles[group] = escape(group or "")
+            # a float's text is digits, sign, '.', 'e' or '—': nothing to escape
+            shown = format_number(value, 3) if isinstance(value, float) else escape(format_number(value, 3))
             out.append(f'    <td style="background: rgba(178, 34, 34, {0.08 + 0.6 * cell["shade"]:.2f})" '
                        f'class="{"flagged" if flag else ""}{" interference" if interference else ""}">\n'
-                       f'      <span class="role">{escape(cell["group_name"] or "")}{" ∅" if interference else ""}'
-                       f'</span>{escape(format_number(cell["value"], 3))}')
+                       f'      <span class="role">{role}{" ∅" if interference else ""}</span>{shown}')
             out.append(f'<span class="flag">{escape(flag)}</span></td>\n' if flag else "</td>\n")
         out.append("  </tr>\n")
     return Markup("".join(out))
