@@ -102,12 +102,16 @@ def format_number(value, digits: int = 4) -> str:
         return "—" if value is None else str(value)
     if value == 0:
         return "0"
-    if not math.isfinite(value):
+    if not _isfinite(value):
         return "—"
-    magnitude = math.floor(math.log10(abs(value)))
+    magnitude = _floor(_log10(abs(value)))
     if magnitude >= 6:
         return f"{value:.{digits - 1}e}"
-    return "%.*f" % (max(0, digits - 1 - magnitude), value)
+    places = digits - 1 - magnitude
+    return "%.*f" % (places if places > 0 else 0, value)
+
+
+_isfinite, _floor, _log10 = math.isfinite, math.floor, math.log10  # format_number runs ~200 times a certificate
 
 
 def format_numbers(values, digits: int = 4) -> str:
