@@ -152,7 +152,7 @@ FLAG_LEGEND = {
 
 def flag_legend(results: list[dict], extra: dict | None = None) -> list[tuple[str, str]]:
     """(flag, meaning) for every kind of flag the results carry, in first-seen order."""
-    legend = {**FLAG_LEGEND, **(extra or {})}
+    legend = {**FLAG_LEGEND, **extra} if extra else FLAG_LEGEND
     seen: dict[str, str] = {}
     for flag in dict.fromkeys(flag for r in results for flag in r["flags"]):
         key = _legend_key(flag, legend)
