@@ -102,12 +102,16 @@ def format_number(value, digits: int = 4) -> str:
         return "—" if value is None else str(value)
     if value == 0:
         return "0"
-    if not math.isfinite(value):
+    if not _isfinite(value):
         return "—"
-    magnitude = math.floor(math.log10(abs(value)))
+    magnitude = _floor(_log10(abs(value)))
     if magnitude >= 6:
         return f"{value:.{digits - 1}e}"
-    return "%.*f" % (max(0, digits - 1 - magnitude), value)
+    places = digits - 1 - magnitude
+    return "%.*f" % (places if places > 0 else 0, value)
+
+
+_isfinite, _floor, _log10 = math.isfinite, math.floor, math.log10  # format_number runs ~200 times a certificate
 
 
 def format_numbers(values, digits: int = 4) -> str:
@@ -148,7 +152,7 @@ FLAG_LEGEND = {
 
 def flag_legend(results: list[dict], extra: dict | None = None) -> list[tuple[str, str]]:
     """(flag, meaning) for every kind of flag the results carry, in first-seen order."""
-    legend = {**FLAG_LEGEND, **(extra or {})}
+    legend = {**FLAG_LEGEND, **extra} if extra else FLAG_LEGEND
     seen: dict[str, str] = {}
     for flag in dict.fromkeys(flag for r in results for flag in r["flags"]):
         key = _legend_key(flag, legend)
@@ -258,6 +262,7 @@ def plate_map_rows(grid: dict) -> Markup:
     shaded by its value, with its group, value and flag (an empty cell where a well has no row). Built here,
     not in the template: a map has 96 to 1536 cells, each several lookups and filters in Jinja."""
     cells, numbers = grid["cells"], range(1, grid["columns"] + 1)
+    roles: dict = {}  # a group's name, escaped once per map (a map has a few groups and many wells)
     out = ["  <tr><th></th>", *(f"<th>{n}</th>" for n in numbers), "</tr>\n"]
     for label in grid["row_labels"]:
         out.append(f"  <tr><th>{escape(label)}</th>\n")
@@ -266,11 +271,15 @@ def plate_map_rows(grid: dict) -> Markup:
             if cell is None:
                 out.append('<td class="empty"></td>')
                 continue
-            flag, interference = cell["flag"], cell["interference"]
+            flag, interference, group, value = cell["flag"], cell["interference"], cell["group_name"], cell["value"]
+            role = roles.get(group)
+            if role is None:
+                role = roles[group] = escape(group or "")
+            # a float's text is digits, sign, '.', 'e' or '—': nothing to escape
+            shown = format_number(value, 3) if isinstance(value, float) else escape(format_number(value, 3))
             out.append(f'    <td style="background: rgba(178, 34, 34, {0.08 + 0.6 * cell["shade"]:.2f})" '
                        f'class="{"flagged" if flag else ""}{" interference" if interference else ""}">\n'
-                       f'      <span class="role">{escape(cell["group_name"] or "")}{" ∅" if interference else ""}'
-                       f'</span>{escape(format_number(cell["value"], 3))}')
+                       f'      <span class="role">{role}{" ∅" if interference else ""}</span>{shown}')
             out.append(f'<span class="flag">{escape(flag)}</span></td>\n' if flag else "</td>\n")
         out.append("  </tr>\n")
     return Markup("".join(out))

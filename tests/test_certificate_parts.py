@@ -64,7 +64,7 @@ def _wells(rng: random.Random, shape: tuple[int, int], reads: list[str], plates:
                     if rng.random() < 0.1:
                         continue  # a well without a row: an empty cell
                     value = rng.choice([None, 0.0, -0.0, 1e-9, 12345678.9, float("nan"), rng.uniform(-1, 4),
-                                        rng.uniform(0, 1)])
+                                        rng.uniform(0, 1), 3, -2, np.float64(rng.uniform(0, 2))])
                     row = {"run_id": 1, "read": read, "well": well_name(r, c), "time_s": None, "value": value,
                            "flag": rng.choice(flags), "role": rng.choice(["blank", "sample", None, None]),
                            "group_name": rng.choice(texts)}
