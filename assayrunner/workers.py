@@ -36,33 +36,33 @@ def run(work: Callable[[object], object], items: list, jobs: int, timeout: float
     """
     context = mp.get_context(start_method or ("fork" if sys.platform == "linux" else "spawn"))
     gc.freeze()  # what the workers inherit is never scanned by their collector (nor copied on write for it)
-    queue = deque(enumerate(items))
-    workers = [_Worker(context, work) for _ in range(max(1, min(jobs, len(items))))]
+    queue = deque(range(len(items)))
+    workers = [_Worker(context, work, items) for _ in range(max(1, min(jobs, len(items))))]
     try:
         while True:
             for worker in workers:
                 while len(worker.tasks) < AHEAD and queue:
-                    worker.give(*queue.popleft())
+                    worker.give(queue.popleft())
             busy = [w for w in workers if w.tasks]
             if not busy:
                 return
             deadline = min(w.started + timeout for w in busy)
             waiting = max(0.0, deadline - time.monotonic())
-            if not wait([w.conn for w in busy] + [w.process.sentinel for w in busy],
-                        timeout=waiting if tick is None else min(waiting, tick)) and tick is not None:
+            ready = set(wait([w.conn for w in busy] + [w.process.sentinel for w in busy],
+                             timeout=waiting if tick is None else min(waiting, tick)))
+            if not ready and tick is not None:
                 yield None
             for k, worker in enumerate(workers):
-                while worker.tasks:
-                    done = worker.collect(timeout)
-                    if done is None:
-                        break
-                    if isinstance(done[1], Failure) and not worker.process.is_alive():
-                        queue.extendleft(reversed(worker.tasks))  # its waiting items go to another worker
-                        worker.stop()
-                        workers[k] = _Worker(context, work)
-                        yield done
-                        break
-                    yield done
+                if not worker.tasks:
+                    continue
+                done = worker.collect(timeout, worker.conn in ready, worker.process.sentinel in ready)
+                if done is None:
+                    continue
+                if isinstance(done[1], Failure) and not worker.process.is_alive():
+                    queue.extendleft(reversed(worker.tasks))  # its waiting items go to another worker
+                    worker.stop()
+                    workers[k] = _Worker(context, work, items)
+                yield done
     finally:
         for worker in workers:
             worker.stop()
@@ -74,27 +74,32 @@ AHEAD = 2
 
 
 class _Worker:
-    """One process and the pipe to it; `tasks` are the (index, item) it holds, the first in the works since
-    `started`."""
+    """One process and the pipe to it; `tasks` are the indexes of the items it holds, the first in the works
+    since `started`. The process gets the whole item list when it starts (a forked one shares it, a spawned
+    one receives it once), so a task is sent as its index alone."""
 
-    def __init__(self, context, work: Callable[[object], object]):
+    def __init__(self, context, work: Callable[[object], object], items: list):
         self.conn, child = context.Pipe()
-        self.process = context.Process(target=_serve, args=(child, work), daemon=True)
+        self.process = context.Process(target=_serve, args=(child, work, items), daemon=True)
         self.process.start()
         child.close()
-        self.tasks: deque[tuple[int, object]] = deque()
+        self.tasks: deque[int] = deque()
         self.started = 0.0
 
-    def give(self, index: int, item: object) -> None:
-        self.conn.send((index, item))
+    def give(self, index: int) -> None:
+        try:
+            self.conn.send(index)
+        except OSError:  # the process died (its pipe is closed): the next wait finds it ended
+            pass
         if not self.tasks:
             self.started = time.monotonic()
-        self.tasks.append((index, item))
+        self.tasks.append(index)
 
-    def collect(self, timeout: float) -> tuple[int, object] | None:
-        """(index, reply) when the first task ended (done, died or overran), else None."""
-        index = self.tasks[0][0]
-        if self.conn.poll():
+    def collect(self, timeout: float, readable: bool, ended: bool) -> tuple[int, object] | None:
+        """(index, reply) when the first task ended (done, died or overran), else None. `readable` and `ended`:
+        whether the last wait found the pipe readable and the process's sentinel set."""
+        index = self.tasks[0]
+        if readable:
             try:
                 got, reply = self.conn.recv()
             except (EOFError, OSError):
@@ -102,7 +107,7 @@ class _Worker:
                 got, reply = index, self._died()
             self._next()
             return got, reply
-        if not self.process.is_alive():
+        if ended and not self.process.is_alive():
             self._next()
             return index, self._died()
         if time.monotonic() - self.started > timeout:
@@ -139,19 +144,18 @@ def _how(exitcode: int | None) -> str:
     return f"exit code {exitcode}"
 
 
-def _serve(conn, work: Callable[[object], object]) -> None:
-    """The worker's loop: receive (index, item), send (index, result); None ends it."""
+def _serve(conn, work: Callable[[object], object], items: list) -> None:
+    """The worker's loop: receive an index, send (index, work(items[index])); None ends it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     while True:
         try:
-            task = conn.recv()
+            index = conn.recv()
         except (EOFError, OSError):
             return
-        if task is None:
+        if index is None:
             return
-        index, item = task
         try:
-            reply = work(item)
+            reply = work(items[index])
         except BaseException as exc:  # SystemExit from a plugin too: it fails this item, not the worker
             reply = Failure(3, f"internal error: {format_traceback(exc)}")
         try:
