@@ -77,6 +77,7 @@ class _Resolved:
     sample_slots: dict[str, tuple[str, ...]] | None = None
     cells: tuple[tuple[str, ...], tuple[int, ...], tuple[int, ...]] | None = None
     without: dict[frozenset[str], "Layout"] = field(default_factory=dict)
+    selected: dict[tuple[str | None, bool | None], tuple["Group", ...]] = field(default_factory=dict)
 
 
 #: id(wells list) -> what that list resolves to.
@@ -99,19 +100,18 @@ def _resolved(wells: list[WellGroup]) -> _Resolved:
 
 @dataclass(frozen=True)
 class Group:
-    """A resolved group: its definition, its wells and its index in the protocol's layout list."""
+    """A resolved group: its definition, its wells and its index in the protocol's layout list; its role and name
+    (the spec's label) are plain attributes, read for every well of every plate."""
 
     index: int
     spec: WellGroup
     wells: tuple[str, ...]
+    role: str = field(init=False, compare=False, repr=False)
+    name: str = field(init=False, compare=False, repr=False)
 
-    @property
-    def role(self) -> str:
-        return self.spec.role
-
-    @property
-    def name(self) -> str:
-        return self.spec.label
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "role", self.spec.role)
+        object.__setattr__(self, "name", self.spec.label)
 
     @property
     def nominal(self) -> float | None:
@@ -163,9 +163,15 @@ class Layout(BaseModel):
         return clashes
 
     def groups(self, role: str | None = None, interference: bool | None = None) -> list[Group]:
-        """Resolved groups, optionally only those with a role / interference setting."""
-        return [g for g in _resolved(self.wells).groups
-                if (role is None or g.role == role) and (interference is None or g.spec.interference == interference)]
+        """Resolved groups, optionally only those with a role / interference setting (each selection worked out
+        once per layout)."""
+        resolved = _resolved(self.wells)
+        hit = resolved.selected.get((role, interference))
+        if hit is None:
+            hit = resolved.selected[role, interference] = tuple(
+                g for g in resolved.groups
+                if (role is None or g.role == role) and (interference is None or g.spec.interference == interference))
+        return list(hit)
 
     def sample_slots(self) -> dict[str, tuple[str, ...]]:
         """Sample slot name -> its wells: every group with the name of a sample group, whatever its role (a slot

@@ -260,6 +260,36 @@ def test_layout_sample_slots_and_without_match_their_definitions():
             assert layout.without(drop) is layout.without(drop)
 
 
+def test_layout_group_selections_match_a_filter_of_every_group():
+    """groups(role, interference) is worked out once per layout: the same groups, in order, as filtering the
+    layout's list; each group's role and name are its spec's; a caller changing the list it got changes nothing."""
+    from assayrunner.layout import Layout, WellGroup
+    from assayrunner.plugins import load
+    from assayrunner.protocol import load_file
+
+    mixed = Layout(wells=[WellGroup(wells="A1:A3", role="sample", name="S1"),
+                          WellGroup(wells="B1:B3", role="sample", name="S1", interference=True),
+                          WellGroup(wells="C1", role="blank"), WellGroup(wells="C2", role="blank", interference=True),
+                          WellGroup(wells="D1:D2", role="calibrator", name="cal 1", nominal=1.0),
+                          WellGroup(wells="D3", role="spike", name="S1")])
+    layouts = [mixed] + [load_file(path).layout for path in load().protocol_files]
+    for layout in layouts:
+        specs = list(layout.wells)
+        for group in layout.groups():
+            assert (group.role, group.name) == (group.spec.role, group.spec.name or group.spec.role)
+        roles = {spec.role for spec in specs} | {None, "no such role"}
+        for role in sorted(roles, key=str):
+            for interference in (None, False, True):
+                expected = [k for k, spec in enumerate(specs) if (role is None or spec.role == role)
+                            and (interference is None or spec.interference == interference)]
+                got = layout.groups(role, interference)
+                assert [g.index for g in got] == expected
+                assert [g.spec for g in got] == [specs[k] for k in expected]
+                got.clear()
+                assert [g.index for g in layout.groups(role, interference)] == expected
+    assert len(mixed.groups("sample", True)) == 1 and len(mixed.groups("sample")) == 2
+
+
 def _evaluate_as_before(criterion, metrics):
     """criteria.evaluate as it was, working everything out per call."""
     from assayrunner.criteria import Check, Condition, TooFewItems, _number, lookup
