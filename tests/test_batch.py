@@ -241,6 +241,14 @@ def test_a_dying_or_hanging_worker_fails_only_its_file(crash_plugin, tmp_path):
     assert count_rows(tmp_path / "assayrun.db") == 2
 
 
+def ctrl_c_as_usual():
+    """For a command the test interrupts: SIGINT handled as usual. A test suite started in the background (a
+    shell's `cmd &`) passes SIGINT on as ignored, Python keeps ignoring it, and the Ctrl-C would never arrive."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_keeps_the_stored_runs_and_reports_the_rest(crash_plugin, tmp_path):
     import signal
     import time
@@ -251,7 +259,7 @@ def test_ctrl_c_keeps_the_stored_runs_and_reports_the_rest(crash_plugin, tmp_pat
     env.pop("ASSAYRUN_DB", None)
     process = subprocess.Popen([sys.executable, "-m", "assayrunner", "execute", "hemolysis", "hang.txt", "good.csv",
                                 "-j", "1", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               cwd=tmp_path, env=env)
+                               cwd=tmp_path, env=env, preexec_fn=ctrl_c_as_usual)
     children = f"/proc/{process.pid}/task/{process.pid}/children"
     deadline = time.monotonic() + 60
     while not open(children).read().strip() and time.monotonic() < deadline:  # the batch has started its worker
@@ -292,7 +300,7 @@ def test_a_batch_lets_go_of_the_database_while_its_workers_are_busy(crash_plugin
     env.pop("ASSAYRUN_DB", None)
     process = subprocess.Popen([sys.executable, "-m", "assayrunner", "execute", "hemolysis", "good.csv", "hang.txt",
                                 "-j", "1", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               cwd=tmp_path, env=env)
+                               cwd=tmp_path, env=env, preexec_fn=ctrl_c_as_usual)
     deadline = time.monotonic() + 30  # the worker hangs for 60 s: a group held open would show nothing before
     while count_rows(tmp_path / "assayrun.db") == 0 and time.monotonic() < deadline:
         time.sleep(0.05)
