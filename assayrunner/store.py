@@ -808,26 +808,22 @@ def _ready(value) -> bool:
     a numpy array or integer, a Path, a non-str key is left to _plain)."""
     kind = type(value)
     if kind is dict:
-        for key, item in value.items():
+        for key in value:
             if type(key) is not str:
                 return False
-            kind = type(item)
-            if kind in _CONTAINERS:
-                if not _ready(item):
-                    return False
-            elif kind not in _READY_SCALARS:
+        items = value.values()
+    elif kind is list or kind is tuple:
+        items = value
+    else:
+        return kind in _READY_SCALARS
+    for item in items:
+        kind = type(item)
+        if kind in _CONTAINERS:
+            if not _ready(item):
                 return False
-        return True
-    if kind is list or kind is tuple:
-        for item in value:
-            kind = type(item)
-            if kind in _CONTAINERS:
-                if not _ready(item):
-                    return False
-            elif kind not in _READY_SCALARS:
-                return False
-        return True
-    return kind in _READY_SCALARS
+        elif kind not in _READY_SCALARS:
+            return False
+    return True
 
 
 def _plain(value):
