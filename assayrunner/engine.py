@@ -356,7 +356,6 @@ def _data_outside(plate: Plate, rows: int, columns: int) -> list[str]:
         if read.values.shape[0] > rows or read.values.shape[1] > columns:  # else no value lies outside
             finite = np.isfinite(read.values)
             filled = finite.any(axis=2) if finite.ndim == 3 else finite
-            filled = filled.copy()
             filled[:rows, :columns] = False
             wells |= {(int(r), int(c)) for r, c in np.argwhere(filled)}
         wells |= {parse_well(w) for w, f in read.flags.items() if f not in ("missing", "no_value")

@@ -208,7 +208,7 @@ class _Plate:
         else:
             groups = list({g.index: g for g in groups}.values())
             corrected = np.concatenate([self.values(g) for g in groups]) - blank
-            at = _slices(groups)
+            at = _slices((g.index, g.wells) for g in groups)
         concentrations = curve.back_calculate(corrected).tolist()
         corrected = corrected.tolist()
         for index, where in at.items():
@@ -222,10 +222,10 @@ class _Plate:
 
 
 def _slices(groups) -> dict[int, slice]:
-    """Group index -> where its wells lie when the groups' wells are laid end to end."""
+    """Group index -> where its wells lie when the groups' wells (given as (index, wells)) are laid end to end."""
     at, start = {}, 0
-    for g in groups:
-        at[g.index], start = slice(start, start + len(g.wells)), start + len(g.wells)
+    for index, wells in groups:
+        at[index], start = slice(start, start + len(wells)), start + len(wells)
     return at
 
 
@@ -256,9 +256,7 @@ def _positions(groups: tuple[tuple[int, tuple[str, ...]], ...]):
         (np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp))
     rows.setflags(write=False)
     columns.setflags(write=False)
-    where, start = {}, 0
-    for index, group_wells in groups:
-        where[index], start = slice(start, start + len(group_wells)), start + len(group_wells)
+    where = _slices(groups)
     positions: dict[str, list[int]] = {}
     for i, w in enumerate(wells):
         positions.setdefault(w, []).append(i)
