@@ -53,44 +53,51 @@ def _table_texts(table: store.Table) -> list[str]:
     """_row_text of each row of a Table, written a column at a time (record_digest's way for a table of more
     than a few rows: the work per column pays off from about ten). Each digested column's values are encoded as
     the JSON encoder writes them (a str by encode_basestring_ascii, a number by float.__repr__ of its float)
-    behind their key, null ones left out; a row's text is its columns' parts in key order. A table holding any
-    other value (or a non-finite number, which _row_text refuses) goes through _row_text."""
+    behind ", " and their key, null ones left out; a row's text is its columns' parts in key order, joined, without
+    the first part's ", ". A table holding any other value (or a non-finite number, which _row_text refuses) goes
+    through _row_text."""
     if not table.values:
         return []
     by_column = list(zip(*table.values))
     parts = []
     for name, index in sorted((name, i) for i, name in enumerate(table.columns) if name not in _NOT_DIGESTED):
-        texts = _value_texts(by_column[index], encode_basestring_ascii(name) + ": ")
+        texts = _value_texts(by_column[index], ", " + encode_basestring_ascii(name) + ": ")
         if texts is None:
             return [_row_text(row) for row in table]
         if texts:  # not a column of nulls only
             parts.append(texts)
-    return ["{" + ", ".join(filter(None, row)) + "}" for row in zip(*parts)] if parts else ["{}"] * len(table)
+    if not parts:
+        return ["{}"] * len(table)
+    return ["{" + text[2:] + "}" for text in map("".join, zip(*parts))]
 
 
 def _value_texts(column: tuple, key: str) -> list[str] | None:
-    """`key` and each value's JSON text ("" or None for a null), for a column of str or of finite numbers (a
-    number as its float); [] for a column of nulls only, None for a column holding anything else."""
+    """`key` and each value's JSON text ("" for a null), for a column of str or of finite numbers (a number as its
+    float); [] for a column of nulls only, None for a column holding anything else."""
     kinds = set(map(type, column))
-    kinds.discard(type(None))
+    nulls = _NONE in kinds
+    kinds.discard(_NONE)
     if not kinds:
         return []
-    if kinds == {str}:  # each distinct text encoded once (a column repeats a few names)
-        texts = {v: key + encode_basestring_ascii(v) for v in set(column) if v is not None}
-        return list(map(texts.get, column))
-    if not kinds <= {float, int, bool}:
+    if kinds == _STR:
+        distinct = set(column)
+        if nulls or 2 * len(distinct) < len(column):  # each distinct text encoded once (a column repeats names)
+            texts = {v: key + encode_basestring_ascii(v) for v in distinct if v is not None}
+            texts[None] = ""
+            return list(map(texts.__getitem__, column))
+        return list(map(key.__add__, map(encode_basestring_ascii, column)))
+    if not kinds <= _NUMBERS:
         return None
-    present = [v for v in column if v is not None]
+    present = [v for v in column if v is not None] if nulls else column
     if not all(map(math.isfinite, present)):
         return None
-    encode = float.__repr__ if kinds == {float} else _float_text
-    if len(present) < len(column):
-        return [key + encode(v) if v is not None else "" for v in column]
-    return list(map(key.__add__, map(encode, column)))
+    encoded = map(float.__repr__, present if kinds == _FLOAT else map(float, present))
+    if nulls:
+        return [key + next(encoded) if v is not None else "" for v in column]
+    return list(map(key.__add__, encoded))
 
 
-def _float_text(value) -> str:
-    return float.__repr__(float(value))
+_NONE, _STR, _FLOAT, _NUMBERS = type(None), frozenset({str}), frozenset({float}), frozenset({float, int, bool})
 
 
 def digest_v1(input_sha256: list[str], protocol_sha256: str, parameters: dict, valid: bool, checks: list[dict],

@@ -780,7 +780,10 @@ _ENCODERS = {False: json.JSONEncoder(allow_nan=False).encode,
 def _json(value, canonical: bool = False) -> str:
     """JSON text keeping the producer's key order; canonical (sorted keys) for hashing. A value that is JSON-ready
     (_ready) goes to the C encoder as it is; anything else, and a non-finite float (which the encoder refuses), is
-    made plain first: the text is the same either way."""
+    made plain first: the text is the same either way. A list of str (a result's flags) is written directly, as the
+    encoder writes it."""
+    if type(value) is list and _STR.issuperset(map(type, value)):
+        return "[" + ", ".join(map(json.encoder.encode_basestring_ascii, value)) + "]"
     if _ready(value):
         try:
             return "".join(_READY_ENCODERS[canonical](value, 0))
@@ -801,6 +804,7 @@ _READY_ENCODERS = {sort: json.encoder.c_make_encoder(None, None, json.encoder.en
 #: its float's; non-finite ones the encoder refuses). Containers: dict with str keys, list, tuple.
 _READY_SCALARS = frozenset({str, int, float, bool, type(None), np.float64})
 _CONTAINERS = frozenset({dict, list, tuple})
+_STR = frozenset({str})
 
 
 def _ready(value) -> bool:

@@ -37,6 +37,7 @@ VALUES = [
     {Label.A: "str-enum key"}, {Level.ONE: "int-enum key"}, {"l": Label.A, "lv": Level.ONE},
     -0.0, 1e16, 2 ** 64, "plain", None, True, [], {}, (), [{"deep": [[[{"x": [1, 2.0]}]]]}],
     {"set": {1, 2}}, {"bool_": np.bool_(True)}, {"bytes": b"x"},
+    ["replicate-cv", "below-lloq"], ["é\"\\\n\x7f\x00 ✓", ""], [Label.A, "a"], ["a", 1], ["a", None], ("a", "b"),
 ]
 
 
@@ -78,6 +79,9 @@ TABLES = [
     store.Table(("a", "b"), [("x", 1)]), store.Table(("a",), []),
     store.Table(("position", "s", "x", "flag"),  # enough rows for record_digest to write them a column at a time
                 [(i, "s" * (i % 3), i / 7 if i % 4 else None, "f" if i % 5 == 0 else None) for i in range(30)]),
+    store.Table(("well", "read", "value"),  # a column of distinct texts and one of a repeated text
+                [(f"{chr(65 + i // 12)}{i % 12 + 1}", "Read ✓\"", i / 3) for i in range(30)]),
+    store.Table(("n", "b"), [(i, i % 2 == 0) for i in range(12)] + [(None, None)]),  # numbers as floats, nulls
 ]
 
 
