@@ -49,14 +49,16 @@ def _result_problem(row: object) -> str | None:
         return "needs a sample and a metric name (text)"
     if not isinstance(row.unit, str):
         return f"({row.sample} {row.metric}) has no unit (give '' for a number without one)"
-    if not isinstance(row.flags, list) or not all(isinstance(f, str) for f in row.flags):
+    flags, value = row.flags, row.value
+    if not isinstance(flags, list) or not (_STR.issuperset(map(type, flags)) or all(isinstance(f, str) for f in flags)):
         return f"({row.sample} {row.metric}) flags must be a list of text"
-    if row.value is not None and not _is_number(row.value):
-        return f"({row.sample} {row.metric}) value {row.value!r} is not a number"
-    if row.value is not None and math.isinf(row.value):
-        return f"({row.sample} {row.metric}) value {row.value!r} is infinite"
-    if row.value is not None and math.isnan(row.value) and not row.flags:
-        return f"({row.sample} {row.metric}) value is NaN without a flag saying why (use None and a flag)"
+    if value is not None and (type(value) is not float or not math.isfinite(value)):  # a finite float passes these
+        if not _is_number(value):
+            return f"({row.sample} {row.metric}) value {value!r} is not a number"
+        if math.isinf(value):
+            return f"({row.sample} {row.metric}) value {value!r} is infinite"
+        if math.isnan(value) and not flags:
+            return f"({row.sample} {row.metric}) value is NaN without a flag saying why (use None and a flag)"
     if row.interpretation is not None and not isinstance(row.interpretation, str):
         return f"({row.sample} {row.metric}) interpretation must be text"
     return None
@@ -77,7 +79,9 @@ def _fit_problem(fit: object, json: bool) -> str | None:
             return f"{key!r} must be a list"
     if fit.get("x") is not None and fit.get("y") is not None and len(fit["x"]) != len(fit["y"]):
         return "'x' and 'y' differ in length"
-    if any(not (isinstance(p, (list, tuple)) and len(p) == 2) for p in fit.get("line") or []):
+    line = fit.get("line") or []
+    if not (_PAIRS.issuperset(map(type, line)) and _TWO.issuperset(map(len, line))) and \
+            any(not (isinstance(p, (list, tuple)) and len(p) == 2) for p in line):  # lists and tuples of two pass
         return "'line' must be a list of [x, y] points"
     return _json_problem({k: fit.get(k) for k in ("parameters", "se", "x", "y", "line")}) if json else None
 
@@ -98,3 +102,5 @@ def _is_number(value: object) -> bool:
 
 #: The usual number types, known without asking the Real ABC (bool is not one of them).
 _NUMBERS = (float, int)
+#: The exact types of flags, and of a line's points and their length, that pass without a closer look.
+_STR, _PAIRS, _TWO = frozenset({str}), frozenset({list, tuple}), frozenset({2})
