@@ -488,6 +488,8 @@ def _note_left_out(result: AssayResult, assay_input: AssayInput) -> None:
     notes = {f"{flag} well {well}": f"{flag} well {well} ({group.name}) left out"
              for group in assay_input.layout.groups() if group.spec.leave_out for well in group.wells
              for read in assay_input.reads.values() if (flag := _not_a_number(read, well))}
+    if not notes:  # no well left out: every result's flags as they are
+        return
     for r in result.results:  # an assay flags wells as '<flag> well <well>': those rows say it already
         r.flags += [note for plain, note in notes.items() if plain not in r.flags and note not in r.flags]
 

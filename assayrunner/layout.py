@@ -76,6 +76,7 @@ class _Resolved:
     groups: tuple["Group", ...]
     sample_slots: dict[str, tuple[str, ...]] | None = None
     cells: tuple[tuple[str, ...], tuple[int, ...], tuple[int, ...]] | None = None
+    by_well: dict[str, "Group"] | None = None
     without: dict[frozenset[str], "Layout"] = field(default_factory=dict)
     selected: dict[tuple[str | None, bool | None], tuple["Group", ...]] = field(default_factory=dict)
 
@@ -215,8 +216,11 @@ class Layout(BaseModel):
         return None
 
     def by_well(self) -> dict[str, Group]:
-        """Well name -> its group, in plate order."""
-        return {well: group for group in self.groups() for well in group.wells}
+        """Well name -> its group, in plate order; once per layout and shared: do not change it."""
+        resolved = _resolved(self.wells)
+        if resolved.by_well is None:
+            resolved.by_well = {well: group for group in resolved.groups for well in group.wells}
+        return resolved.by_well
 
     def overlaps(self) -> list[tuple[str, int, int]]:
         """(well, first group index, second group index) for every well assigned twice."""

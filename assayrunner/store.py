@@ -532,10 +532,19 @@ def _well_rows(plate, layout, lead: tuple = ()) -> list[tuple]:
     rows = []
     for read in plate.reads:
         flags, label = read.flags, read.label
-        # float64 values as Python floats (the same numbers, read faster); other dtypes as numpy gives them
+        names = _well_names(*read.values.shape[:2])
+        if read.kind != "kinetic" and read.values.dtype == np.float64:
+            # float64 values as Python floats (the same numbers, read faster), a group looked up only for a row
+            isfinite = math.isfinite
+            for row_names, row_values in zip(names, read.values.tolist()):
+                for well, value in zip(row_names, row_values):
+                    if value == value or well in flags:  # not NaN, or flagged
+                        group = groups.get(well)
+                        rows.append((*lead, label, well, flags.get(well), group.role if group else None,
+                                     group.name if group else None, None, value if isfinite(value) else None))
+            continue  # (value if isfinite(value) else None: _float of a Python float)
         values, isnan = (read.values.tolist(), math.isnan) if read.values.dtype == np.float64 \
             else (read.values, np.isnan)
-        names = _well_names(*read.values.shape[:2])
         for r, row_names in enumerate(names):
             for c, well in enumerate(row_names):
                 group = groups.get(well)
