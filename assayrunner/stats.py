@@ -55,7 +55,7 @@ def _small(values) -> list[float] | None:
         for v in values:
             if type(v) is not float:
                 return None
-        return [v for v in values if math.isfinite(v)]
+        return list(filter(math.isfinite, values))
     if type(values) is np.ndarray and values.dtype == np.float64 and values.ndim == 1 and values.size < _NUMPY_LOOP:
         return [v for v in values.tolist() if math.isfinite(v)]
     return None
@@ -69,7 +69,10 @@ def _sd(small: list[float], m: float) -> float:
     """SD of the small path's values about their mean m (_mean(small))."""
     if len(small) < 2:
         return math.nan
-    return math.sqrt(_sum([(v - m) * (v - m) for v in small]) / (len(small) - 1))
+    total = 0.0  # the squares summed as _sum sums them
+    for v in small:
+        total += (v - m) * (v - m)
+    return math.sqrt(total / (len(small) - 1))
 
 
 def _sum(values: list[float]) -> float:
