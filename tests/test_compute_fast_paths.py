@@ -85,3 +85,18 @@ def test_fit_line_verdict_is_the_full_check(line):
     verdict = result_check._fit_problem(fit, json=False)
     assert (verdict == "'line' must be a list of [x, y] points") == _reference_line_problem(line)
     assert verdict in (None, "'line' must be a list of [x, y] points")
+
+
+def test_by_well_once_per_layout_is_every_group_well_by_well():
+    """layout.by_well() (worked out once per layout) against the groups' wells taken in order, for every shipped
+    protocol's layout and one with a well in two groups."""
+    from assayrunner.layout import Layout
+    from assayrunner.protocol import load_file, shipped_files
+
+    layouts = [load_file(f).layout for f in shipped_files()]
+    layouts.append(Layout(rows=8, columns=12, wells=[{"role": "blank", "wells": "A1:A3"},
+                                                     {"role": "sample", "name": "S1", "wells": "A3,B1"}]))
+    for layout in layouts:
+        expected = {well: group for group in layout.groups() for well in group.wells}
+        assert list(layout.by_well().items()) == list(expected.items())
+        assert layout.by_well() is layout.by_well()
