@@ -28,7 +28,11 @@ def record_digest(rows: dict[str, list[dict] | store.Table]) -> str:
     payload = {table: sorted(_table_texts(table_rows) if isinstance(table_rows, store.Table) and len(table_rows) > 8
                              else [_row_text(row) for row in table_rows])
                for table, table_rows in rows.items()}
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+    return hashlib.sha256(_PAYLOAD_TEXT(payload).encode()).hexdigest()
+
+
+#: json.dumps(payload, sort_keys=True), its encoder built once.
+_PAYLOAD_TEXT = json.JSONEncoder(sort_keys=True).encode
 
 
 def _row_text(row: dict) -> str:
