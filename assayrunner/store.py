@@ -241,7 +241,13 @@ def any_open() -> bool:
 
 def open_db(path: Path) -> Database:
     """Open (creating if needed) and migrate the database; WAL and a busy timeout for concurrent writers.
-    A database on a network file system is refused."""
+    A database on a network file system is refused.
+
+    After the migrations, the connection keeps its temporary files in memory: above all the statement journal
+    of the savepoint each run is stored in (the pages it changes, as they were, to roll back to). SQLite spills
+    that journal to a file in /var/tmp once it passes 64 KiB, which a batch's runs do within a transaction, and
+    then writes every page to it twice over (about 40 writes a run). Only rolling back to a savepoint reads it:
+    the WAL alone makes a commit durable, so nothing about a crash changes."""
     filesystems.refuse_network_filesystem(path)
     try:
         # what Database(path) connects with; sqlite-utils plugins have no say in our records
@@ -250,6 +256,7 @@ def open_db(path: Path) -> Database:
         _retry_locked(db, lambda: db.enable_wal(), path)
         migrate(db)
         db.execute("PRAGMA foreign_keys = ON")
+        db.execute("PRAGMA temp_store = MEMORY")
     except UserError:
         raise
     except Exception as exc:  # sqlite3.DatabaseError for a file that is not a database, OSError for a bad path
