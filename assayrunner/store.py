@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
+from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -241,7 +242,13 @@ def any_open() -> bool:
 
 def open_db(path: Path) -> Database:
     """Open (creating if needed) and migrate the database; WAL and a busy timeout for concurrent writers.
-    A database on a network file system is refused."""
+    A database on a network file system is refused.
+
+    After the migrations, the connection keeps its temporary files in memory: above all the statement journal
+    of the savepoint each run is stored in (the pages it changes, as they were, to roll back to). SQLite spills
+    that journal to a file in /var/tmp once it passes 64 KiB, which a batch's runs do within a transaction, and
+    then writes every page to it twice over (about 40 writes a run). Only rolling back to a savepoint reads it:
+    the WAL alone makes a commit durable, so nothing about a crash changes."""
     filesystems.refuse_network_filesystem(path)
     try:
         # what Database(path) connects with; sqlite-utils plugins have no say in our records
@@ -250,6 +257,7 @@ def open_db(path: Path) -> Database:
         _retry_locked(db, lambda: db.enable_wal(), path)
         migrate(db)
         db.execute("PRAGMA foreign_keys = ON")
+        db.execute("PRAGMA temp_store = MEMORY")
     except UserError:
         raise
     except Exception as exc:  # sqlite3.DatabaseError for a file that is not a database, OSError for a bad path
@@ -390,6 +398,11 @@ class Table:
     def __iter__(self) -> Iterator[dict]:
         return (dict(zip(self.columns, row)) for row in self.values)
 
+    def __reduce__(self):
+        """Pickled as a call of the class (a worker sends every run's tables to the writer): unpickling skips
+        the field-by-field setstate of a frozen dataclass."""
+        return Table, (self.columns, self.values)
+
 
 @dataclass(frozen=True, slots=True)
 class StoredRun:
@@ -406,6 +419,10 @@ class StoredRun:
     def valid(self) -> bool:
         return bool(self.rows["runs"][0]["valid"])
 
+    def __reduce__(self):
+        """Pickled as a call of the class, like Table."""
+        return StoredRun, (self.rows, self.digest)
+
 
 def save_run(db: Database, run: StoredRun) -> int:
     """Insert one run's rows with its digest; call inside transaction(). The protocol text goes to
@@ -415,8 +432,7 @@ def save_run(db: Database, run: StoredRun) -> int:
                [row["protocol_sha256"], row["protocol_toml"]])
     run_id = _insert(db, "runs", [{**row, "protocol_toml": None, "digest": run.digest}])
     for table in RUN_TABLES[1:]:
-        rows = run.rows[table]
-        _insert_values(db, table, ("run_id", *rows.columns), [(run_id, *values) for values in rows.values])
+        _insert_run_rows(db, table, run_id, run.rows[table])
     audit(db, "run stored", run_id, row["operator"], {"digest": run.digest, "valid": bool(row["valid"])})
     return run_id
 
@@ -441,6 +457,34 @@ def _insert_values(db: Database, table: str, columns: tuple[str, ...], rows: lis
     if len(rows) == 1:
         return db.conn.execute(sql, rows[0]).lastrowid
     return db.conn.executemany(sql, rows).lastrowid
+
+
+#: The most rows one INSERT of _insert_run_rows writes.
+ROWS_PER_INSERT = 64
+
+
+def _insert_run_rows(db: Database, table: str, run_id: int, rows: Table) -> None:
+    """Insert a run's rows of one table, in order, each with the run's id first: up to ROWS_PER_INSERT rows in
+    one multi-row INSERT, the rest in the powers of two below it (at most 7 statements per table, each prepared
+    once per connection), the run id bound once per statement. Inside the caller's transaction (save_run's)."""
+    if not db.conn.in_transaction:
+        with transaction(db):  # like every write: the lock taken up front
+            return _insert_run_rows(db, table, run_id, rows)
+    values, start, size = rows.values, 0, ROWS_PER_INSERT
+    while start < len(values):
+        while size > len(values) - start:
+            size //= 2
+        db.conn.execute(_run_rows_sql(table, rows.columns, size),
+                        (run_id, *chain.from_iterable(values[start:start + size])))
+        start += size
+
+
+@lru_cache(maxsize=256)
+def _run_rows_sql(table: str, columns: tuple[str, ...], rows: int) -> str:
+    """INSERT of `rows` rows of (run_id, *columns): the run id is ?1 in every row, the other values follow in
+    order (a bare ? is numbered one past the highest number before it)."""
+    row = f"(?1, {', '.join('?' * len(columns))})"
+    return f"insert into [{table}] ([run_id], {', '.join(f'[{c}]' for c in columns)}) values {', '.join([row] * rows)}"
 
 
 @lru_cache(maxsize=64)

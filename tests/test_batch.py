@@ -313,3 +313,24 @@ def test_a_batch_lets_go_of_the_database_while_its_workers_are_busy(crash_plugin
     assert other.returncode == 0, other.stderr
     assert [e["status"] for e in json.loads(stdout)["runs"]] == ["valid", "failed"]
     assert count_rows(tmp_path / "assayrun.db") == 2
+
+
+def test_a_folder_expands_in_path_order_without_skipped_files(tmp_path):
+    """_expand sorts a folder's files by name and resolves them only when some are to be skipped: the same files in
+    the same order as sorting the paths and resolving every one."""
+    from pathlib import Path
+
+    from assayrunner.batch import _expand
+
+    folder = tmp_path / "plates"
+    folder.mkdir()
+    for name in ["b.csv", "B.csv", "a b.csv", "a-b.csv", "a_b.csv", "10.csv", "9.csv", "é.csv", "z.txt", ".hidden"]:
+        (folder / name).write_text("x")
+    (folder / "sub").mkdir()
+    (folder / "link.csv").symlink_to(folder / "z.txt")
+    samples = folder / "z.txt"
+    for skipped in (set(), {samples.resolve()}, {Path("/elsewhere/x.csv")}):
+        general = [p for p in sorted(folder.iterdir()) if p.is_file() and not p.name.startswith(".")
+                   and p.resolve() not in skipped]
+        assert _expand(folder, skipped) == general
+    assert folder / "link.csv" not in _expand(folder, {samples.resolve()})  # a link to a skipped file is skipped
