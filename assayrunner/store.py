@@ -459,8 +459,8 @@ def _insert_values(db: Database, table: str, columns: tuple[str, ...], rows: lis
     return db.conn.executemany(sql, rows).lastrowid
 
 
-#: The most rows one INSERT of _insert_run_rows writes.
-ROWS_PER_INSERT = 64
+#: The most rows one INSERT of _insert_run_rows writes, and the fewest variables any SQLite takes in one statement.
+ROWS_PER_INSERT, _MOST_VARIABLES = 64, 999
 
 
 def _insert_run_rows(db: Database, table: str, run_id: int, rows: Table) -> None:
@@ -471,6 +471,8 @@ def _insert_run_rows(db: Database, table: str, run_id: int, rows: Table) -> None
         with transaction(db):  # like every write: the lock taken up front
             return _insert_run_rows(db, table, run_id, rows)
     values, start, size = rows.values, 0, ROWS_PER_INSERT
+    while size > 1 and size * len(rows.columns) >= _MOST_VARIABLES:  # SQLite before 3.32 takes at most 999
+        size //= 2
     while start < len(values):
         while size > len(values) - start:
             size //= 2

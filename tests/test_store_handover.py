@@ -39,6 +39,17 @@ def test_run_rows_are_the_rows_of_one_insert_per_row(tmp_path, count, width):
     assert len(fast.conn.execute(read).fetchall()) == count
 
 
+@pytest.mark.parametrize("width", [15, 16, 40, 998])
+def test_wide_rows_stay_within_the_999_variables_of_older_sqlite(tmp_path, width):
+    columns = tuple(f"c{i}" for i in range(width))
+    rows = _rows(70, width)
+    db = _db(tmp_path, "wide", width)
+    db.conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)  # SQLite's limit before 3.32
+    with store.transaction(db):
+        store._insert_run_rows(db, "t", 7, store.Table(columns, rows))
+    assert db.conn.execute(f"select {', '.join(columns)} from t order by rowid").fetchall() == rows
+
+
 def test_run_rows_outside_a_transaction_are_written_in_one(tmp_path):
     db = _db(tmp_path, "alone", 2)
     store._insert_run_rows(db, "t", 1, store.Table(("c0", "c1"), _rows(5, 2)))
