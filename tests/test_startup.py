@@ -60,6 +60,25 @@ def test_a_run_does_not_import_pandas(tmp_path):
     assert out.stdout.split() == ["True", "False", "False"]
 
 
+def test_a_run_imports_only_its_own_assays_analysis(tmp_path):
+    """Every built-in assay is registered, but a run imports the analysis of its own assay only (the others'
+    are imported at their first run)."""
+    plate = REPO / "examples" / "hemolysis" / "plate.csv"
+    others = ["assayrun_coagulation.analysis", "assayrun_complement.analysis", "assayrun_cytotoxicity.analysis",
+              "assayrun_quant.analysis"]
+    code = ("import sys\nfrom pathlib import Path\nfrom assayrunner.engine import execute\n"
+            "from assayrunner.plugins import load\n"
+            f"outcome = execute('hemolysis', [Path({str(plate)!r})], db=Path('x.db'), certificate=False)\n"
+            "print(outcome.valid, sorted(load().assays))\n"
+            f"print([m for m in {others!r} if m in sys.modules])")
+    env = {**os.environ, "ASSAYRUN_LOAD_PLUGINS": ""}  # the built-in plugins only
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path, env=env)
+    valid_and_assays, imported = out.stdout.strip().splitlines()
+    assert valid_and_assays == ("True ['coagulation', 'complement', 'cytotoxicity', 'hemolysis', 'hemolysis-pc', "
+                                "'quant']")
+    assert imported == "[]"
+
+
 def _outcome(args, cwd, fast: bool):
     """Exit code, output and the files left, through run() (`python -m assayrunner`) or through main() with the
     interpreter's usual exit."""
