@@ -119,6 +119,27 @@ def _masked(outcome):
     return code, out, err, files
 
 
+def test_a_batch_closes_its_database(tmp_path, monkeypatch):
+    """batch.execute closes the database it opened (its WAL checkpointed), so run() can end the command at once."""
+    import gc
+    import weakref
+
+    from assayrunner import batch, store
+
+    monkeypatch.setattr(store, "_connections", weakref.WeakSet())  # not the other tests' databases
+    plate = REPO / "examples" / "hemolysis" / "plate.csv"
+    units = [batch.Unit((plate,)), batch.Unit((tmp_path / "missing.csv",))]
+    gc.disable()  # not closed by the collector freeing it: the database is in reference cycles
+    try:
+        entries, _ = batch.execute(batch.Job("hemolysis", None, (), None, None), units, db=tmp_path / "x.db",
+                                   out=tmp_path / "certificates", templates=None, pdf=False, certificate=False,
+                                   jobs=1, timeout=120)
+        assert [e.status for e in entries] == ["valid", "failed"]
+        assert not store.any_open() and not (tmp_path / "x.db-wal").exists()
+    finally:
+        gc.enable()
+
+
 def test_exit_now_waits_for_an_open_database(tmp_path, monkeypatch):
     """With a database still open (closing it checkpoints the WAL) _exit_now leaves the exit to the usual
     path; once it is closed it runs the atexit handlers and ends the process with the code."""
