@@ -302,6 +302,8 @@ def execute(job: Job, units: list[Unit], *, db: Path, out: Path, templates: Path
             if entry.status == "failed" and entry.error is None:
                 entry.exit_code = 1
                 entry.error = _naming(entry.files, "interrupted (Ctrl-C) before this run was stored")
+    finally:
+        database.close()  # checkpoints the WAL now: the command can then end without the interpreter's teardown
     return entries, time.perf_counter() - started
 
 

@@ -117,10 +117,15 @@ def _entry_points() -> tuple[tuple[str, str, str, bool, object | None, str | Non
 
     only = os.environ.get("ASSAYRUN_LOAD_PLUGINS")
     allowed = None if only is None else {n.strip() for n in only.split(",") if n.strip()}
-    found = []
+    found, parsed = [], {}
     for ep in entry_points(group="assayrunner"):
-        dist = ep.dist.name if ep.dist else ep.value
-        version = ep.dist.version if ep.dist else "?"
+        if ep.dist is None:
+            dist, version = ep.value, "?"
+        else:
+            if ep.dist not in parsed:  # .name and .version would each parse the distribution's METADATA again
+                metadata = ep.dist.metadata
+                parsed[ep.dist] = metadata["Name"], metadata["Version"]
+            dist, version = parsed[ep.dist]
         builtin = dist == "assayrunner"
         if allowed is not None and not builtin and dist not in allowed:
             continue

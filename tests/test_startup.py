@@ -60,6 +60,25 @@ def test_a_run_does_not_import_pandas(tmp_path):
     assert out.stdout.split() == ["True", "False", "False"]
 
 
+def test_a_run_imports_only_its_own_assays_analysis(tmp_path):
+    """Every built-in assay is registered, but a run imports the analysis of its own assay only (the others'
+    are imported at their first run)."""
+    plate = REPO / "examples" / "hemolysis" / "plate.csv"
+    others = ["assayrun_coagulation.analysis", "assayrun_complement.analysis", "assayrun_cytotoxicity.analysis",
+              "assayrun_quant.analysis"]
+    code = ("import sys\nfrom pathlib import Path\nfrom assayrunner.engine import execute\n"
+            "from assayrunner.plugins import load\n"
+            f"outcome = execute('hemolysis', [Path({str(plate)!r})], db=Path('x.db'), certificate=False)\n"
+            "print(outcome.valid, sorted(load().assays))\n"
+            f"print([m for m in {others!r} if m in sys.modules])")
+    env = {**os.environ, "ASSAYRUN_LOAD_PLUGINS": ""}  # the built-in plugins only
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path, env=env)
+    valid_and_assays, imported = out.stdout.strip().splitlines()
+    assert valid_and_assays == ("True ['coagulation', 'complement', 'cytotoxicity', 'hemolysis', 'hemolysis-pc', "
+                                "'quant']")
+    assert imported == "[]"
+
+
 def _outcome(args, cwd, fast: bool):
     """Exit code, output and the files left, through run() (`python -m assayrunner`) or through main() with the
     interpreter's usual exit."""
@@ -98,6 +117,44 @@ def _masked(outcome):
                                  (r"(run-\d+-[\w-]+)-[0-9a-f]{8}\.html", r"\1.html")):
         out = re.sub(pattern, replacement, out)
     return code, out, err, files
+
+
+def test_a_batch_closes_its_database(tmp_path, monkeypatch):
+    """batch.execute closes the database it opened (its WAL checkpointed), so run() can end the command at once."""
+    import gc
+    import weakref
+
+    from assayrunner import batch, store
+
+    monkeypatch.setattr(store, "_connections", weakref.WeakSet())  # not the other tests' databases
+    plate = REPO / "examples" / "hemolysis" / "plate.csv"
+    units = [batch.Unit((plate,)), batch.Unit((tmp_path / "missing.csv",))]
+    gc.disable()  # not closed by the collector freeing it: the database is in reference cycles
+    try:
+        entries, _ = batch.execute(batch.Job("hemolysis", None, (), None, None), units, db=tmp_path / "x.db",
+                                   out=tmp_path / "certificates", templates=None, pdf=False, certificate=False,
+                                   jobs=1, timeout=120)
+        assert [e.status for e in entries] == ["valid", "failed"]
+        assert not store.any_open() and not (tmp_path / "x.db-wal").exists()
+    finally:
+        gc.enable()
+
+
+def test_the_start_up_threshold_lasts_until_the_first_collection():
+    """run() collects less while a command starts; its first collection puts the usual thresholds back."""
+    import gc
+
+    from assayrunner import cli
+
+    usual, callbacks = gc.get_threshold(), list(gc.callbacks)
+    try:
+        cli._collect_less_while_starting()
+        assert gc.get_threshold() == (cli.STARTUP_GC_THRESHOLD, *usual[1:])
+        gc.collect(0)
+        assert gc.get_threshold() == usual
+    finally:
+        gc.set_threshold(*usual)
+        gc.callbacks[:] = callbacks
 
 
 def test_exit_now_waits_for_an_open_database(tmp_path, monkeypatch):

@@ -7,9 +7,15 @@ import assayrunner
 PLUGIN_API = "1.0"  # the assayrunner plugin API this plugin is written against
 
 
+def analyze(inp):
+    """The coagulation analysis, imported at its first run: a command that runs another assay never imports it."""
+    from .analysis import analyze
+
+    return analyze(inp)
+
+
 @assayrunner.hookimpl
 def register_assays(register):
-    from .analysis import analyze
     from .model import Parameters
 
     register(assayrunner.Assay(

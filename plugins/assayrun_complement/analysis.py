@@ -19,49 +19,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveFloat, field_validator
 
 from assayrunner import (P_FLOOR, REASSAY, AssayInput, AssayResult, BackCalculated, FitRecord, Quantified, Result,
                          blank_mean, check_reads, cv_percent, dunnett, fit_standards, flag_not_computable, line_through,
                          matched_groups, mean, reference_corrected, required_controls, required_groups, well_flags)
 
+from .parameters import Parameters
+
 NEEDED_BY = "the complement assay"
 ACTIVATED, NOT_ACTIVATED = "activated", "not activated"
-
-
-class Parameters(BaseModel):
-    """The [parameters] table of a complement protocol (and --param overrides); no defaults here."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    read: str
-    reference_read: str
-    analyte: str
-    unit: str
-    kit_lot: str
-    standards: dict[str, NonNegativeFloat]
-    kit_control_ranges: dict[str, tuple[NonNegativeFloat, NonNegativeFloat]]
-    calibration_model: Literal["linear", "4pl"]
-    kit_dilution: PositiveFloat
-    incubation_dilution: PositiveFloat
-    kit_control_dilution: PositiveFloat
-    negative_control: str
-    positive_control: str
-    activation_fold_change: PositiveFloat
-    activation_alpha: float = Field(gt=0, lt=1)
-    dunnett_alternative: Literal["two-sided", "greater"]
-    flag_cv_percent: PositiveFloat
-
-    @field_validator("kit_control_ranges")
-    @classmethod
-    def _low_then_high(cls, ranges):
-        for name, (low, high) in ranges.items():
-            if low > high:
-                raise ValueError(f"the range of {name} must be [low, high], got [{low:g}, {high:g}]")
-        return ranges
 
 
 @dataclass

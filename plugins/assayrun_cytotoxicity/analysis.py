@@ -19,12 +19,10 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import asdict, dataclass
-from typing import Annotated, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat
 
-from assayrunner import (INTERFERENCE, NOT_REACHED, P_FLOOR, REPLICATE_CV, AssayInput, AssayResult, DoseSeries,
+from assayrunner import (INTERFERENCE, NOT_REACHED, P_FLOOR, REPLICATE_CV, AssayInput, AssayResult,
                          FitRecord, Result, UserError, check_reads, cv_percent, dilution_step, doseresponse as dr,
                          dunnett, mean, reference_corrected, required_group, sd, series_for, well_flags)
 
@@ -34,29 +32,6 @@ CONTROLS = ("blank", "untreated", "vehicle", "max-release")
 NOTES = {("MTT", "blank"): "0 % viability (no cells)", ("MTT", "untreated"): "100 % viability",
          ("LDH", "blank"): "medium background (no cells)", ("LDH", "untreated"): "0 % (spontaneous release)",
          ("LDH", "max-release"): "100 % (maximum release)"}
-
-
-class Parameters(BaseModel):
-    """The [parameters] table of a cytotoxicity protocol; every number comes from the protocol file."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    readout: Literal["MTT", "LDH"]
-    cell_line: str
-    exposure_h: PositiveFloat
-    read: str
-    reference_read: str | None = None
-    dose_series: DoseSeries
-    fit_fixed: dict[Literal["bottom", "top", "hill"], float]
-    ci_level: Annotated[float, Field(gt=0, lt=1)]
-    lowest_effect_rule: Literal["dunnett", "threshold"]
-    lowest_effect_alpha: Annotated[float, Field(gt=0, lt=1)]
-    effect_threshold_percent: PositiveFloat
-    fit_interference: bool
-    nonmonotonic_tolerance_percent: PositiveFloat
-    flag_cv_percent: PositiveFloat
-    flag_interference_percent: PositiveFloat
-    flag_above_percent: PositiveFloat
 
 
 @dataclass

@@ -20,32 +20,15 @@ compared well by well (crosscheck.py) into metrics.vendor_agreement.
 from __future__ import annotations
 
 import math
-from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, PositiveFloat
 
 from assayrunner import (AssayInput, AssayResult, BackCalculated, FitRecord, Quantified, Replicates, Result, UserError,
                          blank_mean, check_reads, flag_not_computable, fit_standards, line_through, mean,
                          recovery_percent, reference_corrected, well_flags)
 
 from . import crosscheck
-
-
-class Parameters(BaseModel):
-    """The [parameters] table of a quant protocol (and --param overrides); every number is the protocol's."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    read: str
-    reference_read: str | None = None
-    analyte: str
-    unit: str
-    calibration_model: Literal["linear", "quadratic", "4pl", "5pl"]
-    calibration_weights: Literal["none", "1/x", "1/x^2", "1/y", "1/y^2"]
-    subtract_blank: bool
-    flag_cv_percent: PositiveFloat
-    spike_recovery_percent: tuple[float, float]
+from .parameters import Parameters
 
 
 def analyze(inp: AssayInput) -> AssayResult:
