@@ -140,23 +140,6 @@ def test_a_batch_closes_its_database(tmp_path, monkeypatch):
         gc.enable()
 
 
-def test_the_start_up_threshold_lasts_until_the_first_collection():
-    """run() collects less while a command starts; its first collection puts the usual thresholds back."""
-    import gc
-
-    from assayrunner import cli
-
-    usual, callbacks = gc.get_threshold(), list(gc.callbacks)
-    try:
-        cli._collect_less_while_starting()
-        assert gc.get_threshold() == (cli.STARTUP_GC_THRESHOLD, *usual[1:])
-        gc.collect(0)
-        assert gc.get_threshold() == usual
-    finally:
-        gc.set_threshold(*usual)
-        gc.callbacks[:] = callbacks
-
-
 def test_exit_now_waits_for_an_open_database(tmp_path, monkeypatch):
     """With a database still open (closing it checkpoints the WAL) _exit_now leaves the exit to the usual
     path; once it is closed it runs the atexit handlers and ends the process with the code."""
