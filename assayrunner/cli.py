@@ -1,7 +1,6 @@
 """The `assayrun` command: parses arguments, calls engine/store/certificate, prints. Nothing else."""
 
 import functools
-import gc
 import json
 import os
 import sys
@@ -589,18 +588,10 @@ def main() -> None:
     app()
 
 
-#: The collector's first threshold while a command starts (Python's default is 700): start-up makes some 90,000
-#: objects that live as long as the process (modules, classes, pydantic models), and with the default the
-#: collector scanned them again and again (about 120 collections, a full one among them: ~60 ms of CPU a run).
-#: A one-plate run now makes no collection; the first one (a command at work) puts the usual thresholds back.
-STARTUP_GC_THRESHOLD = 100_000
-
-
 def run() -> None:
-    """The `assayrun` program (and `python -m assayrunner`): main(), collecting less while it starts (see
-    STARTUP_GC_THRESHOLD), then the process ends without the interpreter's teardown (freeing every module and
-    object costs a run ~0.1 s of CPU) when nothing is left for it: see _exit_now."""
-    _collect_less_while_starting()
+    """The `assayrun` program (and `python -m assayrunner`): main(), then the process ends without the
+    interpreter's teardown (freeing every module and object costs a run ~0.1 s of CPU) when nothing is left
+    for it: see _exit_now."""
     try:
         main()
     except SystemExit as exc:
@@ -608,21 +599,6 @@ def run() -> None:
             _exit_now(exc.code or 0)
         raise
     _exit_now(0)
-
-
-def _collect_less_while_starting() -> None:
-    """The collector's first threshold is STARTUP_GC_THRESHOLD until its first collection, then the usual one."""
-    usual = gc.get_threshold()
-    restored = False
-
-    def after_the_first(phase: str, info: dict) -> None:
-        nonlocal restored
-        if phase == "stop" and not restored:
-            gc.set_threshold(*usual)
-            restored = True
-
-    gc.set_threshold(STARTUP_GC_THRESHOLD, *usual[1:])
-    gc.callbacks.append(after_the_first)
 
 
 def _exit_now(code: int) -> None:
