@@ -65,7 +65,7 @@ def test_a_run_imports_only_its_own_assays_analysis(tmp_path):
     are imported at their first run)."""
     plate = REPO / "examples" / "hemolysis" / "plate.csv"
     others = ["assayrun_coagulation.analysis", "assayrun_complement.analysis", "assayrun_cytotoxicity.analysis",
-              "assayrun_quant.analysis"]
+              "assayrun_quant.analysis", "assayrun_hemolysis.percent_pc"]
     code = ("import sys\nfrom pathlib import Path\nfrom assayrunner.engine import execute\n"
             "from assayrunner.plugins import load\n"
             f"outcome = execute('hemolysis', [Path({str(plate)!r})], db=Path('x.db'), certificate=False)\n"

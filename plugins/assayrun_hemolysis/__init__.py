@@ -7,9 +7,23 @@ import assayrunner
 PLUGIN_API = "1.0"  # the assayrunner plugin API this plugin is written against
 
 
+def analyze(inp):
+    """The hemolysis analysis, imported at its first run: a command that runs another assay never imports it."""
+    from .analysis import analyze
+
+    return analyze(inp)
+
+
+def percent_of_positive(inp):
+    """The hemolysis-pc analysis, imported at its first run."""
+    from .percent_pc import analyze
+
+    return analyze(inp)
+
+
 @assayrunner.hookimpl
 def register_assays(register):
-    from .analysis import Parameters, analyze  # imported when used: `assayrun --help` stays light
+    from .parameters import Parameters, PercentParameters  # imported when used: `assayrun --help` stays light
 
     register(assayrunner.Assay(
         name="hemolysis",
@@ -19,8 +33,6 @@ def register_assays(register):
         parameters=Parameters,
         template="hemolysis.html",
     ))
-    from .percent_pc import Parameters as PercentParameters, analyze as percent_of_positive
-
     register(assayrunner.Assay(
         name="hemolysis-pc",
         title="Hemolysis as % of the positive control, dose series and HC50",

@@ -19,42 +19,21 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, PositiveFloat, PositiveInt
 
 from assayrunner import (ABOVE_ULOQ, BELOW_LLOQ, INTERFERENCE, NEGATIVE_NET, NOT_COMPUTABLE, REPLICATE_CV,
                          SATURATED, AssayInput, AssayResult, FitRecord, Result, blank_mean, cv_percent, fit_standards,
                          line_through, mean, parse_well, percent_difference, range_flag, required_controls,
                          required_group, well_flags)
 
+from .parameters import Parameters
+
 UNIT_HB = "mg/mL"
 NEEDED_BY = "the hemolysis assay"
 NOT_INTERPRETABLE = "not interpretable (interference)"
 RETEST_DILUTED = "> ULOQ, re-test diluted"
 ABOVE_100 = "not interpretable (above flag_above_percent: interference or a dilution error)"
-
-
-class Parameters(BaseModel):
-    """The [parameters] table of a hemolysis protocol; every number comes from the protocol file."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    read: str
-    calibration_model: Literal["linear", "quadratic"]
-    calibration_weights: Literal["none", "1/x", "1/x^2"]
-    supernatant_dilution: PositiveFloat
-    tbhd_dilution: PositiveFloat
-    pfh_dilution: PositiveFloat
-    blood_volume_ul: PositiveFloat
-    tube_volume_ul: PositiveFloat
-    negative_control: str
-    positive_control: str
-    flag_cv_percent: PositiveFloat
-    flag_interference_fraction: PositiveFloat
-    flag_above_percent: PositiveFloat
-    control_min_wells: PositiveInt
 
 
 @dataclass

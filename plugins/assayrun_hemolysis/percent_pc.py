@@ -20,41 +20,18 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Annotated, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat
 
 from assayrunner import (SATURATED, AssayInput, AssayResult, DoseSeries, UserError, check_reads, cv_percent,
                          dilution_step, mean, required_group, sd)
 
 from .dose_series import SampleSeries, summarize
+from .parameters import PercentParameters as Parameters
 
 NO_SEPARATION = "no-pc-nc-separation"  # the PC does not lie above the NC: no % can be computed
 PC_SATURATED = "positive control saturated: dilute or read at a lower-sensitivity wavelength"
 PC_WELLS_SATURATED = "positive control saturated in {n} of {m} wells: dilute or read at a lower-sensitivity wavelength"
-
-
-class Parameters(BaseModel):
-    """The [parameters] table of a hemolysis-percent-pc protocol; every number comes from the protocol file."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    read: str
-    reference_read: str | None = None
-    negative_control: str
-    positive_control: str
-    plate_controls: Literal["per-plate", "pooled"] = "per-plate"
-    dose_series: DoseSeries
-    fit_fixed: dict[Literal["bottom", "top", "hill"], float]
-    ci_level: Annotated[float, Field(gt=0, lt=1)]
-    hc50_level_percent: Annotated[float, Field(gt=0, lt=100)]
-    nonmonotonic_tolerance_percent: PositiveFloat
-    saturation_od: PositiveFloat
-    pc_max_saturated_wells: Annotated[int, Field(ge=0)]
-    flag_cv_percent: PositiveFloat
-    flag_below_percent: float
-    flag_above_percent: float
 
 
 def analyze(inp: AssayInput) -> AssayResult:
