@@ -306,7 +306,7 @@ def main() -> None:
         plates = generate(work / "plates", n)
         many = generate(work / "many", big, seed=15)
         print(f"generated {n} + {big} plates", file=sys.stderr)
-        load, speed = [os.getloadavg()[0]], [machine_speed()]
+        load = [os.getloadavg()[0]]
         configs = {"no certificate, -j 1": ("--no-certificate", "-j", "1"),
                    f"no certificate, -j {jobs}": ("--no-certificate", "-j", jobs),
                    "HTML certificates, -j 1": ("-j", "1"), f"HTML certificates, -j {jobs}": ("-j", jobs)}
@@ -331,8 +331,7 @@ def main() -> None:
         split = writer_and_workers(plates, work)
         start = startup()
         load.append(os.getloadavg()[0])
-        speed.append(machine_speed())
-    lines = report(n, big, jobs, runs, memory, store_figures, pdf, numpy_s, start, steps, single, split, load, speed)
+    lines = report(n, big, jobs, runs, memory, store_figures, pdf, numpy_s, start, steps, single, split, load)
     args.out.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
@@ -345,16 +344,6 @@ def least_disturbed(results: list[dict]) -> dict:
     return {**best, "cpus": [r["cpu"] for r in results], "rss_mb": max(r["rss_mb"] for r in results)}
 
 
-def machine_speed(repeat: int = 5) -> float:
-    """CPU seconds of a fixed pure-Python loop (the least of `repeat`): how fast this machine was at a moment."""
-    def loop() -> float:
-        start, total = time.process_time(), 0
-        for i in range(1_000_000):
-            total += i * i % 7
-        return time.process_time() - start
-    return min(loop() for _ in range(repeat))
-
-
 def installed_plugins() -> str:
     from importlib.metadata import entry_points
 
@@ -362,7 +351,7 @@ def installed_plugins() -> str:
     return ", ".join(names) or "none"
 
 
-def report(n, big, jobs, runs, memory, st, pdf, numpy_s, start, steps, single, split, load, speed) -> list[str]:
+def report(n, big, jobs, runs, memory, st, pdf, numpy_s, start, steps, single, split, load) -> list[str]:
     rate = {name: n / r["cpu"] for name, r in runs.items()}
     no_cert = max(v for k, v in rate.items() if k.startswith("no certificate"))
     html = max(v for k, v in rate.items() if k.startswith("HTML"))
@@ -382,10 +371,9 @@ def report(n, big, jobs, runs, memory, st, pdf, numpy_s, start, steps, single, s
         f"python {platform.python_version()}, {os.cpu_count()} cores, {platform.machine()}; {n} generated hemolysis "
         f"plates (and {big} for memory and the database size); all figures from one run on "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. CPU = user + system of the command and its workers. "
-        f"The machine's load average (1 minute) was {load[0]:.1f} at the start and {load[1]:.1f} at the end, and a "
-        f"fixed Python loop took {speed[0] * 1e3:.0f} and {speed[1] * 1e3:.0f} ms of CPU: other work on the same "
-        "cores makes every CPU figure larger than on a quiet machine. The bytecode of assayrunner and its plugins is "
-        "written before the runs, as `pip install` does (compile_sources).",
+        f"The machine's load average (1 minute) was {load[0]:.1f} at the start and {load[1]:.1f} at the end: other "
+        "work on the same cores or host makes every CPU figure larger than on a quiet machine. The bytecode of "
+        "assayrunner and its plugins is written before the runs, as `pip install` does (compile_sources).",
         "",
         f"Each batch ran {len(next(iter(runs.values()))['cpus'])} times, interleaved with the others; the table shows "
         "the run with the least CPU (the same work each time: the least is the least disturbed) and every run's CPU.",
