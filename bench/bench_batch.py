@@ -444,7 +444,7 @@ def remaining(steps: dict, no_cert: float, html: float) -> list[str]:
         "- record: the rows the run is stored as (JSON of parameters, metrics and details; a row per well, result "
         "and check) and the SHA-256 digest over every row in canonical JSON, made once per run in the worker.",
         "- rest of compute: the layout checks, criteria, result contract checks and sample descriptions.",
-        "- store: one executemany per table, the chained audit row, a savepoint per run, the group's commit.",
+        "- store: multi-row INSERTs per table, the chained audit row, a savepoint per run, the group's commit.",
         "- certificate: the stored record read back, the Jinja render (plate map, plot, the plugin's block), the "
         "file written and fsync'd before the commit, its row and audit row.",
     ]
