@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -68,17 +68,34 @@ def _expanded(spec: str) -> tuple[str, ...]:
     return tuple(wells)
 
 
-@dataclass
 class _Resolved:
-    """What a layout's list of groups resolves to; `wells` is kept so its id cannot be reused."""
+    """What a layout's list of groups resolves to, each part worked out at its first use and shared (do not
+    change them); `wells` is kept so its id cannot be reused."""
 
-    wells: list
-    groups: tuple["Group", ...]
-    sample_slots: dict[str, tuple[str, ...]] | None = None
-    cells: tuple[tuple[str, ...], tuple[int, ...], tuple[int, ...]] | None = None
-    by_well: dict[str, "Group"] | None = None
-    without: dict[frozenset[str], "Layout"] = field(default_factory=dict)
-    selected: dict[tuple[str | None, bool | None], tuple["Group", ...]] = field(default_factory=dict)
+    def __init__(self, wells: list[WellGroup]):
+        self.wells = wells
+        self.groups = tuple(Group(i, g, _expanded(g.wells)) for i, g in enumerate(wells))
+        self.without: dict[frozenset[str], Layout] = {}
+        self.selected: dict[tuple[str | None, bool | None], tuple[Group, ...]] = {}
+
+    @cached_property
+    def sample_slots(self) -> dict[str, tuple[str, ...]]:
+        names = {g.name for g in self.groups if g.role == "sample"}
+        slots: dict[str, tuple[str, ...]] = {}
+        for group in self.groups:
+            if group.name in names:
+                slots[group.name] = slots.get(group.name, ()) + group.wells
+        return slots
+
+    @cached_property
+    def cells(self) -> tuple[tuple[str, ...], tuple[int, ...], tuple[int, ...]]:
+        wells = tuple(well for group in self.groups for well in group.wells)
+        places = [parse_well(well) for well in wells]
+        return wells, tuple(r for r, _ in places), tuple(c for _, c in places)
+
+    @cached_property
+    def by_well(self) -> dict[str, Group]:
+        return {well: group for group in self.groups for well in group.wells}
 
 
 #: id(wells list) -> what that list resolves to.
@@ -91,7 +108,7 @@ def _resolved(wells: list[WellGroup]) -> _Resolved:
     hit = _RESOLVED.get(id(wells))
     if hit is not None and hit.wells is wells:
         return hit
-    hit = _Resolved(wells, tuple(Group(i, g, _expanded(g.wells)) for i, g in enumerate(wells)))
+    hit = _Resolved(wells)
     with _EVICTING:  # threads share the cache (engine.execute from several threads)
         if len(_RESOLVED) >= 256:
             del _RESOLVED[next(iter(_RESOLVED))]  # the oldest
@@ -178,25 +195,12 @@ class Layout(BaseModel):
         """Sample slot name -> its wells: every group with the name of a sample group, whatever its role (a slot
         may span several groups, e.g. its spiked wells with role 'spike'). Worked out once per layout and
         shared: do not change it."""
-        resolved = _resolved(self.wells)
-        if resolved.sample_slots is None:
-            names = {g.name for g in resolved.groups if g.role == "sample"}
-            slots: dict[str, tuple[str, ...]] = {}
-            for group in resolved.groups:
-                if group.name in names:
-                    slots[group.name] = slots.get(group.name, ()) + group.wells
-            resolved.sample_slots = slots
-        return resolved.sample_slots
+        return _resolved(self.wells).sample_slots
 
     def cells(self) -> tuple[tuple[str, ...], tuple[int, ...], tuple[int, ...]]:
         """Every group's wells in order (a well twice if two groups have it), with their 0-based rows and
         columns (for indexing a read's values); once per layout."""
-        resolved = _resolved(self.wells)
-        if resolved.cells is None:
-            wells = tuple(well for group in resolved.groups for well in group.wells)
-            places = [parse_well(well) for well in wells]
-            resolved.cells = wells, tuple(r for r, _ in places), tuple(c for _, c in places)
-        return resolved.cells
+        return _resolved(self.wells).cells
 
     def without(self, names: frozenset[str]) -> Layout:
         """This layout without the groups of those names (e.g. a plate's empty sample slots); one object per
@@ -217,10 +221,7 @@ class Layout(BaseModel):
 
     def by_well(self) -> dict[str, Group]:
         """Well name -> its group, in plate order; once per layout and shared: do not change it."""
-        resolved = _resolved(self.wells)
-        if resolved.by_well is None:
-            resolved.by_well = {well: group for group in resolved.groups for well in group.wells}
-        return resolved.by_well
+        return _resolved(self.wells).by_well
 
     def overlaps(self) -> list[tuple[str, int, int]]:
         """(well, first group index, second group index) for every well assigned twice."""

@@ -576,31 +576,24 @@ def _well_rows(plate, layout, lead: tuple = ()) -> list[tuple]:
     an endpoint well only with a value or a flag."""
     groups = layout.by_well()
     rows = []
+    isfinite = math.isfinite
     for read in plate.reads:
         flags, label = read.flags, read.label
         names = _well_names(*read.values.shape[:2])
-        if read.kind != "kinetic" and read.values.dtype == np.float64:
-            # float64 values as Python floats (the same numbers, read faster), a group looked up only for a row
-            isfinite = math.isfinite
-            for row_names, row_values in zip(names, read.values.tolist()):
-                for well, value in zip(row_names, row_values):
-                    if value == value or well in flags:  # not NaN, or flagged
-                        group = groups.get(well)
-                        rows.append((*lead, label, well, flags.get(well), group.role if group else None,
-                                     group.name if group else None, None, value if isfinite(value) else None))
-            continue  # (value if isfinite(value) else None: _float of a Python float)
-        values, isnan = (read.values.tolist(), math.isnan) if read.values.dtype == np.float64 \
-            else (read.values, np.isnan)
-        for r, row_names in enumerate(names):
-            for c, well in enumerate(row_names):
+        # as Python floats: float64's are the same numbers, read faster; another dtype's are what _float makes them
+        values = read.values.astype(np.float64, copy=False).tolist()
+        kinetic = read.kind == "kinetic"
+        for row_names, row_values in zip(names, values):
+            for well, value in zip(row_names, row_values):
+                if not kinetic and value != value and well not in flags:  # an endpoint's NaN without a flag: no row
+                    continue
                 group = groups.get(well)
                 base = (*lead, label, well, flags.get(well), group.role if group else None,
                         group.name if group else None)
-                value = values[r][c]
-                if read.kind == "kinetic":
-                    rows += [(*base, _float(t), _float(v)) for t, v in zip(read.times_s, value)]
-                elif not isnan(value) or well in flags:
-                    rows.append((*base, None, _float(value)))
+                if kinetic:
+                    rows += [(*base, _float(t), v if isfinite(v) else None) for t, v in zip(read.times_s, value)]
+                else:
+                    rows.append((*base, None, value if isfinite(value) else None))
     return rows
 
 
