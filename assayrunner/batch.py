@@ -128,8 +128,8 @@ def _with_samples(unit: Unit, by_file: dict[Path, Unit], sheet: Path) -> Unit:
 
 
 def _expand(arg: Path, skipped: set[Path]) -> list[Path]:
-    if arg.is_dir():  # a folder's paths sorted by name (their own order), each resolved only if some are skipped
-        found = [p for p in sorted(arg.iterdir(), key=lambda p: p.name) if p.is_file() and not p.name.startswith(".")
+    if arg.is_dir():  # each path resolved only if some files are to be skipped
+        found = [p for p in sorted(arg.iterdir()) if p.is_file() and not p.name.startswith(".")
                  and not (skipped and p.resolve() in skipped)]
         if not found:
             raise UserError("the folder holds no files", file=arg)
