@@ -1,5 +1,6 @@
 """Batch execution: one run per plate file (or per group of files a protocol takes for one run), computed in
-worker processes, stored and certified by this process. Every file gets an outcome; a failure stops no other.
+worker processes, each of which stores and certifies the runs it computed. Every file gets an outcome; a
+failure stops no other.
 
 A run sheet is a CSV (comma, semicolon or tab) with a header: `file` (required; relative to the sheet's
 folder), and optionally `samples`, `operator` and `run`. Rows with the same `run` value are one run whose
@@ -17,7 +18,6 @@ import os
 import re
 import time
 from collections.abc import Callable, Sequence
-from contextlib import ExitStack
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -26,7 +26,7 @@ from . import engine, store
 from .errors import PluginError, UserError
 from .plugins import format_traceback
 from .registry import PlateDose
-from .workers import Failure, run as run_workers
+from .workers import Failure, Pool
 
 #: Characters that make a FILES argument a pattern to expand (when no file has that name).
 GLOB_CHARS = "*?["
@@ -270,119 +270,119 @@ def compute(task: tuple[Job, Unit]) -> store.StoredRun | Failure:
 def execute(job: Job, units: list[Unit], *, db: Path, out: Path, templates: Path | None, pdf: bool,
             certificate: bool, jobs: int, timeout: float,
             on_entry: Callable[[Entry], None] = lambda entry: None) -> tuple[list[Entry], float]:
-    """Compute every unit in worker processes, store each run here as it arrives; entries in unit order."""
+    """Compute and store every unit in worker processes (each stores and certifies its own runs); entries in
+    unit order, each given to on_entry once it is final (stored, or failed)."""
     setup = _setup(job)  # usage errors (assay, protocol, parameters) stop the batch before it starts
     check_units(units, setup.protocol.files, setup.protocol.id, setup.protocol.plate_series)
     if certificate:
         from .certificate import check_destination
 
         check_destination(out, templates)
-    database = store.open_db(db)
+    store.open_db(db).close()  # created and migrated before the workers start: a bad path stops the batch here
     entries = [Entry(unit.files) for unit in units]
     started = time.perf_counter()
-    group = _Group(database, on_entry)
-    replies = run_workers(compute, [(job, unit) for unit in units], jobs, timeout, tick=GROUP_SECONDS / 5)
+    runs = RunStore(db, setup.protocol.sha256, str(setup.protocol.path), out, templates, pdf, certificate)
+    pool = Pool(compute, [(job, unit) for unit in units], jobs, timeout, store=runs)
     try:
-        for done in replies:
-            if done is None:  # the workers are busy: let the write lock go meanwhile
-                group.commit()
-                continue
-            index, reply = done
-            entry = entries[index]
-            if isinstance(reply, Failure):
-                entry.exit_code, entry.error = reply.exit_code, _naming(entry.files, reply.message)
-            else:
-                _commit(entry, reply, setup, group, out=out, templates=templates, pdf=pdf, certificate=certificate)
-            group.add(entry)
-        group.commit()
-    except KeyboardInterrupt:  # the runs stored so far stay stored; the rest are reported, not lost
-        group.commit()
-        replies.close()
+        for index, reply in pool.replies():
+            _report(entries[index], reply)
+            on_entry(entries[index])
+    except KeyboardInterrupt:  # a second Ctrl-C: the workers were killed
+        pool.interrupted = True
+    if pool.interrupted:  # the runs stored so far stay stored; the rest are reported, not lost
         for entry in entries:
             if entry.status == "failed" and entry.error is None:
                 entry.exit_code = 1
                 entry.error = _naming(entry.files, "interrupted (Ctrl-C) before this run was stored")
-    finally:
-        database.close()  # checkpoints the WAL now: the command can then end without the interpreter's teardown
     return entries, time.perf_counter() - started
 
 
-#: A batch stores its runs in groups, each run in its own savepoint of the group's transaction: one commit
-#: (and its fsync) serves up to GROUP_RUNS runs, and the write lock is held for at most about GROUP_SECONDS.
-GROUP_RUNS, GROUP_SECONDS = 64, 0.25
+def _report(entry: Entry, reply: Stored | Failure) -> None:
+    if isinstance(reply, Failure):
+        entry.exit_code, entry.error = reply.exit_code, _naming(entry.files, reply.message)
+        return
+    entry.run_id, entry.exit_code = reply.run_id, 0 if reply.valid else 1
+    entry.status = "valid" if reply.valid else "invalid"
+    entry.failed_checks, entry.certificate = reply.failed_checks, reply.certificate
 
 
-class _Group:
-    """The entries of the runs stored in the open transaction, reported (on_entry) once it committed."""
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """A run a worker stored, as its entry reports it."""
 
-    def __init__(self, database, on_entry: Callable[[Entry], None]):
-        self.database, self.on_entry = database, on_entry
-        self.entries: list[Entry] = []
-        self.open: ExitStack | None = None
-        self.since = 0.0
+    run_id: int
+    valid: bool
+    failed_checks: tuple[str, ...]
+    certificate: dict | None
 
-    def begin(self) -> None:
-        """Open the group's transaction unless it is open."""
-        if self.open is None:
-            self.open = ExitStack()
-            self.open.enter_context(store.transaction(self.database))
-            self.since = time.monotonic()
 
-    def add(self, entry: Entry) -> None:
-        self.entries.append(entry)
-        if len(self.entries) >= GROUP_RUNS or (self.open and time.monotonic() - self.since > GROUP_SECONDS):
-            self.commit()
+class RunStore:
+    """How a batch's workers store their runs (a workers.Store): each group in one transaction, each run in a
+    savepoint of it (stored whole or not at all) with its certificate, written and fsync'd before the commit.
+    Each worker opens the database once, at its first group."""
 
-    def commit(self) -> None:
-        """Commit the open transaction and report its entries; if the commit fails (or Ctrl-C stops it), none
-        of its runs is stored and each says so."""
-        failed = None
+    def __init__(self, db: Path, protocol_sha256: str, protocol_path: str, out: Path, templates: Path | None,
+                 pdf: bool, certificate: bool):
+        self.db, self.protocol_sha256, self.protocol_path = db, protocol_sha256, protocol_path
+        self.out, self.templates, self.pdf, self.certificate = out, templates, pdf, certificate
+        self.database = None
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "database": None}  # a spawned worker opens its own
+
+    def save(self, group: list[tuple[int, store.StoredRun]],
+             committing: Callable[[object, list], None]) -> list[tuple[int, Stored | Failure]]:
+        replies = []
         try:
-            if self.open is not None:
-                self.open.close()
-        except BaseException as exc:
-            failed = exc
-            why = f"the database refused the commit ({exc})" if isinstance(exc, Exception) else "interrupted"
-            for entry in self.entries:
-                if entry.run_id is not None:
-                    entry.run_id, entry.status, entry.exit_code, entry.certificate = None, "failed", 3, None
-                    entry.error = _naming(entry.files, f"not stored: {why}")
-        self.open = None
-        entries, self.entries = self.entries, []
-        for entry in entries:
-            self.on_entry(entry)
-        if failed is not None and not isinstance(failed, Exception):
-            raise failed
+            if self.database is None:
+                self.database = store.open_db(self.db)
+            with store.transaction(self.database):
+                replies = [(index, self._save(run)) for index, run in group]
+                stored = [(reply.run_id, run.digest) for (_, reply), (_, run) in zip(replies, group)
+                          if isinstance(reply, Stored)]
+                if stored:
+                    committing(stored[0], replies)
+        except (UserError, PluginError) as exc:  # the database could not be opened, or stayed locked
+            return [(index, Failure(exc.exit_code, str(exc))) for index, _ in group]
+        except Exception as exc:
+            why = f"not stored: the database refused the commit ({exc})" if replies else \
+                f"internal error: {format_traceback(exc)}"
+            return [(index, Failure(3, why)) for index, _ in group]
+        return replies
 
+    def _save(self, run: store.StoredRun) -> Stored | Failure:
+        """One run in a savepoint of the group's transaction, with its certificate."""
+        database = self.database
+        try:
+            if run.rows["runs"][0]["protocol_sha256"] != self.protocol_sha256:  # a spawned worker read it again
+                raise PluginError(f"the protocol file {self.protocol_path} changed while the batch ran; run it again")
+            with store.transaction(database):
+                run_id = store.save_run(database, run)
+                paths = {}
+                if self.certificate:  # jinja2 is imported only for a batch that writes certificates
+                    from . import certificate as cert
 
-def _commit(entry: Entry, run: store.StoredRun, setup: engine.Setup, group: _Group, *, out: Path,
-            templates: Path | None, pdf: bool, certificate: bool) -> None:
-    """Store one computed run and issue its certificate, in a savepoint of the group's transaction: a run is
-    stored whole or not at all."""
-    database = group.database
-    try:
-        if run.rows["runs"][0]["protocol_sha256"] != setup.protocol.sha256:  # a spawned worker read it again
-            raise PluginError(f"the protocol file {setup.protocol.path} changed while the batch ran; run it again")
-        group.begin()
-        with store.transaction(database):
-            run_id = store.save_run(database, run)
-            paths = {}
-            if certificate:  # jinja2 is imported only for a batch that writes certificates
-                from . import certificate as cert
+                    paths = cert.issue(database, run_id, self.out, ("html", "pdf") if self.pdf else ("html",),
+                                       self.templates, just_stored=True)
+        except (UserError, PluginError) as exc:
+            return Failure(exc.exit_code, str(exc))
+        except Exception as exc:
+            return Failure(3, f"internal error: {format_traceback(exc)}")
+        return Stored(run_id, run.valid, tuple(c["check_id"] for c in run.rows["checks"] if not c["passed"]),
+                      {"html": str(paths["html"]), "pdf": str(paths["pdf"]) if "pdf" in paths else None}
+                      if paths else None)
 
-                paths = cert.issue(database, run_id, out, ("html", "pdf") if pdf else ("html",), templates,
-                                   just_stored=True)
-    except (UserError, PluginError) as exc:
-        entry.exit_code, entry.error = exc.exit_code, _naming(entry.files, str(exc))
-        return
-    except Exception as exc:
-        entry.error = _naming(entry.files, f"internal error: {format_traceback(exc)}")
-        return
-    entry.run_id, entry.exit_code = run_id, 0 if run.valid else 1
-    entry.status = "valid" if run.valid else "invalid"
-    entry.failed_checks = tuple(c["check_id"] for c in run.rows["checks"] if not c["passed"])
-    if paths:
-        entry.certificate = {"html": str(paths["html"]), "pdf": str(paths["pdf"]) if "pdf" in paths else None}
+    def committed(self, key: tuple[int, str]) -> bool:
+        """Whether the run with this id and digest is stored (its group committed before its worker died)."""
+        database = store.open_read_only(self.db)
+        try:
+            return database.execute("select 1 from runs where id = ? and digest = ?", list(key)).fetchone() is not None
+        finally:
+            database.close()
+
+    def close(self) -> None:
+        if self.database is not None:
+            self.database.close()
 
 
 def _naming(files: tuple[Path, ...], message: str) -> str:

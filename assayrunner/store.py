@@ -398,11 +398,6 @@ class Table:
     def __iter__(self) -> Iterator[dict]:
         return (dict(zip(self.columns, row)) for row in self.values)
 
-    def __reduce__(self):
-        """Pickled as a call of the class (a worker sends every run's tables to the writer): unpickling skips
-        the field-by-field setstate of a frozen dataclass."""
-        return Table, (self.columns, self.values)
-
 
 @dataclass(frozen=True, slots=True)
 class StoredRun:
@@ -418,10 +413,6 @@ class StoredRun:
     @property
     def valid(self) -> bool:
         return bool(self.rows["runs"][0]["valid"])
-
-    def __reduce__(self):
-        """Pickled as a call of the class, like Table."""
-        return StoredRun, (self.rows, self.digest)
 
 
 def save_run(db: Database, run: StoredRun) -> int:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from assayrunner.batch import GROUP_RUNS
+from assayrunner.workers import GROUP_RUNS
 
 HERE = Path(__file__).resolve().parent
 EXAMPLE = HERE.parent / "examples" / "hemolysis" / "plate.csv"
@@ -263,9 +263,10 @@ def phases(folder: Path, work: Path, n: int = 200) -> dict[str, float]:
     return {**{k: v / len(paths) for k, v in totals.items()}, "plates": len(paths)}
 
 
-def writer_and_workers(folder: Path, work: Path, n: int = 400) -> dict[str, float]:
-    """CPU seconds per plate of a batch's writer (this process: receiving, storing) and of its one worker
-    (reading, computing, making the record, sending it), from batch.execute run here without certificates."""
+def command_and_worker(folder: Path, work: Path, n: int = 400) -> dict[str, float]:
+    """CPU seconds per plate of a batch's command (this process: handing out files, taking in outcomes) and of its
+    one worker (reading, computing, making the record, storing it), from batch.execute run here without
+    certificates."""
     import resource
 
     from assayrunner import batch
@@ -277,10 +278,10 @@ def writer_and_workers(folder: Path, work: Path, n: int = 400) -> dict[str, floa
     job = batch.Job("hemolysis", None, (), None, None)
     units = [batch.Unit((path,)) for path in sorted(folder.glob("*.csv"))[:n]]
     batch._setup(job)
-    writer, workers = cpu(resource.RUSAGE_SELF), cpu(resource.RUSAGE_CHILDREN)
+    command, workers = cpu(resource.RUSAGE_SELF), cpu(resource.RUSAGE_CHILDREN)
     batch.execute(job, units, db=work / "split.db", out=work / "split", templates=None, pdf=False, certificate=False,
                   jobs=1, timeout=120)
-    return {"writer": (cpu(resource.RUSAGE_SELF) - writer) / len(units),
+    return {"command": (cpu(resource.RUSAGE_SELF) - command) / len(units),
             "worker": (cpu(resource.RUSAGE_CHILDREN) - workers) / len(units), "plates": len(units)}
 
 
@@ -328,7 +329,7 @@ def main() -> None:
         numpy_s, _ = floor(plates)
         steps = phases(plates, work)
         single = batch(sorted(plates.glob("*.csv"))[0], work, "single", "--no-certificate")["cpu"]
-        split = writer_and_workers(plates, work)
+        split = command_and_worker(plates, work)
         start = startup()
         load.append(os.getloadavg()[0])
     lines = report(n, big, jobs, runs, memory, store_figures, pdf, numpy_s, start, steps, single, split, load)
@@ -418,8 +419,8 @@ def report(n, big, jobs, runs, memory, st, pdf, numpy_s, start, steps, single, s
         f"A one-plate command (start-up, imports, plugins, one run) costs {single * 1e3:.0f} ms of CPU, "
         f"{single / n * 1e3:.2f} ms a plate when spread over {n} plates. The batch without certificates, run in "
         f"this process over {split['plates']} plates with one worker, spends {split['worker'] * 1e3:.2f} ms a plate "
-        f"in the worker (read, compute, record, sending its rows) and {split['writer'] * 1e3:.2f} ms in the writer "
-        f"(receiving and storing); the steps above add up to {in_steps * 1e3:.2f} ms.",
+        f"in the worker (read, compute, record, store) and {split['command'] * 1e3:.2f} ms in the command (handing "
+        f"out files, taking in outcomes); the steps above add up to {in_steps * 1e3:.2f} ms.",
         "",
         *remaining(steps, no_cert, html),
     ]

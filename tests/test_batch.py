@@ -6,6 +6,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -313,6 +314,25 @@ def test_a_batch_lets_go_of_the_database_while_its_workers_are_busy(crash_plugin
     assert other.returncode == 0, other.stderr
     assert [e["status"] for e in json.loads(stdout)["runs"]] == ["valid", "failed"]
     assert count_rows(tmp_path / "assayrun.db") == 2
+
+
+def test_a_group_stored_during_a_read_keeps_the_reads_time_limit(crash_plugin, tmp_path):
+    """good.csv is held while hang.txt is read; its group is stored in the middle of that read (a PDF certificate:
+    about a second) and the read's 1 s limit expires meanwhile: the store finishes, then the read fails with its
+    own message."""
+    (tmp_path / "good.csv").write_bytes(PLATE.read_bytes())
+    (tmp_path / "hang.txt").write_text("CRASHTEST sleep 60\n")
+    env = {**os.environ, "PYTHONPATH": str(crash_plugin), "ASSAYRUN_LOAD_PLUGINS": "assayrun-crash",
+           "ASSAYRUN_LIMITS_MAX_READ_SECONDS": "1"}
+    env.pop("ASSAYRUN_DB", None)
+    run = subprocess.run([sys.executable, "-m", "assayrunner", "execute", "hemolysis", "good.csv", "hang.txt",
+                          "--pdf", "-j", "1", "--json"], capture_output=True, text=True, cwd=tmp_path, env=env,
+                         timeout=120)
+    good, hang = json.loads(run.stdout)["runs"]
+    assert (good["status"], hang["status"]) == ("valid", "failed"), run.stderr
+    assert Path(good["certificate"]["pdf"]).read_bytes().startswith(b"%PDF")
+    assert "reading took longer than 1 s" in hang["error"] and hang["exit_code"] == 2
+    assert count_rows(tmp_path / "assayrun.db") == 1
 
 
 def test_a_folder_expands_in_path_order_without_skipped_files(tmp_path):

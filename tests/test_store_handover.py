@@ -1,6 +1,6 @@
 """How a computed run reaches the database: the rows of a run inserted by multi-row INSERTs (store._insert_run_rows)
-are the rows one INSERT per row stores, in the same order; a StoredRun and its Tables survive pickling (a worker
-sends them to the writer) unchanged."""
+are the rows one INSERT per row stores, in the same order; a StoredRun and its Tables survive pickling (a pool
+without a store sends them back, as an engine fanning out the compute step would) unchanged."""
 
 import pickle
 import sqlite3
