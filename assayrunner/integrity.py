@@ -22,7 +22,8 @@ _NOT_DIGESTED = frozenset({"id", "run_id", "digest", "content"})
 
 def record_digest(rows: dict[str, list[dict] | store.Table]) -> str:
     """SHA-256 over every row a run is stored as (store.run_rows / store.stored_rows), in canonical JSON:
-    keys sorted, numbers as floats (SQLite may store 5 as 5.0), null fields left out (a column added
+    keys sorted, numbers as floats (SQLite may store 5 as 5.0) and zero without its sign (SQLite stores -0.0 as
+    0: a digest over the sign could never be verified), null fields left out (a column added
     by a later migration does not change an old run's digest), each table's rows sorted (SQLite keeps
     no row order; checks, results and inputs carry their position)."""
     payload = {table: sorted(_table_texts(table_rows) if isinstance(table_rows, store.Table) and len(table_rows) > 8
@@ -45,12 +46,13 @@ _ROW_TEXT = json.JSONEncoder(sort_keys=True, allow_nan=False).encode
 
 
 def _canonical(value):
+    """A number as its float, zero without its sign (+ 0.0 turns -0.0 into 0.0 and changes no other float)."""
     kind = type(value)
     if kind is str:
         return value
     if kind is float or kind is int or kind is bool:
-        return float(value)
-    return float(value) if isinstance(value, numbers.Real) else value  # numpy scalars
+        return float(value) + 0.0
+    return float(value) + 0.0 if isinstance(value, numbers.Real) else value  # numpy scalars
 
 
 def _table_texts(table: store.Table) -> list[str]:
@@ -77,7 +79,7 @@ def _table_texts(table: store.Table) -> list[str]:
 
 def _value_texts(column: tuple, key: str) -> list[str] | None:
     """`key` and each value's JSON text ("" for a null), for a column of str or of finite numbers (a number as its
-    float); [] for a column of nulls only, None for a column holding anything else."""
+    float, zero without its sign); [] for a column of nulls only, None for a column holding anything else."""
     kinds = set(map(type, column))
     nulls = _NONE in kinds
     kinds.discard(_NONE)
@@ -95,7 +97,11 @@ def _value_texts(column: tuple, key: str) -> list[str] | None:
     present = [v for v in column if v is not None] if nulls else column
     if not all(map(math.isfinite, present)):
         return None
-    encoded = map(float.__repr__, present if kinds == _FLOAT else map(float, present))
+    if kinds != _FLOAT:
+        present = list(map(float, present))
+    if 0.0 in present:  # as _canonical: zero without its sign
+        present = [v + 0.0 for v in present]
+    encoded = map(float.__repr__, present)
     if nulls:
         return [key + next(encoded) if v is not None else "" for v in column]
     return list(map(key.__add__, encoded))

@@ -157,3 +157,28 @@ def test_migration_from_the_first_schema(tmp_path, workdir):
     store.audit(db, "test", 7, "someone", {})
     with pytest.raises(sqlite3.DatabaseError, match="append-only"):
         db.execute("update audit_log set actor = 'x'")
+
+
+def test_a_run_with_negative_zeros_verifies(cli, workdir):
+    """SQLite stores a REAL -0.0 as 0: a well read as "-0.0000" (and any result that comes out as -0.0) is digested
+    as 0.0, so the stored run verifies. Before, its digest kept the sign and verify called the run tampered with."""
+    text = PLATE.read_text().replace("D,0.0486,", "D,-0.0000,", 1)
+    assert text != PLATE.read_text()
+    (workdir / "plate.csv").write_text(text)
+    result, data = cli.json("execute", "hemolysis", workdir / "plate.csv")
+    assert result.exit_code in (0, 1), result.stdout
+    with sqlite3.connect(workdir / "assayrun.db") as conn:
+        assert conn.execute("select value from wells where well = 'D1'").fetchone() == (0.0,)
+    verified = cli("verify")
+    assert verified.exit_code == 0, verified.stdout
+
+
+def test_the_digest_writes_zero_without_its_sign():
+    from assayrunner import integrity
+
+    rows = [{"v": -0.0, "w": 1}, {"v": 2.5, "w": -0.0}] * 6  # more than 8 rows: the column-at-a-time path too
+    table = store.Table(("v", "w"), [tuple(r.values()) for r in rows])
+    unsigned = [{k: v + 0.0 for k, v in r.items()} for r in rows]
+    assert integrity.record_digest({"t": table}) == integrity.record_digest({"t": rows}) \
+        == integrity.record_digest({"t": unsigned})
+    assert integrity._row_text({"v": -0.0}) == '{"v": 0.0}' and integrity._row_text({"v": 0.5}) == '{"v": 0.5}'
