@@ -323,8 +323,13 @@ def _serve(conn, work: Callable[[object], object], items: list, store: Store | N
     and store the held ones in groups. FLUSH stores what it holds; None stores it and ends the worker."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     holder = _Holder(conn, store)
+    parent = mp.parent_process()
     while True:
         try:
+            # the parent killed: its end of the pipe stays open in this process and the later-forked ones, so
+            # only its sentinel says so (what this worker holds is not stored: no one would report it)
+            if parent is not None and conn not in wait([conn, parent.sentinel]):
+                return
             index = conn.recv()
         except (EOFError, OSError):
             return

@@ -335,6 +335,40 @@ def test_a_group_stored_during_a_read_keeps_the_reads_time_limit(crash_plugin, t
     assert count_rows(tmp_path / "assayrun.db") == 1
 
 
+def test_workers_end_when_their_command_is_killed(tmp_path):
+    """SIGKILL of the command (no Ctrl-C to handle): its workers see it gone and end, storing nothing more,
+    instead of waiting for work forever."""
+    import signal
+    import time
+
+    folder = tmp_path / "plates"
+    folder.mkdir()
+    for k in range(400):
+        (folder / f"plate{k:03}.csv").write_bytes(PLATE.read_bytes())
+    process = subprocess.Popen([sys.executable, "-m", "assayrunner", "execute", "hemolysis", "plates", "-j", "2",
+                                "--no-certificate", "--json"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               cwd=tmp_path)
+    children = f"/proc/{process.pid}/task/{process.pid}/children"
+    deadline = time.monotonic() + 60
+    while count_rows(tmp_path / "assayrun.db") == 0 and time.monotonic() < deadline:  # the workers are storing
+        time.sleep(0.05)
+    workers = open(children).read().split()
+    assert len(workers) == 2
+    process.kill()
+    process.wait()
+    deadline = time.monotonic() + 20
+    alive = workers
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.1)
+        alive = [pid for pid in workers if Path(f"/proc/{pid}").exists()
+                 and Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"]
+    for pid in alive:  # not left behind if the test fails
+        os.kill(int(pid), signal.SIGKILL)
+    assert alive == []
+    with sqlite3.connect(tmp_path / "assayrun.db") as conn:
+        assert conn.execute("pragma integrity_check").fetchone() == ("ok",)
+
+
 def test_a_folder_expands_in_path_order_without_skipped_files(tmp_path):
     """_expand sorts a folder's files by name and resolves them only when some are to be skipped: the same files in
     the same order as sorting the paths and resolving every one."""

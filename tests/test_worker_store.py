@@ -112,3 +112,19 @@ def test_a_commit_that_cannot_be_looked_up_fails_its_runs_naming_why(tmp_path, p
     for _, reply in replies:
         assert reply.exit_code == 3 and "whether it was stored cannot be told (unable to open database file)" \
             in reply.message
+
+
+def test_spawned_workers_store_their_runs(tmp_path, plates):
+    """Where workers are spawned (macOS, Windows) the store reaches them pickled, without a connection, and each
+    opens its own."""
+    job = batch.Job("hemolysis", None, (), None, None)
+    setup = engine.prepare("hemolysis")
+    db = tmp_path / "runs.db"
+    store.open_db(db).close()
+    saver = batch.RunStore(db, setup.protocol.sha256, str(setup.protocol.path), tmp_path, None, False, False)
+    pool = workers.Pool(batch.compute, [(job, batch.Unit((p,))) for p in plates[:3]], 2, 120, start_method="spawn",
+                        store=saver)
+    replies = dict(pool.replies())
+    assert sorted(replies) == [0, 1, 2] and all(isinstance(r, batch.Stored) and r.valid for r in replies.values())
+    with sqlite3.connect(db) as conn:
+        assert sorted(r[0] for r in conn.execute("select id from runs")) == sorted(r.run_id for r in replies.values())
