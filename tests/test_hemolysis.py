@@ -198,6 +198,34 @@ def test_saturated_well_is_left_out_and_flagged(cli, workdir):
     assert 'class="flagged"' in html and "saturated" in html
 
 
+@pytest.mark.parametrize("tbhd", ["OVRFLW,OVRFLW", "0.0400,0.0400"], ids=["saturated", "below-the-blank"])
+def test_blood_without_usable_hemoglobin_fails_the_run_without_a_percent(cli, workdir, tbhd):
+    """TBHd (B9:B10) saturated, or read below the blank (hemoglobin not a positive number): the run is stored,
+    invalid by its TBHd check, and no % hemolysis is computed from it (None, flagged, not classed); before, a
+    saturated TBHd stopped the run as a malformed plugin result (exit 3)."""
+    line = next(line for line in PLATE.read_text().splitlines() if line.startswith("B,"))
+    cells = line.split(",")
+    plate = workdir / "tbhd.csv"
+    plate.write_text(PLATE.read_text().replace(line, ",".join(cells[:9] + tbhd.split(",") + cells[11:])))
+    result, data = cli.json("execute", "hemolysis", plate)
+    assert result.exit_code == 1, result.output
+    assert data["valid"] is False and "tbhd" in [c["id"] for c in data["checks"] if not c["passed"]]
+    for sample in ("NC", "PC", "S1", "S8"):
+        for metric in ("percent_hemolysis", "adjusted_percent_hemolysis"):
+            row = result_value(data, sample, metric)
+            assert row["value"] is None and "tbhd-unusable" in row["flags"] and row["qualifier"] is None
+        assert result_value(data, sample, "adjusted_percent_hemolysis")["interpretation"].startswith(
+            "not interpretable (no usable TBHd")
+        assert result_value(data, sample, "supernatant_hemoglobin")["flags"].count("tbhd-unusable") == 0
+    blood = result_value(data, "TBHd", "hemoglobin")
+    if tbhd.startswith("OVRFLW"):
+        assert blood["value"] is None and blood["flags"] == ["saturated well B9", "saturated well B10",
+                                                             "not-computable"]
+    else:
+        assert blood["value"] < 0 and blood["flags"] == []
+    assert cli("verify").exit_code == 0
+
+
 def test_same_inputs_same_results_to_the_bit(cli):
     _, first = cli.json("execute", "hemolysis", PLATE, "--operator", "A. Operator")
     _, second = cli.json("execute", "hemolysis", PLATE, "--operator", "A. Operator")

@@ -11,7 +11,9 @@ What is reported is never past the data (NCL.md 1.6): with-blood wells below CAL
 above CAL1 or all saturated "> ULOQ, re-test diluted" (no class); a no-blood signal above
 flag_interference_fraction of the with-blood signal is "not interpretable (interference)"; a
 negative net is reported as 0 (flag negative-net, the signed value kept in the details); a value
-above flag_above_percent (physically impossible) is not classed.
+above flag_above_percent (physically impossible) is not classed. Blood whose hemoglobin (TBHd) is not a
+positive number (its wells saturated or excluded, or at or below the blank) gives no % hemolysis: those
+results are NaN with the flag tbhd-unusable, and the TBHd check fails the run.
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ NEEDED_BY = "the hemolysis assay"
 NOT_INTERPRETABLE = "not interpretable (interference)"
 RETEST_DILUTED = "> ULOQ, re-test diluted"
 ABOVE_100 = "not interpretable (above flag_above_percent: interference or a dilution error)"
+NO_TBHD = "not interpretable (no usable TBHd: % hemolysis cannot be computed)"
+#: The flag of a % hemolysis that cannot be computed: the blood's hemoglobin (TBHd) is not a positive number.
+TBHD_UNUSABLE = "tbhd-unusable"
 
 
 @dataclass
@@ -95,16 +100,20 @@ def analyze(inp: AssayInput) -> AssayResult:
     nc_percent = max(by_name[p.negative_control].percent, 0.0)
     table = next((t for t in inp.protocol.interpretation if t.metric == "adjusted_percent_hemolysis"), None)
     results = []
+    usable = blood["TBHd"] > 0  # else no % hemolysis (NaN, flagged), no class
     for c in conditions:
         c.adjusted = c.reported_percent - nc_percent
-        c.interpretation = _judgement(c, nc_percent, table)
+        c.interpretation = _judgement(c, nc_percent, table) if usable else NO_TBHD
         q = c.qualifier
+        pq, percent_flags = (q, c.flags) if usable else (None, [*c.flags, TBHD_UNUSABLE])
         results += [
             Result(c.sample, "supernatant_hemoglobin", c.reported_net, UNIT_HB, c.flags, qualifier=q),
-            Result(c.sample, "percent_hemolysis", c.reported_percent, "%", c.flags, qualifier=q),
-            Result(c.sample, "adjusted_percent_hemolysis", c.adjusted, "%", c.flags, c.interpretation, qualifier=q),
+            Result(c.sample, "percent_hemolysis", c.reported_percent, "%", percent_flags, qualifier=pq),
+            Result(c.sample, "adjusted_percent_hemolysis", c.adjusted, "%", percent_flags, c.interpretation,
+                   qualifier=pq),
         ]
-    results += [Result(name, "hemoglobin", value, UNIT_HB) for name, value in blood.items()]
+    results += [Result(name, "hemoglobin", blood[name], UNIT_HB, well_flags(inp, [g], [p.read]) +
+                       ([] if math.isfinite(blood[name]) else [NOT_COMPUTABLE])) for name, g, _ in blood_groups]
     metrics = {
         "blank": {"mean_absorbance": blank},
         "calibration": {"r2": curve.fit.r2, **curve.fit.params, "n": curve.fit.n},
@@ -254,8 +263,14 @@ def _level(group, conc: list[float], corrected: list[float]) -> dict:
 
 
 def _percent(p: Parameters, supernatant: float, tbhd: float) -> float:
-    """% hemolysis of a net supernatant hemoglobin (mg/mL); Python floats (no numpy warnings)."""
+    """% hemolysis of a net supernatant hemoglobin (mg/mL); Python floats (no numpy warnings); NaN when TBHd is
+    not a positive number."""
+    if not tbhd > 0:
+        return math.nan
     return float(100 * supernatant * (p.tube_volume_ul / p.blood_volume_ul) / tbhd)
+
+
+
 
 
 def _condition(inp: AssayInput, plate: _Plate, group, without, tbhd: float, lloq: float, uloq: float) -> Condition:
