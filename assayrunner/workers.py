@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gc
 import multiprocessing as mp
+import os
 import signal
 import sys
 import threading
@@ -131,24 +132,23 @@ class Pool:
         for k, worker in enumerate(self.workers):
             if worker not in busy:
                 continue
+            if worker.process.sentinel in ready and not worker.process.is_alive():
+                yield from self._replace(k, worker)
+                continue
             yield from worker.read(worker.conn in ready)
-            ended = worker.gone or (worker.process.sentinel in ready and not worker.process.is_alive())
-            if not ended and worker.tasks and not worker.storing and \
-                    time.monotonic() - worker.started > self.timeout:
+            if worker.gone:
+                yield from self._replace(k, worker)
+            elif worker.tasks and not worker.storing and time.monotonic() - worker.started > self.timeout:
                 yield from worker.read(True)  # what it sent before it is killed
                 if worker.tasks and not worker.storing:
                     worker.process.kill()
-                    worker.process.join()
                     yield from self._replace(k, worker, timed_out=True)
-                    continue
-            if ended:
-                yield from self._replace(k, worker)
 
     def _replace(self, k: int, worker: _Worker, timed_out: bool = False) -> Iterator[tuple[int, object]]:
         """A worker ended: its group's replies if the commit it announced happened, a Failure for the item it was
         computing; the rest back to the queue (an item whose storing killed a worker twice fails)."""
-        worker.process.join(1)
-        yield from worker.read(True)
+        worker.process.join()
+        yield from worker.read_remaining()
         yield from self._recover(worker)
         if worker.tasks and not worker.storing:
             yield worker.tasks.popleft(), Failure(
@@ -193,13 +193,13 @@ class Pool:
             ready = set(wait([w.conn for w in live] + [w.process.sentinel for w in live],
                              timeout=max(0.0, deadline - time.monotonic())))
             for worker in live:
-                yield from worker.read(worker.conn in ready)
+                if worker.process.sentinel not in ready:
+                    yield from worker.read(worker.conn in ready)
             live = [w for w in live if not w.gone and w.process.is_alive()]
         for worker in self.workers:
-            if worker.process.is_alive():
-                worker.process.kill()
-                worker.process.join()
-            yield from worker.read(True)
+            worker.process.kill()
+            worker.process.join()
+            yield from worker.read_remaining()
             yield from self._recover(worker)
 
     def _kill_all(self) -> None:
@@ -303,6 +303,15 @@ class _Worker:
                 self.started = time.monotonic()  # the time limit is the item's, not the store's
                 self.held.difference_update(i for i, _ in message[1])
                 yield from message[1]
+
+    def read_remaining(self) -> Iterator[tuple[int, object]]:
+        """read() once the process has ended, the pipe made non-blocking first: a message its death cut off ends
+        the reading (the pipe's other end may stay open in other workers, so it would never end otherwise)."""
+        try:
+            os.set_blocking(self.conn.fileno(), False)
+        except (OSError, AttributeError):  # not a file descriptor (Windows): a cut-off message is not expected
+            pass
+        yield from self.read(True)
 
     def died(self) -> Failure:
         return Failure(3, f"the worker process died ({self.how()}); nothing was stored for this file")
