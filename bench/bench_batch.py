@@ -1,13 +1,16 @@
 """A day's plates at facility speed: the batch end to end, storage, start-up, PDF and the arithmetic floor, all
 measured in one run and written to bench/RESULTS.md (every ratio from figures of this run).
 
-    .venv/bin/python bench/bench_batch.py [--plates 1000] [--big 5000] [--jobs N] [--repeat 3] [--out bench/RESULTS.md]
+    .venv/bin/python bench/bench_batch.py [--plates 1000] [--big 5000] [--jobs N] [--repeat 3] [--baseline REV]
+                                          [--out bench/RESULTS.md]
 
 Plates are generated hemolysis exports (the example plate, every absorbance times 1 + N(0, 1 %), seeded).
 CPU seconds are user + system of the command and every worker it waited for (os.wait4), so
 `plates per CPU-second` counts the parent, the workers and the start-up; wall seconds are shown beside. Each
 CLI batch runs --repeat times, interleaved; the least CPU counts (the same work each time, so more CPU is what
-other processes on the machine added), and every run's CPU is shown.
+other processes on the machine added), and every run's CPU is shown. With --baseline REV the batches without
+certificates also run with the code of git revision REV, interleaved with ours, for a ratio that does not depend
+on the machine's speed of the moment.
 Peak memory is the largest resident set of any one process of the batch. Nothing here asserts: the
 goals are printed next to the figures.
 """
@@ -88,9 +91,9 @@ def assayrun() -> str:
     return str(Path(sys.executable).with_name("assayrun"))
 
 
-def batch(folder: Path, work: Path, name: str, *options) -> dict:
+def batch(folder: Path, work: Path, name: str, *options, env: dict | None = None) -> dict:
     result = measured([assayrun(), "execute", "hemolysis", folder, "--db", work / f"{name}.db",
-                       "--out", work / f"{name}-certificates", "--json", *options], work)
+                       "--out", work / f"{name}-certificates", "--json", *options], work, env)
     if result["code"] != 0:
         raise SystemExit(f"batch {name} exited {result['code']}: {result['stderr'][-500:]}")
     return result
@@ -292,6 +295,21 @@ def records(folder: Path, n: int) -> list[dict]:
     return [engine.compute(setup, [path]) for path in sorted(folder.glob("*.csv"))[:n]]
 
 
+def baseline_env(rev: str, folder: Path) -> dict:
+    """The environment that runs the CLI with assayrunner and the built-in plugins as they were at git revision
+    `rev` (exported into `folder`, its bytecode written), for the same batches in the same run."""
+    repo = HERE.parent
+    archive = subprocess.run(["git", "-C", str(repo), "archive", rev, "assayrunner", "plugins", "protocols",
+                              "templates"], check=True, capture_output=True).stdout
+    folder.mkdir(parents=True)
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+    import compileall
+
+    for package in ("assayrunner", "plugins"):
+        compileall.compile_dir(folder / package, quiet=1)
+    return {**os.environ, "PYTHONPATH": f"{folder}{os.pathsep}{folder / 'plugins'}"}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--plates", type=int, default=1000)
@@ -299,6 +317,8 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each CLI batch (the least disturbed counts)")
+    parser.add_argument("--baseline", metavar="REV", help="also run the batches without certificates with the code "
+                        "of this git revision, interleaved, and give the CPU ratio (independent of the machine's speed)")
     args = parser.parse_args()
     n, big, jobs = args.plates, args.big, args.jobs
     compile_sources()
@@ -311,11 +331,17 @@ def main() -> None:
         configs = {"no certificate, -j 1": ("--no-certificate", "-j", "1"),
                    f"no certificate, -j {jobs}": ("--no-certificate", "-j", jobs),
                    "HTML certificates, -j 1": ("-j", "1"), f"HTML certificates, -j {jobs}": ("-j", jobs)}
+        envs = {name: None for name in configs}
+        if args.baseline:
+            env = baseline_env(args.baseline, work / "baseline")
+            envs |= {f"{name}, {args.baseline}": env for name in configs if name.startswith("no certificate")}
+            configs |= {f"{name}, {args.baseline}": configs[name] for name in configs if name.startswith("no cert")}
         tries: dict[str, list[dict]] = {name: [] for name in configs}
         for k in range(args.repeat):  # interleaved, so a slow minute of the machine spreads over every config
             for i, (name, options) in enumerate(configs.items()):
-                tries[name].append(batch(plates, work, f"batch{i}-{k}", *options))
+                tries[name].append(batch(plates, work, f"batch{i}-{k}", *options, env=envs[name]))
         runs = {name: least_disturbed(results) for name, results in tries.items()}
+        baseline = {name: runs.pop(name) for name in list(runs) if envs[name] is not None}
         print("batches done", file=sys.stderr)
         memory = {n: runs[f"no certificate, -j {jobs}"]["rss_mb"],
                   big: batch(many, work, "e", "--no-certificate", "-j", jobs)["rss_mb"]}
@@ -333,8 +359,22 @@ def main() -> None:
         start = startup()
         load.append(os.getloadavg()[0])
     lines = report(n, big, jobs, runs, memory, store_figures, pdf, numpy_s, start, steps, single, split, load)
+    lines += against(runs, baseline, args.baseline) if baseline else []
     args.out.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
+
+
+def against(runs: dict, baseline: dict, rev: str) -> list[str]:
+    """The batches without certificates next to the same batches run with the code of `rev` in this run."""
+    lines = ["", f"## Against {rev} (the same batches with that revision's code, interleaved with ours in this run)", "",
+             f"| batch | CPU s, ours | CPU s, {rev} | ours / {rev} | CPU s of every run, ours / {rev} |",
+             "| --- | ---: | ---: | ---: | --- |"]
+    for name, theirs in baseline.items():
+        ours = runs[name.rsplit(", ", 1)[0]]
+        lines.append(f"| {name.rsplit(', ', 1)[0]} | {ours['cpu']:.2f} | {theirs['cpu']:.2f} | "
+                     f"{ours['cpu'] / theirs['cpu']:.2f} | {' '.join(f'{c:.2f}' for c in ours['cpus'])} / "
+                     f"{' '.join(f'{c:.2f}' for c in theirs['cpus'])} |")
+    return lines
 
 
 def least_disturbed(results: list[dict]) -> dict:
