@@ -36,7 +36,7 @@ NEEDED_BY = "the hemolysis assay"
 NOT_INTERPRETABLE = "not interpretable (interference)"
 RETEST_DILUTED = "> ULOQ, re-test diluted"
 ABOVE_100 = "not interpretable (above flag_above_percent: interference or a dilution error)"
-NO_TBHD = "not interpretable (no usable TBHd: % hemolysis cannot be computed)"
+NO_TBHD = "not interpretable (no usable TBHd)"
 #: The flag of a % hemolysis that cannot be computed: the blood's hemoglobin (TBHd) is not a positive number.
 TBHD_UNUSABLE = "tbhd-unusable"
 
