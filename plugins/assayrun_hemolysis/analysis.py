@@ -94,13 +94,14 @@ def analyze(inp: AssayInput) -> AssayResult:
               for role, groups in level_groups.items()}
     lloq, uloq = curve.lloq, curve.uloq
     blood = {name: mean(plate.concentrations(g)) * dilution for name, g, dilution in blood_groups}
-    conditions = [_condition(inp, plate, g, w, blood["TBHd"], lloq, uloq) for g, w in pairs]
+    tbhd = blood["TBHd"] if blood["TBHd"] > 0 else math.nan  # % hemolysis needs a positive TBHd
+    conditions = [_condition(inp, plate, g, w, tbhd, lloq, uloq) for g, w in pairs]
     by_name = {c.name: c for c in conditions}
     required_controls(inp, by_name, (p.negative_control, p.positive_control))
     nc_percent = max(by_name[p.negative_control].percent, 0.0)
     table = next((t for t in inp.protocol.interpretation if t.metric == "adjusted_percent_hemolysis"), None)
     results = []
-    usable = blood["TBHd"] > 0  # else no % hemolysis (NaN, flagged), no class
+    usable = not math.isnan(tbhd)  # else no % hemolysis (NaN, flagged), no class
     for c in conditions:
         c.adjusted = c.reported_percent - nc_percent
         c.interpretation = _judgement(c, nc_percent, table) if usable else NO_TBHD
@@ -126,8 +127,8 @@ def analyze(inp: AssayInput) -> AssayResult:
                               x_unit=UNIT_HB, y_label="A540 − blank")
     details = {"blank_mean": blank, "levels": levels, "conditions": [c.to_dict() for c in conditions], "lloq": lloq,
                "uloq": uloq,
-               "blood": blood, "lloq_percent": _percent(p, lloq * p.supernatant_dilution, blood["TBHd"]),
-               "uloq_percent": _percent(p, uloq * p.supernatant_dilution, blood["TBHd"]),
+               "blood": blood, "lloq_percent": _percent(p, lloq * p.supernatant_dilution, tbhd),
+               "uloq_percent": _percent(p, uloq * p.supernatant_dilution, tbhd),
                "negative_control_percent": nc_percent}
     return AssayResult(metrics, results, [fit_record], details)
 
@@ -263,10 +264,7 @@ def _level(group, conc: list[float], corrected: list[float]) -> dict:
 
 
 def _percent(p: Parameters, supernatant: float, tbhd: float) -> float:
-    """% hemolysis of a net supernatant hemoglobin (mg/mL); Python floats (no numpy warnings); NaN when TBHd is
-    not a positive number."""
-    if not tbhd > 0:
-        return math.nan
+    """% hemolysis of a net supernatant hemoglobin (mg/mL); Python floats (no numpy warnings)."""
     return float(100 * supernatant * (p.tube_volume_ul / p.blood_volume_ul) / tbhd)
 
 
