@@ -357,17 +357,15 @@ def _serve(conn, work: Callable[[object], object], items: list, store: Store | N
         finally:
             holder.computing = False
         if store is None or isinstance(reply, Failure):
-            _send(conn, (DONE, reply), index)
+            _send_done(conn, reply)
         else:
             holder.hold(index, reply)
 
 
-def _send(conn, message: tuple, index: int | None = None) -> None:
+def _send_done(conn, reply: object) -> None:
     try:
-        conn.send(message)
+        conn.send((DONE, reply))
     except Exception as exc:  # e.g. a result that cannot be pickled
-        if index is None:
-            raise
         conn.send((DONE, Failure(3, f"internal error: the result could not be passed back: {exc}")))
 
 
