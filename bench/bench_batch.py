@@ -334,8 +334,8 @@ def main() -> None:
         envs = {name: None for name in configs}
         if args.baseline:
             env = baseline_env(args.baseline, work / "baseline")
-            envs |= {f"{name}, {args.baseline}": env for name in configs if name.startswith("no certificate")}
-            configs |= {f"{name}, {args.baseline}": configs[name] for name in configs if name.startswith("no cert")}
+            for name in [name for name in configs if name.startswith("no certificate")]:
+                configs[f"{name}, {args.baseline}"], envs[f"{name}, {args.baseline}"] = configs[name], env
         tries: dict[str, list[dict]] = {name: [] for name in configs}
         for k in range(args.repeat):  # interleaved, so a slow minute of the machine spreads over every config
             for i, (name, options) in enumerate(configs.items()):
@@ -370,8 +370,9 @@ def against(runs: dict, baseline: dict, rev: str) -> list[str]:
              f"| batch | CPU s, ours | CPU s, {rev} | ours / {rev} | CPU s of every run, ours / {rev} |",
              "| --- | ---: | ---: | ---: | --- |"]
     for name, theirs in baseline.items():
-        ours = runs[name.rsplit(", ", 1)[0]]
-        lines.append(f"| {name.rsplit(', ', 1)[0]} | {ours['cpu']:.2f} | {theirs['cpu']:.2f} | "
+        mine = name.rsplit(", ", 1)[0]  # the name of our batch: theirs with ", REV" behind it
+        ours = runs[mine]
+        lines.append(f"| {mine} | {ours['cpu']:.2f} | {theirs['cpu']:.2f} | "
                      f"{ours['cpu'] / theirs['cpu']:.2f} | {' '.join(f'{c:.2f}' for c in ours['cpus'])} / "
                      f"{' '.join(f'{c:.2f}' for c in theirs['cpus'])} |")
     return lines
