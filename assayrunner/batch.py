@@ -127,15 +127,22 @@ def _with_samples(unit: Unit, by_file: dict[Path, Unit], sheet: Path) -> Unit:
     return Unit(unit.files, row.samples, row.operator, row.doses)
 
 
+#: The start of the owner file Microsoft Office keeps beside a workbook while it is open (`~$plate.xlsx`; hidden on
+#: Windows, not on a share mounted elsewhere): never an export, so no folder or pattern contributes one (nor a
+#: folder its hidden files; a pattern, as glob has it, only when it asks for them). A file named is always run.
+OFFICE_OWNER = "~$"
+
+
 def _expand(arg: Path, skipped: set[Path]) -> list[Path]:
     if arg.is_dir():  # each path resolved only if some files are to be skipped
-        found = [p for p in sorted(arg.iterdir()) if p.is_file() and not p.name.startswith(".")
+        found = [p for p in sorted(arg.iterdir()) if p.is_file() and not p.name.startswith((".", OFFICE_OWNER))
                  and not (skipped and p.resolve() in skipped)]
         if not found:
             raise UserError("the folder holds no files", file=arg)
         return found
     if not arg.exists() and any(ch in str(arg) for ch in GLOB_CHARS):
-        found = [Path(p) for p in sorted(glob.glob(str(arg))) if Path(p).is_file()]
+        found = [Path(p) for p in sorted(glob.glob(str(arg)))
+                 if Path(p).is_file() and not Path(p).name.startswith(OFFICE_OWNER)]
         if not found:
             raise UserError("the pattern matches no file", file=arg)
         return found

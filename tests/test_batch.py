@@ -211,6 +211,22 @@ def test_folder_and_pattern_expand_to_one_run_per_file(cli, workdir, mixed):
     assert cli("execute", "hemolysis", str(workdir / "nothing*.csv")).exit_code == 2
 
 
+def test_office_lock_files_beside_the_exports_are_not_runs(cli, workdir):
+    """Excel keeps an owner file `~$NAME.xlsx` beside a workbook it has open (about 160 bytes: the user's name, in
+    ANSI then UTF-16). A folder or a pattern runs the exports beside it only; named on the command line, it is run
+    and fails, as any file that is not an export."""
+    folder = workdir / "day"
+    folder.mkdir()
+    (folder / "plate.csv").write_bytes(PLATE.read_bytes())
+    owner = folder / "~$plate.xlsx"
+    owner.write_bytes(bytes([5]) + b"alice".ljust(53) + "alice".encode("utf-16-le").ljust(106, b" "))
+    for given in (folder, folder / "*"):
+        result, data = cli.json("execute", "hemolysis", str(given), "--no-certificate")
+        assert result.exit_code == 0 and [e["file"] for e in data["runs"]] == [str(folder / "plate.csv")], given
+    result, data = cli.json("execute", "hemolysis", owner, folder / "plate.csv", "--no-certificate")
+    assert result.exit_code == 1 and [e["status"] for e in data["runs"]] == ["failed", "valid"]
+
+
 @pytest.fixture(scope="module")
 def crash_plugin(tmp_path_factory):
     target = tmp_path_factory.mktemp("crash")
@@ -378,13 +394,14 @@ def test_a_folder_expands_in_path_order_without_skipped_files(tmp_path):
 
     folder = tmp_path / "plates"
     folder.mkdir()
-    for name in ["b.csv", "B.csv", "a b.csv", "a-b.csv", "a_b.csv", "10.csv", "9.csv", "é.csv", "z.txt", ".hidden"]:
+    for name in ["b.csv", "B.csv", "a b.csv", "a-b.csv", "a_b.csv", "10.csv", "9.csv", "é.csv", "z.txt", ".hidden",
+                 "~$b.xlsx"]:
         (folder / name).write_text("x")
     (folder / "sub").mkdir()
     (folder / "link.csv").symlink_to(folder / "z.txt")
     samples = folder / "z.txt"
     for skipped in (set(), {samples.resolve()}, {Path("/elsewhere/x.csv")}):
-        general = [p for p in sorted(folder.iterdir()) if p.is_file() and not p.name.startswith(".")
+        general = [p for p in sorted(folder.iterdir()) if p.is_file() and p.name[0] != "." and p.name[:2] != "~$"
                    and p.resolve() not in skipped]
         assert _expand(folder, skipped) == general
     assert folder / "link.csv" not in _expand(folder, {samples.resolve()})  # a link to a skipped file is skipped
