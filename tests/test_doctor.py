@@ -128,6 +128,52 @@ def test_network_filesystem_from_the_mount_table(path, expected):
     assert filesystems.network_filesystem(Path(path), MOUNTS) == expected
 
 
+#: macOS's `mount` (as it prints it, 14.x): SMB, AFP, NFS and WebDAV shares beside local APFS volumes.
+MOUNTS_MACOS = """\
+/dev/disk3s1s1 on / (apfs, sealed, local, read-only, journaled)
+devfs on /dev (devfs, local, nobrowse)
+/dev/disk3s5 on /System/Volumes/Data (apfs, local, journaled, nobrowse, protect)
+map auto_home on /System/Volumes/Data/home (autofs, automounted, nobrowse)
+//alice@nas.lab.example/plates on /Volumes/plates (smbfs, nodev, nosuid, mounted by alice)
+afp_0TQBq20bxp5S0VPR1l0bq5bQ-1.2d000006 on /Volumes/Old Share (afpfs, nodev, nosuid, mounted by alice)
+server:/export on /Volumes/nfs (nfs, asynchronous)
+https://dav.example/remote.php on /Volumes/dav (webdav, nodev, noexec, nosuid, mounted by alice)
+/dev/disk4s1 on /Volumes/Lab (USB) (apfs, local, nodev, nosuid, journaled, noowners, mounted by alice)
+"""
+
+
+@pytest.mark.parametrize("path, expected", [
+    ("/Users/alice/assayrun.db", None),
+    ("/Volumes/plates/day1/assayrun.db", "smbfs"),
+    ("/Volumes/Old Share/assayrun.db", "afpfs"),
+    ("/Volumes/nfs/assayrun.db", "nfs"),
+    ("/Volumes/dav/assayrun.db", "webdav"),
+    ("/Volumes/Lab (USB)/assayrun.db", None),  # a local disk whose name has parentheses
+    ("/Volumes/platesX/assayrun.db", None),
+])
+def test_network_filesystem_from_the_macos_mount_table(path, expected):
+    assert filesystems.network_filesystem(Path(path), MOUNTS_MACOS) == expected
+
+
+@pytest.mark.parametrize("path, expected", [
+    (r"\\nas\lab\assayrun.db", "smb"),
+    ("//nas/lab/assayrun.db", "smb"),
+    (r"\\?\UNC\nas\lab\assayrun.db", "smb"),
+    (r"Z:\assayrun.db", "network drive"),  # Z: mapped to a share
+    (r"\\?\Z:\lab\assayrun.db", "network drive"),
+    (r"C:\Users\alice\assayrun.db", None),
+    (r"\\?\C:\lab\assayrun.db", None),
+    (r"\\.\C:\lab\assayrun.db", None),
+    ("assayrun.db", None),
+])
+def test_network_share_from_a_windows_path(path, expected):
+    """What GetDriveTypeW would say of each drive root (4: DRIVE_REMOTE, 3: DRIVE_FIXED) given beside the path."""
+    def drive_type(root):
+        return {"Z:\\": 4, "C:\\": 3}[root]  # a KeyError for anything but a drive's root
+
+    assert filesystems.windows_share(path, drive_type) == expected
+
+
 def test_a_database_on_a_network_share_is_refused_in_one_line(tmp_path):
     with pytest.raises(UserError) as refused:
         filesystems.refuse_network_filesystem(Path("/mnt/lab/assayrun.db"), MOUNTS)
