@@ -141,7 +141,7 @@ def _expand(arg: Path, skipped: set[Path]) -> list[Path]:
             raise UserError("the folder holds no files", file=arg)
         return found
     if not arg.exists() and any(ch in str(arg) for ch in GLOB_CHARS):
-        found = [Path(p) for p in sorted(glob.glob(str(arg)))
+        found = [Path(p) for p in sorted(glob.glob(str(arg), recursive=True))  # ** for any depth of folders
                  if Path(p).is_file() and not Path(p).name.startswith(OFFICE_OWNER)]
         if not found:
             raise UserError("the pattern matches no file", file=arg)

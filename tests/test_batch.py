@@ -205,6 +205,13 @@ def test_folder_and_pattern_expand_to_one_run_per_file(cli, workdir, mixed):
     assert all(e["certificate"] is None for e in data["runs"]) and not (workdir / "certificates").exists()
     result, data = cli.json("execute", "hemolysis", str(workdir / "p*_good.csv"))
     assert result.exit_code == 0 and [e["status"] for e in data["runs"]] == ["valid", "valid"]
+    nested = workdir / "day" / "reader-2"
+    nested.mkdir(parents=True)
+    (nested / "p7.csv").write_bytes(PLATE.read_bytes())
+    result, data = cli.json("execute", "hemolysis", str(workdir / "**" / "p*_good.csv"), "--no-certificate")
+    assert [e["file"] for e in data["runs"]] == [str(mixed["good"]), str(mixed["good2"])]  # ** is any depth, none too
+    result, data = cli.json("execute", "hemolysis", str(workdir / "**" / "p7.csv"), "--no-certificate")
+    assert result.exit_code == 0 and [e["file"] for e in data["runs"]] == [str(nested / "p7.csv")]
     empty = workdir / "empty"
     empty.mkdir()
     assert cli("execute", "hemolysis", empty).exit_code == 2
