@@ -85,7 +85,7 @@ def is_batch(files: Sequence[Path], groups: Sequence[str], sheet: Path | None, s
 def plan(files: Sequence[Path], groups: Sequence[str], sheet: Path | None, *, samples: Path | None,
          operator: str | None, skip: Sequence[Path] = ()) -> list[Unit]:
     """The runs of a batch, in order: each FILES argument expanded (folder, pattern), each --group, each
-    run of the run sheet. `skip`: files a folder must not contribute (the samples file, the sheet).
+    run of the run sheet. `skip`: files a folder or a pattern must not contribute (the samples file, the sheet).
 
     `samples` may itself be a run sheet (a `file` column, no `slot`): alone it lists the runs; beside
     FILES or --group it gives each plate file its samples file (and operator) by the file's path."""
@@ -107,6 +107,14 @@ def plan(files: Sequence[Path], groups: Sequence[str], sheet: Path | None, *, sa
     if not units:
         raise UserError("no plate files to run: give files, a folder, a pattern, --group or --sheet")
     return units
+
+
+def own_files(db: Path) -> tuple[Path, ...]:
+    """Files of ours a folder of exports may hold, which are never plates: the database with the files SQLite
+    keeps beside it, and the lab settings (assayrun.toml), when the batch runs in the folder it reads."""
+    from .config import config_paths
+
+    return (db, *(db.with_name(db.name + end) for end in ("-wal", "-shm", "-journal")), *config_paths())
 
 
 def is_run_sheet(path: Path) -> bool:
@@ -142,7 +150,8 @@ def _expand(arg: Path, skipped: set[Path]) -> list[Path]:
         return found
     if not arg.exists() and any(ch in str(arg) for ch in GLOB_CHARS):
         found = [Path(p) for p in sorted(glob.glob(str(arg), recursive=True))  # ** for any depth of folders
-                 if Path(p).is_file() and not Path(p).name.startswith(OFFICE_OWNER)]
+                 if Path(p).is_file() and not Path(p).name.startswith(OFFICE_OWNER)
+                 and not (skipped and Path(p).resolve() in skipped)]
         if not found:
             raise UserError("the pattern matches no file", file=arg)
         return found

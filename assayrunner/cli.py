@@ -156,7 +156,8 @@ def _execute_batch(assay: str, files: list[Path], groups: list[str], sheet: Path
     from . import batch
     from .progress import progress
 
-    units = batch.plan(files, groups, sheet, samples=samples, operator=operator, skip=(samples, sheet))
+    units = batch.plan(files, groups, sheet, samples=samples, operator=operator,
+                       skip=(samples, sheet, *batch.own_files(commit["db"])))
     job = batch.Job(assay, protocol, tuple(params), format, plate, layout_from_export)
     jobs = jobs or batch.default_jobs()
     with progress(len(units), enabled=not as_json) as tick:

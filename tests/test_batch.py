@@ -218,6 +218,21 @@ def test_folder_and_pattern_expand_to_one_run_per_file(cli, workdir, mixed):
     assert cli("execute", "hemolysis", str(workdir / "nothing*.csv")).exit_code == 2
 
 
+def test_a_batch_run_again_in_its_folder_leaves_out_the_database_and_the_settings(cli, workdir):
+    """`assayrun execute hemolysis .` in the folder of exports puts assayrun.db there (and reads assayrun.toml from
+    there): the next batch of that folder, or a pattern, takes neither (nor SQLite's -wal, -shm and -journal files)
+    for a plate."""
+    for name in ("p1.csv", "p2.csv"):
+        (workdir / name).write_bytes(PLATE.read_bytes())
+    (workdir / "assayrun.toml").write_text("[lab]\nname = \"Screening core\"\n")
+    for given in (".", ".", "*", str(workdir)):
+        (workdir / "assayrun.db-journal").write_bytes(b"")  # as a rolled-back journal may be left
+        result, data = cli.json("execute", "hemolysis", given, "--no-certificate")
+        assert result.exit_code == 0, (given, result.stdout)
+        assert [Path(e["file"]).name for e in data["runs"]] == ["p1.csv", "p2.csv"], given
+    assert count_rows(workdir / "assayrun.db") == 8
+
+
 def test_office_lock_files_beside_the_exports_are_not_runs(cli, workdir):
     """Excel keeps an owner file `~$NAME.xlsx` beside a workbook it has open (about 160 bytes: the user's name, in
     ANSI then UTF-16). A folder or a pattern runs the exports beside it only; named on the command line, it is run
