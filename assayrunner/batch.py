@@ -142,20 +142,24 @@ OFFICE_OWNER = "~$"
 
 
 def _expand(arg: Path, skipped: set[Path]) -> list[Path]:
-    if arg.is_dir():  # each path resolved only if some files are to be skipped
-        found = [p for p in sorted(arg.iterdir()) if p.is_file() and not p.name.startswith((".", OFFICE_OWNER))
-                 and not (skipped and p.resolve() in skipped)]
+    if arg.is_dir():
+        found = _contributed(sorted(arg.iterdir()), (".", OFFICE_OWNER), skipped)
         if not found:
             raise UserError("the folder holds no files", file=arg)
         return found
     if not arg.exists() and any(ch in str(arg) for ch in GLOB_CHARS):
-        found = [Path(p) for p in sorted(glob.glob(str(arg), recursive=True))  # ** for any depth of folders
-                 if Path(p).is_file() and not Path(p).name.startswith(OFFICE_OWNER)
-                 and not (skipped and Path(p).resolve() in skipped)]
+        found = _contributed(map(Path, sorted(glob.glob(str(arg), recursive=True))), OFFICE_OWNER, skipped)
         if not found:
             raise UserError("the pattern matches no file", file=arg)
         return found
     return [arg]  # a file that is missing fails its own run, not the batch
+
+
+def _contributed(paths, left_out: str | tuple[str, ...], skipped: set[Path]) -> list[Path]:
+    """The regular files among `paths` whose names do not start with `left_out` and that are not `skipped` (each
+    path resolved only if some files are to be skipped)."""
+    return [p for p in paths if p.is_file() and not p.name.startswith(left_out)
+            and not (skipped and p.resolve() in skipped)]
 
 
 def _group(text: str) -> tuple[Path, ...]:
