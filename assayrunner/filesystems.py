@@ -74,7 +74,7 @@ def windows_share(path: str, drive_type: Callable[[str], int]) -> str | None:
     text = path.replace("/", "\\")
     if text[:8].upper() == "\\\\?\\UNC\\" or (text.startswith("\\\\") and text[2:4] not in ("?\\", ".\\")):
         return "smb"
-    drive = text[4:6] if text.startswith("\\\\?\\") else text[:2]
+    drive = text[4:6] if text.startswith(("\\\\?\\", "\\\\.\\")) else text[:2]  # \\?\C: or \\.\C: names the drive after its prefix
     if len(drive) == 2 and drive[1] == ":" and drive[0].isalpha() and drive_type(drive + "\\") == _DRIVE_REMOTE:
         return "network drive"
     return None

@@ -164,6 +164,7 @@ def test_network_filesystem_from_the_macos_mount_table(path, expected):
     (r"C:\Users\alice\assayrun.db", None),
     (r"\\?\C:\lab\assayrun.db", None),
     (r"\\.\C:\lab\assayrun.db", None),
+    (r"\\.\Z:\lab\assayrun.db", "network drive"),
     ("assayrun.db", None),
 ])
 def test_network_share_from_a_windows_path(path, expected):
