@@ -268,10 +268,12 @@ def duration(cell: object, unit: float = 1.0) -> float | None:
 _LONGEST_DURATION = 100
 
 
-def _clock_seconds(days: str | None, a: str, b: str, c: str | None) -> float:
-    """Seconds of a clock text's parts: a:b:c is h:mm:ss, a:b (no c) m:ss, plus whole days."""
-    seconds = int(a) * 3600.0 + int(b) * 60.0 + float(c.replace(",", ".")) if c else int(a) * 60.0 + int(b)
-    return seconds + (int(days) * 86400.0 if days else 0.0)
+def _clock_seconds(days: str | None, a: str, b: str, c: str | None) -> float | None:
+    """Seconds of a clock text's parts: a:b:c is h:mm:ss, a:b (no c) m:ss, plus whole days; None when the hours
+    or days run past what a float holds (parsed as floats: an int of 400 digits cannot become one)."""
+    seconds = float(a) * 3600.0 + float(b) * 60.0 + float(c.replace(",", ".")) if c else float(a) * 60.0 + float(b)
+    seconds += float(days) * 86400.0 if days else 0.0
+    return seconds if math.isfinite(seconds) else None
 
 
 def durations(cells: list, unit: float = 1.0) -> list[float | None]:

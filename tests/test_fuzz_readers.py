@@ -41,13 +41,15 @@ def test_random_bytes_give_plates_or_our_error(reader, data, suffix):
     assert result in ("plates", "refused"), (data[:80], result)
 
 
-FOUND = [("gen5_endpoint_260-280-230_pathlength.txt", 4282, "gen5")]  # (export, seed, reader) that once failed
+FOUND = [("gen5_endpoint_260-280-230_pathlength.txt", 4282, "gen5"),  # (export, seed, reader) that once failed
+         ("synergy_kinetic_od600_columnwise_latin1.txt", 420, "tecan")]
 
 
 @pytest.mark.parametrize("name, seed, reader", FOUND)
 def test_inputs_that_once_failed(name, seed, reader):
     """Kept from earlier fuzz runs. 4282: a Gen5 blank-subtracted value printed too large for a float; its
-    inf reached `read --json` as a vendor value."""
+    inf reached `read --json` as a vendor value. 420: a kinetic time of hundreds of digits of hours (a clock text)
+    raised OverflowError converting its int to a float."""
     source = next(e for e in EXPORTS if e.name == name)
     assert _outcome(mutate(source.read_bytes(), random.Random(seed)), source.suffix, reader) in ("plates", "refused")
 

@@ -256,5 +256,8 @@ def test_clock_column_in_one_pass_equals_cell_by_cell():
 
     clocks = ["0:00:22", "1:02:03", "12:00", "1.02:03:04", "0:04:22.5", "0:04:22,5", " 3:04 ", "100:00:00"]
     assert durations(clocks) == [22.0, 3723.0, 720.0, 93784.0, 262.5, 262.5, 184.0, 360000.0]
+    huge = "9" * 400  # 9.99e399 hours is no float: no time, not an OverflowError
+    assert durations([f"{huge}:00:00", f"1.{huge}:00", "0:01"]) == [None, None, 1.0]  # 0:01 is m:ss
+    assert duration(f"{huge}.0:00:00") is None
     for column in (clocks + [""], clocks + ["5"], ["0:01\n0:02", "0:03"], [1.5, "0:02"]):
         assert durations(column, 60.0) == [duration(c, 60.0) for c in column]
